@@ -1,0 +1,92 @@
+// The model interface and the model registry.
+//
+// A Model is one point's differentiable objective over supervised samples (x, y): per-sample loss
+// l_i(theta), mean over a batch. Instances are created per point (parameters fixed) and used by one
+// thread; they own their scratch buffers, so that after reserve(S) the SGD step path allocates
+// nothing.
+//
+// What every model provides (the pieces later capabilities build on):
+//   - loss and gradient on a batch (the SGD step),
+//   - Hessian-vector products and the dense Hessian (sharpness, stability),
+//   - its conserved quantity under gradient flow, as a spectrum (Noether diagnostics),
+//   - parameter initialisation from its own random stream.
+// Models register themselves in model_registry() (name -> parameter schema + factory); the spec
+// validator, `symsweep --help` and the docs all read that list.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "symsweep/spec.hpp"
+#include "symsweep/types.hpp"
+
+namespace symsweep {
+
+class NormalSource;
+
+/// A batch of samples: row s of x and y is sample s (S x dx and S x dy).
+struct Batch {
+  Eigen::Ref<const RowMatrix> x;
+  Eigen::Ref<const RowMatrix> y;
+  Index size() const { return x.rows(); }
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  /// Number of parameters d (length of theta).
+  virtual Index dim() const = 0;
+  /// Input and output dimensions of a sample.
+  virtual Index input_dim() const = 0;
+  virtual Index output_dim() const = 0;
+
+  /// Sizes the scratch buffers for batches of up to `max_batch` samples. After this call,
+  /// loss_grad on such batches allocates nothing.
+  virtual void reserve(Index max_batch) = 0;
+
+  /// Mean loss over the batch, and its gradient into `grad` (length dim()).
+  virtual double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) = 0;
+  /// Mean loss over the batch.
+  virtual double loss(const Vector& theta, const Batch& batch) = 0;
+  /// Hessian of the mean batch loss times v.
+  virtual void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
+                              Vector& out) = 0;
+  /// Dense Hessian of the mean batch loss (d x d). Default: one hessian_vector per column.
+  virtual void hessian(const Vector& theta, const Batch& batch, Matrix& h);
+
+  /// True when the mean loss over any sample set depends on the samples only through their joint
+  /// second moments (squared loss of a model linear in x). Such models can be evaluated on the
+  /// population exactly through a moment-matched reference set (see data.hpp).
+  virtual bool quadratic_in_data() const { return false; }
+
+  /// Length of the conserved-quantity spectrum (0 when the model has no continuous symmetry).
+  virtual Index conserved_size() const { return 0; }
+  /// The conserved quantity of gradient flow at theta, as a spectrum in descending order
+  /// (for the two-layer linear net, the eigenvalues of D = U^T U - W W^T).
+  virtual void conserved(const Vector& theta, Vector& out) const;
+
+  /// Draws initial parameters.
+  virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
+};
+
+/// A registered model: its name, its parameter schema and its factory.
+struct ModelInfo {
+  std::string name;
+  std::string summary;               ///< one line for --help
+  std::vector<ParamDef> params;      ///< keys "model.<param>" (model.name is common)
+  std::vector<CrossRule> rules;      ///< model-specific cross-parameter rules
+  /// Input/output dimensions and conserved_size() of the model these parameters would build,
+  /// without building it (the file layout needs them for every point).
+  std::function<Index(const ParamSet&)> conserved_size;
+  std::function<std::unique_ptr<Model>(const ParamSet&)> create;
+};
+
+/// Every built-in model, in --help order.
+const std::vector<ModelInfo>& model_registry();
+/// The model called `name`, or nullptr.
+const ModelInfo* find_model(const std::string& name);
+
+}  // namespace symsweep

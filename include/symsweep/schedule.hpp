@@ -1,0 +1,28 @@
+// Which rank and which thread run which point.
+//
+// Static distribution: point p runs on rank p mod R. Inside a rank, OpenMP threads take the rank's
+// points one at a time (dynamic schedule, since diverged points end early). Only the calling
+// (master) thread of a rank talks to MPI and HDF5; workers hand results over in memory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "symsweep/simulate.hpp"
+
+namespace symsweep {
+
+/// The points of `rank` out of `ranks` under static distribution: p = rank, rank + R, ...
+std::vector<std::uint64_t> static_points(std::uint64_t n_points, int rank, int ranks);
+
+/// Called on the master thread after it finishes a point: (points finished by this rank so far).
+using ProgressFn = std::function<void(std::size_t done)>;
+
+/// Runs `points` on the OpenMP threads of this process; results come back in the order of
+/// `points`, whatever thread ran each. A point that throws comes back with status failed.
+std::vector<PointResult> run_points(const Grid& grid, const SweepLayout& layout,
+                                    const std::vector<std::uint64_t>& points,
+                                    const ProgressFn& progress = {});
+
+}  // namespace symsweep

@@ -1,0 +1,76 @@
+// The result file: one HDF5 file per sweep, written by all ranks through MPI-IO.
+//
+// Format "symsweep/1" (README.md, "The result file", documents every field):
+//
+//   /                     attributes: format, symsweep_version, git_commit, created_utc,
+//                         config_text (resolved INI), config_sha256, command_line, mpi_ranks,
+//                         omp_threads, hosts, seed, name, model, n_points
+//   /axes/<key>           values of every swept parameter (HDF5 dimension scales)
+//   /results/<field>      one dataset per summary field, shape = axis lengths (+ a trailing
+//                         dimension for spectra): status, outcome, steps_run, diverged_at,
+//                         final_loss, grad_norm, sharpness, C_final
+//   /traces/step          steps at which traces were recorded (a dimension scale)
+//   /traces/<quantity>    shape = axis lengths + (n_records[, n_conserved]): loss, C
+//   /run/seconds, /run/rank  wall time and rank of every point (placement; not part of the
+//                         determinism guarantee)
+//
+// Parallel HDF5 decides the shape of this code: every structural call is collective with
+// identical arguments, so all datasets are created at full size when the file is created (fill
+// values: status pending, NaN, -1). After that only raw data changes. write() is collective:
+// every rank passes its own finished points (possibly none); the data fields are written with
+// collective MPI-IO, the file is flushed, then the points' status is written and flushed, so a
+// point reads `done` only once its data is on disk.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <mpi.h>
+
+#include "symsweep/grid.hpp"
+#include "symsweep/simulate.hpp"
+
+namespace symsweep {
+
+/// Provenance recorded in the root attributes. Identical on every rank.
+struct Provenance {
+  std::string command_line;
+  std::string hosts;        ///< comma-separated host names of the ranks
+  std::string created_utc;  ///< ISO 8601
+  int mpi_ranks = 1;
+  int omp_threads = 1;
+};
+
+/// The file format this build writes.
+inline constexpr const char* kFormat = "symsweep/1";
+
+class ResultStore {
+ public:
+  /// Creates `path` collectively over `comm` (every rank, identical arguments). With
+  /// `truncate` false the file must not exist (H5F_ACC_EXCL).
+  static ResultStore create(const std::string& path, MPI_Comm comm, const Grid& grid,
+                            const SweepLayout& layout, const Provenance& provenance,
+                            bool truncate);
+
+  ResultStore(ResultStore&&) noexcept;
+  ResultStore& operator=(ResultStore&&) noexcept;
+  ~ResultStore();
+
+  /// Writes this rank's finished points (any subset of the grid, possibly empty). Collective.
+  /// `rank` is recorded in /run/rank.
+  void write(const std::vector<PointResult>& points, int rank);
+  /// Closes the file collectively; throws IoError if HDF5 reports an error.
+  void close();
+
+ private:
+  struct Impl;
+  explicit ResultStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A human-readable summary of a result file (provenance, axes, status and outcome counts),
+/// as printed by `symsweep inspect`. Opens the file read-only, serially.
+std::string describe_file(const std::string& path);
+
+}  // namespace symsweep

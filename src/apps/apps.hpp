@@ -1,0 +1,17 @@
+// The `symsweep` driver's commands (private to the executable).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace symsweep::apps {
+
+/// `symsweep run CONFIG [options]` — args are the words after "run". Needs MPI initialised.
+int run(const std::vector<std::string>& args, const std::string& command_line);
+/// `symsweep inspect FILE`.
+int inspect(const std::vector<std::string>& args);
+/// The configuration reference printed by --help: every section, key, default and rule, and every
+/// model with its parameters.
+std::string config_reference();
+
+}  // namespace symsweep::apps

@@ -1,0 +1,73 @@
+// The configuration reference of `symsweep --help`, generated from the schema itself.
+#include <sstream>
+
+#include "apps.hpp"
+#include "symsweep/model.hpp"
+#include "symsweep/spec.hpp"
+#include "text.hpp"
+
+namespace symsweep::apps {
+
+namespace {
+
+std::string rule_of(const ParamDef& def) {
+  switch (def.kind) {
+    case ParamKind::Integer:
+    case ParamKind::Real: return def.range.describe(def.kind).substr(8);  // drop "must be "
+    case ParamKind::Choice: return "one of " + text::join(def.choices, ", ");
+    case ParamKind::Text: return "text";
+  }
+  return "";
+}
+
+/// Word-wraps `words` at 100 columns, every line indented by `indent` spaces.
+std::string wrap(const std::string& words, std::size_t indent) {
+  std::string out, line(indent, ' ');
+  std::istringstream in(words);
+  std::string word;
+  while (in >> word) {
+    if (line.size() > indent && line.size() + 1 + word.size() > 100) {
+      out += line + "\n";
+      line.assign(indent, ' ');
+    }
+    line += (line.size() > indent ? " " : "") + word;
+  }
+  return out + line + "\n";
+}
+
+void describe(std::ostringstream& out, const ParamDef& def) {
+  std::string shown = def.default_text.empty() ? "(required)" : def.default_text;
+  if (def.key == "sweep.output") shown = "<name>.h5";
+  out << "  " << def.name() << " = " << shown << (def.numeric() && def.sweepable ? "  *" : "")
+      << "\n" << wrap(def.help + "; " + rule_of(def), 6);
+}
+
+}  // namespace
+
+std::string config_reference() {
+  std::ostringstream out;
+  out << "Configuration (INI: [section] lines, then key = value; '#' starts a comment).\n"
+         "Defaults are shown; keys marked * are numeric and may be swept in [axes].\n";
+  std::string section;
+  for (const ParamDef& def : common_params()) {
+    if (def.section() != section) {
+      section = def.section();
+      out << "\n[" << section << "]\n";
+    }
+    describe(out, def);
+    if (def.key == "model.name") out << "  (the model's own keys follow: see Models below)\n";
+  }
+  out << "\n[axes]\n"
+         "  section.key = 1, 2, 4 | linspace(a, b, n) | logspace(a, b, n) | geomspace(a, b, n)\n"
+         "                | range(a, b[, step])\n"
+         "      sweep a key marked *: the grid is the Cartesian product of the axes, row-major\n"
+         "      (the last axis varies fastest); a key is either fixed in its section or swept\n";
+  out << "\nModels ([model] name = ...):\n";
+  for (const ModelInfo& m : model_registry()) {
+    out << "\n" << m.name << ": " << m.summary << "\n[model]\n";
+    for (const ParamDef& def : m.params) describe(out, def);
+  }
+  return out.str();
+}
+
+}  // namespace symsweep::apps

@@ -1,0 +1,25 @@
+// `symsweep inspect FILE.h5`: a summary of a result file (no MPI needed).
+#include <filesystem>
+#include <iostream>
+
+#include "apps.hpp"
+#include "symsweep/error.hpp"
+#include "symsweep/store.hpp"
+
+namespace symsweep::apps {
+
+int inspect(const std::vector<std::string>& args) {
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "Usage: symsweep inspect FILE.h5\n"
+                 "Prints provenance, axes, status and outcome counts of a result file.\n";
+    return kExitOk;
+  }
+  if (args.size() != 1) throw ConfigError("usage: symsweep inspect FILE.h5");
+  if (!std::filesystem::exists(args[0])) {
+    throw ConfigError("inspect: '" + args[0] + "' does not exist");
+  }
+  std::cout << describe_file(args[0]);
+  return kExitOk;
+}
+
+}  // namespace symsweep::apps

@@ -1,0 +1,111 @@
+// symsweep — distributed parameter sweeps of SGD simulations.
+//
+//   mpirun -np 4 symsweep run jobs/sweeps/quickstart.ini -o results/quickstart.h5
+//   symsweep inspect results/quickstart.h5
+//   symsweep --help
+//
+// Only `run` initialises MPI (MPI_THREAD_FUNNELED: the master thread of each rank makes every MPI
+// and HDF5 call); `inspect`, --help and --version run as plain processes.
+#include <mpi.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps.hpp"
+#include "symsweep/error.hpp"
+#include "symsweep/version.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage:
+  mpirun -np R symsweep run CONFIG.ini [--set section.key=value]... [-o OUT.h5] [--overwrite] [--quiet]
+        Run the sweep CONFIG.ini describes: MPI ranks share the grid points (point p runs on rank
+        p mod R), OpenMP threads (OMP_NUM_THREADS) run a rank's points, and every result goes into
+        one HDF5 file written by all ranks. `symsweep run --help` lists run's options.
+  symsweep inspect OUT.h5
+        Summarise a result file: provenance, axes, status and outcome counts.
+  symsweep --help | --version
+
+Exit status: 0 done; 1 runtime failure (I/O, MPI); 2 bad configuration or command line (the
+message names the key, the value and the rule; no file was created or changed).
+)";
+
+/// The MPI guard: the first object of a command that uses MPI, so that everything else (files
+/// included) is closed before MPI_Finalize.
+class MpiSession {
+ public:
+  MpiSession(int& argc, char**& argv) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    if (provided < MPI_THREAD_FUNNELED) {
+      throw symsweep::IoError("the MPI library does not provide MPI_THREAD_FUNNELED");
+    }
+  }
+  ~MpiSession() { MPI_Finalize(); }
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+};
+
+int world_rank() {
+  int init = 0;
+  MPI_Initialized(&init);
+  int rank = 0;
+  if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+std::string quoted_command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.find_first_of(" \t'\"") != std::string::npos) a = "'" + a + "'";
+    line += (i ? " " : "") + a;
+  }
+  return line;
+}
+
+int run_command(int argc, char** argv) {
+  const MpiSession mpi(argc, argv);
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    return symsweep::apps::run(args, quoted_command_line(argc, argv));
+  } catch (const std::exception& e) {
+    // A failure after the ranks parted ways (I/O, MPI): report once per rank, then stop them all.
+    std::cerr << "symsweep: rank " << world_rank() << ": error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, symsweep::kExitFailure);
+  }
+  return symsweep::kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  try {
+    if (command == "run") return run_command(argc, argv);
+    if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
+    if (command == "--version" || command == "-V") {
+      std::cout << symsweep::version_string() << "\n";
+      return symsweep::kExitOk;
+    }
+    if (command == "--help" || command == "-h" || command == "help") {
+      std::cout << symsweep::version_string()
+                << " — distributed parameter sweeps of SGD simulations\n\n"
+                << kUsage << "\n"
+                << symsweep::apps::config_reference();
+      return symsweep::kExitOk;
+    }
+    std::cerr << (command.empty() ? "symsweep: no command given"
+                                  : "symsweep: unknown command '" + command + "'")
+              << "\n\n"
+              << kUsage;
+    return symsweep::kExitUsage;
+  } catch (const symsweep::ConfigError& e) {
+    std::cerr << "symsweep: error: " << e.what() << "\n";
+    return symsweep::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "symsweep: error: " << e.what() << "\n";
+    return symsweep::kExitFailure;
+  }
+}

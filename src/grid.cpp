@@ -1,0 +1,167 @@
+// Axis expressions and row-major grid indexing. See grid.hpp.
+#include "symsweep/grid.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "symsweep/error.hpp"
+#include "text.hpp"
+
+namespace symsweep {
+
+namespace {
+
+constexpr std::uint64_t kMaxPoints = std::uint64_t{1} << 40;
+
+struct Call {
+  std::string_view fn;                 // "linspace", ... or "" for a list
+  std::vector<std::string_view> args;  // trimmed
+};
+
+/// "linspace(0, 1, 5)" -> {"linspace", {"0", "1", "5"}}; "1, 2" -> {"", {"1", "2"}}.
+Call split_call(std::string_view s) {
+  s = text::trim(s);
+  const auto open = s.find('(');
+  if (open != std::string_view::npos && !s.empty() && s.back() == ')') {
+    return {text::trim(s.substr(0, open)), text::split(s.substr(open + 1, s.size() - open - 2), ',')};
+  }
+  return {"", text::split(s, ',')};
+}
+
+}  // namespace
+
+std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
+  const std::string key = "axes." + def.key;
+  const std::string head = key + " = '" + std::string(expr) + "': ";
+  if (text::trim(expr).empty()) throw ConfigError(head + "an axis needs at least one value");
+
+  // Numbers inside an axis expression are parsed as reals, then checked against `def`.
+  ParamDef as_real = def;
+  as_real.key = key;
+  as_real.kind = ParamKind::Real;
+  const auto num = [&](std::string_view s) { return parse_number(as_real, s); };
+  const auto count = [&](std::string_view s) -> std::size_t {
+    const double n = num(s);
+    if (n != std::floor(n) || n < 0 || n > 1e9) {
+      throw ConfigError(head + "the count " + std::string(s) + " must be a whole number >= 0");
+    }
+    return static_cast<std::size_t>(n);
+  };
+
+  const Call call = split_call(expr);
+  std::vector<double> values;
+  bool generated = true;
+  if (call.fn.empty()) {
+    generated = false;
+    for (auto a : call.args) values.push_back(num(a));
+  } else if (call.fn == "linspace" || call.fn == "logspace" || call.fn == "geomspace") {
+    if (call.args.size() != 3) {
+      throw ConfigError(head + std::string(call.fn) + " takes 3 arguments (start, stop, count)");
+    }
+    double a = num(call.args[0]);
+    double b = num(call.args[1]);
+    const std::size_t n = count(call.args[2]);
+    if (call.fn == "geomspace") {
+      if (!(a > 0 && b > 0)) throw ConfigError(head + "geomspace needs start > 0 and stop > 0");
+      a = std::log10(a);
+      b = std::log10(b);
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      const double t = n == 1 ? 0.0 : static_cast<double>(k) / static_cast<double>(n - 1);
+      double v = k + 1 == n && n > 1 ? b : a + (b - a) * t;
+      if (call.fn != "linspace") v = std::pow(10.0, v);
+      values.push_back(v);
+    }
+    if (call.fn == "geomspace" && n > 0) {  // endpoints exactly as written
+      values.front() = num(call.args[0]);
+      values.back() = num(call.args[1]);
+    }
+  } else if (call.fn == "range") {
+    if (call.args.size() != 2 && call.args.size() != 3) {
+      throw ConfigError(head + "range takes 2 or 3 arguments (start, stop[, step])");
+    }
+    const double a = num(call.args[0]);
+    const double b = num(call.args[1]);
+    const double step = call.args.size() == 3 ? num(call.args[2]) : 1.0;
+    if (step == 0) throw ConfigError(head + "the step of range must not be 0");
+    const double span = (b - a) / step;
+    const double n = span <= 0 ? 0 : std::ceil(span - 1e-9);
+    if (n > 1e9) throw ConfigError(head + "range gives more than 1e9 values");
+    for (std::size_t k = 0; k < static_cast<std::size_t>(n); ++k) {
+      values.push_back(a + static_cast<double>(k) * step);
+    }
+  } else {
+    throw ConfigError(head + "unknown function '" + std::string(call.fn) +
+                      "'; an axis is a list (1, 2, 4) or linspace(a, b, n), logspace(a, b, n), "
+                      "geomspace(a, b, n), range(a, b[, step])");
+  }
+
+  if (values.empty()) throw ConfigError(head + "an axis needs at least one value");
+  for (double& v : values) {
+    if (def.kind == ParamKind::Integer) {
+      const double r = std::round(v);
+      if (generated && std::fabs(v - r) <= 1e-9 * std::max(1.0, std::fabs(r))) v = r;
+      if (v != r) {
+        throw ConfigError(head + "value " + text::format_double(v) + " " +
+                          def.range.describe(def.kind));
+      }
+    }
+    if (!def.range.contains(v)) {
+      throw ConfigError(head + "value " + text::format_double(v) + " " +
+                        def.range.describe(def.kind));
+    }
+  }
+  std::vector<double> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end()) {
+    throw ConfigError(head + "value " + text::format_double(*dup) +
+                      " appears twice; axis values must be distinct");
+  }
+  return values;
+}
+
+Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
+  for (const auto& axis : spec.axes()) {
+    shape_.push_back(axis.values.size());
+    axis_param_.push_back(spec.find(axis.key));
+    SYMSWEEP_VERIFY(axis_param_.back() >= 0, "axis " + axis.key + " is not in the schema");
+    if (size_ > kMaxPoints / axis.values.size()) {
+      throw ConfigError("axes: the grid has more than 2^40 points; split the sweep");
+    }
+    size_ *= axis.values.size();
+  }
+  strides_.assign(shape_.size(), 1);
+  for (std::size_t d = shape_.size(); d-- > 1;) strides_[d - 1] = strides_[d] * shape_[d];
+}
+
+std::vector<std::uint64_t> Grid::coords(std::uint64_t p) const {
+  SYMSWEEP_VERIFY(p < size_, "point index out of range");
+  std::vector<std::uint64_t> c(shape_.size());
+  for (std::size_t d = 0; d < shape_.size(); ++d) {
+    c[d] = p / strides_[d];
+    p %= strides_[d];
+  }
+  return c;
+}
+
+std::uint64_t Grid::flat(const std::vector<std::uint64_t>& c) const {
+  SYMSWEEP_VERIFY(c.size() == shape_.size(), "wrong number of coordinates");
+  std::uint64_t p = 0;
+  for (std::size_t d = 0; d < shape_.size(); ++d) {
+    SYMSWEEP_VERIFY(c[d] < shape_[d], "coordinate out of range");
+    p += c[d] * strides_[d];
+  }
+  return p;
+}
+
+ParamSet Grid::params(std::uint64_t p) const {
+  std::vector<double> numbers = spec_->base_numbers();
+  const auto c = coords(p);
+  for (std::size_t d = 0; d < c.size(); ++d) {
+    numbers[static_cast<std::size_t>(axis_param_[d])] = spec_->axes()[d].values[c[d]];
+  }
+  return ParamSet(*spec_, std::move(numbers));
+}
+
+}  // namespace symsweep

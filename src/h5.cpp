@@ -1,0 +1,150 @@
+#include "h5.hpp"
+
+
+#include "symsweep/error.hpp"
+
+namespace symsweep::h5 {
+
+void init() {
+  static const bool done = [] {
+    H5open();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+namespace {
+herr_t collect(unsigned n, const H5E_error2_t* err, void* data) {
+  auto* out = static_cast<std::string*>(data);
+  *out += "\n    #" + std::to_string(n) + " " + (err->func_name ? err->func_name : "?") + ": " +
+          (err->desc ? err->desc : "");
+  return 0;
+}
+}  // namespace
+
+void fail(const std::string& what) {
+  std::string stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &stack);
+  H5Eclear2(H5E_DEFAULT);
+  throw IoError("HDF5: " + what + (stack.empty() ? "" : "; HDF5 error stack:" + stack));
+}
+
+void Handle::close(const std::string& what) {
+  if (id_ < 0) return;
+  const hid_t id = id_;
+  id_ = -1;
+  check_status(closer_(id), what);
+}
+
+void Handle::reset() noexcept {
+  if (id_ < 0) return;
+  closer_(id_);
+  H5Eclear2(H5E_DEFAULT);
+  id_ = -1;
+}
+
+Handle file_handle(hid_t id, const std::string& what) { return Handle(id, H5Fclose, what); }
+Handle group_handle(hid_t id, const std::string& what) { return Handle(id, H5Gclose, what); }
+Handle dataset_handle(hid_t id, const std::string& what) { return Handle(id, H5Dclose, what); }
+Handle space_handle(hid_t id, const std::string& what) { return Handle(id, H5Sclose, what); }
+Handle type_handle(hid_t id, const std::string& what) { return Handle(id, H5Tclose, what); }
+Handle plist_handle(hid_t id, const std::string& what) { return Handle(id, H5Pclose, what); }
+Handle attribute_handle(hid_t id, const std::string& what) { return Handle(id, H5Aclose, what); }
+
+Handle string_type() {
+  Handle t = type_handle(H5Tcopy(H5T_C_S1), "copy string type");
+  check_status(H5Tset_size(t.get(), H5T_VARIABLE), "set string size");
+  check_status(H5Tset_cset(t.get(), H5T_CSET_UTF8), "set string charset");
+  return t;
+}
+
+void write_attribute(hid_t obj, const std::string& name, const std::string& value) {
+  const std::string what = "attribute '" + name + "'";
+  Handle type = string_type();
+  Handle space = space_handle(H5Screate(H5S_SCALAR), what);
+  Handle attr = attribute_handle(
+      H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), what);
+  const char* ptr = value.c_str();
+  check_status(H5Awrite(attr.get(), type.get(), &ptr), "write " + what);
+  attr.close("close " + what);
+}
+
+namespace {
+template <class T>
+void write_scalar_attribute(hid_t obj, const std::string& name, hid_t type, const T& value) {
+  const std::string what = "attribute '" + name + "'";
+  Handle space = space_handle(H5Screate(H5S_SCALAR), what);
+  Handle attr = attribute_handle(
+      H5Acreate2(obj, name.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT), what);
+  check_status(H5Awrite(attr.get(), type, &value), "write " + what);
+  attr.close("close " + what);
+}
+}  // namespace
+
+void write_attribute(hid_t obj, const std::string& name, std::int64_t value) {
+  write_scalar_attribute(obj, name, H5T_NATIVE_INT64, value);
+}
+void write_attribute(hid_t obj, const std::string& name, double value) {
+  write_scalar_attribute(obj, name, H5T_NATIVE_DOUBLE, value);
+}
+
+bool has_attribute(hid_t obj, const std::string& name) {
+  return check_status(H5Aexists(obj, name.c_str()), "look up attribute '" + name + "'") > 0;
+}
+
+std::string read_string_attribute(hid_t obj, const std::string& name) {
+  const std::string what = "attribute '" + name + "'";
+  Handle attr = attribute_handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open " + what);
+  Handle type = string_type();
+  char* ptr = nullptr;
+  check_status(H5Aread(attr.get(), type.get(), &ptr), "read " + what);
+  std::string value = ptr ? ptr : "";
+  H5free_memory(ptr);
+  return value;
+}
+
+std::int64_t read_int_attribute(hid_t obj, const std::string& name) {
+  const std::string what = "attribute '" + name + "'";
+  Handle attr = attribute_handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open " + what);
+  std::int64_t v = 0;
+  check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "read " + what);
+  return v;
+}
+
+std::vector<hsize_t> dataset_shape(hid_t dset) {
+  Handle space = space_handle(H5Dget_space(dset), "dataset space");
+  const int rank = check_status(H5Sget_simple_extent_ndims(space.get()), "dataset rank");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+namespace {
+template <class T>
+std::vector<T> read_all(hid_t dset, hid_t mem_type) {
+  Handle space = space_handle(H5Dget_space(dset), "dataset space");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<T> out(static_cast<std::size_t>(n));
+  if (n > 0) {
+    check_status(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+                 "read dataset");
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<double> read_doubles(hid_t dset) { return read_all<double>(dset, H5T_NATIVE_DOUBLE); }
+
+std::vector<std::int64_t> read_ints(hid_t dset) {
+  // Enums convert to their base integer type only through an explicit integer read of the same
+  // size; read them as uint8 and widen.
+  Handle type = type_handle(H5Dget_type(dset), "dataset type");
+  if (H5Tget_class(type.get()) == H5T_ENUM) {
+    const auto raw = read_all<std::uint8_t>(dset, type.get());
+    return std::vector<std::int64_t>(raw.begin(), raw.end());
+  }
+  return read_all<std::int64_t>(dset, H5T_NATIVE_INT64);
+}
+
+}  // namespace symsweep::h5

@@ -1,0 +1,38 @@
+#include "symsweep/model.hpp"
+
+#include "symsweep/error.hpp"
+#include "symsweep/models/linear2.hpp"
+
+namespace symsweep {
+
+void Model::hessian(const Vector& theta, const Batch& batch, Matrix& h) {
+  const Index d = dim();
+  h.resize(d, d);
+  Vector e = Vector::Zero(d);
+  Vector col(d);
+  for (Index j = 0; j < d; ++j) {
+    e[j] = 1.0;
+    hessian_vector(theta, batch, e, col);
+    h.col(j) = col;
+    e[j] = 0.0;
+  }
+  h = (0.5 * (h + h.transpose())).eval();
+}
+
+void Model::conserved(const Vector& /*theta*/, Vector& out) const { out.resize(0); }
+
+const std::vector<ModelInfo>& model_registry() {
+  // Listed explicitly: self-registration through static initialisers is dropped by the linker
+  // when the library is static.
+  static const std::vector<ModelInfo> registry = {linear2_info()};
+  return registry;
+}
+
+const ModelInfo* find_model(const std::string& name) {
+  for (const auto& info : model_registry()) {
+    if (info.name == name) return &info;
+  }
+  return nullptr;
+}
+
+}  // namespace symsweep

@@ -1,0 +1,45 @@
+#include "symsweep/schedule.hpp"
+
+#include <atomic>
+#include <exception>
+
+#include <omp.h>
+
+#include "symsweep/error.hpp"
+
+namespace symsweep {
+
+std::vector<std::uint64_t> static_points(std::uint64_t n_points, int rank, int ranks) {
+  SYMSWEEP_VERIFY(ranks >= 1 && rank >= 0 && rank < ranks, "bad rank");
+  std::vector<std::uint64_t> points;
+  for (auto p = static_cast<std::uint64_t>(rank); p < n_points;
+       p += static_cast<std::uint64_t>(ranks)) {
+    points.push_back(p);
+  }
+  return points;
+}
+
+std::vector<PointResult> run_points(const Grid& grid, const SweepLayout& layout,
+                                    const std::vector<std::uint64_t>& points,
+                                    const ProgressFn& progress) {
+  std::vector<PointResult> results(points.size());
+  std::atomic<std::size_t> finished{0};
+  const auto n = static_cast<long long>(points.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (long long i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    try {
+      results[k] = simulate_point(grid, layout, points[k]);
+    } catch (const std::exception& e) {
+      results[k] = PointResult{};
+      results[k].index = points[k];
+      results[k].status = Status::failed;
+      results[k].error = e.what();
+    }
+    const std::size_t done = ++finished;
+    if (progress && omp_get_thread_num() == 0) progress(done);
+  }
+  return results;
+}
+
+}  // namespace symsweep

@@ -1,0 +1,466 @@
+// Parsing and validation of sweep specifications. See spec.hpp for the rules.
+#include "symsweep/spec.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "symsweep/error.hpp"
+#include "symsweep/grid.hpp"
+#include "symsweep/model.hpp"
+#include "text.hpp"
+
+namespace po = boost::program_options;
+
+namespace symsweep {
+
+// ------------------------------------------------------------------------------------------ Range
+bool Range::contains(double v) const {
+  const bool lo_ok = lo_open ? v > lo : v >= lo;
+  const bool hi_ok = hi_open ? v < hi : v <= hi;
+  return lo_ok && hi_ok;
+}
+
+std::string Range::describe(ParamKind kind) const {
+  const std::string what = kind == ParamKind::Integer ? "an integer " : "";
+  const bool has_lo = std::isfinite(lo);
+  const bool has_hi = std::isfinite(hi);
+  const auto num = [](double v) { return text::format_double(v); };
+  if (has_lo && has_hi) {
+    return "must be " + what + "in " + (lo_open ? "(" : "[") + num(lo) + ", " + num(hi) +
+           (hi_open ? ")" : "]");
+  }
+  if (has_lo) return "must be " + what + (lo_open ? "> " : ">= ") + num(lo);
+  if (has_hi) return "must be " + what + (hi_open ? "< " : "<= ") + num(hi);
+  return kind == ParamKind::Integer ? "must be an integer" : "must be a finite number";
+}
+
+// --------------------------------------------------------------------------------------- ParamDef
+std::string ParamDef::section() const { return key.substr(0, key.find('.')); }
+std::string ParamDef::name() const { return key.substr(key.find('.') + 1); }
+
+namespace {
+
+constexpr double kMaxInteger = 9007199254740992.0;  // 2^53: doubles are exact below
+
+ParamDef integer(std::string key, std::string def, Range range, std::string help,
+                 bool sweepable = true) {
+  return ParamDef{std::move(key), ParamKind::Integer, std::move(def), std::move(help), range, {},
+                  sweepable};
+}
+ParamDef real(std::string key, std::string def, Range range, std::string help) {
+  return ParamDef{std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
+}
+ParamDef words(std::string key, std::string def, std::vector<std::string> choices,
+               std::string help) {
+  return ParamDef{std::move(key), ParamKind::Choice, std::move(def), std::move(help), {},
+                  std::move(choices), false};
+}
+ParamDef free_text(std::string key, std::string def, std::string help) {
+  return ParamDef{std::move(key), ParamKind::Text, std::move(def), std::move(help), {}, {}, false};
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& m : model_registry()) names.push_back(m.name);
+  return names;
+}
+
+}  // namespace
+
+const std::vector<ParamDef>& common_params() {
+  static const std::vector<ParamDef> params = {
+      free_text("sweep.name", "sweep", "short name of the sweep, stored in the file"),
+      free_text("sweep.output", "",
+                "HDF5 file to write (default <name>.h5, relative to the working directory; "
+                "-o overrides)"),
+      integer("sweep.seed", "0", Range{0, kMaxInteger},
+              "seed of every random stream; streams are keyed by (seed, point index, purpose). "
+              "Sweep it ([axes] sweep.seed = range(0, 8)) for independent repeats"),
+      words("model.name", "", model_names(), "which model to train (see Models below)"),
+      words("data.mode", "finite", {"finite", "online"},
+            "finite: n samples drawn once, batches drawn from them; online: fresh samples every "
+            "step (population SGD)"),
+      integer("data.n", "256", Range::at_least(1), "samples in the finite dataset"),
+      real("data.x_var", "1", Range::above(0),
+           "input covariance Sigma_x = x_var * diag(1, x_decay, x_decay^2, ...)"),
+      real("data.x_decay", "1", Range::above(0), "ratio of consecutive input variances"),
+      real("data.teacher_scale", "1", Range::any(),
+           "teacher V = teacher_scale * diag(1, teacher_decay, ...) (dy x dx, zero elsewhere)"),
+      real("data.teacher_decay", "1", Range::at_least(0),
+           "ratio of consecutive teacher singular values"),
+      real("data.noise_var", "0", Range::at_least(0),
+           "label noise covariance Sigma_eps = noise_var * diag(1, noise_decay, ...)"),
+      real("data.noise_decay", "1", Range::above(0), "ratio of consecutive label-noise variances"),
+      real("optimizer.eta", "0.01", Range::above(0), "step size"),
+      integer("optimizer.batch", "16", Range::at_least(1),
+              "batch size S: S distinct samples drawn uniformly each step; S = n is full-batch GD"),
+      integer("optimizer.steps", "1000", Range{1, 1e12}, "maximum number of SGD steps"),
+      real("optimizer.weight_decay", "0", Range::at_least(0),
+           "weight decay gamma: theta <- theta - eta (g + gamma theta)"),
+      real("optimizer.tol", "1e-10", Range::at_least(0),
+           "converged once the full-batch gradient norm (with weight decay) is <= tol; "
+           "0 never stops early"),
+      integer("optimizer.check_every", "100", Range::at_least(1),
+              "steps between convergence checks (each costs one full-batch gradient)", false),
+      real("optimizer.divergence_bound", "1e8", Range::above(0),
+           "diverged once |theta| exceeds this or the loss is not finite"),
+      integer("record.every", "0", Range{0, 1e12},
+              "record traces every k steps (step 0 included); 0 records no traces", false),
+  };
+  return params;
+}
+
+const std::vector<CrossRule>& common_rules() {
+  static const std::vector<CrossRule> rules = {
+      {{"optimizer.batch", "data.n", "data.mode"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         if (p.text("data.mode") != "finite") return std::nullopt;
+         const double batch = p.number("optimizer.batch");
+         const double n = p.number("data.n");
+         if (batch <= n) return std::nullopt;
+         return "optimizer.batch = " + text::format_double(batch) + ": must be <= data.n (" +
+                text::format_double(n) + ") in finite mode";
+       }},
+  };
+  return rules;
+}
+
+// -------------------------------------------------------------------------------------- numbers
+double parse_number(const ParamDef& def, std::string_view raw) {
+  const std::string s(text::trim(raw));
+  const auto fail = [&](const std::string& why) -> double {
+    throw ConfigError(def.key + " = '" + std::string(raw) + "': " + why);
+  };
+  if (s.empty()) fail("empty; expected a number");
+  if (s.find_first_not_of("0123456789+-.eE") != std::string::npos) fail("not a number");
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size()) fail("not a number");
+  if (!std::isfinite(v)) fail("not a finite number");
+  if (def.kind == ParamKind::Integer) {
+    if (v != std::floor(v) || std::fabs(v) > kMaxInteger) fail(def.range.describe(def.kind));
+  }
+  return v;
+}
+
+// ------------------------------------------------------------------------------------- SweepSpec
+int SweepSpec::find(std::string_view key) const {
+  for (std::size_t i = 0; i < schema_.size(); ++i) {
+    if (schema_[i].key == key) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+double SweepSpec::number(std::string_view key) const {
+  const int i = find(key);
+  SYMSWEEP_VERIFY(i >= 0 && schema_[static_cast<std::size_t>(i)].numeric(),
+                  "no numeric key '" + std::string(key) + "'");
+  return numbers_[static_cast<std::size_t>(i)];
+}
+
+const std::string& SweepSpec::text(std::string_view key) const {
+  const int i = find(key);
+  SYMSWEEP_VERIFY(i >= 0 && !schema_[static_cast<std::size_t>(i)].numeric(),
+                  "no text key '" + std::string(key) + "'");
+  return texts_[static_cast<std::size_t>(i)];
+}
+
+bool SweepSpec::is_axis(std::string_view key) const {
+  return std::any_of(axes_.begin(), axes_.end(), [&](const AxisSpec& a) { return a.key == key; });
+}
+
+std::string SweepSpec::config_text() const {
+  std::ostringstream out;
+  std::string section;
+  for (std::size_t i = 0; i < schema_.size(); ++i) {
+    const ParamDef& def = schema_[i];
+    if (def.section() != section) {
+      section = def.section();
+      out << (i == 0 ? "" : "\n") << '[' << section << "]\n";
+    }
+    if (is_axis(def.key)) continue;  // its values are in [axes]
+    out << def.name() << " = " << texts_[i] << '\n';
+  }
+  if (!axes_.empty()) {
+    out << "\n[axes]\n";
+    for (const auto& axis : axes_) out << axis.key << " = " << axis.text << '\n';
+  }
+  return out.str();
+}
+
+// -------------------------------------------------------------------------------------- ParamSet
+double ParamSet::number(std::string_view key) const {
+  const int i = spec_->find(key);
+  SYMSWEEP_VERIFY(i >= 0 && spec_->schema()[static_cast<std::size_t>(i)].numeric(),
+                  "no numeric key '" + std::string(key) + "'");
+  return numbers_[static_cast<std::size_t>(i)];
+}
+
+std::int64_t ParamSet::integer(std::string_view key) const {
+  const double v = number(key);
+  SYMSWEEP_VERIFY(v == std::floor(v), std::string(key) + " is not an integer");
+  return static_cast<std::int64_t>(v);
+}
+
+// --------------------------------------------------------------------------------------- parsing
+namespace {
+
+struct Entry {
+  std::string key;    // "optimizer.eta" or "axes.optimizer.eta"
+  std::string value;
+  std::string where;  // "the config file" or "--set"
+};
+
+/// Reads the INI text with Boost.Program_options. Keys come back as "section.key" in file order.
+std::vector<Entry> read_ini(std::string_view ini_text) {
+  std::istringstream stream{std::string(ini_text)};
+  po::options_description none;
+  po::parsed_options parsed(&none);
+  try {
+    parsed = po::parse_config_file(stream, none, /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    throw ConfigError(std::string("config file: ") + e.what());
+  }
+  std::vector<Entry> entries;
+  for (const auto& opt : parsed.options) {
+    const std::string value = opt.value.empty() ? "" : opt.value.front();
+    if (opt.string_key.find('.') == std::string::npos) {
+      throw ConfigError(opt.string_key + " = '" + value +
+                        "': every key must be inside a [section] (sweep, model, data, optimizer, "
+                        "record, axes)");
+    }
+    for (const auto& e : entries) {
+      if (e.key == opt.string_key) {
+        throw ConfigError(opt.string_key + " = '" + value + "': given twice in the config file (" +
+                          "first as '" + e.value + "'); a key may appear once");
+      }
+    }
+    entries.push_back({opt.string_key, value, "the config file"});
+  }
+  return entries;
+}
+
+Entry parse_override(const std::string& item) {
+  const auto eq = item.find('=');
+  if (eq == std::string::npos) {
+    throw ConfigError("--set '" + item + "': expected section.key=value");
+  }
+  std::string key(text::trim(std::string_view(item).substr(0, eq)));
+  std::string value(text::trim(std::string_view(item).substr(eq + 1)));
+  if (key.find('.') == std::string::npos || key.front() == '.' || key.back() == '.') {
+    throw ConfigError("--set '" + item + "': the key must be section.key (e.g. optimizer.eta=0.1)");
+  }
+  return {std::move(key), std::move(value), "--set"};
+}
+
+/// Applies --set overrides: a later value replaces an earlier one. Setting a plain key drops its
+/// axis (the key is fixed); setting an axis drops the plain key.
+void apply_override(std::vector<Entry>& entries, Entry e) {
+  const std::string axis_prefix = "axes.";
+  const bool is_axis = e.key.rfind(axis_prefix, 0) == 0;
+  const std::string twin = is_axis ? e.key.substr(axis_prefix.size()) : axis_prefix + e.key;
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [&](const Entry& x) { return x.key == twin; }),
+                entries.end());
+  for (auto& x : entries) {
+    if (x.key == e.key) {
+      x = std::move(e);
+      return;
+    }
+  }
+  entries.push_back(std::move(e));
+}
+
+std::string known_keys_of(const std::vector<ParamDef>& schema, const std::string& section) {
+  std::vector<std::string> names;
+  for (const auto& def : schema) {
+    if (def.section() == section) names.push_back(def.name());
+  }
+  return text::join(names, ", ");
+}
+
+std::string sweepable_keys(const std::vector<ParamDef>& schema) {
+  std::vector<std::string> keys;
+  for (const auto& def : schema) {
+    if (def.numeric() && def.sweepable) keys.push_back(def.key);
+  }
+  return text::join(keys, ", ");
+}
+
+[[noreturn]] void unknown_key(const Entry& e, const std::vector<ParamDef>& schema,
+                              const std::string& model) {
+  const std::string section = e.key.substr(0, e.key.find('.'));
+  const std::string head = e.key + " = '" + e.value + "' (from " + e.where + "): ";
+  if (section == "axes") {
+    throw ConfigError(head + "not a parameter that can be swept; sweepable keys: " +
+                      sweepable_keys(schema));
+  }
+  const std::string known = known_keys_of(schema, section);
+  if (known.empty()) {
+    throw ConfigError(head + "unknown section [" + section +
+                      "]; sections are sweep, model, data, optimizer, record, axes");
+  }
+  throw ConfigError(head + "unknown key in [" + section + "]" +
+                    (section == "model" ? " for model '" + model + "'" : std::string()) +
+                    "; known keys: " + known);
+}
+
+void check_value(const ParamDef& def, const std::string& value, double* number) {
+  if (def.numeric()) {
+    const double v = parse_number(def, value);
+    if (!def.range.contains(v)) {
+      throw ConfigError(def.key + " = '" + value + "': " + def.range.describe(def.kind));
+    }
+    *number = v;
+    return;
+  }
+  if (def.kind == ParamKind::Choice) {
+    if (std::find(def.choices.begin(), def.choices.end(), value) == def.choices.end()) {
+      throw ConfigError(def.key + " = '" + value + "': must be one of " +
+                        text::join(def.choices, ", "));
+    }
+  }
+}
+
+/// Odometer step over the values of the involved axes; false once every combination was seen.
+bool next_combination(std::vector<std::size_t>& at, const std::vector<std::size_t>& involved,
+                      const std::vector<AxisSpec>& axes) {
+  for (std::size_t j = at.size(); j-- > 0;) {
+    if (++at[j] < axes[involved[j]].values.size()) return true;
+    at[j] = 0;
+  }
+  return false;
+}
+
+/// Runs every cross rule over every combination of the axes it reads (usually a tiny product).
+void check_rules(const SweepSpec& spec) {
+  const auto& axes = spec.axes();
+  for (const auto& rule : spec.rules()) {
+    std::vector<std::size_t> involved;
+    for (std::size_t a = 0; a < axes.size(); ++a) {
+      if (std::find(rule.keys.begin(), rule.keys.end(), axes[a].key) != rule.keys.end()) {
+        involved.push_back(a);
+      }
+    }
+    std::vector<std::size_t> at(involved.size(), 0);
+    do {
+      std::vector<double> numbers = spec.base_numbers();
+      std::string where;
+      for (std::size_t j = 0; j < involved.size(); ++j) {
+        const AxisSpec& axis = axes[involved[j]];
+        numbers[static_cast<std::size_t>(spec.find(axis.key))] = axis.values[at[j]];
+        where += (where.empty() ? "" : ", ") + axis.key + " = " +
+                 text::format_double(axis.values[at[j]]);
+      }
+      if (auto err = rule.check(ParamSet(spec, std::move(numbers)))) {
+        throw ConfigError(*err + (where.empty() ? "" : " (at grid points with " + where + ")"));
+      }
+    } while (next_combination(at, involved, axes));
+  }
+}
+
+}  // namespace
+
+SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& overrides) {
+  std::vector<Entry> entries = read_ini(ini_text);
+  for (const std::string& item : overrides) apply_override(entries, parse_override(item));
+
+  // The model decides which model.* keys exist.
+  const auto model_entry = std::find_if(entries.begin(), entries.end(),
+                                        [](const Entry& e) { return e.key == "model.name"; });
+  const std::string known_models = text::join(model_names(), ", ");
+  if (model_entry == entries.end()) {
+    throw ConfigError("model.name: missing; set it in [model] (known models: " + known_models +
+                      ")");
+  }
+  const ModelInfo* model = find_model(model_entry->value);
+  if (model == nullptr) {
+    throw ConfigError("model.name = '" + model_entry->value + "': unknown model; known models: " +
+                      known_models);
+  }
+
+  SweepSpec spec;
+  spec.schema_ = common_params();
+  // Model parameters go right after model.name, so [model] stays one block.
+  const auto after_name =
+      std::find_if(spec.schema_.begin(), spec.schema_.end(),
+                   [](const ParamDef& d) { return d.key == "model.name"; }) + 1;
+  spec.schema_.insert(after_name, model->params.begin(), model->params.end());
+  spec.rules_ = common_rules();
+  spec.rules_.insert(spec.rules_.end(), model->rules.begin(), model->rules.end());
+
+  const std::size_t nparams = spec.schema_.size();
+  spec.texts_.resize(nparams);
+  spec.numbers_.assign(nparams, std::nan(""));
+  std::vector<bool> given(nparams, false);
+
+  // Plain keys first, then axes (both in the order given).
+  std::vector<const Entry*> axis_entries;
+  for (const Entry& e : entries) {
+    if (e.key.rfind("axes.", 0) == 0) {
+      axis_entries.push_back(&e);
+      continue;
+    }
+    const int i = spec.find(e.key);
+    if (i < 0) unknown_key(e, spec.schema_, model->name);
+    given[static_cast<std::size_t>(i)] = true;
+    spec.texts_[static_cast<std::size_t>(i)] = std::string(text::trim(e.value));
+  }
+  for (std::size_t i = 0; i < nparams; ++i) {
+    const ParamDef& def = spec.schema_[i];
+    if (!given[i]) spec.texts_[i] = def.default_text;
+    if (def.key == "sweep.output" && spec.texts_[i].empty()) {
+      spec.texts_[i] = spec.text("sweep.name") + ".h5";
+    }
+    if (def.kind == ParamKind::Text && spec.texts_[i].empty()) {
+      throw ConfigError(def.key + " = '': must not be empty");
+    }
+    check_value(def, spec.texts_[i], &spec.numbers_[i]);
+  }
+  const std::string& name = spec.text("sweep.name");
+  if (name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+      std::string::npos) {
+    throw ConfigError("sweep.name = '" + name +
+                      "': may contain only letters, digits, '_', '.' and '-'");
+  }
+
+  for (const Entry* e : axis_entries) {
+    const std::string key = e->key.substr(5);
+    const int i = spec.find(key);
+    if (i < 0 || !spec.schema_[static_cast<std::size_t>(i)].numeric() ||
+        !spec.schema_[static_cast<std::size_t>(i)].sweepable) {
+      unknown_key(*e, spec.schema_, model->name);
+    }
+    if (given[static_cast<std::size_t>(i)]) {
+      throw ConfigError(e->key + " = '" + e->value + "': " + key +
+                        " is also set in its section (to '" +
+                        spec.texts_[static_cast<std::size_t>(i)] +
+                        "'); a key is either fixed or swept, not both");
+    }
+    AxisSpec axis;
+    axis.key = key;
+    axis.text = std::string(text::trim(e->value));
+    axis.values = parse_axis(spec.schema_[static_cast<std::size_t>(i)], axis.text);
+    spec.axes_.push_back(std::move(axis));
+  }
+
+  check_rules(spec);
+  return spec;
+}
+
+std::string read_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("config file '" + path + "': cannot be opened for reading");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace symsweep

@@ -1,0 +1,539 @@
+// The parallel HDF5 result file. Layout and protocol: include/symsweep/store.hpp.
+#include "symsweep/store.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include <hdf5_hl.h>
+
+#include "h5.hpp"
+#include "sha256.hpp"
+#include "symsweep/error.hpp"
+#include "symsweep/version.hpp"
+#include "text.hpp"
+
+namespace symsweep {
+
+namespace {
+
+using h5::check_id;
+using h5::check_status;
+using h5::Handle;
+
+enum class Elem { f64, i64, i32, status, outcome };
+enum class Tail { none, conserved, records, records_conserved };
+
+/// One dataset written per point. `extract` writes the point's tail_size values at dst.
+struct Field {
+  std::string path;  // e.g. "results/final_loss"
+  Elem elem;
+  Tail tail;
+  std::string description;
+  std::function<void(const PointResult&, int rank, std::size_t tail_size, void* dst)> extract;
+};
+
+template <class T>
+void put_scalar(void* dst, T v) {
+  std::memcpy(dst, &v, sizeof v);
+}
+
+/// Copies `src` into dst[0, n), padding with NaN.
+void put_padded(void* dst, const std::vector<double>& src, std::size_t n) {
+  auto* d = static_cast<double*>(dst);
+  const std::size_t m = std::min(n, src.size());
+  std::copy(src.begin(), src.begin() + static_cast<std::ptrdiff_t>(m), d);
+  std::fill(d + m, d + n, std::numeric_limits<double>::quiet_NaN());
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = {
+      {"results/status", Elem::status, Tail::none,
+       "pending: not yet run; done: results written; failed: the point raised an error",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.status); }},
+      {"results/outcome", Elem::outcome, Tail::none,
+       "converged: full-batch gradient norm <= optimizer.tol; diverged: |theta| > "
+       "optimizer.divergence_bound or non-finite loss; moving: neither within optimizer.steps",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.outcome); }},
+      {"results/steps_run", Elem::i64, Tail::none, "SGD updates applied",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.steps_run); }},
+      {"results/diverged_at", Elem::i64, Tail::none,
+       "the update after which divergence was seen; -1 if none",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.diverged_at); }},
+      {"results/final_loss", Elem::f64, Tail::none,
+       "full-batch loss at the end (population loss in online mode); NaN if diverged",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.final_loss); }},
+      {"results/grad_norm", Elem::f64, Tail::none,
+       "full-batch gradient norm of the objective with weight decay, at the end",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.grad_norm); }},
+      {"results/sharpness", Elem::f64, Tail::none,
+       "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded)",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.sharpness); }},
+      {"results/C_final", Elem::f64, Tail::conserved,
+       "conserved quantity of gradient flow at the end, as a spectrum in descending order "
+       "(linear2: eigenvalues of D = U^T U - W W^T); NaN-padded",
+       [](const PointResult& r, int, std::size_t n, void* d) { put_padded(d, r.conserved, n); }},
+      {"traces/loss", Elem::f64, Tail::records,
+       "full-batch loss at /traces/step; NaN after the run stopped",
+       [](const PointResult& r, int, std::size_t n, void* d) { put_padded(d, r.trace_loss, n); }},
+      {"traces/C", Elem::f64, Tail::records_conserved,
+       "conserved spectrum (as C_final) at /traces/step; NaN after the run stopped",
+       [](const PointResult& r, int, std::size_t n, void* d) {
+         put_padded(d, r.trace_conserved, n);
+       }},
+      {"run/seconds", Elem::f64, Tail::none, "wall time of the point (not deterministic)",
+       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.seconds); }},
+      {"run/rank", Elem::i32, Tail::none, "MPI rank that ran the point (not deterministic)",
+       [](const PointResult&, int rank, std::size_t, void* d) {
+         put_scalar(d, static_cast<std::int32_t>(rank));
+       }},
+  };
+  return table;
+}
+
+std::size_t elem_size(Elem e) {
+  switch (e) {
+    case Elem::f64:
+    case Elem::i64: return 8;
+    case Elem::i32: return 4;
+    case Elem::status:
+    case Elem::outcome: return 1;
+  }
+  return 0;
+}
+
+Handle enum_type(Elem e) {
+  Handle t = h5::type_handle(H5Tenum_create(H5T_NATIVE_UINT8), "create enum type");
+  const auto insert = [&](const char* name, std::uint8_t v) {
+    check_status(H5Tenum_insert(t.get(), name, &v), std::string("enum member ") + name);
+  };
+  if (e == Elem::status) {
+    for (Status s : {Status::pending, Status::done, Status::failed}) {
+      insert(to_string(s), static_cast<std::uint8_t>(s));
+    }
+  } else {
+    for (Outcome o : {Outcome::unknown, Outcome::converged, Outcome::diverged, Outcome::moving}) {
+      insert(to_string(o), static_cast<std::uint8_t>(o));
+    }
+  }
+  return t;
+}
+
+/// Memory (and file) type of an element kind. Numbers are stored little-endian.
+Handle mem_type(Elem e) {
+  switch (e) {
+    case Elem::f64: return h5::type_handle(H5Tcopy(H5T_NATIVE_DOUBLE), "type");
+    case Elem::i64: return h5::type_handle(H5Tcopy(H5T_NATIVE_INT64), "type");
+    case Elem::i32: return h5::type_handle(H5Tcopy(H5T_NATIVE_INT32), "type");
+    case Elem::status:
+    case Elem::outcome: return enum_type(e);
+  }
+  return {};
+}
+
+Handle file_type(Elem e) {
+  switch (e) {
+    case Elem::f64: return h5::type_handle(H5Tcopy(H5T_IEEE_F64LE), "type");
+    case Elem::i64: return h5::type_handle(H5Tcopy(H5T_STD_I64LE), "type");
+    case Elem::i32: return h5::type_handle(H5Tcopy(H5T_STD_I32LE), "type");
+    case Elem::status:
+    case Elem::outcome: return enum_type(e);
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------- Impl
+struct ResultStore::Impl {
+  MPI_Comm comm = MPI_COMM_NULL;
+  const Grid* grid = nullptr;
+  SweepLayout layout;
+  Handle file;
+  Handle dxpl;  // collective transfer
+  std::map<std::string, Handle> datasets;
+
+  std::vector<hsize_t> tail_dims(Tail t) const {
+    const auto nc = static_cast<hsize_t>(layout.n_conserved);
+    const auto nr = static_cast<hsize_t>(layout.n_records());
+    switch (t) {
+      case Tail::none: return {};
+      case Tail::conserved: return {nc};
+      case Tail::records: return {nr};
+      case Tail::records_conserved: return {nr, nc};
+    }
+    return {};
+  }
+
+  /// A field exists in the file only when its trailing dimensions are non-empty.
+  bool present(const Field& f) const {
+    for (hsize_t d : tail_dims(f.tail)) {
+      if (d == 0) return false;
+    }
+    return true;
+  }
+
+  std::vector<hsize_t> full_dims(Tail t) const {
+    std::vector<hsize_t> dims(grid->shape().begin(), grid->shape().end());
+    const auto tail = tail_dims(t);
+    dims.insert(dims.end(), tail.begin(), tail.end());
+    return dims;
+  }
+
+  /// File selection of `points` (sorted ascending) with their whole trailing block. Runs of
+  /// consecutive points along the last axis become one hyperslab.
+  Handle select(Tail t, const std::vector<std::uint64_t>& points) const {
+    const auto dims = full_dims(t);
+    const int rank = static_cast<int>(dims.size());
+    Handle space = h5::space_handle(
+        rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims.data(), nullptr),
+        "file dataspace");
+    if (points.empty()) {
+      check_status(H5Sselect_none(space.get()), "select none");
+      return space;
+    }
+    const std::size_t ng = grid->ndims();
+    if (ng == 0) {
+      check_status(H5Sselect_all(space.get()), "select all");
+      return space;
+    }
+    std::vector<hsize_t> start(dims.size(), 0), count(dims.size(), 1), block(dims);
+    bool first = true;
+    std::size_t i = 0;
+    while (i < points.size()) {
+      const auto c = grid->coords(points[i]);
+      std::size_t run = 1;  // consecutive points in the same last-axis row
+      while (i + run < points.size() && points[i + run] == points[i] + run &&
+             c[ng - 1] + run < grid->shape()[ng - 1]) {
+        ++run;
+      }
+      for (std::size_t d = 0; d < ng; ++d) {
+        start[d] = c[d];
+        block[d] = 1;
+      }
+      block[ng - 1] = run;
+      check_status(H5Sselect_hyperslab(space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                       start.data(), nullptr, count.data(), block.data()),
+                   "select hyperslab");
+      first = false;
+      i += run;
+    }
+    return space;
+  }
+
+  /// Collective write of one field for `points` (sorted ascending).
+  void write_field(const Field& f, const std::vector<const PointResult*>& points,
+                   const std::vector<std::uint64_t>& indices, int mpi_rank) {
+    std::size_t tail = 1;
+    for (hsize_t d : tail_dims(f.tail)) tail *= d;
+    const std::size_t esize = elem_size(f.elem);
+    std::vector<unsigned char> buf(std::max<std::size_t>(1, points.size() * tail * esize));
+    for (std::size_t k = 0; k < points.size(); ++k) {
+      f.extract(*points[k], mpi_rank, tail, buf.data() + k * tail * esize);
+    }
+    Handle file_space = select(f.tail, indices);
+    const hsize_t n = std::max<hsize_t>(1, points.size() * tail);
+    Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
+    if (points.empty()) check_status(H5Sselect_none(mem_space.get()), "select none");
+    Handle type = mem_type(f.elem);
+    check_status(H5Dwrite(datasets.at(f.path).get(), type.get(), mem_space.get(),
+                          file_space.get(), dxpl.get(), buf.data()),
+                 "write /" + f.path);
+  }
+
+  void flush(const std::string& why) {
+    check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush (" + why + ")");
+  }
+};
+
+ResultStore::ResultStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ResultStore::ResultStore(ResultStore&&) noexcept = default;
+ResultStore& ResultStore::operator=(ResultStore&&) noexcept = default;
+ResultStore::~ResultStore() = default;
+
+// -------------------------------------------------------------------------------------- create
+namespace {
+
+/// Writes `values` (already in memory type `type`) from rank 0 only, collectively.
+void write_from_root(hid_t dset, hid_t type, const void* values, hsize_t n, int rank, hid_t dxpl) {
+  Handle file_space = h5::space_handle(H5Dget_space(dset), "dataspace");
+  const hsize_t one = std::max<hsize_t>(n, 1);
+  Handle mem_space = h5::space_handle(H5Screate_simple(1, &one, nullptr), "memory dataspace");
+  if (rank != 0) {
+    check_status(H5Sselect_none(file_space.get()), "select none");
+    check_status(H5Sselect_none(mem_space.get()), "select none");
+  }
+  check_status(H5Dwrite(dset, type, mem_space.get(), file_space.get(), dxpl, values),
+               "write from rank 0");
+}
+
+Handle create_group(hid_t parent, const char* name) {
+  return h5::group_handle(H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                          std::string("create group ") + name);
+}
+
+}  // namespace
+
+ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Grid& grid,
+                                const SweepLayout& layout, const Provenance& prov,
+                                bool truncate) {
+  h5::init();
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  auto impl = std::make_unique<Impl>();
+  impl->comm = comm;
+  impl->grid = &grid;
+  impl->layout = layout;
+  const SweepSpec& spec = grid.spec();
+
+  // 1. File access through MPI-IO; metadata reads and writes collective.
+  Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
+  check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
+  check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
+  check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
+  impl->file = h5::file_handle(
+      H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
+      "create '" + path + "'");
+  impl->dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
+  check_status(H5Pset_dxpl_mpio(impl->dxpl.get(), H5FD_MPIO_COLLECTIVE), "collective transfer");
+  const hid_t file = impl->file.get();
+  const hid_t dxpl = impl->dxpl.get();
+
+  // 2. Provenance.
+  const std::string config = spec.config_text();
+  h5::write_attribute(file, "format", std::string(kFormat));
+  h5::write_attribute(file, "symsweep_version", std::string(version()));
+  h5::write_attribute(file, "git_commit", std::string(git_commit()));
+  h5::write_attribute(file, "created_utc", prov.created_utc);
+  h5::write_attribute(file, "config_text", config);
+  h5::write_attribute(file, "config_sha256", sha256_hex(config));
+  h5::write_attribute(file, "command_line", prov.command_line);
+  h5::write_attribute(file, "mpi_ranks", static_cast<std::int64_t>(prov.mpi_ranks));
+  h5::write_attribute(file, "omp_threads", static_cast<std::int64_t>(prov.omp_threads));
+  h5::write_attribute(file, "hosts", prov.hosts);
+  h5::write_attribute(file, "seed", static_cast<std::int64_t>(spec.number("sweep.seed")));
+  h5::write_attribute(file, "name", spec.name());
+  h5::write_attribute(file, "model", spec.model());
+  h5::write_attribute(file, "n_points", static_cast<std::int64_t>(grid.size()));
+
+  Handle axes_group = create_group(file, "axes");
+  Handle results_group = create_group(file, "results");
+  Handle traces_group = create_group(file, "traces");
+  Handle run_group = create_group(file, "run");
+
+  // 3. Axes as dimension scales. Integer parameters are stored as int64.
+  std::vector<Handle> axis_sets;
+  for (const AxisSpec& axis : grid.axes()) {
+    const ParamDef& def = spec.schema()[static_cast<std::size_t>(spec.find(axis.key))];
+    const bool integral = def.kind == ParamKind::Integer;
+    const hsize_t n = axis.values.size();
+    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "axis dataspace");
+    Handle dset = h5::dataset_handle(
+        H5Dcreate2(axes_group.get(), axis.key.c_str(), integral ? H5T_STD_I64LE : H5T_IEEE_F64LE,
+                   space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        "create /axes/" + axis.key);
+    if (integral) {
+      std::vector<std::int64_t> v(axis.values.begin(), axis.values.end());
+      write_from_root(dset.get(), H5T_NATIVE_INT64, v.data(), n, rank, dxpl);
+    } else {
+      write_from_root(dset.get(), H5T_NATIVE_DOUBLE, axis.values.data(), n, rank, dxpl);
+    }
+    check_status(H5DSset_scale(dset.get(), axis.key.c_str()), "make /axes/" + axis.key + " a scale");
+    h5::write_attribute(dset.get(), "expression", axis.text);
+    h5::write_attribute(dset.get(), "description", def.help);
+    axis_sets.push_back(std::move(dset));
+  }
+
+  Handle step_set;
+  if (layout.n_records() > 0) {
+    const auto n = static_cast<hsize_t>(layout.n_records());
+    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "step dataspace");
+    step_set = h5::dataset_handle(H5Dcreate2(traces_group.get(), "step", H5T_STD_I64LE,
+                                             space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                  "create /traces/step");
+    write_from_root(step_set.get(), H5T_NATIVE_INT64, layout.record_steps.data(), n, rank, dxpl);
+    check_status(H5DSset_scale(step_set.get(), "step"), "make /traces/step a scale");
+    h5::write_attribute(step_set.get(), "description",
+                        std::string("SGD step of every trace record (before that step's update)"));
+  }
+
+  // 4. Every per-point dataset at full size, filled with "not yet run" values.
+  for (const Field& f : fields()) {
+    if (!impl->present(f)) continue;
+    const auto dims = impl->full_dims(f.tail);
+    const int ndims = static_cast<int>(dims.size());
+    Handle space = h5::space_handle(
+        ndims == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndims, dims.data(), nullptr),
+        "dataspace of /" + f.path);
+    Handle dcpl = h5::plist_handle(H5Pcreate(H5P_DATASET_CREATE), "creation list");
+    check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "early allocation");
+    check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "fill at allocation");
+    Handle mtype = mem_type(f.elem);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const std::int64_t minus_one = -1;
+    const std::int32_t minus_one32 = -1;
+    const std::uint8_t zero = 0;  // pending / unknown
+    const void* fill = f.elem == Elem::f64   ? static_cast<const void*>(&nan)
+                       : f.elem == Elem::i64 ? static_cast<const void*>(&minus_one)
+                       : f.elem == Elem::i32 ? static_cast<const void*>(&minus_one32)
+                                             : static_cast<const void*>(&zero);
+    check_status(H5Pset_fill_value(dcpl.get(), mtype.get(), fill), "fill value of /" + f.path);
+    Handle ftype = file_type(f.elem);
+    Handle dset = h5::dataset_handle(H5Dcreate2(file, f.path.c_str(), ftype.get(), space.get(),
+                                                H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                                     "create /" + f.path);
+    h5::write_attribute(dset.get(), "description", f.description);
+    for (std::size_t d = 0; d < grid.ndims(); ++d) {
+      check_status(H5DSattach_scale(dset.get(), axis_sets[d].get(), static_cast<unsigned>(d)),
+                   "attach axis to /" + f.path);
+      check_status(H5DSset_label(dset.get(), static_cast<unsigned>(d), grid.axes()[d].key.c_str()),
+                   "label /" + f.path);
+    }
+    auto d = static_cast<unsigned>(grid.ndims());
+    if (f.tail == Tail::records || f.tail == Tail::records_conserved) {
+      check_status(H5DSattach_scale(dset.get(), step_set.get(), d), "attach step scale");
+      check_status(H5DSset_label(dset.get(), d++, "step"), "label step");
+    }
+    if (f.tail == Tail::conserved || f.tail == Tail::records_conserved) {
+      check_status(H5DSset_label(dset.get(), d, "k"), "label spectrum");
+    }
+    impl->datasets.emplace(f.path, std::move(dset));
+  }
+  impl->flush("after creation");
+  return ResultStore(std::move(impl));
+}
+
+// --------------------------------------------------------------------------------------- write
+void ResultStore::write(const std::vector<PointResult>& points, int rank) {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "write to a closed result file");
+  std::vector<const PointResult*> sorted;
+  sorted.reserve(points.size());
+  for (const auto& p : points) sorted.push_back(&p);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const PointResult* a, const PointResult* b) { return a->index < b->index; });
+  std::vector<std::uint64_t> indices;
+  for (const auto* p : sorted) {
+    SYMSWEEP_VERIFY(p->index < impl_->grid->size(), "point index out of range");
+    SYMSWEEP_VERIFY(indices.empty() || indices.back() < p->index, "point written twice");
+    indices.push_back(p->index);
+  }
+  // Data first, then (after a flush) the status that declares it valid.
+  const Field* status = nullptr;
+  for (const Field& f : fields()) {
+    if (f.path == "results/status") {
+      status = &f;
+      continue;
+    }
+    if (impl_->present(f)) impl_->write_field(f, sorted, indices, rank);
+  }
+  impl_->flush("data before status");
+  impl_->write_field(*status, sorted, indices, rank);
+  impl_->flush("status");
+}
+
+void ResultStore::close() {
+  if (!impl_ || !impl_->file.valid()) return;
+  for (auto& [path, dset] : impl_->datasets) dset.close("close /" + path);
+  impl_->datasets.clear();
+  impl_->dxpl.close("close transfer list");
+  impl_->file.close("close result file");
+}
+
+// ------------------------------------------------------------------------------------ describe
+std::string describe_file(const std::string& path) {
+  h5::init();
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    throw IoError("'" + path + "' is not an HDF5 file (or cannot be read)");
+  }
+  Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
+                                "open '" + path + "'");
+  const hid_t f = file.get();
+  if (!h5::has_attribute(f, "format")) {
+    throw IoError("'" + path + "' is an HDF5 file but not a symsweep result file (no format)");
+  }
+  const std::string format = h5::read_string_attribute(f, "format");
+  std::ostringstream out;
+  out << path << ": " << format << ", written by symsweep "
+      << h5::read_string_attribute(f, "symsweep_version") << " ("
+      << h5::read_string_attribute(f, "git_commit") << ")\n";
+  out << "  sweep '" << h5::read_string_attribute(f, "name") << "', model "
+      << h5::read_string_attribute(f, "model") << ", seed " << h5::read_int_attribute(f, "seed")
+      << ", created " << h5::read_string_attribute(f, "created_utc") << " on "
+      << h5::read_int_attribute(f, "mpi_ranks") << " rank(s) x "
+      << h5::read_int_attribute(f, "omp_threads") << " thread(s)\n";
+  out << "  config sha256 " << h5::read_string_attribute(f, "config_sha256") << "\n";
+
+  // Axes, in dataset dimension order (from the status dataset's labels).
+  Handle status = h5::dataset_handle(H5Dopen2(f, "results/status", H5P_DEFAULT),
+                                     "open /results/status");
+  const auto shape = h5::dataset_shape(status.get());
+  out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
+  if (shape.empty()) out << " (no axes)";
+  out << "\n";
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    char label[256] = {0};
+    H5DSget_label(status.get(), static_cast<unsigned>(d), label, sizeof label);
+    Handle axis = h5::dataset_handle(H5Dopen2(f, (std::string("axes/") + label).c_str(),
+                                              H5P_DEFAULT),
+                                     std::string("open /axes/") + label);
+    const auto values = h5::read_doubles(axis.get());
+    out << "    " << label << ": " << values.size() << " value(s) = "
+        << h5::read_string_attribute(axis.get(), "expression");
+    if (!values.empty()) {
+      out << "  [" << text::format_double(values.front()) << " .. "
+          << text::format_double(values.back()) << "]";
+    }
+    out << "\n";
+  }
+
+  const auto counts = [&](const char* dataset, auto name_of, int n_values) {
+    Handle dset = h5::dataset_handle(H5Dopen2(f, dataset, H5P_DEFAULT), dataset);
+    const auto values = h5::read_ints(dset.get());
+    std::vector<std::size_t> count(static_cast<std::size_t>(n_values), 0);
+    for (auto v : values) {
+      if (v >= 0 && v < n_values) ++count[static_cast<std::size_t>(v)];
+    }
+    std::string line;
+    for (int v = 0; v < n_values; ++v) {
+      line += (v ? ", " : "") + std::to_string(count[static_cast<std::size_t>(v)]) + " " +
+              name_of(v);
+    }
+    return line;
+  };
+  out << "  status: "
+      << counts("results/status", [](int v) { return to_string(static_cast<Status>(v)); }, 3)
+      << "\n";
+  out << "  outcome: "
+      << counts("results/outcome", [](int v) { return to_string(static_cast<Outcome>(v)); }, 4)
+      << "\n";
+
+  Handle loss = h5::dataset_handle(H5Dopen2(f, "results/final_loss", H5P_DEFAULT),
+                                   "open /results/final_loss");
+  std::vector<double> finite;
+  for (double v : h5::read_doubles(loss.get())) {
+    if (std::isfinite(v)) finite.push_back(v);
+  }
+  if (!finite.empty()) {
+    std::sort(finite.begin(), finite.end());
+    out << "  final_loss over " << finite.size() << " finite point(s): min "
+        << text::format_double(finite.front()) << ", median "
+        << text::format_double(finite[finite.size() / 2]) << ", max "
+        << text::format_double(finite.back()) << "\n";
+  }
+  if (H5Lexists(f, "traces/step", H5P_DEFAULT) > 0) {
+    Handle step = h5::dataset_handle(H5Dopen2(f, "traces/step", H5P_DEFAULT), "open /traces/step");
+    const auto steps = h5::read_ints(step.get());
+    out << "  traces: " << steps.size() << " record(s), steps " << steps.front() << " .. "
+        << steps.back() << "\n";
+  } else {
+    out << "  traces: none (record.every = 0)\n";
+  }
+  return out.str();
+}
+
+}  // namespace symsweep
