@@ -33,8 +33,10 @@ Vector geometric(Index n, double scale, double ratio) {
 }  // namespace
 
 Teacher::Teacher(const DataSpec& spec)
-    : x_std_(geometric(spec.dx, spec.x_var, spec.x_decay).cwiseSqrt()),
-      noise_std_(geometric(spec.dy, spec.noise_var, spec.noise_decay).cwiseSqrt()),
+    : x_var_(geometric(spec.dx, spec.x_var, spec.x_decay)),
+      noise_var_(geometric(spec.dy, spec.noise_var, spec.noise_decay)),
+      x_std_(x_var_.cwiseSqrt()),
+      noise_std_(noise_var_.cwiseSqrt()),
       v_(Matrix::Zero(spec.dy, spec.dx)) {
   const Vector diag = geometric(std::min(spec.dx, spec.dy), spec.teacher_scale, spec.teacher_decay);
   for (Index i = 0; i < diag.size(); ++i) v_(i, i) = diag[i];
@@ -67,7 +69,7 @@ SampleSet Teacher::reference_set() const {
   return set;
 }
 
-Matrix Teacher::input_cov() const { return x_std_.array().square().matrix().asDiagonal(); }
-Matrix Teacher::noise_cov() const { return noise_std_.array().square().matrix().asDiagonal(); }
+Matrix Teacher::input_cov() const { return x_var_.asDiagonal(); }
+Matrix Teacher::noise_cov() const { return noise_var_.asDiagonal(); }
 
 }  // namespace symsweep

@@ -39,7 +39,13 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
   ParamDef as_real = def;
   as_real.key = key;
   as_real.kind = ParamKind::Real;
-  const auto num = [&](std::string_view s) { return parse_number(as_real, s); };
+  const auto num = [&](std::string_view s) {
+    try {
+      return parse_number(as_real, s);
+    } catch (const ConfigError&) {
+      throw ConfigError(head + "'" + std::string(s) + "' is not a number");
+    }
+  };
   const auto count = [&](std::string_view s) -> std::size_t {
     const double n = num(s);
     if (n != std::floor(n) || n < 0 || n > 1e9) {

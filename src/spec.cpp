@@ -185,7 +185,8 @@ std::string SweepSpec::config_text() const {
       section = def.section();
       out << (i == 0 ? "" : "\n") << '[' << section << "]\n";
     }
-    if (is_axis(def.key)) continue;  // its values are in [axes]
+    if (is_axis(def.key)) continue;        // its values are in [axes]
+    if (def.key == "sweep.output") continue;  // where results go is not part of what they are
     out << def.name() << " = " << texts_[i] << '\n';
   }
   if (!axes_.empty()) {

@@ -157,6 +157,7 @@ struct ResultStore::Impl {
   Handle file;
   Handle dxpl;  // collective transfer
   std::map<std::string, Handle> datasets;
+  ResultStore::IoStats stats;
 
   std::vector<hsize_t> tail_dims(Tail t) const {
     const auto nc = static_cast<hsize_t>(layout.n_conserved);
@@ -244,6 +245,10 @@ struct ResultStore::Impl {
     check_status(H5Dwrite(datasets.at(f.path).get(), type.get(), mem_space.get(),
                           file_space.get(), dxpl.get(), buf.data()),
                  "write /" + f.path);
+    H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
+    check_status(H5Pget_mpio_actual_io_mode(dxpl.get(), &mode), "query the I/O mode");
+    ++stats.writes;
+    if (mode == H5D_MPIO_NO_COLLECTIVE) ++stats.not_collective;
   }
 
   void flush(const std::string& why) {
@@ -435,6 +440,8 @@ void ResultStore::write(const std::vector<PointResult>& points, int rank) {
   impl_->write_field(*status, sorted, indices, rank);
   impl_->flush("status");
 }
+
+ResultStore::IoStats ResultStore::io_stats() const { return impl_->stats; }
 
 void ResultStore::close() {
   if (!impl_ || !impl_->file.valid()) return;

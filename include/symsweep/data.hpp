@@ -59,8 +59,8 @@ class Teacher {
   const Matrix& teacher() const { return v_; }
 
  private:
-  Vector x_std_;      // sqrt of diag(Sigma_x)
-  Vector noise_std_;  // sqrt of diag(Sigma_eps)
+  Vector x_var_, noise_var_;  // diag(Sigma_x), diag(Sigma_eps), exactly as specified
+  Vector x_std_, noise_std_;  // their square roots
   Matrix v_;          // dy x dx
 };
 

@@ -112,7 +112,9 @@ class SweepSpec {
   bool is_axis(std::string_view key) const;
 
   /// Canonical INI text of the resolved configuration: every key with its value (defaults
-  /// included), axes verbatim. Parsing it again gives an identical SweepSpec.
+  /// included), axes verbatim, except sweep.output (where the results go is not part of what
+  /// they are, so the same sweep written to two files has one config_sha256). Parsing it again
+  /// gives an identical SweepSpec up to the output path.
   std::string config_text() const;
 
   /// Values per schema entry (base values; numbers as text exactly as written).

@@ -63,6 +63,14 @@ class ResultStore {
   /// Closes the file collectively; throws IoError if HDF5 reports an error.
   void close();
 
+  /// Raw-data writes so far, and how many of them MPI-IO did not perform collectively (as
+  /// H5Pget_mpio_actual_io_mode reports): the test of the collective-I/O design.
+  struct IoStats {
+    long writes = 0;
+    long not_collective = 0;
+  };
+  IoStats io_stats() const;
+
  private:
   struct Impl;
   explicit ResultStore(std::unique_ptr<Impl> impl);

@@ -1,0 +1,222 @@
+// The result store under real MPI-IO, at any number of ranks (CTest runs np = 1, 2, 3):
+// scattered points from every rank, ranks with nothing to write, collective transfers, the
+// status protocol, and H5F_ACC_EXCL. Usage: mpiexec -np N symsweep_mpi_store_test OUT.h5
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "h5.hpp"
+#include "symsweep/error.hpp"
+#include "symsweep/store.hpp"
+
+namespace symsweep {
+namespace {
+
+std::string g_path;  // from the command line
+
+int rank_of() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int ranks_of() {
+  int n = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+const char* const kIni = R"(
+[model]
+name = linear2
+h = 2
+[data]
+n = 8
+[optimizer]
+steps = 30
+[record]
+every = 10
+[axes]
+optimizer.eta = 0.1, 0.2, 0.3
+optimizer.batch = 1, 2, 4, 8
+sweep.seed = 0, 1
+)";
+
+/// A synthetic result whose every number encodes its point, so misplaced writes show.
+PointResult fake(std::uint64_t p, const SweepLayout& layout) {
+  PointResult r;
+  r.index = p;
+  r.status = Status::done;
+  r.outcome = static_cast<Outcome>(1 + p % 3);
+  r.steps_run = static_cast<std::int64_t>(p) * 10;
+  r.diverged_at = p % 3 == 1 ? static_cast<std::int64_t>(p) : -1;
+  r.final_loss = static_cast<double>(p) + 0.25;
+  r.grad_norm = -static_cast<double>(p);
+  r.sharpness = 1.0 / (1.0 + static_cast<double>(p));
+  for (Index k = 0; k < layout.n_conserved; ++k) r.conserved.push_back(p * 100.0 + k);
+  for (Index j = 0; j < layout.n_records(); ++j) {
+    r.trace_loss.push_back(p * 1000.0 + j);
+    for (Index k = 0; k < layout.n_conserved; ++k) r.trace_conserved.push_back(p * 1e4 + j * 10.0 + k);
+  }
+  return r;
+}
+
+struct Fixture {
+  Fixture() : spec(parse_spec(kIni)), grid(spec), layout(make_layout(grid)) {}
+  SweepSpec spec;
+  Grid grid;
+  SweepLayout layout;
+};
+
+Provenance provenance() {
+  Provenance p;
+  p.command_line = "test_store_mpi";
+  p.hosts = "test";
+  p.created_utc = "2026-01-01T00:00:00Z";
+  p.mpi_ranks = ranks_of();
+  return p;
+}
+
+std::vector<double> read_doubles(hid_t file, const char* name) {
+  h5::Handle d = h5::dataset_handle(H5Dopen2(file, name, H5P_DEFAULT), name);
+  return h5::read_doubles(d.get());
+}
+std::vector<std::int64_t> read_ints(hid_t file, const char* name) {
+  h5::Handle d = h5::dataset_handle(H5Dopen2(file, name, H5P_DEFAULT), name);
+  return h5::read_ints(d.get());
+}
+
+/// Rank 0 reads the closed file serially and checks every point in `written` (others pending).
+void verify(const Fixture& fx, const std::vector<bool>& written) {
+  if (rank_of() != 0) return;
+  h5::Handle file = h5::file_handle(H5Fopen(g_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
+  const auto status = read_ints(file.get(), "results/status");
+  const auto outcome = read_ints(file.get(), "results/outcome");
+  const auto steps = read_ints(file.get(), "results/steps_run");
+  const auto diverged = read_ints(file.get(), "results/diverged_at");
+  const auto loss = read_doubles(file.get(), "results/final_loss");
+  const auto c_final = read_doubles(file.get(), "results/C_final");
+  const auto trace = read_doubles(file.get(), "traces/loss");
+  const auto trace_c = read_doubles(file.get(), "traces/C");
+  const auto rank = read_ints(file.get(), "run/rank");
+  const auto nc = static_cast<std::size_t>(fx.layout.n_conserved);
+  const auto nr = static_cast<std::size_t>(fx.layout.n_records());
+  ASSERT_EQ(status.size(), fx.grid.size());
+  ASSERT_EQ(trace_c.size(), fx.grid.size() * nr * nc);
+  for (std::uint64_t p = 0; p < fx.grid.size(); ++p) {
+    const PointResult e = fake(p, fx.layout);
+    if (!written[p]) {
+      EXPECT_EQ(status[p], 0) << "point " << p << " should be pending";
+      EXPECT_EQ(steps[p], -1);
+      EXPECT_TRUE(std::isnan(loss[p]));
+      EXPECT_TRUE(std::isnan(trace[p * nr]));
+      continue;
+    }
+    EXPECT_EQ(status[p], 1) << "point " << p;
+    EXPECT_EQ(outcome[p], static_cast<int>(e.outcome));
+    EXPECT_EQ(steps[p], e.steps_run);
+    EXPECT_EQ(diverged[p], e.diverged_at);
+    EXPECT_EQ(loss[p], e.final_loss);
+    EXPECT_GE(rank[p], 0);
+    for (std::size_t k = 0; k < nc; ++k) EXPECT_EQ(c_final[p * nc + k], e.conserved[k]);
+    for (std::size_t j = 0; j < nr; ++j) {
+      EXPECT_EQ(trace[p * nr + j], e.trace_loss[j]);
+      for (std::size_t k = 0; k < nc; ++k) {
+        EXPECT_EQ(trace_c[(p * nr + j) * nc + k], e.trace_conserved[j * nc + k]);
+      }
+    }
+  }
+}
+
+TEST(MpiStore, ScatteredPointsFromEveryRankLandInPlace) {
+  const Fixture fx;
+  const int rank = rank_of(), ranks = ranks_of();
+  const std::uint64_t n = fx.grid.size();
+  ResultStore store =
+      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), true);
+  // Round 1: p mod R, except the last three points. Round 2: the last rank alone writes those;
+  // every other rank takes part with an empty selection.
+  std::vector<PointResult> round1, round2;
+  for (std::uint64_t p = static_cast<std::uint64_t>(rank); p < n - 3;
+       p += static_cast<std::uint64_t>(ranks)) {
+    round1.push_back(fake(p, fx.layout));
+  }
+  if (rank == ranks - 1) {
+    for (std::uint64_t p = n - 1; p + 4 > n; --p) round2.push_back(fake(p, fx.layout));  // any order
+  }
+  store.write(round1, rank);
+  store.write(round2, rank);
+  const auto stats = store.io_stats();
+  EXPECT_GT(stats.writes, 0);
+  EXPECT_EQ(stats.not_collective, 0) << "a raw-data write fell back to independent I/O";
+  store.close();
+  MPI_Barrier(MPI_COMM_WORLD);
+  verify(fx, std::vector<bool>(n, true));
+}
+
+TEST(MpiStore, UnwrittenPointsStayPending) {
+  const Fixture fx;
+  const int rank = rank_of(), ranks = ranks_of();
+  const std::uint64_t n = fx.grid.size();
+  ResultStore store =
+      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), true);
+  std::vector<PointResult> mine;
+  std::vector<bool> written(n, false);
+  for (std::uint64_t p = 0; p < n; ++p) {
+    written[p] = p % 5 != 2;
+    if (written[p] && static_cast<int>(p % static_cast<std::uint64_t>(ranks)) == rank) {
+      mine.push_back(fake(p, fx.layout));
+    }
+  }
+  store.write(mine, rank);
+  store.close();
+  MPI_Barrier(MPI_COMM_WORLD);
+  verify(fx, written);
+}
+
+TEST(MpiStore, RefusesToReplaceAnExistingFileWithoutTruncate) {
+  const Fixture fx;
+  {
+    ResultStore store =
+        ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), true);
+    store.close();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto size_before = std::filesystem::file_size(g_path);
+  EXPECT_THROW(
+      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), false),
+      IoError);
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_EQ(std::filesystem::file_size(g_path), size_before);
+}
+
+}  // namespace
+}  // namespace symsweep
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  ::testing::InitGoogleTest(&argc, argv);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (argc != 2) {
+    if (rank == 0) std::fprintf(stderr, "usage: %s OUT.h5\n", argv[0]);
+    MPI_Finalize();
+    return 2;
+  }
+  symsweep::g_path = argv[1];
+  if (rank != 0) {  // non-root ranks stay quiet unless they fail
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int local = RUN_ALL_TESTS();
+  int global = 0;
+  MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (global != 0 && local != 0 && rank != 0) {
+    std::fprintf(stderr, "rank %d: tests failed\n", rank);
+  }
+  MPI_Finalize();
+  return global;
+}

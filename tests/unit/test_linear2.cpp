@@ -1,0 +1,188 @@
+// The two-layer linear network: gradient and Hessian against finite differences, the exact
+// symmetry, and the exact discrete identity of D (SCIENCE.md Sec. 2).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <tuple>
+
+#include <Eigen/Eigenvalues>
+#include <unsupported/Eigen/MatrixFunctions>
+
+#include "symsweep/data.hpp"
+#include "symsweep/models/linear2.hpp"
+#include "symsweep/optimizer.hpp"
+#include "symsweep/rng.hpp"
+
+namespace symsweep {
+namespace {
+
+struct Shape {
+  Index dx, h, dy;
+};
+
+void PrintTo(const Shape& s, std::ostream* os) {
+  *os << "dx=" << s.dx << " h=" << s.h << " dy=" << s.dy;
+}
+
+class Linear2Test : public ::testing::TestWithParam<Shape> {
+ protected:
+  void SetUp() override {
+    const Shape s = GetParam();
+    model_ = std::make_unique<Linear2>(s.dx, s.h, s.dy, 1.0, 1.0);
+    Stream init(1, 0, Purpose::init);
+    model_->initialize(init, theta_);
+    DataSpec ds;
+    ds.dx = s.dx;
+    ds.dy = s.dy;
+    ds.x_decay = 0.7;
+    ds.noise_var = 0.3;
+    Stream data(1, 0, Purpose::data);
+    set_ = Teacher(ds).sample(data, 9);
+  }
+  std::unique_ptr<Linear2> model_;
+  Vector theta_;
+  SampleSet set_;
+};
+
+TEST_P(Linear2Test, GradientMatchesCentralDifferences) {
+  Vector grad(model_->dim());
+  const double loss = model_->loss_grad(theta_, set_.batch(), grad);
+  EXPECT_DOUBLE_EQ(loss, model_->loss(theta_, set_.batch()));
+  const double eps = 1e-6;
+  for (Index i = 0; i < model_->dim(); ++i) {
+    Vector tp = theta_, tm = theta_;
+    tp[i] += eps;
+    tm[i] -= eps;
+    const double fd = (model_->loss(tp, set_.batch()) - model_->loss(tm, set_.batch())) / (2 * eps);
+    EXPECT_NEAR(grad[i], fd, 1e-7 * std::max(1.0, std::fabs(fd))) << "parameter " << i;
+  }
+}
+
+TEST_P(Linear2Test, HessianMatchesDifferencesOfTheGradient) {
+  Matrix h;
+  model_->hessian(theta_, set_.batch(), h);
+  ASSERT_EQ(h.rows(), model_->dim());
+  EXPECT_LT((h - h.transpose()).norm(), 1e-12 * h.norm());
+  const double eps = 1e-5;
+  Vector gp(model_->dim()), gm(model_->dim());
+  for (Index j = 0; j < model_->dim(); ++j) {
+    Vector tp = theta_, tm = theta_;
+    tp[j] += eps;
+    tm[j] -= eps;
+    model_->loss_grad(tp, set_.batch(), gp);
+    model_->loss_grad(tm, set_.batch(), gm);
+    const Vector fd = (gp - gm) / (2 * eps);
+    EXPECT_LT((h.col(j) - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "column " << j;
+  }
+  // Hessian-vector products agree with the dense Hessian.
+  Stream s(3, 3, Purpose::init);
+  Vector v(model_->dim()), hv;
+  for (Index i = 0; i < v.size(); ++i) v[i] = s.normal();
+  model_->hessian_vector(theta_, set_.batch(), v, hv);
+  EXPECT_LT((hv - h * v).norm(), 1e-12 * (h * v).norm());
+}
+
+TEST_P(Linear2Test, LossIsInvariantAlongTheSymmetryAndGradientIsOrthogonalToIt) {
+  const Shape s = GetParam();
+  Stream rs(4, 4, Purpose::init);
+  Matrix m(s.h, s.h);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rs.normal();
+  m = (0.5 * (m + m.transpose())).eval();  // any symmetric generator
+  const Matrix e = (0.3 * m).exp();
+  const Matrix e_inv = (-0.3 * m).exp();
+  Vector moved(model_->dim());
+  Eigen::Map<Matrix>(moved.data(), s.dy, s.h) = model_->u(theta_) * e;
+  Eigen::Map<Matrix>(moved.data() + s.dy * s.h, s.h, s.dx) = e_inv * model_->w(theta_);
+  const double l0 = model_->loss(theta_, set_.batch());
+  EXPECT_NEAR(model_->loss(moved, set_.batch()), l0, 1e-12 * std::max(1.0, l0));
+
+  // d/dl at l = 0 of the orbit is (U M, -M W): the gradient of every batch is orthogonal to it.
+  Vector tangent(model_->dim());
+  Eigen::Map<Matrix>(tangent.data(), s.dy, s.h) = model_->u(theta_) * m;
+  Eigen::Map<Matrix>(tangent.data() + s.dy * s.h, s.h, s.dx) = -m * model_->w(theta_);
+  Vector grad(model_->dim());
+  model_->loss_grad(theta_, set_.batch(), grad);
+  EXPECT_NEAR(grad.dot(tangent), 0.0, 1e-12 * grad.norm() * tangent.norm());
+}
+
+TEST_P(Linear2Test, ConservedSpectrumIsDescendingEigenvaluesOfD) {
+  Vector spec;
+  model_->conserved(theta_, spec);
+  const Matrix d = model_->conserved_matrix(theta_);
+  ASSERT_EQ(spec.size(), GetParam().h);
+  for (Index i = 1; i < spec.size(); ++i) EXPECT_GE(spec[i - 1], spec[i]);
+  EXPECT_NEAR(spec.sum(), d.trace(), 1e-12 * (1 + d.norm()));
+  EXPECT_NEAR(spec.squaredNorm(), d.squaredNorm(), 1e-12 * (1 + d.squaredNorm()));
+}
+
+// D_{k+1} = D_k + eta^2 (W G^T G W^T - U^T G G^T U), exactly, for every SGD step (gamma = 0).
+TEST_P(Linear2Test, DiscreteIdentityOfDHoldsOverAThousandSgdSteps) {
+  const Shape s = GetParam();
+  DataSpec ds;
+  ds.dx = s.dx;
+  ds.dy = s.dy;
+  ds.noise_var = 0.2;
+  Stream data(5, 1, Purpose::data);
+  const SampleSet set = Teacher(ds).sample(data, 32);
+  OptimizerSpec opt;
+  opt.eta = 0.05;
+  opt.batch = 4;
+  BatchSource batches(set, opt.batch, Stream(5, 1, Purpose::batches));
+  // The identity needs G of the very batch the step uses: replay the same batch stream.
+  BatchSource replay(set, opt.batch, Stream(5, 1, Purpose::batches));
+  Sgd sgd(*model_, batches, opt);
+  Linear2 probe(s.dx, s.h, s.dy, 1, 1);
+
+  double worst = 0;
+  for (int k = 0; k < 1000; ++k) {
+    const Matrix d0 = model_->conserved_matrix(theta_);
+    const Matrix u = model_->u(theta_), w = model_->w(theta_);
+    const Matrix g = probe.residual_moment(theta_, replay.next());
+    sgd.step(theta_);
+    const Matrix predicted =
+        d0 + opt.eta * opt.eta * (w * g.transpose() * g * w.transpose() -
+                                  u.transpose() * g * g.transpose() * u);
+    const Matrix actual = model_->conserved_matrix(theta_);
+    // Relative to the size of the terms that cancel in D.
+    const double scale = (u.transpose() * u).norm() + (w * w.transpose()).norm();
+    worst = std::max(worst, (actual - predicted).norm() / scale);
+  }
+  EXPECT_LT(worst, 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Linear2Test,
+                         ::testing::Values(Shape{1, 1, 1}, Shape{3, 2, 4}, Shape{4, 4, 2},
+                                           Shape{2, 5, 3}),
+                         [](const ::testing::TestParamInfo<Shape>& p) {
+                           return "dx" + std::to_string(p.param.dx) + "_h" +
+                                  std::to_string(p.param.h) + "_dy" +
+                                  std::to_string(p.param.dy);
+                         });
+
+// The scalar model u*w: u^2 - w^2 <- (1 - eta^2 G^2)(u^2 - w^2) exactly (SCIENCE.md, table).
+TEST(Linear2Scalar, RescalingContractsExactly) {
+  Linear2 model(1, 1, 1, 1, 1);
+  Vector theta(2);
+  theta << 1.7, 0.4;
+  DataSpec ds;
+  ds.noise_var = 0.5;
+  Stream data(2, 2, Purpose::data);
+  const SampleSet set = Teacher(ds).sample(data, 16);
+  OptimizerSpec opt;
+  opt.eta = 0.1;
+  opt.batch = 3;
+  BatchSource batches(set, opt.batch, Stream(2, 2, Purpose::batches));
+  BatchSource replay(set, opt.batch, Stream(2, 2, Purpose::batches));
+  Sgd sgd(model, batches, opt);
+  Linear2 probe(1, 1, 1, 1, 1);
+  for (int k = 0; k < 200; ++k) {
+    const double c0 = theta[0] * theta[0] - theta[1] * theta[1];
+    const double g = probe.residual_moment(theta, replay.next())(0, 0);
+    sgd.step(theta);
+    const double c1 = theta[0] * theta[0] - theta[1] * theta[1];
+    ASSERT_NEAR(c1, (1 - opt.eta * opt.eta * g * g) * c0, 1e-14 * (theta.squaredNorm() + 1));
+  }
+}
+
+}  // namespace
+}  // namespace symsweep

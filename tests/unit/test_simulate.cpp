@@ -1,0 +1,149 @@
+// One point end to end: outcomes, traces, determinism, and what the final state must satisfy.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "symsweep/simulate.hpp"
+
+namespace symsweep {
+namespace {
+
+struct Sweep {
+  explicit Sweep(const std::string& ini, const std::vector<std::string>& sets = {})
+      : spec(parse_spec(ini, sets)), grid(spec), layout(make_layout(grid)) {}
+  PointResult run(std::uint64_t p) const { return simulate_point(grid, layout, p); }
+  SweepSpec spec;
+  Grid grid;
+  SweepLayout layout;
+};
+
+const char* const kIni = R"(
+[sweep]
+seed = 3
+[model]
+name = linear2
+dx = 3
+h = 3
+dy = 2
+[data]
+n = 32
+[optimizer]
+batch = 32
+steps = 20000
+tol = 1e-9
+check_every = 10
+[record]
+every = 100
+)";
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+}
+
+TEST(Simulate, GradientDescentConvergesBelowTheLinearThreshold) {
+  const Sweep s(kIni, {"optimizer.eta=0.05"});
+  const PointResult r = s.run(0);
+  EXPECT_EQ(r.status, Status::done);
+  EXPECT_EQ(r.outcome, Outcome::converged);
+  EXPECT_LT(r.steps_run, 20000);
+  EXPECT_EQ(r.steps_run % 10, 0);  // stopped at a check
+  EXPECT_LE(r.grad_norm, 1e-9);
+  EXPECT_EQ(r.diverged_at, -1);
+  EXPECT_LT(0.05 * r.sharpness, 2.0);  // a minimum GD converged to is linearly stable
+  EXPECT_TRUE(std::isfinite(r.final_loss));
+  // Traces: the loss decreases from step 0 and is NaN after the run stopped.
+  EXPECT_GT(r.trace_loss[0], r.trace_loss[1]);
+  const auto stopped = static_cast<std::size_t>(r.steps_run / 100);
+  EXPECT_TRUE(std::isfinite(r.trace_loss[stopped]));
+  EXPECT_TRUE(std::isnan(r.trace_loss.back()));
+}
+
+TEST(Simulate, GradientFlowNearlyConservesD) {
+  // At small eta the conserved spectrum moves by O(eta^2) per step only.
+  const Sweep s(kIni, {"optimizer.eta=0.01", "optimizer.steps=2000", "optimizer.tol=0"});
+  const PointResult r = s.run(0);
+  ASSERT_EQ(r.outcome, Outcome::moving);
+  const std::size_t h = 3;
+  for (std::size_t k = 0; k < h; ++k) {
+    EXPECT_NEAR(r.conserved[k], r.trace_conserved[k], 0.02 * (1 + std::fabs(r.trace_conserved[k])));
+  }
+}
+
+TEST(Simulate, LargeStepSizeDiverges) {
+  const Sweep s(kIni, {"optimizer.eta=5", "optimizer.batch=4"});
+  const PointResult r = s.run(0);
+  EXPECT_EQ(r.status, Status::done);
+  EXPECT_EQ(r.outcome, Outcome::diverged);
+  EXPECT_GE(r.diverged_at, 1);
+  EXPECT_EQ(r.steps_run, r.diverged_at);
+  EXPECT_TRUE(std::isnan(r.final_loss));
+  EXPECT_TRUE(std::isnan(r.sharpness));
+  EXPECT_TRUE(std::isnan(r.conserved[0]));
+  EXPECT_TRUE(std::isfinite(r.trace_loss[0]));
+  EXPECT_TRUE(std::isnan(r.trace_loss[1]));
+}
+
+TEST(Simulate, APointIsAPureFunctionOfSeedAndIndex) {
+  const Sweep s(kIni, {"optimizer.batch=4", "optimizer.steps=500",
+                       "axes.optimizer.eta=0.01, 0.1, 0.5"});
+  const PointResult a = s.run(1);
+  s.run(0);
+  s.run(2);
+  const PointResult b = s.run(1);
+  EXPECT_EQ(a.outcome, b.outcome);
+  EXPECT_EQ(a.steps_run, b.steps_run);
+  EXPECT_TRUE(same_bits(a.final_loss, b.final_loss));
+  EXPECT_TRUE(same_bits(a.sharpness, b.sharpness));
+  EXPECT_TRUE(same_bits(a.conserved, b.conserved));
+  EXPECT_TRUE(same_bits(a.trace_loss, b.trace_loss));
+  EXPECT_TRUE(same_bits(a.trace_conserved, b.trace_conserved));
+  // A different seed gives a different run.
+  const Sweep t(kIni, {"optimizer.batch=4", "optimizer.steps=500", "sweep.seed=4",
+                       "axes.optimizer.eta=0.01, 0.1, 0.5"});
+  EXPECT_FALSE(same_bits(t.run(1).final_loss, a.final_loss));
+}
+
+TEST(Simulate, TracesArePaddedToTheLongestRunOfTheGrid) {
+  const Sweep s(kIni, {"record.every=10", "optimizer.tol=0", "axes.optimizer.steps=15, 30"});
+  EXPECT_EQ(s.layout.record_steps, (std::vector<std::int64_t>{0, 10, 20, 30}));
+  EXPECT_EQ(s.layout.n_conserved, 3);
+  const PointResult short_run = s.run(0);
+  EXPECT_EQ(short_run.steps_run, 15);
+  EXPECT_TRUE(std::isfinite(short_run.trace_loss[1]));
+  EXPECT_TRUE(std::isnan(short_run.trace_loss[2]));
+  EXPECT_TRUE(std::isnan(short_run.trace_conserved[2 * 3]));
+  const PointResult long_run = s.run(1);
+  EXPECT_TRUE(std::isfinite(long_run.trace_loss[3]));
+}
+
+TEST(Simulate, ConservedSpectrumIsPaddedWhenWidthIsSwept) {
+  const Sweep s(kIni, {"optimizer.steps=10", "axes.model.h=1, 4"});
+  EXPECT_EQ(s.layout.n_conserved, 4);
+  const PointResult narrow = s.run(0);
+  ASSERT_EQ(narrow.conserved.size(), 4u);
+  EXPECT_TRUE(std::isfinite(narrow.conserved[0]));
+  EXPECT_TRUE(std::isnan(narrow.conserved[1]));
+}
+
+TEST(Simulate, OnlineSgdApproachesTheBayesRisk) {
+  // Population loss = 1/2 |(UW - V) Sx^{1/2}|^2 + 1/2 tr(Seps) >= 1/2 tr(Seps) = 0.1 here.
+  const Sweep s(kIni, {"data.mode=online", "data.noise_var=0.2", "model.dy=1", "optimizer.batch=8",
+                       "optimizer.eta=0.02", "optimizer.steps=5000", "optimizer.tol=0"});
+  const PointResult r = s.run(0);
+  EXPECT_EQ(r.outcome, Outcome::moving);
+  EXPECT_GE(r.final_loss, 0.1 - 1e-12);
+  EXPECT_LT(r.final_loss, 0.1 + 0.01);
+  EXPECT_GT(r.trace_loss[0], r.final_loss);
+}
+
+TEST(Simulate, WeightDecayConvergesToAStationaryPointOfTheRegularisedObjective) {
+  const Sweep s(kIni, {"optimizer.eta=0.05", "optimizer.weight_decay=0.1"});
+  const PointResult r = s.run(0);
+  EXPECT_EQ(r.outcome, Outcome::converged);
+  EXPECT_LE(r.grad_norm, 1e-9);
+}
+
+}  // namespace
+}  // namespace symsweep

@@ -1,0 +1,234 @@
+// Spec parsing, overrides, the resolved config text, and every validation error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "symsweep/error.hpp"
+#include "symsweep/spec.hpp"
+
+namespace symsweep {
+namespace {
+
+const char* const kBase = R"(
+# a comment
+[sweep]
+name = unit
+seed = 42
+
+[model]
+name = linear2
+dx = 3
+h = 2
+dy = 2
+
+[data]
+n = 32
+noise_var = 0.5   # trailing comment
+
+[optimizer]
+steps = 200
+
+[axes]
+optimizer.eta = logspace(-2, 0, 3)
+optimizer.batch = 1, 4, 32
+)";
+
+TEST(Spec, ParsesValuesDefaultsAndAxes) {
+  const SweepSpec spec = parse_spec(kBase);
+  EXPECT_EQ(spec.name(), "unit");
+  EXPECT_EQ(spec.output(), "unit.h5");  // default <name>.h5
+  EXPECT_EQ(spec.model(), "linear2");
+  EXPECT_EQ(spec.number("sweep.seed"), 42);
+  EXPECT_EQ(spec.number("model.dx"), 3);
+  EXPECT_EQ(spec.number("data.noise_var"), 0.5);
+  EXPECT_EQ(spec.number("data.x_var"), 1.0);           // default
+  EXPECT_EQ(spec.text("data.mode"), "finite");         // default
+  EXPECT_EQ(spec.number("optimizer.weight_decay"), 0);  // default
+  ASSERT_EQ(spec.axes().size(), 2u);
+  EXPECT_EQ(spec.axes()[0].key, "optimizer.eta");
+  EXPECT_EQ(spec.axes()[0].values, (std::vector<double>{0.01, 0.1, 1.0}));
+  EXPECT_EQ(spec.axes()[1].key, "optimizer.batch");
+  EXPECT_EQ(spec.axes()[1].values, (std::vector<double>{1, 4, 32}));
+  EXPECT_TRUE(spec.is_axis("optimizer.eta"));
+  EXPECT_FALSE(spec.is_axis("optimizer.steps"));
+}
+
+TEST(Spec, ModelKeysFollowModelName) {
+  const SweepSpec spec = parse_spec(kBase);
+  const int name = spec.find("model.name");
+  ASSERT_GE(name, 0);
+  EXPECT_EQ(spec.schema()[static_cast<std::size_t>(name) + 1].key, "model.dx");
+}
+
+TEST(Spec, OverridesReplaceFileValues) {
+  const SweepSpec spec = parse_spec(kBase, {"optimizer.steps=7", "data.noise_var = 0.25"});
+  EXPECT_EQ(spec.number("optimizer.steps"), 7);
+  EXPECT_EQ(spec.number("data.noise_var"), 0.25);
+}
+
+TEST(Spec, OverridingASweptKeyFixesIt) {
+  const SweepSpec spec = parse_spec(kBase, {"optimizer.eta=0.05"});
+  EXPECT_FALSE(spec.is_axis("optimizer.eta"));
+  EXPECT_EQ(spec.number("optimizer.eta"), 0.05);
+  ASSERT_EQ(spec.axes().size(), 1u);
+  EXPECT_EQ(spec.axes()[0].key, "optimizer.batch");
+}
+
+TEST(Spec, OverridingAnAxisKeepsItsPositionAndNewAxesGoLast) {
+  const SweepSpec spec =
+      parse_spec(kBase, {"axes.optimizer.eta=0.1, 0.2", "axes.sweep.seed=range(0, 3)"});
+  ASSERT_EQ(spec.axes().size(), 3u);
+  EXPECT_EQ(spec.axes()[0].key, "optimizer.eta");
+  EXPECT_EQ(spec.axes()[0].values, (std::vector<double>{0.1, 0.2}));
+  EXPECT_EQ(spec.axes()[2].key, "sweep.seed");
+  EXPECT_EQ(spec.axes()[2].values, (std::vector<double>{0, 1, 2}));
+}
+
+TEST(Spec, SweepingAFixedKeyByOverrideDropsTheFixedValue) {
+  const SweepSpec spec = parse_spec(kBase, {"axes.optimizer.steps=10, 20"});
+  EXPECT_TRUE(spec.is_axis("optimizer.steps"));
+}
+
+TEST(Spec, ConfigTextRoundTrips) {
+  const SweepSpec a = parse_spec(kBase, {"optimizer.weight_decay=1e-3", "sweep.output=x/y.h5"});
+  const std::string text = a.config_text();
+  const SweepSpec b = parse_spec(text);
+  EXPECT_EQ(b.config_text(), text);
+  EXPECT_EQ(b.text("sweep.name"), a.text("sweep.name"));
+  for (const auto& def : a.schema()) {
+    if (def.key != "sweep.output" && !a.is_axis(def.key) && def.numeric()) {
+      EXPECT_EQ(b.number(def.key), a.number(def.key)) << def.key;
+    }
+  }
+  ASSERT_EQ(b.axes().size(), a.axes().size());
+  for (std::size_t i = 0; i < a.axes().size(); ++i) {
+    EXPECT_EQ(b.axes()[i].key, a.axes()[i].key);
+    EXPECT_EQ(b.axes()[i].values, a.axes()[i].values);  // bit-identical
+  }
+  EXPECT_NE(text.find("[axes]\noptimizer.eta = logspace(-2, 0, 3)\n"), std::string::npos);
+  // Swept keys appear only in [axes].
+  EXPECT_EQ(text.find("\neta ="), std::string::npos);
+  EXPECT_EQ(text.find("output ="), std::string::npos);  // the output path is not configuration
+  EXPECT_EQ(b.output(), "unit.h5");
+}
+
+TEST(Spec, IntegersWrittenAsRealsAreAccepted) {
+  const SweepSpec spec = parse_spec(kBase, {"optimizer.steps=1e3"});
+  EXPECT_EQ(spec.number("optimizer.steps"), 1000);
+}
+
+TEST(Spec, ParseNumberIsStrict) {
+  ParamDef def{"optimizer.eta", ParamKind::Real, "1", "", Range::above(0), {}, true};
+  EXPECT_EQ(parse_number(def, " 2.5e-1 "), 0.25);
+  EXPECT_THROW(parse_number(def, "0.1x"), ConfigError);
+  EXPECT_THROW(parse_number(def, ""), ConfigError);
+  EXPECT_THROW(parse_number(def, "nan"), ConfigError);
+  EXPECT_THROW(parse_number(def, "1e999"), ConfigError);
+  EXPECT_THROW(parse_number(def, "0x10"), ConfigError);
+  EXPECT_THROW(parse_number(def, "1,5"), ConfigError);
+}
+
+TEST(Spec, RangeDescriptions) {
+  EXPECT_EQ(Range::above(0).describe(ParamKind::Real), "must be > 0");
+  EXPECT_EQ(Range::at_least(1).describe(ParamKind::Integer), "must be an integer >= 1");
+  EXPECT_EQ((Range{0, 1, false, true}).describe(ParamKind::Real), "must be in [0, 1)");
+  EXPECT_TRUE(Range::above(0).contains(1e-300));
+  EXPECT_FALSE(Range::above(0).contains(0));
+  EXPECT_TRUE(Range::at_least(0).contains(0));
+}
+
+// ----------------------------------------------------------------------------- validation errors
+struct BadInput {
+  std::string name;
+  std::string ini;                     // replaces kBase when non-empty
+  std::vector<std::string> overrides;  // applied on top
+  std::vector<std::string> expected;   // substrings of the message: key, value, rule
+};
+
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
+
+class SpecErrors : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(SpecErrors, NamesKeyValueAndRule) {
+  const BadInput& bad = GetParam();
+  const std::string ini = bad.ini.empty() ? kBase : bad.ini;
+  try {
+    parse_spec(ini, bad.overrides);
+    FAIL() << "no ConfigError for " << bad.name;
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    for (const auto& part : bad.expected) {
+      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+    }
+  }
+}
+
+const std::string kMinimal = "[model]\nname = linear2\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    AllRules, SpecErrors,
+    ::testing::Values(
+        BadInput{"UnknownModel", "[model]\nname = resnet\n", {},
+                 {"model.name", "'resnet'", "unknown model", "linear2"}},
+        BadInput{"MissingModel", "[sweep]\nname = x\n", {}, {"model.name", "missing", "linear2"}},
+        BadInput{"UnknownKey", "", {"optimizer.lr=0.1"},
+                 {"optimizer.lr", "'0.1'", "unknown key in [optimizer]", "eta"}},
+        BadInput{"UnknownModelKey", kMinimal + "depth = 3\n", {},
+                 {"model.depth", "'3'", "for model 'linear2'", "dx, h, dy"}},
+        BadInput{"UnknownSection", kMinimal + "[solver]\nx = 1\n", {},
+                 {"solver.x", "unknown section [solver]"}},
+        BadInput{"KeyOutsideSection", "steps = 3\n" + kMinimal, {},
+                 {"steps", "'3'", "inside a [section]"}},
+        BadInput{"DuplicateKey", kMinimal + "[optimizer]\neta = 0.1\neta = 0.2\n", {},
+                 {"optimizer.eta", "'0.2'", "given twice", "'0.1'"}},
+        BadInput{"FixedAndSwept", kMinimal + "[optimizer]\neta = 0.1\n[axes]\noptimizer.eta = 1,2\n",
+                 {}, {"axes.optimizer.eta", "'1,2'", "either fixed or swept"}},
+        BadInput{"UnsweepableAxis", kMinimal + "[axes]\nrecord.every = 1, 2\n", {},
+                 {"axes.record.every", "'1, 2'", "not a parameter that can be swept"}},
+        BadInput{"TextAxis", kMinimal + "[axes]\ndata.mode = 1, 2\n", {},
+                 {"axes.data.mode", "not a parameter that can be swept"}},
+        BadInput{"EmptyAxis", "", {"axes.optimizer.eta="},
+                 {"axes.optimizer.eta", "''", "at least one value"}},
+        BadInput{"EmptyLinspace", "", {"axes.optimizer.eta=linspace(0.1, 1, 0)"},
+                 {"axes.optimizer.eta", "linspace(0.1, 1, 0)", "at least one value"}},
+        BadInput{"EmptyRange", "", {"axes.optimizer.steps=range(5, 5)"},
+                 {"axes.optimizer.steps", "range(5, 5)", "at least one value"}},
+        BadInput{"NegativeStepSize", "", {"optimizer.eta=-0.1", "axes.optimizer.batch=1"},
+                 {"optimizer.eta", "'-0.1'", "must be > 0"}},
+        BadInput{"ZeroStepSize", "", {"optimizer.eta=0"}, {"optimizer.eta", "'0'", "must be > 0"}},
+        BadInput{"NegativeStepSizeOnAxis", "", {"axes.optimizer.eta=0.1, -1"},
+                 {"axes.optimizer.eta", "'0.1, -1'", "value -1", "must be > 0"}},
+        BadInput{"BatchLargerThanN", kMinimal + "[data]\nn = 8\n[optimizer]\nbatch = 16\n", {},
+                 {"optimizer.batch", "16", "must be <= data.n (8)"}},
+        BadInput{"BatchAxisLargerThanN", "", {"data.n=16"},
+                 {"optimizer.batch", "32", "must be <= data.n (16)", "optimizer.batch = 32"}},
+        BadInput{"UnparsableNumber", "", {"data.noise_var=0.1.2"},
+                 {"data.noise_var", "'0.1.2'", "not a number"}},
+        BadInput{"UnparsableAxisNumber", "", {"axes.optimizer.eta=0.1, abc"},
+                 {"axes.optimizer.eta", "abc", "not a number"}},
+        BadInput{"FractionalInteger", "", {"optimizer.steps=2.5"},
+                 {"optimizer.steps", "'2.5'", "must be an integer"}},
+        BadInput{"FractionalIntegerAxis", "", {"axes.optimizer.batch=1, 2.5"},
+                 {"axes.optimizer.batch", "value 2.5", "must be an integer >= 1"}},
+        BadInput{"BadChoice", "", {"data.mode=streaming"},
+                 {"data.mode", "'streaming'", "must be one of finite, online"}},
+        BadInput{"ZeroSteps", "", {"optimizer.steps=0"},
+                 {"optimizer.steps", "'0'", "must be an integer in [1, 1e+12]"}},
+        BadInput{"NegativeSeed", "", {"sweep.seed=-1"}, {"sweep.seed", "'-1'", "integer in [0"}},
+        BadInput{"ZeroWidth", "", {"model.h=0"}, {"model.h", "'0'", "integer in [1, 4096]"}},
+        BadInput{"InfiniteValue", "", {"data.x_var=inf"}, {"data.x_var", "'inf'", "not a number"}},
+        BadInput{"EmptyName", "", {"sweep.name="}, {"sweep.name", "''", "must not be empty"}},
+        BadInput{"NameWithSpace", "", {"sweep.name=my sweep"},
+                 {"sweep.name", "'my sweep'", "only letters, digits"}},
+        BadInput{"SetWithoutEquals", "", {"optimizer.eta"}, {"--set 'optimizer.eta'", "key=value"}},
+        BadInput{"SetWithoutSection", "", {"eta=0.1"}, {"--set 'eta=0.1'", "section.key"}},
+        BadInput{"DuplicateAxisValue", "", {"axes.optimizer.batch=1, 2, 1"},
+                 {"axes.optimizer.batch", "value 1 appears twice"}},
+        BadInput{"UnknownAxisFunction", "", {"axes.optimizer.eta=arange(0, 1, 0.1)"},
+                 {"axes.optimizer.eta", "unknown function 'arange'"}}),
+    [](const ::testing::TestParamInfo<BadInput>& p) { return p.param.name; });
+
+}  // namespace
+}  // namespace symsweep
