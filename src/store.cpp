@@ -468,8 +468,10 @@ std::string describe_file(const std::string& path) {
   out << path << ": " << format << ", written by symsweep "
       << h5::read_string_attribute(f, "symsweep_version") << " ("
       << h5::read_string_attribute(f, "git_commit") << ")\n";
+  const bool seed_swept = H5Lexists(f, "axes/sweep.seed", H5P_DEFAULT) > 0;
   out << "  sweep '" << h5::read_string_attribute(f, "name") << "', model "
-      << h5::read_string_attribute(f, "model") << ", seed " << h5::read_int_attribute(f, "seed")
+      << h5::read_string_attribute(f, "model") << ", seed "
+      << (seed_swept ? std::string("swept") : std::to_string(h5::read_int_attribute(f, "seed")))
       << ", created " << h5::read_string_attribute(f, "created_utc") << " on "
       << h5::read_int_attribute(f, "mpi_ranks") << " rank(s) x "
       << h5::read_int_attribute(f, "omp_threads") << " thread(s)\n";

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Makes this checkout ready to run: installs the Debian 12 packages symsweep needs (as root, or
+# with passwordless sudo; otherwise prints the exact apt-get line and stops), then configures and
+# builds into build/ (SYMSWEEP_BUILD_DIR to change). Safe to run again: it only does what is missing.
+#
+#   cmake/bootstrap.sh                       # used by jobs/run-local.sh and tests/run.sh
+#   SYMSWEEP_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Debug" cmake/bootstrap.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SYMSWEEP_BUILD_DIR:-$root/build}
+
+packages=(
+  cmake make g++ git
+  libopenmpi-dev openmpi-bin
+  libhdf5-openmpi-dev hdf5-tools
+  libeigen3-dev libboost-program-options-dev librandom123-dev
+  libgtest-dev googletest
+  python3-h5py python3-numpy python3-matplotlib python3-pytest
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -eq 0 ]]; then
+    sudo=()
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo=(sudo)
+  else
+    echo "symsweep needs these Debian packages, which are not installed:" >&2
+    echo "  ${missing[*]}" >&2
+    echo "Install them (as root) with:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "== installing ${#missing[@]} Debian package(s): ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+echo "== configuring and building in $build"
+# shellcheck disable=SC2086  # SYMSWEEP_CMAKE_ARGS is a list of words on purpose
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${SYMSWEEP_BUILD_TYPE:-Release}" \
+  ${SYMSWEEP_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j "$(nproc)"

@@ -1,0 +1,84 @@
+"""Fixtures for the end-to-end tests: the built driver, mpiexec, and a way to run both.
+
+CTest sets SYMSWEEP_BIN, SYMSWEEP_MPIEXEC, SYMSWEEP_MPIEXEC_FLAGS and SYMSWEEP_SOURCE_DIR. Run by
+hand: SYMSWEEP_BIN=build/symsweep /usr/bin/python3 -m pytest tests/e2e
+"""
+import hashlib
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BIN = os.environ.get("SYMSWEEP_BIN", str(SOURCE_DIR / "build" / "symsweep"))
+MPIEXEC = os.environ.get("SYMSWEEP_MPIEXEC", "mpiexec")
+MPIEXEC_FLAGS = shlex.split(os.environ.get("SYMSWEEP_MPIEXEC_FLAGS", "--oversubscribe"))
+if os.geteuid() == 0 and "--allow-run-as-root" not in MPIEXEC_FLAGS:
+    MPIEXEC_FLAGS.append("--allow-run-as-root")
+
+
+class Result:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def __repr__(self):
+        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+
+
+def symsweep(*args, np=None, threads=1, cwd=None, timeout=300, env=None):
+    """Runs the driver, under mpiexec with `np` ranks when np is given."""
+    cmd = [BIN, *map(str, args)]
+    if np is not None:
+        cmd = [MPIEXEC, "-np", str(np), *MPIEXEC_FLAGS, *cmd]
+    full_env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(env or {}))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                          env=full_env)
+    return Result(proc)
+
+
+def sha256_of(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def run():
+    return symsweep
+
+
+TINY = """
+[sweep]
+name = tiny
+
+[model]
+name = linear2
+dx = 3
+h = 2
+dy = 2
+
+[data]
+n = 16
+noise_var = 0.1
+
+[optimizer]
+steps = 60
+check_every = 10
+
+[record]
+every = 20
+
+[axes]
+optimizer.eta = logspace(-2, 0.5, 4)
+optimizer.batch = 1, 4, 16
+sweep.seed = 0, 1
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.ini"
+    path.write_text(TINY)
+    return path

@@ -1,0 +1,205 @@
+"""The driver end to end: a real sweep under mpiexec, read back with h5py."""
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import BIN, SOURCE_DIR, sha256_of, symsweep
+
+sys.path.insert(0, str(SOURCE_DIR / "tests" / "mpi"))
+import compare_results  # noqa: E402
+
+RESULT_FIELDS = {
+    "status": (), "outcome": (), "steps_run": (), "diverged_at": (), "final_loss": (),
+    "grad_norm": (), "sharpness": (), "C_final": ("k",),
+}
+AXES = {
+    "optimizer.eta": 10 ** np.linspace(-2, 0.5, 4),
+    "optimizer.batch": np.array([1, 4, 16]),
+    "sweep.seed": np.array([0, 1]),
+}
+
+
+def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
+    out = tmp_path / "tiny.h5"
+    r = symsweep("run", tiny_config, "-o", out, np=2, threads=2)
+    assert r.code == 0, r
+    assert "done:" in r.out and "wrote" in r.out
+    grid = (4, 3, 2)
+    with h5py.File(out, "r") as f:
+        a = f.attrs
+        assert a["format"] == "symsweep/1"
+        assert re.fullmatch(r"\d+\.\d+\.\d+", a["symsweep_version"])
+        assert a["git_commit"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", a["created_utc"])
+        assert a["mpi_ranks"] == 2 and a["omp_threads"] == 2
+        assert a["n_points"] == 24 and a["seed"] == 0  # the base seed; the axis overrides it
+        assert a["name"] == "tiny" and a["model"] == "linear2"
+        assert a["hosts"]
+        assert "run" in a["command_line"] and str(tiny_config) in a["command_line"]
+        text = a["config_text"]
+        assert a["config_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+        assert "[axes]\noptimizer.eta = logspace(-2, 0.5, 4)\n" in text
+
+        # Axes: values in order, integer keys as integers, dimension scales of every dataset.
+        assert list(f["axes"]) == sorted(AXES)
+        for key, values in AXES.items():
+            ds = f["axes"][key]
+            np.testing.assert_allclose(ds[()], values, rtol=1e-15)
+            assert ds.dtype == (np.int64 if key != "optimizer.eta" else np.float64)
+            assert ds.attrs["CLASS"] == b"DIMENSION_SCALE"
+        for name, trailing in RESULT_FIELDS.items():
+            ds = f["results"][name]
+            assert ds.shape == grid + ((2,) if trailing else ()), name
+            assert ds.attrs["description"]
+            labels = [d.label for d in ds.dims]
+            assert labels == list(AXES) + list(trailing), name
+            for i, key in enumerate(AXES):
+                assert ds.dims[i][0].name == f"/axes/{key}"
+
+        status = f["results/status"]
+        assert h5py.check_enum_dtype(status.dtype) == {"pending": 0, "done": 1, "failed": 2}
+        assert (status[()] == 1).all(), "every point done"
+        outcomes = h5py.check_enum_dtype(f["results/outcome"].dtype)
+        assert outcomes == {"unknown": 0, "converged": 1, "diverged": 2, "moving": 3}
+        outcome = f["results/outcome"][()]
+        assert set(np.unique(outcome)) <= {1, 2, 3} and 2 in outcome  # eta = 3.16 diverges
+        diverged = outcome == 2
+        assert (f["results/diverged_at"][()][diverged] >= 1).all()
+        assert np.isnan(f["results/final_loss"][()][diverged]).all()
+        assert np.isfinite(f["results/final_loss"][()][~diverged]).all()
+        assert (f["results/steps_run"][()][~diverged] <= 60).all()
+
+        # Traces: records at 0, 20, 40, 60; /traces/step is their scale.
+        np.testing.assert_array_equal(f["traces/step"][()], [0, 20, 40, 60])
+        assert f["traces/loss"].shape == grid + (4,)
+        assert f["traces/C"].shape == grid + (4, 2)
+        assert [d.label for d in f["traces/C"].dims] == list(AXES) + ["step", "k"]
+        assert f["traces/C"].dims[3][0].name == "/traces/step"
+        assert np.isfinite(f["traces/loss"][()][..., 0]).all()
+
+        # Placement: both ranks ran points, p mod 2.
+        rank = f["run/rank"][()].reshape(-1)
+        np.testing.assert_array_equal(rank, np.arange(24) % 2)
+        assert (f["run/seconds"][()] >= 0).all()
+
+
+def test_the_stored_config_reproduces_the_file(tmp_path, tiny_config):
+    first = tmp_path / "first.h5"
+    assert symsweep("run", tiny_config, "-o", first, np=3).code == 0
+    with h5py.File(first, "r") as f:
+        text = f.attrs["config_text"]
+    again = tmp_path / "again.ini"
+    again.write_text(text)
+    second = tmp_path / "second.h5"
+    r = symsweep("run", again, "-o", second, "--quiet")  # no mpiexec: a singleton MPI process
+    assert r.code == 0, r
+    assert r.out == ""
+    assert compare_results.main([str(first), str(second)]) == 0
+
+
+def test_set_overrides_and_fixes_a_swept_key(tmp_path, tiny_config):
+    out = tmp_path / "fixed.h5"
+    r = symsweep("run", tiny_config, "-o", out, "--set", "optimizer.eta=0.05",
+                 "--set", "axes.optimizer.batch=2,8")
+    assert r.code == 0, r
+    with h5py.File(out, "r") as f:
+        assert list(f["axes"]) == ["optimizer.batch", "sweep.seed"]
+        np.testing.assert_array_equal(f["axes/optimizer.batch"][()], [2, 8])
+        assert f["results/status"].shape == (2, 2)
+        assert "eta = 0.05" in f.attrs["config_text"]
+
+
+def test_a_sweep_without_axes_has_scalar_results(tmp_path):
+    cfg = tmp_path / "one.ini"
+    cfg.write_text("[model]\nname = linear2\n[optimizer]\nsteps = 20\n[record]\nevery = 10\n")
+    out = tmp_path / "one.h5"
+    r = symsweep("run", cfg, "-o", out, np=2)  # rank 1 has nothing to do
+    assert r.code == 0, r
+    with h5py.File(out, "r") as f:
+        assert len(f["axes"]) == 0
+        assert f["results/status"].shape == ()
+        assert f["results/status"][()] == 1
+        assert f["traces/loss"].shape == (3,)
+        assert f.attrs["n_points"] == 1
+
+
+def test_online_mode_runs(tmp_path, tiny_config):
+    out = tmp_path / "online.h5"
+    r = symsweep("run", tiny_config, "-o", out, "--set", "data.mode=online", np=2)
+    assert r.code == 0, r
+    with h5py.File(out, "r") as f:
+        assert (f["results/status"][()] == 1).all()
+        loss = f["results/final_loss"][()]
+        finite = np.isfinite(loss)
+        # The population loss is at least 1/2 tr(Sigma_eps) = 0.1.
+        assert (loss[finite] >= 0.1 - 1e-12).all()
+
+
+def test_inspect_summarises_a_file(tmp_path, tiny_config):
+    out = tmp_path / "tiny.h5"
+    assert symsweep("run", tiny_config, "-o", out, np=2).code == 0
+    r = symsweep("inspect", out)
+    assert r.code == 0, r
+    assert "symsweep/1" in r.out
+    assert "grid: 24 point(s)" in r.out
+    assert "optimizer.eta: 4 value(s) = logspace(-2, 0.5, 4)" in r.out
+    assert "status: 0 pending, 24 done, 0 failed" in r.out
+    assert "traces: 4 record(s), steps 0 .. 60" in r.out
+    assert "seed swept" in r.out
+
+
+def test_inspect_rejects_what_is_not_a_result_file(tmp_path):
+    assert symsweep("inspect", tmp_path / "missing.h5").code == 2
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    r = symsweep("inspect", other)
+    assert r.code == 1 and "not a symsweep result file" in r.err
+    text = tmp_path / "text.h5"
+    text.write_text("hello")
+    r = symsweep("inspect", text)
+    assert r.code == 1 and "not an HDF5 file" in r.err
+
+
+def test_help_lists_models_keys_and_grammar():
+    r = symsweep("--help")
+    assert r.code == 0
+    for part in ("symsweep run CONFIG.ini", "symsweep inspect", "Exit status", "[optimizer]",
+                 "eta = 0.01  *", "logspace(a, b, n)", "linear2:", "init_u_scale", "n = 256  *",
+                 "finite, online"):
+        assert part in r.out, part
+    r = symsweep("run", "--help")
+    assert r.code == 0 and "--overwrite" in r.out and "--set" in r.out
+    r = symsweep("--version")
+    assert r.code == 0 and r.out.startswith("symsweep ")
+
+
+def test_every_shipped_sweep_runs_at_a_tiny_size(tmp_path):
+    configs = sorted((SOURCE_DIR / "jobs" / "sweeps").glob("*.ini"))
+    assert configs, "no shipped sweeps"
+    for cfg in configs:
+        out = tmp_path / (cfg.stem + ".h5")
+        r = symsweep("run", cfg, "-o", out, "--set", "optimizer.steps=20", np=2)
+        assert r.code == 0, (cfg, r)
+        with h5py.File(out, "r") as f:
+            assert (f["results/status"][()] == 1).all(), cfg
+
+
+def test_run_local_script_writes_the_file_and_the_picture(tmp_path):
+    env = {"SYMSWEEP_BIN": BIN, "SYMSWEEP_RESULTS": str(tmp_path), "NP": "2"}
+    proc = subprocess.run([str(SOURCE_DIR / "jobs" / "run-local.sh")], capture_output=True,
+                          text=True, timeout=300, env={**__import__("os").environ, **env})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    h5 = tmp_path / "quickstart.h5"
+    png = tmp_path / "quickstart.png"
+    assert h5.exists() and png.exists()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "status: 0 pending, 651 done, 0 failed" in proc.stdout
+    assert "sweep wall time" in proc.stdout
