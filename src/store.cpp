@@ -158,6 +158,7 @@ struct ResultStore::Impl {
   Handle dxpl;  // collective transfer
   std::map<std::string, Handle> datasets;
   ResultStore::IoStats stats;
+  bool collective = true;
 
   std::vector<hsize_t> tail_dims(Tail t) const {
     const auto nc = static_cast<hsize_t>(layout.n_conserved);
@@ -248,7 +249,7 @@ struct ResultStore::Impl {
     H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
     check_status(H5Pget_mpio_actual_io_mode(dxpl.get(), &mode), "query the I/O mode");
     ++stats.writes;
-    if (mode == H5D_MPIO_NO_COLLECTIVE) ++stats.not_collective;
+    if (collective && mode == H5D_MPIO_NO_COLLECTIVE) ++stats.not_collective;
   }
 
   void flush(const std::string& why) {
@@ -286,7 +287,7 @@ Handle create_group(hid_t parent, const char* name) {
 
 ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Grid& grid,
                                 const SweepLayout& layout, const Provenance& prov,
-                                bool truncate) {
+                                const StoreOptions& options) {
   h5::init();
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
@@ -302,10 +303,13 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
   check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
   impl->file = h5::file_handle(
-      H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
+      H5Fcreate(path.c_str(), options.truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
       "create '" + path + "'");
   impl->dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
-  check_status(H5Pset_dxpl_mpio(impl->dxpl.get(), H5FD_MPIO_COLLECTIVE), "collective transfer");
+  check_status(H5Pset_dxpl_mpio(impl->dxpl.get(), options.collective ? H5FD_MPIO_COLLECTIVE
+                                                                     : H5FD_MPIO_INDEPENDENT),
+               "transfer mode");
+  impl->collective = options.collective;
   const hid_t file = impl->file.get();
   const hid_t dxpl = impl->dxpl.get();
 
@@ -377,6 +381,11 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
         "dataspace of /" + f.path);
     Handle dcpl = h5::plist_handle(H5Pcreate(H5P_DATASET_CREATE), "creation list");
     check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "early allocation");
+    if (options.chunk_traces && f.path.rfind("traces/", 0) == 0 && ndims > 0) {
+      std::vector<hsize_t> chunk(dims.size(), 1);  // one point's whole trace
+      for (std::size_t d = grid.ndims(); d < dims.size(); ++d) chunk[d] = dims[d];
+      check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + f.path);
+    }
     check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "fill at allocation");
     Handle mtype = mem_type(f.elem);
     const double nan = std::numeric_limits<double>::quiet_NaN();

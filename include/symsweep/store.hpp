@@ -45,13 +45,22 @@ struct Provenance {
 /// The file format this build writes.
 inline constexpr const char* kFormat = "symsweep/1";
 
+/// How the file is written. The defaults are the measured choice (tests/bench/bench_store.cpp).
+struct StoreOptions {
+  /// true: create with H5F_ACC_TRUNC; false: the file must not exist (H5F_ACC_EXCL).
+  bool truncate = false;
+  /// Raw-data transfers through collective MPI-IO (false: independent).
+  bool collective = true;
+  /// Store /traces chunked, one chunk per point (false: contiguous, like /results).
+  bool chunk_traces = false;
+};
+
 class ResultStore {
  public:
-  /// Creates `path` collectively over `comm` (every rank, identical arguments). With
-  /// `truncate` false the file must not exist (H5F_ACC_EXCL).
+  /// Creates `path` collectively over `comm` (every rank, identical arguments).
   static ResultStore create(const std::string& path, MPI_Comm comm, const Grid& grid,
                             const SweepLayout& layout, const Provenance& provenance,
-                            bool truncate);
+                            const StoreOptions& options = {});
 
   ResultStore(ResultStore&&) noexcept;
   ResultStore& operator=(ResultStore&&) noexcept;

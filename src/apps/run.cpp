@@ -242,7 +242,9 @@ int run(const std::vector<std::string>& args, const std::string& command_line) {
   broadcast(prov.created_utc, comm);
   prov.mpi_ranks = ranks;
   prov.omp_threads = threads;
-  ResultStore store = ResultStore::create(target, comm, grid, layout, prov, replacing);
+  StoreOptions store_options;
+  store_options.truncate = replacing;  // a stale <output>.partial of ours may be replaced
+  ResultStore store = ResultStore::create(target, comm, grid, layout, prov, store_options);
 
   // 5. The points: OpenMP threads inside the rank; rank 0 reports its own progress.
   auto last_report = std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "../common/fake_result.hpp"
 #include "h5.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/store.hpp"
@@ -44,23 +45,8 @@ optimizer.batch = 1, 2, 4, 8
 sweep.seed = 0, 1
 )";
 
-/// A synthetic result whose every number encodes its point, so misplaced writes show.
 PointResult fake(std::uint64_t p, const SweepLayout& layout) {
-  PointResult r;
-  r.index = p;
-  r.status = Status::done;
-  r.outcome = static_cast<Outcome>(1 + p % 3);
-  r.steps_run = static_cast<std::int64_t>(p) * 10;
-  r.diverged_at = p % 3 == 1 ? static_cast<std::int64_t>(p) : -1;
-  r.final_loss = static_cast<double>(p) + 0.25;
-  r.grad_norm = -static_cast<double>(p);
-  r.sharpness = 1.0 / (1.0 + static_cast<double>(p));
-  for (Index k = 0; k < layout.n_conserved; ++k) r.conserved.push_back(p * 100.0 + k);
-  for (Index j = 0; j < layout.n_records(); ++j) {
-    r.trace_loss.push_back(p * 1000.0 + j);
-    for (Index k = 0; k < layout.n_conserved; ++k) r.trace_conserved.push_back(p * 1e4 + j * 10.0 + k);
-  }
-  return r;
+  return testing::fake_result(p, layout);
 }
 
 struct Fixture {
@@ -69,6 +55,12 @@ struct Fixture {
   Grid grid;
   SweepLayout layout;
 };
+
+StoreOptions truncating() {
+  StoreOptions o;
+  o.truncate = true;
+  return o;
+}
 
 Provenance provenance() {
   Provenance p;
@@ -130,12 +122,24 @@ void verify(const Fixture& fx, const std::vector<bool>& written) {
   }
 }
 
-TEST(MpiStore, ScatteredPointsFromEveryRankLandInPlace) {
+struct Variant {
+  const char* name;
+  bool collective;
+  bool chunk_traces;
+};
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
+class MpiStoreLayouts : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(MpiStoreLayouts, ScatteredPointsFromEveryRankLandInPlace) {
   const Fixture fx;
   const int rank = rank_of(), ranks = ranks_of();
   const std::uint64_t n = fx.grid.size();
+  StoreOptions options = truncating();
+  options.collective = GetParam().collective;
+  options.chunk_traces = GetParam().chunk_traces;
   ResultStore store =
-      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), true);
+      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), options);
   // Round 1: p mod R, except the last three points. Round 2: the last rank alone writes those;
   // every other rank takes part with an empty selection.
   std::vector<PointResult> round1, round2;
@@ -156,12 +160,18 @@ TEST(MpiStore, ScatteredPointsFromEveryRankLandInPlace) {
   verify(fx, std::vector<bool>(n, true));
 }
 
+INSTANTIATE_TEST_SUITE_P(Variants, MpiStoreLayouts,
+                         ::testing::Values(Variant{"Collective", true, false},
+                                           Variant{"CollectiveChunkedTraces", true, true},
+                                           Variant{"Independent", false, false}),
+                         [](const ::testing::TestParamInfo<Variant>& p) { return p.param.name; });
+
 TEST(MpiStore, UnwrittenPointsStayPending) {
   const Fixture fx;
   const int rank = rank_of(), ranks = ranks_of();
   const std::uint64_t n = fx.grid.size();
   ResultStore store =
-      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), true);
+      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), truncating());
   std::vector<PointResult> mine;
   std::vector<bool> written(n, false);
   for (std::uint64_t p = 0; p < n; ++p) {
@@ -180,13 +190,13 @@ TEST(MpiStore, RefusesToReplaceAnExistingFileWithoutTruncate) {
   const Fixture fx;
   {
     ResultStore store =
-        ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), true);
+        ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), truncating());
     store.close();
   }
   MPI_Barrier(MPI_COMM_WORLD);
   const auto size_before = std::filesystem::file_size(g_path);
   EXPECT_THROW(
-      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), false),
+      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), StoreOptions{}),
       IoError);
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_EQ(std::filesystem::file_size(g_path), size_before);
