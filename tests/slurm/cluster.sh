@@ -48,6 +48,7 @@ case $cmd in
 esac
 
 [[ $(id -u) -eq 0 ]] || skip "a test SLURM cluster needs root"
+trap 'echo "cluster.sh: failed at line $LINENO: $BASH_COMMAND" >&2; tail -n 20 "$dir"/*.log >&2 2>/dev/null' ERR
 for b in slurmctld slurmd sbatch sinfo munged munge; do
   command -v "$b" >/dev/null || skip "$b not installed (Debian: slurmctld slurmd slurm-client munge)"
 done
@@ -66,11 +67,12 @@ fi
 stop_pidfile "$dir/slurmd.pid"  # leftovers of an earlier start in this directory
 stop_pidfile "$dir/slurmctld.pid"
 mkdir -p "$dir/state" "$dir/spool"
+# Addresses are given as 127.0.0.1 so that the cluster works without the host name resolving.
 host=$(hostname -s)
-node=$(slurmd -C | head -n 1)
+node="$(slurmd -C | head -n 1) NodeAddr=127.0.0.1 NodeHostname=$host"
 cat >"$conf" <<CONF
 ClusterName=symsweep-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=16817
