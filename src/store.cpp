@@ -335,7 +335,9 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   Handle traces_group = create_group(file, "traces");
   Handle run_group = create_group(file, "run");
 
-  // 3. Axes as dimension scales. Integer parameters are stored as int64.
+  // 3. Axes as dimension scales. Integer parameters are stored as int64. netCDF readers (xarray's
+  //    h5netcdf engine) see a dimension only in its own group and below, so the scales live at
+  //    the root and /axes/<key> are hard links to them.
   std::vector<Handle> axis_sets;
   for (const AxisSpec& axis : grid.axes()) {
     const ParamDef& def = spec.schema()[static_cast<std::size_t>(spec.find(axis.key))];
@@ -343,9 +345,12 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     const hsize_t n = axis.values.size();
     Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "axis dataspace");
     Handle dset = h5::dataset_handle(
-        H5Dcreate2(axes_group.get(), axis.key.c_str(), integral ? H5T_STD_I64LE : H5T_IEEE_F64LE,
-                   space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-        "create /axes/" + axis.key);
+        H5Dcreate2(file, axis.key.c_str(), integral ? H5T_STD_I64LE : H5T_IEEE_F64LE, space.get(),
+                   H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        "create /" + axis.key);
+    check_status(H5Lcreate_hard(file, axis.key.c_str(), axes_group.get(), axis.key.c_str(),
+                                H5P_DEFAULT, H5P_DEFAULT),
+                 "link /axes/" + axis.key);
     if (integral) {
       std::vector<std::int64_t> v(axis.values.begin(), axis.values.end());
       write_from_root(dset.get(), H5T_NATIVE_INT64, v.data(), n, rank, dxpl);
@@ -356,6 +361,23 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     h5::write_attribute(dset.get(), "expression", axis.text);
     h5::write_attribute(dset.get(), "description", def.help);
     axis_sets.push_back(std::move(dset));
+  }
+
+  // The index of the conserved spectrum, 0 .. n_conserved - 1 (a scale, so that every dimension
+  // of every dataset has one).
+  Handle k_set;
+  if (layout.n_conserved > 0) {
+    const auto n = static_cast<hsize_t>(layout.n_conserved);
+    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "k dataspace");
+    k_set = h5::dataset_handle(H5Dcreate2(file, "k", H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                                          H5P_DEFAULT, H5P_DEFAULT),
+                               "create /k");
+    std::vector<std::int64_t> k(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::int64_t>(i);
+    write_from_root(k_set.get(), H5T_NATIVE_INT64, k.data(), n, rank, dxpl);
+    check_status(H5DSset_scale(k_set.get(), "k"), "make /k a scale");
+    h5::write_attribute(k_set.get(), "description",
+                        std::string("index into a conserved spectrum (descending order)"));
   }
 
   Handle step_set;
@@ -414,6 +436,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
       check_status(H5DSset_label(dset.get(), d++, "step"), "label step");
     }
     if (f.tail == Tail::conserved || f.tail == Tail::records_conserved) {
+      check_status(H5DSattach_scale(dset.get(), k_set.get(), d), "attach k scale");
       check_status(H5DSset_label(dset.get(), d, "k"), "label spectrum");
     }
     impl->datasets.emplace(f.path, std::move(dset));

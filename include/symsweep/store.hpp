@@ -5,7 +5,9 @@
 //   /                     attributes: format, symsweep_version, git_commit, created_utc,
 //                         config_text (resolved INI), config_sha256, command_line, mpi_ranks,
 //                         omp_threads, hosts, seed, name, model, n_points
-//   /axes/<key>           values of every swept parameter (HDF5 dimension scales)
+//   /<key>, /axes/<key>   values of every swept parameter: a dimension scale at the root (where
+//                         netCDF readers look), and a hard link to it under /axes
+//   /k                    0 .. n_conserved-1, the scale of spectrum dimensions
 //   /results/<field>      one dataset per summary field, shape = axis lengths (+ a trailing
 //                         dimension for spectra): status, outcome, steps_run, diverged_at,
 //                         final_loss, grad_norm, sharpness, C_final

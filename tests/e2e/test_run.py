@@ -49,6 +49,7 @@ def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
 
         # Axes: values in order, integer keys as integers, dimension scales of every dataset.
         assert list(f["axes"]) == sorted(AXES)
+        np.testing.assert_array_equal(f["k"][()], [0, 1])
         for key, values in AXES.items():
             ds = f["axes"][key]
             np.testing.assert_allclose(ds[()], values, rtol=1e-15)
@@ -61,7 +62,10 @@ def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
             labels = [d.label for d in ds.dims]
             assert labels == list(AXES) + list(trailing), name
             for i, key in enumerate(AXES):
-                assert ds.dims[i][0].name == f"/axes/{key}"
+                assert ds.dims[i][0] == f["axes"][key]  # the same object as /<key>
+                assert f[key] == f["axes"][key]
+            if trailing:
+                assert ds.dims[len(AXES)][0] == f["k"]
 
         status = f["results/status"]
         assert h5py.check_enum_dtype(status.dtype) == {"pending": 0, "done": 1, "failed": 2}
@@ -88,6 +92,24 @@ def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
         rank = f["run/rank"][()].reshape(-1)
         np.testing.assert_array_equal(rank, np.arange(24) % 2)
         assert (f["run/seconds"][()] >= 0).all()
+
+
+def test_xarray_reads_labelled_dimensions(tmp_path, tiny_config):
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    out = tmp_path / "tiny.h5"
+    assert symsweep("run", tiny_config, "-o", out, "--quiet").code == 0
+    root = xr.open_dataset(out, engine="h5netcdf")
+    np.testing.assert_allclose(root["optimizer.eta"].values, AXES["optimizer.eta"], rtol=1e-15)
+    results = xr.open_dataset(out, group="results", engine="h5netcdf")
+    assert results["final_loss"].dims == tuple(AXES)
+    assert results["C_final"].dims == tuple(AXES) + ("k",)
+    traces = xr.open_dataset(out, group="traces", engine="h5netcdf")
+    assert traces["C"].dims == tuple(AXES) + ("step", "k")
+    np.testing.assert_array_equal(traces["step"].values, [0, 20, 40, 60])
+    # Coordinates come from the root: assign them and select by value.
+    loss = results["final_loss"].assign_coords({k: root[k] for k in AXES})
+    assert loss.sel({"optimizer.batch": 16, "sweep.seed": 1}).shape == (4,)
 
 
 def test_the_stored_config_reproduces_the_file(tmp_path, tiny_config):
