@@ -33,6 +33,7 @@ mapfile -t missing < <(not_installed "${packages[@]}")
 mapfile -t missing_optional < <(not_installed "${optional[@]}")
 
 can_install=0
+updated=0
 sudo=()
 if [[ $(id -u) -eq 0 ]]; then
   can_install=1
@@ -40,14 +41,6 @@ elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
   can_install=1
   sudo=(sudo)
 fi
-if ((${#missing_optional[@]} > 0)); then
-  if ((can_install)); then
-    missing+=("${missing_optional[@]}")
-  else
-    echo "note: not installed, so the tests that need them are skipped: ${missing_optional[*]}" >&2
-  fi
-fi
-
 if ((${#missing[@]} > 0)); then
   if ((!can_install)); then
     echo "symsweep needs these Debian packages, which are not installed:" >&2
@@ -57,9 +50,22 @@ if ((${#missing[@]} > 0)); then
     exit 1
   fi
   echo "== installing ${#missing[@]} Debian package(s): ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  ${sudo[@]+"${sudo[@]}"} apt-get update -qq
+  updated=1
+  ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+if ((${#missing_optional[@]} > 0)); then
+  skipped="note: not installed, so what needs them is skipped: ${missing_optional[*]}"
+  if ((can_install)); then
+    echo "== installing ${#missing_optional[@]} optional package(s): ${missing_optional[*]}"
+    { ((updated)) || ${sudo[@]+"${sudo[@]}"} apt-get update -qq; } &&
+      ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing_optional[@]}" >/dev/null || echo "$skipped" >&2
+  else
+    echo "$skipped" >&2
+  fi
 fi
 
 echo "== configuring and building in $build"

@@ -12,6 +12,7 @@ namespace symsweep {
 namespace {
 
 constexpr std::uint64_t kMaxPoints = std::uint64_t{1} << 40;
+constexpr double kMaxAxisValues = 1e6;
 
 struct Call {
   std::string_view fn;                 // "linspace", ... or "" for a list
@@ -48,8 +49,9 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
   };
   const auto count = [&](std::string_view s) -> std::size_t {
     const double n = num(s);
-    if (n != std::floor(n) || n < 0 || n > 1e9) {
-      throw ConfigError(head + "the count " + std::string(s) + " must be a whole number >= 0");
+    if (n != std::floor(n) || n < 0 || n > kMaxAxisValues) {
+      throw ConfigError(head + "the count " + std::string(s) + " must be a whole number in [0, " +
+                        text::format_double(kMaxAxisValues) + "]");
     }
     return static_cast<std::size_t>(n);
   };
@@ -92,7 +94,10 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
     if (step == 0) throw ConfigError(head + "the step of range must not be 0");
     const double span = (b - a) / step;
     const double n = span <= 0 ? 0 : std::ceil(span - 1e-9);
-    if (n > 1e9) throw ConfigError(head + "range gives more than 1e9 values");
+    if (n > kMaxAxisValues) {
+      throw ConfigError(head + "range gives more than " + text::format_double(kMaxAxisValues) +
+                        " values");
+    }
     for (std::size_t k = 0; k < static_cast<std::size_t>(n); ++k) {
       values.push_back(a + static_cast<double>(k) * step);
     }
@@ -128,14 +133,20 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
 }
 
 Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
+  std::string shape_text;
+  bool too_big = false;
   for (const auto& axis : spec.axes()) {
     shape_.push_back(axis.values.size());
     axis_param_.push_back(spec.find(axis.key));
     SYMSWEEP_VERIFY(axis_param_.back() >= 0, "axis " + axis.key + " is not in the schema");
-    if (size_ > kMaxPoints / axis.values.size()) {
-      throw ConfigError("axes: the grid has more than 2^40 points; split the sweep");
-    }
-    size_ *= axis.values.size();
+    shape_text += (shape_text.empty() ? "" : " x ") + axis.key + "[" +
+                  std::to_string(axis.values.size()) + "]";
+    too_big = too_big || size_ > kMaxPoints / axis.values.size();
+    if (!too_big) size_ *= axis.values.size();
+  }
+  if (too_big) {
+    throw ConfigError("axes = " + shape_text + ": the grid must have at most 2^40 (" +
+                      std::to_string(kMaxPoints) + ") points; split the sweep");
   }
   strides_.assign(shape_.size(), 1);
   for (std::size_t d = shape_.size(); d-- > 1;) strides_[d - 1] = strides_[d] * shape_[d];
@@ -168,6 +179,27 @@ ParamSet Grid::params(std::uint64_t p) const {
     numbers[static_cast<std::size_t>(axis_param_[d])] = spec_->axes()[d].values[c[d]];
   }
   return ParamSet(*spec_, std::move(numbers));
+}
+
+void Grid::for_each_combination(const std::function<bool(const std::string&)>& select,
+                                const std::function<void(const ParamSet&)>& fn) const {
+  std::vector<std::size_t> chosen;
+  for (std::size_t d = 0; d < shape_.size(); ++d) {
+    if (select(spec_->axes()[d].key)) chosen.push_back(d);
+  }
+  std::vector<std::uint64_t> at(chosen.size(), 0);
+  while (true) {
+    std::vector<double> numbers = spec_->base_numbers();
+    for (std::size_t j = 0; j < chosen.size(); ++j) {
+      numbers[static_cast<std::size_t>(axis_param_[chosen[j]])] =
+          spec_->axes()[chosen[j]].values[at[j]];
+    }
+    fn(ParamSet(*spec_, std::move(numbers)));
+    // Odometer over the chosen axes, the last fastest.
+    std::size_t j = chosen.size();
+    while (j > 0 && ++at[j - 1] == shape_[chosen[j - 1]]) at[--j] = 0;
+    if (j == 0) return;
+  }
 }
 
 }  // namespace symsweep

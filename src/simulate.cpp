@@ -34,26 +34,6 @@ const char* to_string(Outcome o) {
   return "?";
 }
 
-SweepLayout make_layout(const Grid& grid) {
-  const SweepSpec& spec = grid.spec();
-  const ModelInfo* info = find_model(spec.model());
-  SYMSWEEP_VERIFY(info != nullptr, "unknown model " + spec.model());
-  SweepLayout layout;
-  double max_steps = 0;
-  for (std::uint64_t p = 0; p < grid.size(); ++p) {
-    const ParamSet params = grid.params(p);
-    layout.n_conserved = std::max(layout.n_conserved, info->conserved_size(params));
-    max_steps = std::max(max_steps, params.number("optimizer.steps"));
-  }
-  const auto every = static_cast<std::int64_t>(spec.number("record.every"));
-  if (every > 0) {
-    for (std::int64_t t = 0; t <= static_cast<std::int64_t>(max_steps); t += every) {
-      layout.record_steps.push_back(t);
-    }
-  }
-  return layout;
-}
-
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -64,6 +44,18 @@ double lambda_max(const Matrix& h) {
   return eig.eigenvalues()[eig.eigenvalues().size() - 1];
 }
 
+const ModelInfo& model_info(const SweepSpec& spec) {
+  const ModelInfo* info = find_model(spec.model());
+  SYMSWEEP_VERIFY(info != nullptr, "unknown model " + spec.model());
+  return *info;
+}
+
+/// Sizes the model's scratch for batches of up to n samples.
+Model& reserved(Model& model, Index n) {
+  model.reserve(n);
+  return model;
+}
+
 /// Copies `v` into out[offset, offset + v.size()); the rest of the row stays NaN.
 void put(std::vector<double>& out, std::size_t offset, const Vector& v) {
   std::copy(v.data(), v.data() + v.size(), out.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -71,100 +63,165 @@ void put(std::vector<double>& out, std::size_t offset, const Vector& v) {
 
 }  // namespace
 
-PointResult simulate_point(const Grid& grid, const SweepLayout& layout, std::uint64_t index) {
-  const auto start = std::chrono::steady_clock::now();
-  const ParamSet params = grid.params(index);
-  const ModelInfo* info = find_model(grid.spec().model());
-  SYMSWEEP_VERIFY(info != nullptr, "unknown model");
+SweepLayout make_layout(const Grid& grid) {
+  const SweepSpec& spec = grid.spec();
+  const ModelInfo& info = model_info(spec);
+  SweepLayout layout;
+  // The conserved size depends on model parameters only: visit the sub-grid of model axes.
+  grid.for_each_combination(
+      [](const std::string& key) { return key.rfind("model.", 0) == 0; },
+      [&](const ParamSet& params) {
+        layout.n_conserved = std::max(layout.n_conserved, info.conserved_size(params));
+      });
+  double max_steps = spec.number("optimizer.steps");
+  for (const AxisSpec& axis : spec.axes()) {
+    if (axis.key == "optimizer.steps") {
+      max_steps = *std::max_element(axis.values.begin(), axis.values.end());
+    }
+  }
+  const auto every = static_cast<std::int64_t>(spec.number("record.every"));
+  if (every > 0) {
+    for (std::int64_t t = 0; t <= static_cast<std::int64_t>(max_steps); t += every) {
+      layout.record_steps.push_back(t);
+    }
+  }
+  return layout;
+}
 
-  PointResult res;
-  res.index = index;
-  const auto nc = static_cast<std::size_t>(layout.n_conserved);
-  const auto nrec = static_cast<std::size_t>(layout.n_records());
-  res.conserved.assign(nc, kNaN);
-  res.trace_loss.assign(nrec, kNaN);
-  res.trace_conserved.assign(nrec * nc, kNaN);
+struct PointRun::State {
+  State(const Grid& grid, const SweepLayout& layout_in, std::uint64_t index)
+      : layout(layout_in),
+        params(grid.params(index)),
+        info(&model_info(grid.spec())),
+        seed(static_cast<std::uint64_t>(params.integer("sweep.seed"))),
+        model(info->create(params)),
+        data_spec(DataSpec::from(params, model->input_dim(), model->output_dim())),
+        teacher(data_spec),
+        opt(OptimizerSpec::from(params)),
+        full(make_full(index)),
+        batches(data_spec.online
+                    ? BatchSource(teacher, opt.batch, Stream(seed, index, Purpose::batches))
+                    : BatchSource(full, opt.batch, Stream(seed, index, Purpose::batches))),
+        sgd(reserved(*model, std::max(opt.batch, full.size())), batches, opt),
+        full_grad(model->dim()),
+        spectrum(model->conserved_size()) {
+    res.index = index;
+    const auto nc = static_cast<std::size_t>(layout.n_conserved);
+    const auto nrec = static_cast<std::size_t>(layout.n_records());
+    res.conserved.assign(nc, kNaN);
+    res.trace_loss.assign(nrec, kNaN);
+    res.trace_conserved.assign(nrec * nc, kNaN);
+    Stream init_stream(seed, index, Purpose::init);
+    model->initialize(init_stream, theta);
+  }
 
-  // 1. The point's model, data and streams: a pure function of (seed, index).
-  const auto seed = static_cast<std::uint64_t>(params.integer("sweep.seed"));
-  std::unique_ptr<Model> model = info->create(params);
-  const DataSpec data_spec = DataSpec::from(params, model->input_dim(), model->output_dim());
-  const Teacher teacher(data_spec);
-  const OptimizerSpec opt = OptimizerSpec::from(params);
-  Stream data_stream(seed, index, Purpose::data);
-  Stream init_stream(seed, index, Purpose::init);
-  Stream batch_stream(seed, index, Purpose::batches);
+  /// The full objective: the dataset (drawn from the point's data stream), or the population's
+  /// moment-matched reference set in online mode.
+  SampleSet make_full(std::uint64_t index) const {
+    SYMSWEEP_VERIFY(!data_spec.online || model->quadratic_in_data(),
+                    "online mode needs a model whose loss is quadratic in the data");
+    if (data_spec.online) return teacher.reference_set();
+    Stream data_stream(seed, index, Purpose::data);
+    return teacher.sample(data_stream, data_spec.n);
+  }
 
-  // The full objective: the dataset, or the population's moment-matched reference set.
-  SYMSWEEP_VERIFY(!data_spec.online || model->quadratic_in_data(),
-                  "online mode needs a model whose loss is quadratic in the data");
-  const SampleSet full =
-      data_spec.online ? teacher.reference_set() : teacher.sample(data_stream, data_spec.n);
-  BatchSource batches = data_spec.online ? BatchSource(teacher, opt.batch, batch_stream)
-                                         : BatchSource(full, opt.batch, batch_stream);
-  model->reserve(std::max(opt.batch, full.size()));
-
-  Vector theta;
-  model->initialize(init_stream, theta);
-  Vector full_grad(model->dim());
-  Vector spectrum(model->conserved_size());
-  Sgd sgd(*model, batches, opt);
-
-  // Full-batch gradient norm of the objective with weight decay.
-  const auto objective_grad_norm = [&]() {
+  /// Full-batch gradient norm of the objective with weight decay.
+  double objective_grad_norm() {
     model->loss_grad(theta, full.batch(), full_grad);
     if (opt.weight_decay != 0.0) full_grad += opt.weight_decay * theta;
     return full_grad.norm();
-  };
+  }
 
-  // 2. The run.
+  const SweepLayout& layout;
+  const ParamSet params;
+  const ModelInfo* info;
+  const std::uint64_t seed;
+  std::unique_ptr<Model> model;
+  const DataSpec data_spec;
+  const Teacher teacher;
+  const OptimizerSpec opt;
+  const SampleSet full;
+  BatchSource batches;
+  Sgd sgd;
+  Vector theta, full_grad, spectrum;
+  PointResult res;
   std::size_t next_record = 0;
-  std::int64_t t = 0;
-  bool converged = false;
-  for (;; ++t) {
-    if (next_record < nrec && layout.record_steps[next_record] == t) {
-      res.trace_loss[next_record] = model->loss(theta, full.batch());
-      model->conserved(theta, spectrum);
-      put(res.trace_conserved, next_record * nc, spectrum);
-      ++next_record;
+  std::int64_t t = 0;  // updates applied so far
+  bool ended = false, converged = false;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+PointRun::PointRun(const Grid& grid, const SweepLayout& layout, std::uint64_t index)
+    : s_(std::make_unique<State>(grid, layout, index)) {}
+PointRun::~PointRun() = default;
+
+const Vector& PointRun::theta() const { return s_->theta; }
+
+bool PointRun::advance(std::int64_t max_updates) {
+  State& s = *s_;
+  const auto nc = static_cast<std::size_t>(s.layout.n_conserved);
+  const auto nrec = static_cast<std::size_t>(s.layout.n_records());
+  for (std::int64_t done = 0; !s.ended && done < max_updates; ++done) {
+    // theta is theta_t here: record, stop, or take update t + 1.
+    if (s.next_record < nrec && s.layout.record_steps[s.next_record] == s.t) {
+      s.res.trace_loss[s.next_record] = s.model->loss(s.theta, s.full.batch());
+      s.model->conserved(s.theta, s.spectrum);
+      put(s.res.trace_conserved, s.next_record * nc, s.spectrum);
+      ++s.next_record;
     }
-    if (t == opt.steps) break;
-    if (opt.tol > 0 && t > 0 && t % opt.check_every == 0 && objective_grad_norm() <= opt.tol) {
-      converged = true;
+    if (s.t == s.opt.steps) {
+      s.ended = true;
       break;
     }
-    const double batch_loss = sgd.step(theta);
-    if (!std::isfinite(batch_loss)) {
-      res.diverged_at = t;
+    if (s.opt.tol > 0 && s.t > 0 && s.t % s.opt.check_every == 0 &&
+        s.objective_grad_norm() <= s.opt.tol) {
+      s.ended = s.converged = true;
       break;
     }
-    const double norm = theta.norm();
-    if (!(norm <= opt.divergence_bound)) {  // also catches NaN
-      res.diverged_at = t + 1;
+    const double batch_loss = s.sgd.step(s.theta);
+    if (!std::isfinite(batch_loss)) {  // the loss at theta_t was already not finite
+      s.res.diverged_at = s.t;
+      s.ended = true;
       break;
+    }
+    ++s.t;
+    if (!(s.theta.norm() <= s.opt.divergence_bound)) {  // also catches NaN
+      s.res.diverged_at = s.t;
+      s.ended = true;
     }
   }
-  res.steps_run = res.diverged_at >= 0 ? res.diverged_at : t;
+  return s.ended;
+}
 
-  // 3. The final state.
+PointResult PointRun::finish() {
+  State& s = *s_;
+  SYMSWEEP_VERIFY(s.ended, "finish() before the run ended");
+  PointResult& res = s.res;
+  res.steps_run = res.diverged_at >= 0 ? res.diverged_at : s.t;
   if (res.diverged_at >= 0) {
     res.outcome = Outcome::diverged;
     res.final_loss = res.grad_norm = res.sharpness = kNaN;
   } else {
-    res.final_loss = model->loss(theta, full.batch());
-    res.grad_norm = objective_grad_norm();
-    converged = converged || (opt.tol > 0 && res.grad_norm <= opt.tol);
+    res.final_loss = s.model->loss(s.theta, s.full.batch());
+    res.grad_norm = s.objective_grad_norm();
+    const bool converged = s.converged || (s.opt.tol > 0 && res.grad_norm <= s.opt.tol);
     res.outcome = converged ? Outcome::converged : Outcome::moving;
     Matrix hess;
-    model->hessian(theta, full.batch(), hess);
+    s.model->hessian(s.theta, s.full.batch(), hess);
     res.sharpness = lambda_max(hess);
-    model->conserved(theta, spectrum);
-    put(res.conserved, 0, spectrum);
+    s.model->conserved(s.theta, s.spectrum);
+    put(res.conserved, 0, s.spectrum);
   }
   res.status = Status::done;
   res.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return res;
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
+  return std::move(res);
+}
+
+PointResult simulate_point(const Grid& grid, const SweepLayout& layout, std::uint64_t index) {
+  PointRun run(grid, layout, index);
+  run.advance(std::numeric_limits<std::int64_t>::max());
+  return run.finish();
 }
 
 }  // namespace symsweep

@@ -330,40 +330,25 @@ void check_value(const ParamDef& def, const std::string& value, double* number) 
   }
 }
 
-/// Odometer step over the values of the involved axes; false once every combination was seen.
-bool next_combination(std::vector<std::size_t>& at, const std::vector<std::size_t>& involved,
-                      const std::vector<AxisSpec>& axes) {
-  for (std::size_t j = at.size(); j-- > 0;) {
-    if (++at[j] < axes[involved[j]].values.size()) return true;
-    at[j] = 0;
-  }
-  return false;
-}
-
 /// Runs every cross rule over every combination of the axes it reads (usually a tiny product).
+/// Building the grid also checks its size.
 void check_rules(const SweepSpec& spec) {
-  const auto& axes = spec.axes();
+  const Grid grid(spec);
   for (const auto& rule : spec.rules()) {
-    std::vector<std::size_t> involved;
-    for (std::size_t a = 0; a < axes.size(); ++a) {
-      if (std::find(rule.keys.begin(), rule.keys.end(), axes[a].key) != rule.keys.end()) {
-        involved.push_back(a);
-      }
-    }
-    std::vector<std::size_t> at(involved.size(), 0);
-    do {
-      std::vector<double> numbers = spec.base_numbers();
-      std::string where;
-      for (std::size_t j = 0; j < involved.size(); ++j) {
-        const AxisSpec& axis = axes[involved[j]];
-        numbers[static_cast<std::size_t>(spec.find(axis.key))] = axis.values[at[j]];
-        where += (where.empty() ? "" : ", ") + axis.key + " = " +
-                 text::format_double(axis.values[at[j]]);
-      }
-      if (auto err = rule.check(ParamSet(spec, std::move(numbers)))) {
+    const auto reads = [&](const std::string& key) {
+      return std::find(rule.keys.begin(), rule.keys.end(), key) != rule.keys.end();
+    };
+    grid.for_each_combination(reads, [&](const ParamSet& params) {
+      if (auto err = rule.check(params)) {
+        std::string where;
+        for (const auto& axis : spec.axes()) {
+          if (!reads(axis.key)) continue;
+          where += (where.empty() ? "" : ", ") + axis.key + " = " +
+                   text::format_double(params.number(axis.key));
+        }
         throw ConfigError(*err + (where.empty() ? "" : " (at grid points with " + where + ")"));
       }
-    } while (next_combination(at, involved, axes));
+    });
   }
 }
 

@@ -332,7 +332,8 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
 
   Handle axes_group = create_group(file, "axes");
   Handle results_group = create_group(file, "results");
-  Handle traces_group = create_group(file, "traces");
+  Handle traces_group;  // only when traces are recorded
+  if (layout.n_records() > 0) traces_group = create_group(file, "traces");
   Handle run_group = create_group(file, "run");
 
   // 3. Axes as dimension scales. Integer parameters are stored as int64. netCDF readers (xarray's
@@ -566,7 +567,7 @@ std::string describe_file(const std::string& path) {
         << text::format_double(finite[finite.size() / 2]) << ", max "
         << text::format_double(finite.back()) << "\n";
   }
-  if (H5Lexists(f, "traces/step", H5P_DEFAULT) > 0) {
+  if (H5Lexists(f, "traces", H5P_DEFAULT) > 0 && H5Lexists(f, "traces/step", H5P_DEFAULT) > 0) {
     Handle step = h5::dataset_handle(H5Dopen2(f, "traces/step", H5P_DEFAULT), "open /traces/step");
     const auto steps = h5::read_ints(step.get());
     out << "  traces: " << steps.size() << " record(s), steps " << steps.front() << " .. "

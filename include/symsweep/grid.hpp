@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +46,12 @@ class Grid {
   std::uint64_t flat(const std::vector<std::uint64_t>& coords) const;
   /// The full parameter set of point p.
   ParamSet params(std::uint64_t p) const;
+
+  /// Calls `fn` with the parameter set of every combination of the values of the axes whose key
+  /// `select` accepts, every other key at its base value: the sub-grid a rule or a size depends on
+  /// (one call when no axis is selected).
+  void for_each_combination(const std::function<bool(const std::string&)>& select,
+                            const std::function<void(const ParamSet&)>& fn) const;
 
  private:
   const SweepSpec* spec_;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,9 @@ struct PointResult {
   Status status = Status::pending;
   Outcome outcome = Outcome::unknown;
   std::int64_t steps_run = -1;
-  std::int64_t diverged_at = -1;  ///< -1: did not diverge
+  /// k when theta_k (after k updates) was the first state found diverged: |theta_k| above the
+  /// bound, or a non-finite batch loss at theta_k; -1: did not diverge.
+  std::int64_t diverged_at = -1;
   double final_loss = 0, grad_norm = 0, sharpness = 0;
   std::vector<double> conserved;        ///< n_conserved
   std::vector<double> trace_loss;       ///< n_records
@@ -53,8 +56,32 @@ struct PointResult {
   std::string error;                    ///< why, when status == failed
 };
 
-/// Runs point `index` of the grid. Never throws for numerical trouble (that is an outcome);
-/// throws Error only for broken invariants.
+/// Runs point `index` of the grid: PointRun's three phases in one call. Never throws for
+/// numerical trouble (that is an outcome); throws Error only for broken invariants.
 PointResult simulate_point(const Grid& grid, const SweepLayout& layout, std::uint64_t index);
+
+/// One point's run in three phases: set-up (the constructor: model, data, streams, every buffer),
+/// the SGD loop (advance: allocation-free, resumable in slices), and the final measurements
+/// (finish: Hessian, spectrum).
+class PointRun {
+ public:
+  PointRun(const Grid& grid, const SweepLayout& layout, std::uint64_t index);
+  ~PointRun();
+  PointRun(const PointRun&) = delete;
+  PointRun& operator=(const PointRun&) = delete;
+
+  /// Runs at most `max_updates` more SGD updates, recording traces and checking convergence and
+  /// divergence on the way. Returns true once the run has ended (steps reached, converged or
+  /// diverged). Allocates nothing.
+  bool advance(std::int64_t max_updates);
+  /// The final state's measurements. Call once, after advance returned true.
+  PointResult finish();
+  /// The current parameters.
+  const Vector& theta() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 }  // namespace symsweep

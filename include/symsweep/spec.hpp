@@ -119,19 +119,18 @@ class SweepSpec {
 
   /// Values per schema entry (base values; numbers as text exactly as written).
   const std::vector<std::string>& value_texts() const { return texts_; }
+  /// Numeric base values per schema entry (NaN for Text and Choice keys).
   const std::vector<double>& base_numbers() const { return numbers_; }
+  /// Cross rules in force (common + model).
+  const std::vector<CrossRule>& rules() const { return rules_; }
 
  private:
   friend SweepSpec parse_spec(std::string_view, const std::vector<std::string>&);
   std::vector<ParamDef> schema_;
-  std::vector<std::string> texts_;   // per schema entry
-  std::vector<double> numbers_;      // per schema entry; NaN for Text / Choice
+  std::vector<std::string> texts_;  // per schema entry
+  std::vector<double> numbers_;     // per schema entry; NaN for Text / Choice
   std::vector<AxisSpec> axes_;
   std::vector<CrossRule> rules_;
-
- public:
-  /// Cross rules in force (common + model).
-  const std::vector<CrossRule>& rules() const { return rules_; }
 };
 
 /// The values of every parameter at one grid point: base values with the axes' values applied.

@@ -271,10 +271,8 @@ int run(const std::vector<std::string>& args, const std::string& command_line) {
   // 6. Results into the file (data, flush, status, flush), then close on every rank.
   store.write(results, rank);
   store.close();
-  MPI_Barrier(comm);
-  if (replacing && rank == 0) fs::rename(target, output);
 
-  // 7. Summary.
+  // 7. Summary. A run with failed points is a failed run: it does not replace an existing file.
   std::vector<long long> counts(4 + 1, 0);  // outcomes + failed
   for (const auto& r : results) {
     if (r.status == Status::failed) {
@@ -286,12 +284,20 @@ int run(const std::vector<std::string>& args, const std::string& command_line) {
   std::vector<long long> total(counts.size(), 0);
   MPI_Allreduce(counts.data(), total.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
                 MPI_SUM, comm);
+  const bool failed = total[4] > 0;
+  if (replacing && !failed && rank == 0) fs::rename(target, output);
+  MPI_Barrier(comm);
   if (rank == 0 && !opts.quiet) {
     std::cout << "done: " << total[1] << " converged, " << total[2] << " diverged, " << total[3]
-              << " moving, " << total[4] << " failed; wrote " << output << " in "
+              << " moving, " << total[4] << " failed; wrote " << (failed ? target : output) << " in "
               << seconds_since(t0) << " s\n";
   }
-  return total[4] > 0 ? kExitFailure : kExitOk;
+  if (rank == 0 && failed) {
+    std::cerr << "symsweep: error: " << total[4] << " point(s) failed (status 'failed' in "
+              << target << ")"
+              << (replacing ? "; " + output + " was left unchanged" : std::string()) << std::endl;
+  }
+  return failed ? kExitFailure : kExitOk;
 }
 
 }  // namespace symsweep::apps

@@ -3,17 +3,21 @@
 
 #include <cmath>
 
-#include <Eigen/Eigenvalues>
-
 #include "symsweep/error.hpp"
 #include "symsweep/rng.hpp"
 
 namespace symsweep {
 
 Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale)
-    : dx_(dx), h_(h), dy_(dy), init_u_scale_(init_u_scale), init_w_scale_(init_w_scale) {
+    : dx_(dx),
+      h_(h),
+      dy_(dy),
+      init_u_scale_(init_u_scale),
+      init_w_scale_(init_w_scale),
+      g_(dy, dx),
+      d_(h, h),
+      d_eigen_(h) {
   SYMSWEEP_VERIFY(dx >= 1 && h >= 1 && dy >= 1, "linear2 needs positive dimensions");
-  g_.resize(dy_, dx_);
 }
 
 void Linear2::reserve(Index max_batch) {
@@ -51,11 +55,6 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
 }
 
 double Linear2::loss(const Vector& theta, const Batch& batch) { return forward(theta, batch); }
-
-Matrix Linear2::residual_moment(const Vector& theta, const Batch& batch) {
-  forward(theta, batch);
-  return g_;
-}
 
 namespace {
 
@@ -103,8 +102,11 @@ Matrix Linear2::conserved_matrix(const Vector& theta) const {
 }
 
 void Linear2::conserved(const Vector& theta, Vector& out) const {
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(conserved_matrix(theta), Eigen::EigenvaluesOnly);
-  out = eig.eigenvalues().reverse();
+  d_.noalias() = u(theta).transpose() * u(theta);
+  d_.noalias() -= w(theta) * w(theta).transpose();
+  d_eigen_.compute(d_, Eigen::EigenvaluesOnly);
+  out.resize(h_);
+  out = d_eigen_.eigenvalues().reverse();
 }
 
 void Linear2::initialize(NormalSource& normal, Vector& theta) const {

@@ -44,6 +44,28 @@ def sha256_of(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def axis_ends(expr):
+    """First and last values of an axis expression (the grammar of include/symsweep/grid.hpp)."""
+    expr = expr.strip()
+    if "(" not in expr:
+        values = [v.strip() for v in expr.split(",")]
+        return values[0], values[-1]
+    fn, args = expr.split("(", 1)
+    a = [float(x) for x in args.rstrip(")").split(",")]
+    fn = fn.strip()
+    if fn == "linspace":
+        return repr(a[0]), repr(a[1])
+    if fn == "logspace":
+        return repr(10 ** a[0]), repr(10 ** a[1])
+    if fn == "geomspace":
+        return repr(a[0]), repr(a[1])
+    if fn == "range":
+        step = a[2] if len(a) > 2 else 1.0
+        n = len(range(0, int((a[1] - a[0]) / step - 1e-9) + 1))
+        return repr(a[0]), repr(a[0] + (n - 1) * step)
+    raise ValueError(f"unknown axis expression {expr!r}")
+
+
 @pytest.fixture
 def run():
     return symsweep

@@ -81,6 +81,31 @@ def test_missing_output_directory(tmp_path, tiny_config):
     assert not (tmp_path / "no").exists()
 
 
+def test_output_that_is_a_directory(tmp_path, tiny_config):
+    r = symsweep("run", tiny_config, "-o", tmp_path)
+    assert r.code == 2, r
+    assert "sweep.output" in r.err and "is a directory" in r.err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_output_directory_not_writable(tmp_path, tiny_config):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    r = symsweep("run", tiny_config, "-o", locked / "x.h5")
+    assert r.code == 2, r
+    assert "not writable" in r.err
+
+
+def test_grid_too_large_is_a_config_error(tiny_config, existing):
+    r = symsweep("run", tiny_config, "-o", existing[0], "--overwrite",
+                 "--set", "axes.optimizer.eta=linspace(0.01, 1, 20000)",
+                 "--set", "axes.optimizer.weight_decay=linspace(0, 1, 20000)",
+                 "--set", "axes.data.noise_var=linspace(0, 1, 20000)", np=2)
+    assert r.code == 2, r
+    assert r.err.count("at most 2^40") == 1
+    assert_untouched(existing)
+
+
 def test_output_set_in_the_config_is_checked_too(tmp_path):
     cfg = tmp_path / "c.ini"
     cfg.write_text(TINY.replace("name = tiny", "name = tiny\noutput = missing_dir/x.h5"))

@@ -1,4 +1,5 @@
 """The driver end to end: a real sweep under mpiexec, read back with h5py."""
+import configparser
 import hashlib
 import re
 import shutil
@@ -10,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, SOURCE_DIR, sha256_of, symsweep
+from conftest import BIN, SOURCE_DIR, axis_ends, symsweep
 
 sys.path.insert(0, str(SOURCE_DIR / "tests" / "mpi"))
 import compare_results  # noqa: E402
@@ -138,6 +139,24 @@ def test_set_overrides_and_fixes_a_swept_key(tmp_path, tiny_config):
         assert "eta = 0.05" in f.attrs["config_text"]
 
 
+def test_without_traces_there_is_no_traces_group(tmp_path, tiny_config):
+    out = tmp_path / "notrace.h5"
+    assert symsweep("run", tiny_config, "-o", out, "--set", "record.every=0").code == 0
+    with h5py.File(out, "r") as f:
+        assert "traces" not in f
+        assert (f["results/status"][()] == 1).all()
+    r = symsweep("inspect", out)
+    assert r.code == 0 and "traces: none (record.every = 0)" in r.out
+
+
+def test_axis_ends_helper_follows_the_grammar():
+    assert axis_ends("1, 2, 4") == ("1", "4")
+    assert axis_ends("linspace(0.5, 2, 7)") == ("0.5", "2.0")
+    assert axis_ends("logspace(-2, 0, 31)") == ("0.01", "1.0")
+    assert axis_ends("range(0, 3)") == ("0.0", "2.0")
+    assert axis_ends("range(1, 10, 4)") == ("1.0", "9.0")
+
+
 def test_a_sweep_without_axes_has_scalar_results(tmp_path):
     cfg = tmp_path / "one.ini"
     cfg.write_text("[model]\nname = linear2\n[optimizer]\nsteps = 20\n[record]\nevery = 10\n")
@@ -207,11 +226,20 @@ def test_every_shipped_sweep_runs_at_a_tiny_size(tmp_path):
     configs = sorted((SOURCE_DIR / "jobs" / "sweeps").glob("*.ini"))
     assert configs, "no shipped sweeps"
     for cfg in configs:
+        # Each axis shrunk to its two end values, 20 steps: the config's own keys and ranges.
+        parser = configparser.ConfigParser(inline_comment_prefixes=("#",))
+        parser.read(cfg)
+        sets = ["--set", "optimizer.steps=20"]
+        axes = parser["axes"] if parser.has_section("axes") else {}
+        for key, expr in axes.items():
+            lo, hi = axis_ends(expr)
+            sets += ["--set", f"axes.{key}={lo}" + (f", {hi}" if hi != lo else "")]
         out = tmp_path / (cfg.stem + ".h5")
-        r = symsweep("run", cfg, "-o", out, "--set", "optimizer.steps=20", np=2)
+        r = symsweep("run", cfg, "-o", out, *sets, np=2)
         assert r.code == 0, (cfg, r)
         with h5py.File(out, "r") as f:
             assert (f["results/status"][()] == 1).all(), cfg
+            assert f["results/status"].size <= 2 ** len(axes), cfg
 
 
 def test_run_local_script_writes_the_file_and_the_picture(tmp_path):

@@ -17,6 +17,7 @@ conf=$dir/slurm.conf
 export SLURM_CONF=$conf
 
 skip() {
+  rm -f "$conf"  # a stale configuration must not make the tests think a cluster is up
   echo "SKIP: $*" >&2
   exit 77
 }

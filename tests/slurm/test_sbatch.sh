@@ -6,7 +6,10 @@
 set -euo pipefail
 cluster=$1 bin=$(realpath "$2") src=$3 out=$4
 export SLURM_CONF=$cluster/slurm.conf
-[[ -f $SLURM_CONF ]] || { echo "SKIP: no test cluster at $cluster" >&2; exit 77; }
+if [[ ! -f $SLURM_CONF ]] || ! sinfo -h >/dev/null 2>&1; then
+  echo "SKIP: no test cluster running at $cluster (tests/slurm/cluster.sh start)" >&2
+  exit 77
+fi
 mkdir -p "$out"
 rm -f "$out"/slurm.h5 "$out"/direct.h5 "$out"/symsweep-*.out
 config=$src/tests/mpi/determinism_finite.ini

@@ -1,32 +1,14 @@
 // Batch sampling, the SGD update, and the allocation-free step loop.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <new>
 #include <set>
+
+#include "alloc_counter.hpp"
 
 #include "symsweep/data.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/optimizer.hpp"
 #include "symsweep/rng.hpp"
-
-// Counting global operator new: the step loop must not allocate through the standard library
-// either (Eigen's own allocations are caught by EIGEN_RUNTIME_NO_MALLOC).
-namespace {
-bool g_counting = false;
-long g_allocations = 0;
-}  // namespace
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // malloc/free pair by design
-void* operator new(std::size_t n) {
-  if (g_counting) ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace symsweep {
 namespace {
@@ -131,6 +113,16 @@ TEST(Sgd, UpdateIsThetaMinusEtaTimesGradientPlusWeightDecay) {
   }
 }
 
+TEST(AllocationCounter, SeesEigenAndStandardLibraryAllocations) {
+  testing::start_counting_allocations();
+  Matrix m(50, 50);                   // Eigen: std::malloc
+  std::vector<int> v(100);            // operator new
+  Vector sum = m.col(0) + m.col(1);   // a temporary vector
+  const long seen = testing::stop_counting_allocations();
+  EXPECT_GE(seen, 3);
+  EXPECT_EQ(v.size() + static_cast<std::size_t>(sum.size()), 150u);
+}
+
 struct Case {
   const char* name;
   Index batch;  // 0: online
@@ -163,13 +155,9 @@ TEST_P(StepLoop, AllocatesNothing) {
   Sgd sgd(model, src, opt);
   sgd.step(theta);  // warm-up
 
-  g_allocations = 0;
-  g_counting = true;
-  Eigen::internal::set_is_malloc_allowed(false);
+  testing::start_counting_allocations();
   for (int k = 0; k < 1000; ++k) sgd.step(theta);
-  Eigen::internal::set_is_malloc_allowed(true);
-  g_counting = false;
-  EXPECT_EQ(g_allocations, 0);
+  EXPECT_EQ(testing::stop_counting_allocations(), 0);
   EXPECT_TRUE(theta.allFinite());
 }
 

@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
+#include "alloc_counter.hpp"
 #include "symsweep/simulate.hpp"
 
 namespace symsweep {
@@ -58,6 +60,49 @@ TEST(Simulate, GradientDescentConvergesBelowTheLinearThreshold) {
   const auto stopped = static_cast<std::size_t>(r.steps_run / 100);
   EXPECT_TRUE(std::isfinite(r.trace_loss[stopped]));
   EXPECT_TRUE(std::isnan(r.trace_loss.back()));
+}
+
+// The whole SGD loop of a point (batches, updates, trace records with the conserved spectrum,
+// convergence and divergence checks) allocates nothing; set-up and the final measurements may.
+class PointLoop : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PointLoop, AllocatesNothing) {
+  const std::string mode = GetParam();
+  std::vector<std::string> sets = {"optimizer.eta=0.02", "optimizer.steps=3000",
+                                   "optimizer.tol=1e-30", "optimizer.check_every=7",
+                                   "record.every=10", "optimizer.weight_decay=1e-3",
+                                   "data.noise_var=0.1", "model.h=5"};
+  if (mode == "online") sets.push_back("data.mode=online");
+  if (mode == "minibatch" || mode == "online") sets.push_back("optimizer.batch=4");
+  const Sweep s(kIni, sets);
+  PointRun run(s.grid, s.layout, 0);
+  testing::start_counting_allocations();
+  const bool ended = run.advance(std::numeric_limits<std::int64_t>::max());
+  const long allocations = testing::stop_counting_allocations();
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(allocations, 0);
+  const PointResult r = run.finish();
+  EXPECT_EQ(r.steps_run, 3000);
+  EXPECT_TRUE(std::isfinite(r.trace_loss.back()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, PointLoop, ::testing::Values("minibatch", "fullbatch", "online"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(p.param);
+                         });
+
+TEST(Simulate, AdvanceInSlicesGivesTheSameRun) {
+  const Sweep s(kIni, {"optimizer.eta=0.1", "optimizer.batch=4", "optimizer.steps=500",
+                       "data.noise_var=0.1"});
+  const PointResult whole = s.run(0);
+  PointRun run(s.grid, s.layout, 0);
+  int slices = 0;
+  while (!run.advance(37)) ++slices;
+  const PointResult sliced = run.finish();
+  EXPECT_GT(slices, 10);
+  EXPECT_TRUE(same_bits(whole.trace_loss, sliced.trace_loss));
+  EXPECT_TRUE(same_bits(whole.conserved, sliced.conserved));
+  EXPECT_TRUE(same_bits(whole.final_loss, sliced.final_loss));
 }
 
 TEST(Simulate, GradientFlowNearlyConservesD) {

@@ -15,6 +15,8 @@
 // theta = (vec U, vec W), both column-major.
 #pragma once
 
+#include <Eigen/Eigenvalues>
+
 #include "symsweep/model.hpp"
 
 namespace symsweep {
@@ -43,8 +45,6 @@ class Linear2 final : public Model {
   void conserved(const Vector& theta, Vector& out) const override;
   /// D = U^T U - W W^T (h x h).
   Matrix conserved_matrix(const Vector& theta) const;
-  /// G = (1/S) sum_s r_s x_s^T of the batch (dy x dx).
-  Matrix residual_moment(const Vector& theta, const Batch& batch);
 
   void initialize(NormalSource& normal, Vector& theta) const override;
 
@@ -62,6 +62,9 @@ class Linear2 final : public Model {
   RowMatrix z_;  // S x h: X W^T
   RowMatrix r_;  // S x dy: residuals
   Matrix g_;     // dy x dx
+  // conserved() runs inside the SGD loop (trace records): its scratch is preallocated too.
+  mutable Matrix d_;                                       // h x h
+  mutable Eigen::SelfAdjointEigenSolver<Matrix> d_eigen_;  // sized for h
 };
 
 }  // namespace symsweep
