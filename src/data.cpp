@@ -69,7 +69,11 @@ SampleSet Teacher::reference_set() const {
   return set;
 }
 
-Matrix Teacher::input_cov() const { return x_var_.asDiagonal(); }
-Matrix Teacher::noise_cov() const { return noise_var_.asDiagonal(); }
+Matrix Teacher::input_cov() const {
+  return x_var_.asDiagonal();
+}
+Matrix Teacher::noise_cov() const {
+  return noise_var_.asDiagonal();
+}
 
 }  // namespace symsweep

@@ -24,7 +24,8 @@ Call split_call(std::string_view s) {
   s = text::trim(s);
   const auto open = s.find('(');
   if (open != std::string_view::npos && !s.empty() && s.back() == ')') {
-    return {text::trim(s.substr(0, open)), text::split(s.substr(open + 1, s.size() - open - 2), ',')};
+    return {text::trim(s.substr(0, open)),
+            text::split(s.substr(open + 1, s.size() - open - 2), ',')};
   }
   return {"", text::split(s, ',')};
 }
@@ -82,7 +83,7 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
     }
     if (call.fn == "geomspace" && n > 0) {  // endpoints exactly as written
       values.front() = num(call.args[0]);
-      values.back() = num(call.args[1]);
+      if (n > 1) values.back() = num(call.args[1]);
     }
   } else if (call.fn == "range") {
     if (call.args.size() != 2 && call.args.size() != 3) {
@@ -109,6 +110,9 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
 
   if (values.empty()) throw ConfigError(head + "an axis needs at least one value");
   for (double& v : values) {
+    if (!std::isfinite(v)) {
+      throw ConfigError(head + "value " + text::format_double(v) + " is not a finite number");
+    }
     if (def.kind == ParamKind::Integer) {
       const double r = std::round(v);
       if (generated && std::fabs(v - r) <= 1e-9 * std::max(1.0, std::fabs(r))) v = r;

@@ -1,6 +1,5 @@
 #include "h5.hpp"
 
-
 #include "symsweep/error.hpp"
 
 namespace symsweep::h5 {
@@ -44,13 +43,27 @@ void Handle::reset() noexcept {
   id_ = -1;
 }
 
-Handle file_handle(hid_t id, const std::string& what) { return Handle(id, H5Fclose, what); }
-Handle group_handle(hid_t id, const std::string& what) { return Handle(id, H5Gclose, what); }
-Handle dataset_handle(hid_t id, const std::string& what) { return Handle(id, H5Dclose, what); }
-Handle space_handle(hid_t id, const std::string& what) { return Handle(id, H5Sclose, what); }
-Handle type_handle(hid_t id, const std::string& what) { return Handle(id, H5Tclose, what); }
-Handle plist_handle(hid_t id, const std::string& what) { return Handle(id, H5Pclose, what); }
-Handle attribute_handle(hid_t id, const std::string& what) { return Handle(id, H5Aclose, what); }
+Handle file_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Fclose, what);
+}
+Handle group_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Gclose, what);
+}
+Handle dataset_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Dclose, what);
+}
+Handle space_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Sclose, what);
+}
+Handle type_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Tclose, what);
+}
+Handle plist_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Pclose, what);
+}
+Handle attribute_handle(hid_t id, const std::string& what) {
+  return Handle(id, H5Aclose, what);
+}
 
 Handle string_type() {
   Handle t = type_handle(H5Tcopy(H5T_C_S1), "copy string type");
@@ -134,7 +147,9 @@ std::vector<T> read_all(hid_t dset, hid_t mem_type) {
 }
 }  // namespace
 
-std::vector<double> read_doubles(hid_t dset) { return read_all<double>(dset, H5T_NATIVE_DOUBLE); }
+std::vector<double> read_doubles(hid_t dset) {
+  return read_all<double>(dset, H5T_NATIVE_DOUBLE);
+}
 
 std::vector<std::int64_t> read_ints(hid_t dset) {
   // Enums convert to their base integer type only through an explicit integer read of the same

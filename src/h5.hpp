@@ -53,6 +53,9 @@ class Handle {
   void close(const std::string& what);
   /// Closes, ignoring errors (destructor path).
   void reset() noexcept;
+  /// Forgets the id without closing it: for unwinding past a parallel file, whose close is
+  /// collective and would wait forever for ranks that are not closing it.
+  void abandon() noexcept { id_ = -1; }
 
  private:
   hid_t id_ = -1;

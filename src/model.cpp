@@ -19,7 +19,9 @@ void Model::hessian(const Vector& theta, const Batch& batch, Matrix& h) {
   h = (0.5 * (h + h.transpose())).eval();
 }
 
-void Model::conserved(const Vector& /*theta*/, Vector& out) const { out.resize(0); }
+void Model::conserved(const Vector& /*theta*/, Vector& out) const {
+  out.resize(0);
+}
 
 const std::vector<ModelInfo>& model_registry() {
   // Listed explicitly: self-registration through static initialisers is dropped by the linker

@@ -1,5 +1,6 @@
 #include "symsweep/optimizer.hpp"
 
+#include <cmath>
 #include <numeric>
 #include <utility>
 
@@ -67,6 +68,7 @@ Sgd::Sgd(Model& model, BatchSource& batches, const OptimizerSpec& spec)
 
 double Sgd::step(Vector& theta) {
   const double loss = model_->loss_grad(theta, batches_->next(), grad_);
+  if (!std::isfinite(loss)) return loss;  // diverged already: theta stays as it was
   if (weight_decay_ != 0.0) {
     theta -= eta_ * (grad_ + weight_decay_ * theta);
   } else {

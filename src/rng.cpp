@@ -1,7 +1,7 @@
 #include "symsweep/rng.hpp"
 
-#include <Random123/boxmuller.hpp>
 #include <Random123/philox.h>
+#include <Random123/boxmuller.hpp>
 #include <Random123/uniform.hpp>
 
 #include "symsweep/error.hpp"
@@ -31,7 +31,9 @@ std::uint64_t Stream::next_u64() {
   return buf_[used_++];
 }
 
-double Stream::uniform() { return r123::u01<double>(next_u64()); }
+double Stream::uniform() {
+  return r123::u01<double>(next_u64());
+}
 
 double Stream::normal() {
   if (has_spare_) {

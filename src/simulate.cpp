@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include <Eigen/Eigenvalues>
 
@@ -17,19 +18,26 @@ namespace symsweep {
 
 const char* to_string(Status s) {
   switch (s) {
-    case Status::pending: return "pending";
-    case Status::done: return "done";
-    case Status::failed: return "failed";
+    case Status::pending:
+      return "pending";
+    case Status::done:
+      return "done";
+    case Status::failed:
+      return "failed";
   }
   return "?";
 }
 
 const char* to_string(Outcome o) {
   switch (o) {
-    case Outcome::unknown: return "unknown";
-    case Outcome::converged: return "converged";
-    case Outcome::diverged: return "diverged";
-    case Outcome::moving: return "moving";
+    case Outcome::unknown:
+      return "unknown";
+    case Outcome::converged:
+      return "converged";
+    case Outcome::diverged:
+      return "diverged";
+    case Outcome::moving:
+      return "moving";
   }
   return "?";
 }
@@ -68,11 +76,11 @@ SweepLayout make_layout(const Grid& grid) {
   const ModelInfo& info = model_info(spec);
   SweepLayout layout;
   // The conserved size depends on model parameters only: visit the sub-grid of model axes.
-  grid.for_each_combination(
-      [](const std::string& key) { return key.rfind("model.", 0) == 0; },
-      [&](const ParamSet& params) {
-        layout.n_conserved = std::max(layout.n_conserved, info.conserved_size(params));
-      });
+  grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },
+                            [&](const ParamSet& params) {
+                              layout.n_conserved =
+                                  std::max(layout.n_conserved, info.conserved_size(params));
+                            });
   double max_steps = spec.number("optimizer.steps");
   for (const AxisSpec& axis : spec.axes()) {
     if (axis.key == "optimizer.steps") {
@@ -151,11 +159,23 @@ struct PointRun::State {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
 
+namespace {
+/// Eigen splits the inner dimension of large matrix products into blocks sized from the CPU's
+/// cache sizes, read at run time; the block size decides the order of the sums. Fixed sizes keep
+/// a point's numbers the same on every node of a heterogeneous cluster.
+void fix_eigen_blocking() {
+  static std::once_flag once;
+  std::call_once(once, [] { Eigen::setCpuCacheSizes(32 * 1024, 512 * 1024, 8 * 1024 * 1024); });
+}
+}  // namespace
+
 PointRun::PointRun(const Grid& grid, const SweepLayout& layout, std::uint64_t index)
-    : s_(std::make_unique<State>(grid, layout, index)) {}
+    : s_((fix_eigen_blocking(), std::make_unique<State>(grid, layout, index))) {}
 PointRun::~PointRun() = default;
 
-const Vector& PointRun::theta() const { return s_->theta; }
+const Vector& PointRun::theta() const {
+  return s_->theta;
+}
 
 bool PointRun::advance(std::int64_t max_updates) {
   State& s = *s_;
@@ -179,7 +199,7 @@ bool PointRun::advance(std::int64_t max_updates) {
       break;
     }
     const double batch_loss = s.sgd.step(s.theta);
-    if (!std::isfinite(batch_loss)) {  // the loss at theta_t was already not finite
+    if (!std::isfinite(batch_loss)) {  // the loss at theta_t is not finite: no update applied
       s.res.diverged_at = s.t;
       s.ended = true;
       break;
@@ -213,8 +233,7 @@ PointResult PointRun::finish() {
     put(res.conserved, 0, s.spectrum);
   }
   res.status = Status::done;
-  res.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
   return std::move(res);
 }
 

@@ -42,12 +42,17 @@ std::string Range::describe(ParamKind kind) const {
 }
 
 // --------------------------------------------------------------------------------------- ParamDef
-std::string ParamDef::section() const { return key.substr(0, key.find('.')); }
-std::string ParamDef::name() const { return key.substr(key.find('.') + 1); }
+std::string ParamDef::section() const {
+  return key.substr(0, key.find('.'));
+}
+std::string ParamDef::name() const {
+  return key.substr(key.find('.') + 1);
+}
 
 namespace {
 
 constexpr double kMaxInteger = 9007199254740992.0;  // 2^53: doubles are exact below
+constexpr double kMaxRecords = 1e6;                 // trace records per point
 
 ParamDef integer(std::string key, std::string def, Range range, std::string help,
                  bool sweepable = true) {
@@ -55,12 +60,14 @@ ParamDef integer(std::string key, std::string def, Range range, std::string help
                   sweepable};
 }
 ParamDef real(std::string key, std::string def, Range range, std::string help) {
-  return ParamDef{std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
+  return ParamDef{
+      std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
 }
 ParamDef words(std::string key, std::string def, std::vector<std::string> choices,
                std::string help) {
-  return ParamDef{std::move(key), ParamKind::Choice, std::move(def), std::move(help), {},
-                  std::move(choices), false};
+  return ParamDef{
+      std::move(key), ParamKind::Choice, std::move(def), std::move(help), {}, std::move(choices),
+      false};
 }
 ParamDef free_text(std::string key, std::string def, std::string help) {
   return ParamDef{std::move(key), ParamKind::Text, std::move(def), std::move(help), {}, {}, false};
@@ -128,6 +135,17 @@ const std::vector<CrossRule>& common_rules() {
          return "optimizer.batch = " + text::format_double(batch) + ": must be <= data.n (" +
                 text::format_double(n) + ") in finite mode";
        }},
+      {{"optimizer.steps", "record.every"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         const double every = p.number("record.every");
+         if (every == 0) return std::nullopt;
+         const double records = std::floor(p.number("optimizer.steps") / every) + 1;
+         if (records <= kMaxRecords) return std::nullopt;
+         return "record.every = " + text::format_double(every) + ": gives " +
+                text::format_double(records) + " trace records per point (optimizer.steps = " +
+                text::format_double(p.number("optimizer.steps")) + "); at most " +
+                text::format_double(kMaxRecords) + " are allowed, record less often";
+       }},
   };
   return rules;
 }
@@ -185,7 +203,7 @@ std::string SweepSpec::config_text() const {
       section = def.section();
       out << (i == 0 ? "" : "\n") << '[' << section << "]\n";
     }
-    if (is_axis(def.key)) continue;        // its values are in [axes]
+    if (is_axis(def.key)) continue;           // its values are in [axes]
     if (def.key == "sweep.output") continue;  // where results go is not part of what they are
     out << def.name() << " = " << texts_[i] << '\n';
   }
@@ -206,7 +224,8 @@ double ParamSet::number(std::string_view key) const {
 
 std::int64_t ParamSet::integer(std::string_view key) const {
   const double v = number(key);
-  SYMSWEEP_VERIFY(v == std::floor(v), std::string(key) + " is not an integer");
+  SYMSWEEP_VERIFY(v == std::floor(v) && std::fabs(v) <= kMaxInteger,
+                  std::string(key) + " is not an integer below 2^53");
   return static_cast<std::int64_t>(v);
 }
 
@@ -214,7 +233,7 @@ std::int64_t ParamSet::integer(std::string_view key) const {
 namespace {
 
 struct Entry {
-  std::string key;    // "optimizer.eta" or "axes.optimizer.eta"
+  std::string key;  // "optimizer.eta" or "axes.optimizer.eta"
   std::string value;
   std::string where;  // "the config file" or "--set"
 };
@@ -267,9 +286,9 @@ void apply_override(std::vector<Entry>& entries, Entry e) {
   const std::string axis_prefix = "axes.";
   const bool is_axis = e.key.rfind(axis_prefix, 0) == 0;
   const std::string twin = is_axis ? e.key.substr(axis_prefix.size()) : axis_prefix + e.key;
-  entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [&](const Entry& x) { return x.key == twin; }),
-                entries.end());
+  entries.erase(
+      std::remove_if(entries.begin(), entries.end(), [&](const Entry& x) { return x.key == twin; }),
+      entries.end());
   for (auto& x : entries) {
     if (x.key == e.key) {
       x = std::move(e);
@@ -300,8 +319,8 @@ std::string sweepable_keys(const std::vector<ParamDef>& schema) {
   const std::string section = e.key.substr(0, e.key.find('.'));
   const std::string head = e.key + " = '" + e.value + "' (from " + e.where + "): ";
   if (section == "axes") {
-    throw ConfigError(head + "not a parameter that can be swept; sweepable keys: " +
-                      sweepable_keys(schema));
+    throw ConfigError(
+        head + "not a parameter that can be swept; sweepable keys: " + sweepable_keys(schema));
   }
   const std::string known = known_keys_of(schema, section);
   if (known.empty()) {
@@ -368,16 +387,16 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
   }
   const ModelInfo* model = find_model(model_entry->value);
   if (model == nullptr) {
-    throw ConfigError("model.name = '" + model_entry->value + "': unknown model; known models: " +
-                      known_models);
+    throw ConfigError("model.name = '" + model_entry->value +
+                      "': unknown model; known models: " + known_models);
   }
 
   SweepSpec spec;
   spec.schema_ = common_params();
   // Model parameters go right after model.name, so [model] stays one block.
-  const auto after_name =
-      std::find_if(spec.schema_.begin(), spec.schema_.end(),
-                   [](const ParamDef& d) { return d.key == "model.name"; }) + 1;
+  const auto after_name = std::find_if(spec.schema_.begin(), spec.schema_.end(),
+                                       [](const ParamDef& d) { return d.key == "model.name"; }) +
+                          1;
   spec.schema_.insert(after_name, model->params.begin(), model->params.end());
   spec.rules_ = common_rules();
   spec.rules_.insert(spec.rules_.end(), model->rules.begin(), model->rules.end());

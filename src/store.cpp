@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <map>
@@ -99,10 +100,13 @@ const std::vector<Field>& fields() {
 std::size_t elem_size(Elem e) {
   switch (e) {
     case Elem::f64:
-    case Elem::i64: return 8;
-    case Elem::i32: return 4;
+    case Elem::i64:
+      return 8;
+    case Elem::i32:
+      return 4;
     case Elem::status:
-    case Elem::outcome: return 1;
+    case Elem::outcome:
+      return 1;
   }
   return 0;
 }
@@ -127,22 +131,30 @@ Handle enum_type(Elem e) {
 /// Memory (and file) type of an element kind. Numbers are stored little-endian.
 Handle mem_type(Elem e) {
   switch (e) {
-    case Elem::f64: return h5::type_handle(H5Tcopy(H5T_NATIVE_DOUBLE), "type");
-    case Elem::i64: return h5::type_handle(H5Tcopy(H5T_NATIVE_INT64), "type");
-    case Elem::i32: return h5::type_handle(H5Tcopy(H5T_NATIVE_INT32), "type");
+    case Elem::f64:
+      return h5::type_handle(H5Tcopy(H5T_NATIVE_DOUBLE), "type");
+    case Elem::i64:
+      return h5::type_handle(H5Tcopy(H5T_NATIVE_INT64), "type");
+    case Elem::i32:
+      return h5::type_handle(H5Tcopy(H5T_NATIVE_INT32), "type");
     case Elem::status:
-    case Elem::outcome: return enum_type(e);
+    case Elem::outcome:
+      return enum_type(e);
   }
   return {};
 }
 
 Handle file_type(Elem e) {
   switch (e) {
-    case Elem::f64: return h5::type_handle(H5Tcopy(H5T_IEEE_F64LE), "type");
-    case Elem::i64: return h5::type_handle(H5Tcopy(H5T_STD_I64LE), "type");
-    case Elem::i32: return h5::type_handle(H5Tcopy(H5T_STD_I32LE), "type");
+    case Elem::f64:
+      return h5::type_handle(H5Tcopy(H5T_IEEE_F64LE), "type");
+    case Elem::i64:
+      return h5::type_handle(H5Tcopy(H5T_STD_I64LE), "type");
+    case Elem::i32:
+      return h5::type_handle(H5Tcopy(H5T_STD_I32LE), "type");
     case Elem::status:
-    case Elem::outcome: return enum_type(e);
+    case Elem::outcome:
+      return enum_type(e);
   }
   return {};
 }
@@ -159,15 +171,21 @@ struct ResultStore::Impl {
   std::map<std::string, Handle> datasets;
   ResultStore::IoStats stats;
   bool collective = true;
+  std::vector<std::size_t> offsets;  // per field, in a packed record
+  std::size_t record_size = 0;
 
   std::vector<hsize_t> tail_dims(Tail t) const {
     const auto nc = static_cast<hsize_t>(layout.n_conserved);
     const auto nr = static_cast<hsize_t>(layout.n_records());
     switch (t) {
-      case Tail::none: return {};
-      case Tail::conserved: return {nc};
-      case Tail::records: return {nr};
-      case Tail::records_conserved: return {nr, nc};
+      case Tail::none:
+        return {};
+      case Tail::conserved:
+        return {nc};
+      case Tail::records:
+        return {nr};
+      case Tail::records_conserved:
+        return {nr, nc};
     }
     return {};
   }
@@ -187,15 +205,41 @@ struct ResultStore::Impl {
     return dims;
   }
 
-  /// File selection of `points` (sorted ascending) with their whole trailing block. Runs of
-  /// consecutive points along the last axis become one hyperslab.
-  Handle select(Tail t, const std::vector<std::uint64_t>& points) const {
+  std::size_t tail_size(const Field& f) const {
+    std::size_t n = 1;
+    for (hsize_t d : tail_dims(f.tail)) n *= d;
+    return n;
+  }
+
+  /// The record of one point: its index, then the bytes of every present field, in fields()
+  /// order. offsets[i] is the byte offset of fields()[i] (unused when absent).
+  void plan_records() {
+    offsets.assign(fields().size(), 0);
+    record_size = sizeof(std::uint64_t);
+    for (std::size_t i = 0; i < fields().size(); ++i) {
+      if (!present(fields()[i])) continue;
+      offsets[i] = record_size;
+      record_size += tail_size(fields()[i]) * elem_size(fields()[i].elem);
+    }
+    record_size = (record_size + 7) / 8 * 8;
+  }
+
+  /// The rank that writes point p: ranks own contiguous, near-equal blocks of flat indices.
+  int owner(std::uint64_t p, int ranks) const {
+    __extension__ typedef unsigned __int128 u128;
+    return static_cast<int>(static_cast<u128>(p) * static_cast<unsigned>(ranks) / grid->size());
+  }
+
+  /// File selection of the points in `indices` (sorted ascending) with their whole trailing
+  /// blocks. A run of consecutive flat indices becomes at most 2 x ndims hyperslabs (HDF5 1.10
+  /// takes superlinear time to OR many small hyperslabs, so runs are what keeps this fast).
+  Handle select(Tail t, const std::vector<std::uint64_t>& indices) const {
     const auto dims = full_dims(t);
     const int rank = static_cast<int>(dims.size());
     Handle space = h5::space_handle(
         rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims.data(), nullptr),
         "file dataspace");
-    if (points.empty()) {
+    if (indices.empty()) {
       check_status(H5Sselect_none(space.get()), "select none");
       return space;
     }
@@ -204,47 +248,53 @@ struct ResultStore::Impl {
       check_status(H5Sselect_all(space.get()), "select all");
       return space;
     }
+    const auto& shape = grid->shape();
+    std::vector<std::uint64_t> stride(ng, 1);  // points per step along each grid axis
+    for (std::size_t d = ng - 1; d > 0; --d) stride[d - 1] = stride[d] * shape[d];
     std::vector<hsize_t> start(dims.size(), 0), count(dims.size(), 1), block(dims);
     bool first = true;
-    std::size_t i = 0;
-    while (i < points.size()) {
-      const auto c = grid->coords(points[i]);
-      std::size_t run = 1;  // consecutive points in the same last-axis row
-      while (i + run < points.size() && points[i + run] == points[i] + run &&
-             c[ng - 1] + run < grid->shape()[ng - 1]) {
-        ++run;
+    for (std::size_t i = 0; i < indices.size();) {
+      std::size_t j = i + 1;  // [indices[i], indices[j - 1]] is a run
+      while (j < indices.size() && indices[j] == indices[j - 1] + 1) ++j;
+      for (std::uint64_t a = indices[i], b = indices[j - 1] + 1; a < b;) {
+        // The largest aligned block at a: along the outermost axis d where a is a multiple of
+        // stride[d] and at least one stride fits.
+        std::size_t d = 0;
+        while (a % stride[d] != 0 || a + stride[d] > b) ++d;
+        const auto c = grid->coords(a);
+        const std::uint64_t m = std::min((b - a) / stride[d], shape[d] - c[d]);
+        for (std::size_t e = 0; e < ng; ++e) {
+          start[e] = e <= d ? c[e] : 0;
+          block[e] = e < d ? 1 : (e == d ? m : shape[e]);
+        }
+        check_status(H5Sselect_hyperslab(space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                         start.data(), nullptr, count.data(), block.data()),
+                     "select hyperslab");
+        first = false;
+        a += m * stride[d];
       }
-      for (std::size_t d = 0; d < ng; ++d) {
-        start[d] = c[d];
-        block[d] = 1;
-      }
-      block[ng - 1] = run;
-      check_status(H5Sselect_hyperslab(space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR,
-                                       start.data(), nullptr, count.data(), block.data()),
-                   "select hyperslab");
-      first = false;
-      i += run;
+      i = j;
     }
     return space;
   }
 
-  /// Collective write of one field for `points` (sorted ascending).
-  void write_field(const Field& f, const std::vector<const PointResult*>& points,
-                   const std::vector<std::uint64_t>& indices, int mpi_rank) {
-    std::size_t tail = 1;
-    for (hsize_t d : tail_dims(f.tail)) tail *= d;
-    const std::size_t esize = elem_size(f.elem);
-    std::vector<unsigned char> buf(std::max<std::size_t>(1, points.size() * tail * esize));
-    for (std::size_t k = 0; k < points.size(); ++k) {
-      f.extract(*points[k], mpi_rank, tail, buf.data() + k * tail * esize);
+  /// Collective write of field i for the records in `records` (sorted by index).
+  void write_field(std::size_t i, const std::vector<const unsigned char*>& records,
+                   const std::vector<std::uint64_t>& indices, std::map<Tail, Handle>& selections) {
+    const Field& f = fields()[i];
+    const std::size_t bytes = tail_size(f) * elem_size(f.elem);
+    std::vector<unsigned char> buf(std::max<std::size_t>(1, records.size() * bytes));
+    for (std::size_t k = 0; k < records.size(); ++k) {
+      std::memcpy(buf.data() + k * bytes, records[k] + offsets[i], bytes);
     }
-    Handle file_space = select(f.tail, indices);
-    const hsize_t n = std::max<hsize_t>(1, points.size() * tail);
+    auto sel = selections.find(f.tail);
+    if (sel == selections.end()) sel = selections.emplace(f.tail, select(f.tail, indices)).first;
+    const hsize_t n = std::max<hsize_t>(1, records.size() * tail_size(f));
     Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
-    if (points.empty()) check_status(H5Sselect_none(mem_space.get()), "select none");
+    if (records.empty()) check_status(H5Sselect_none(mem_space.get()), "select none");
     Handle type = mem_type(f.elem);
-    check_status(H5Dwrite(datasets.at(f.path).get(), type.get(), mem_space.get(),
-                          file_space.get(), dxpl.get(), buf.data()),
+    check_status(H5Dwrite(datasets.at(f.path).get(), type.get(), mem_space.get(), sel->second.get(),
+                          dxpl.get(), buf.data()),
                  "write /" + f.path);
     H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
     check_status(H5Pget_mpio_actual_io_mode(dxpl.get(), &mode), "query the I/O mode");
@@ -260,7 +310,15 @@ struct ResultStore::Impl {
 ResultStore::ResultStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ResultStore::ResultStore(ResultStore&&) noexcept = default;
 ResultStore& ResultStore::operator=(ResultStore&&) noexcept = default;
-ResultStore::~ResultStore() = default;
+ResultStore::~ResultStore() {
+  // Closing a parallel file is collective. When an exception unwinds through here, the other
+  // ranks are not closing it, so a close would hang: leave the ids to MPI_Abort instead.
+  if (impl_ && std::uncaught_exceptions() > 0) {
+    for (auto& [path, dset] : impl_->datasets) dset.abandon();
+    impl_->dxpl.abandon();
+    impl_->file.abandon();
+  }
+}
 
 // -------------------------------------------------------------------------------------- create
 namespace {
@@ -302,12 +360,13 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
   check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
   check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
-  impl->file = h5::file_handle(
-      H5Fcreate(path.c_str(), options.truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
-      "create '" + path + "'");
+  impl->file =
+      h5::file_handle(H5Fcreate(path.c_str(), options.truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL,
+                                H5P_DEFAULT, fapl.get()),
+                      "create '" + path + "'");
   impl->dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
-  check_status(H5Pset_dxpl_mpio(impl->dxpl.get(), options.collective ? H5FD_MPIO_COLLECTIVE
-                                                                     : H5FD_MPIO_INDEPENDENT),
+  check_status(H5Pset_dxpl_mpio(impl->dxpl.get(),
+                                options.collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
                "transfer mode");
   impl->collective = options.collective;
   const hid_t file = impl->file.get();
@@ -358,7 +417,8 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     } else {
       write_from_root(dset.get(), H5T_NATIVE_DOUBLE, axis.values.data(), n, rank, dxpl);
     }
-    check_status(H5DSset_scale(dset.get(), axis.key.c_str()), "make /axes/" + axis.key + " a scale");
+    check_status(H5DSset_scale(dset.get(), axis.key.c_str()),
+                 "make /axes/" + axis.key + " a scale");
     h5::write_attribute(dset.get(), "expression", axis.text);
     h5::write_attribute(dset.get(), "description", def.help);
     axis_sets.push_back(std::move(dset));
@@ -370,9 +430,9 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   if (layout.n_conserved > 0) {
     const auto n = static_cast<hsize_t>(layout.n_conserved);
     Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "k dataspace");
-    k_set = h5::dataset_handle(H5Dcreate2(file, "k", H5T_STD_I64LE, space.get(), H5P_DEFAULT,
-                                          H5P_DEFAULT, H5P_DEFAULT),
-                               "create /k");
+    k_set = h5::dataset_handle(
+        H5Dcreate2(file, "k", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        "create /k");
     std::vector<std::int64_t> k(static_cast<std::size_t>(n));
     for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::int64_t>(i);
     write_from_root(k_set.get(), H5T_NATIVE_INT64, k.data(), n, rank, dxpl);
@@ -385,8 +445,8 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   if (layout.n_records() > 0) {
     const auto n = static_cast<hsize_t>(layout.n_records());
     Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "step dataspace");
-    step_set = h5::dataset_handle(H5Dcreate2(traces_group.get(), "step", H5T_STD_I64LE,
-                                             space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+    step_set = h5::dataset_handle(H5Dcreate2(traces_group.get(), "step", H5T_STD_I64LE, space.get(),
+                                             H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                   "create /traces/step");
     write_from_root(step_set.get(), H5T_NATIVE_INT64, layout.record_steps.data(), n, rank, dxpl);
     check_status(H5DSset_scale(step_set.get(), "step"), "make /traces/step a scale");
@@ -442,6 +502,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     }
     impl->datasets.emplace(f.path, std::move(dset));
   }
+  impl->plan_records();
   impl->flush("after creation");
   return ResultStore(std::move(impl));
 }
@@ -449,32 +510,88 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
 // --------------------------------------------------------------------------------------- write
 void ResultStore::write(const std::vector<PointResult>& points, int rank) {
   SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "write to a closed result file");
-  std::vector<const PointResult*> sorted;
-  sorted.reserve(points.size());
-  for (const auto& p : points) sorted.push_back(&p);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const PointResult* a, const PointResult* b) { return a->index < b->index; });
-  std::vector<std::uint64_t> indices;
-  for (const auto* p : sorted) {
-    SYMSWEEP_VERIFY(p->index < impl_->grid->size(), "point index out of range");
-    SYMSWEEP_VERIFY(indices.empty() || indices.back() < p->index, "point written twice");
-    indices.push_back(p->index);
+  Impl& im = *impl_;
+  int ranks = 1;
+  MPI_Comm_size(im.comm, &ranks);
+  const std::size_t rs = im.record_size;
+
+  // 1. Pack every point into a record, grouped by the rank that will write it.
+  std::vector<int> send_count(static_cast<std::size_t>(ranks), 0);
+  for (const auto& p : points) {
+    SYMSWEEP_VERIFY(p.index < im.grid->size(), "point index out of range");
+    ++send_count[static_cast<std::size_t>(im.owner(p.index, ranks))];
   }
-  // Data first, then (after a flush) the status that declares it valid.
-  const Field* status = nullptr;
-  for (const Field& f : fields()) {
-    if (f.path == "results/status") {
-      status = &f;
-      continue;
+  std::vector<int> send_offset(static_cast<std::size_t>(ranks), 0);
+  for (std::size_t r = 1; r < send_offset.size(); ++r) {
+    send_offset[r] = send_offset[r - 1] + send_count[r - 1];
+  }
+  std::vector<unsigned char> send(std::max<std::size_t>(1, points.size() * rs), 0);
+  {
+    std::vector<int> next = send_offset;
+    for (const auto& p : points) {
+      unsigned char* rec =
+          send.data() +
+          static_cast<std::size_t>(next[static_cast<std::size_t>(im.owner(p.index, ranks))]++) * rs;
+      std::memcpy(rec, &p.index, sizeof p.index);
+      for (std::size_t i = 0; i < fields().size(); ++i) {
+        if (im.present(fields()[i]))
+          fields()[i].extract(p, rank, im.tail_size(fields()[i]), rec + im.offsets[i]);
+      }
     }
-    if (impl_->present(f)) impl_->write_field(f, sorted, indices, rank);
   }
-  impl_->flush("data before status");
-  impl_->write_field(*status, sorted, indices, rank);
-  impl_->flush("status");
+
+  // 2. Route the records to their writers, so that every rank writes one contiguous block of
+  //    the grid (a few hyperslabs, large contiguous file regions) whatever the distribution.
+  std::vector<int> recv_count(static_cast<std::size_t>(ranks), 0);
+  MPI_Alltoall(send_count.data(), 1, MPI_INT, recv_count.data(), 1, MPI_INT, im.comm);
+  std::vector<int> recv_offset(static_cast<std::size_t>(ranks), 0);
+  for (std::size_t r = 1; r < recv_offset.size(); ++r) {
+    recv_offset[r] = recv_offset[r - 1] + recv_count[r - 1];
+  }
+  const auto received = static_cast<std::size_t>(recv_offset.back() + recv_count.back());
+  std::vector<unsigned char> recv(std::max<std::size_t>(1, received * rs), 0);
+  MPI_Datatype record_type;
+  MPI_Type_contiguous(static_cast<int>(rs), MPI_BYTE, &record_type);
+  MPI_Type_commit(&record_type);
+  MPI_Alltoallv(send.data(), send_count.data(), send_offset.data(), record_type, recv.data(),
+                recv_count.data(), recv_offset.data(), record_type, im.comm);
+  MPI_Type_free(&record_type);
+  send = {};
+
+  std::vector<const unsigned char*> records(received);
+  for (std::size_t k = 0; k < received; ++k) records[k] = recv.data() + k * rs;
+  const auto index_of = [](const unsigned char* rec) {
+    std::uint64_t p = 0;
+    std::memcpy(&p, rec, sizeof p);
+    return p;
+  };
+  std::sort(records.begin(), records.end(), [&](const unsigned char* a, const unsigned char* b) {
+    return index_of(a) < index_of(b);
+  });
+  std::vector<std::uint64_t> indices(received);
+  for (std::size_t k = 0; k < received; ++k) {
+    indices[k] = index_of(records[k]);
+    SYMSWEEP_VERIFY(k == 0 || indices[k - 1] < indices[k], "point written twice");
+  }
+
+  // 3. Data first, then (after a flush) the status that declares it valid.
+  std::map<Tail, Handle> selections;
+  std::size_t status = fields().size();
+  for (std::size_t i = 0; i < fields().size(); ++i) {
+    if (fields()[i].path == "results/status") {
+      status = i;
+    } else if (im.present(fields()[i])) {
+      im.write_field(i, records, indices, selections);
+    }
+  }
+  im.flush("data before status");
+  im.write_field(status, records, indices, selections);
+  im.flush("status");
 }
 
-ResultStore::IoStats ResultStore::io_stats() const { return impl_->stats; }
+ResultStore::IoStats ResultStore::io_stats() const {
+  return impl_->stats;
+}
 
 void ResultStore::close() {
   if (!impl_ || !impl_->file.valid()) return;
@@ -490,8 +607,8 @@ std::string describe_file(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     throw IoError("'" + path + "' is not an HDF5 file (or cannot be read)");
   }
-  Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                                "open '" + path + "'");
+  Handle file =
+      h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open '" + path + "'");
   const hid_t f = file.get();
   if (!h5::has_attribute(f, "format")) {
     throw IoError("'" + path + "' is an HDF5 file but not a symsweep result file (no format)");
@@ -511,8 +628,8 @@ std::string describe_file(const std::string& path) {
   out << "  config sha256 " << h5::read_string_attribute(f, "config_sha256") << "\n";
 
   // Axes, in dataset dimension order (from the status dataset's labels).
-  Handle status = h5::dataset_handle(H5Dopen2(f, "results/status", H5P_DEFAULT),
-                                     "open /results/status");
+  Handle status =
+      h5::dataset_handle(H5Dopen2(f, "results/status", H5P_DEFAULT), "open /results/status");
   const auto shape = h5::dataset_shape(status.get());
   out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
   if (shape.empty()) out << " (no axes)";
@@ -520,12 +637,12 @@ std::string describe_file(const std::string& path) {
   for (std::size_t d = 0; d < shape.size(); ++d) {
     char label[256] = {0};
     H5DSget_label(status.get(), static_cast<unsigned>(d), label, sizeof label);
-    Handle axis = h5::dataset_handle(H5Dopen2(f, (std::string("axes/") + label).c_str(),
-                                              H5P_DEFAULT),
-                                     std::string("open /axes/") + label);
+    Handle axis =
+        h5::dataset_handle(H5Dopen2(f, (std::string("axes/") + label).c_str(), H5P_DEFAULT),
+                           std::string("open /axes/") + label);
     const auto values = h5::read_doubles(axis.get());
-    out << "    " << label << ": " << values.size() << " value(s) = "
-        << h5::read_string_attribute(axis.get(), "expression");
+    out << "    " << label << ": " << values.size()
+        << " value(s) = " << h5::read_string_attribute(axis.get(), "expression");
     if (!values.empty()) {
       out << "  [" << text::format_double(values.front()) << " .. "
           << text::format_double(values.back()) << "]";
@@ -542,16 +659,18 @@ std::string describe_file(const std::string& path) {
     }
     std::string line;
     for (int v = 0; v < n_values; ++v) {
-      line += (v ? ", " : "") + std::to_string(count[static_cast<std::size_t>(v)]) + " " +
-              name_of(v);
+      line +=
+          (v ? ", " : "") + std::to_string(count[static_cast<std::size_t>(v)]) + " " + name_of(v);
     }
     return line;
   };
   out << "  status: "
-      << counts("results/status", [](int v) { return to_string(static_cast<Status>(v)); }, 3)
+      << counts(
+             "results/status", [](int v) { return to_string(static_cast<Status>(v)); }, 3)
       << "\n";
   out << "  outcome: "
-      << counts("results/outcome", [](int v) { return to_string(static_cast<Outcome>(v)); }, 4)
+      << counts(
+             "results/outcome", [](int v) { return to_string(static_cast<Outcome>(v)); }, 4)
       << "\n";
 
   Handle loss = h5::dataset_handle(H5Dopen2(f, "results/final_loss", H5P_DEFAULT),

@@ -3,11 +3,12 @@
 //     Sigma_x   = x_var     * diag(1, x_decay, x_decay^2, ...)            (dx x dx)
 //     V         = teacher_scale * diag(1, teacher_decay, ...)             (dy x dx, zero elsewhere)
 //     Sigma_eps = noise_var * diag(1, noise_decay, ...)                  (dy x dy)
-// In finite mode a point trains on n samples drawn once from its `data` stream; in online mode every
-// batch is fresh (population SGD) and full-batch quantities are those of the population.
+// In finite mode a point trains on n samples drawn once from its `data` stream; in online mode
+// every batch is fresh (population SGD) and full-batch quantities are those of the population.
 //
 // The population is represented exactly by a moment-matched reference set of m = dx + dy rows,
-//     X_ref = sqrt(m) [Sigma_x^{1/2}; 0],   Y_ref = [sqrt(m) Sigma_x^{1/2} V^T; sqrt(m) Sigma_eps^{1/2}],
+//     X_ref = sqrt(m) [Sigma_x^{1/2}; 0],   Y_ref = [sqrt(m) Sigma_x^{1/2} V^T; sqrt(m)
+//     Sigma_eps^{1/2}],
 // whose row means of x x^T, y x^T, y y^T are Sigma_x, V Sigma_x, V Sigma_x V^T + Sigma_eps. For a
 // model whose loss is quadratic in (x, y) (Model::quadratic_in_data) the mean loss, gradient and
 // Hessian over this set equal the population's.
@@ -61,7 +62,7 @@ class Teacher {
  private:
   Vector x_var_, noise_var_;  // diag(Sigma_x), diag(Sigma_eps), exactly as specified
   Vector x_std_, noise_std_;  // their square roots
-  Matrix v_;          // dy x dx
+  Matrix v_;                  // dy x dx
 };
 
 }  // namespace symsweep

@@ -36,13 +36,14 @@ enum ExitStatus : int {
 };
 
 namespace detail {
-[[noreturn]] void verify_failed(const char* expr, const char* file, int line, const std::string& msg);
+[[noreturn]] void verify_failed(const char* expr, const char* file, int line,
+                                const std::string& msg);
 }  // namespace detail
 
 }  // namespace symsweep
 
 /// Checks an invariant in every build type; throws symsweep::Error naming the expression and place.
-#define SYMSWEEP_VERIFY(cond, msg)                                               \
-  do {                                                                           \
+#define SYMSWEEP_VERIFY(cond, msg)                                                    \
+  do {                                                                                \
     if (!(cond)) ::symsweep::detail::verify_failed(#cond, __FILE__, __LINE__, (msg)); \
   } while (false)

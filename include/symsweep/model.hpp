@@ -75,9 +75,9 @@ class Model {
 /// A registered model: its name, its parameter schema and its factory.
 struct ModelInfo {
   std::string name;
-  std::string summary;               ///< one line for --help
-  std::vector<ParamDef> params;      ///< keys "model.<param>" (model.name is common)
-  std::vector<CrossRule> rules;      ///< model-specific cross-parameter rules
+  std::string summary;           ///< one line for --help
+  std::vector<ParamDef> params;  ///< keys "model.<param>" (model.name is common)
+  std::vector<CrossRule> rules;  ///< model-specific cross-parameter rules
   /// Input/output dimensions and conserved_size() of the model these parameters would build,
   /// without building it (the file layout needs them for every point).
   std::function<Index(const ParamSet&)> conserved_size;

@@ -1,5 +1,6 @@
 // SGD as simulated (SCIENCE.md Sec. 1):
-//     theta_{k+1} = theta_k - eta (g_k + gamma theta_k),   g_k = (1/S) sum_{i in B_k} grad l_i(theta_k)
+//     theta_{k+1} = theta_k - eta (g_k + gamma theta_k),   g_k = (1/S) sum_{i in B_k} grad
+//     l_i(theta_k)
 // B_k: S distinct indices drawn uniformly without replacement, independently every step ("iid
 // batches"); S = n is full-batch GD. In online mode every batch is S fresh samples.
 #pragma once
@@ -58,8 +59,8 @@ class Sgd {
  public:
   Sgd(Model& model, BatchSource& batches, const OptimizerSpec& spec);
 
-  /// One update of theta in place; returns the batch loss at theta before the update.
-  /// Allocation-free.
+  /// One update of theta in place; returns the batch loss at theta before the update. When that
+  /// loss is not finite, theta is left unchanged (the run has diverged). Allocation-free.
   double step(Vector& theta);
   /// Minibatch gradient g_k of the last step (without weight decay).
   const Vector& last_gradient() const { return grad_; }

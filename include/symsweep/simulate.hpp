@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,7 +49,9 @@ struct PointResult {
   /// k when theta_k (after k updates) was the first state found diverged: |theta_k| above the
   /// bound, or a non-finite batch loss at theta_k; -1: did not diverge.
   std::int64_t diverged_at = -1;
-  double final_loss = 0, grad_norm = 0, sharpness = 0;
+  double final_loss = std::numeric_limits<double>::quiet_NaN();
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();
+  double sharpness = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> conserved;        ///< n_conserved
   std::vector<double> trace_loss;       ///< n_records
   std::vector<double> trace_conserved;  ///< n_records x n_conserved, row-major

@@ -53,13 +53,13 @@ struct Range {
 
 /// One configuration key.
 struct ParamDef {
-  std::string key;              ///< "section.name", e.g. "optimizer.eta"
+  std::string key;  ///< "section.name", e.g. "optimizer.eta"
   ParamKind kind = ParamKind::Real;
-  std::string default_text;     ///< used when the key is absent
-  std::string help;             ///< one line for --help and the docs
-  Range range;                  ///< Integer and Real only
+  std::string default_text;          ///< used when the key is absent
+  std::string help;                  ///< one line for --help and the docs
+  Range range;                       ///< Integer and Real only
   std::vector<std::string> choices;  ///< Choice only
-  bool sweepable = true;        ///< may be an axis (Integer and Real only)
+  bool sweepable = true;             ///< may be an axis (Integer and Real only)
 
   std::string section() const;  ///< "optimizer"
   std::string name() const;     ///< "eta"
@@ -82,8 +82,8 @@ const std::vector<CrossRule>& common_rules();
 
 /// One swept parameter: its key, the text the user wrote and the values it expands to.
 struct AxisSpec {
-  std::string key;            ///< e.g. "optimizer.eta"
-  std::string text;           ///< e.g. "logspace(-2, 0, 9)", kept verbatim for provenance
+  std::string key;   ///< e.g. "optimizer.eta"
+  std::string text;  ///< e.g. "logspace(-2, 0, 9)", kept verbatim for provenance
   std::vector<double> values;
 };
 

@@ -13,9 +13,12 @@ namespace {
 std::string rule_of(const ParamDef& def) {
   switch (def.kind) {
     case ParamKind::Integer:
-    case ParamKind::Real: return def.range.describe(def.kind).substr(8);  // drop "must be "
-    case ParamKind::Choice: return "one of " + text::join(def.choices, ", ");
-    case ParamKind::Text: return "text";
+    case ParamKind::Real:
+      return def.range.describe(def.kind).substr(8);  // drop "must be "
+    case ParamKind::Choice:
+      return "one of " + text::join(def.choices, ", ");
+    case ParamKind::Text:
+      return "text";
   }
   return "";
 }
@@ -39,7 +42,8 @@ void describe(std::ostringstream& out, const ParamDef& def) {
   std::string shown = def.default_text.empty() ? "(required)" : def.default_text;
   if (def.key == "sweep.output") shown = "<name>.h5";
   out << "  " << def.name() << " = " << shown << (def.numeric() && def.sweepable ? "  *" : "")
-      << "\n" << wrap(def.help + "; " + rule_of(def), 6);
+      << "\n"
+      << wrap(def.help + "; " + rule_of(def), 6);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -48,16 +49,15 @@ struct RunOptions {
 
 po::options_description run_options_description(RunOptions& o) {
   po::options_description desc("Options of `symsweep run CONFIG.ini`");
-  desc.add_options()
-      ("output,o", po::value(&o.output)->value_name("FILE"),
-       "result file to write (overrides [sweep] output)")
-      ("set", po::value(&o.sets)->composing()->value_name("KEY=VALUE"),
-       "override a config key, e.g. --set optimizer.eta=0.1 or --set axes.optimizer.batch=1,2,4;\n"
-       "setting a swept key fixes it; may be repeated")
-      ("overwrite", po::bool_switch(&o.overwrite),
-       "replace an existing result file (the old file stays until the new run completes)")
-      ("quiet,q", po::bool_switch(&o.quiet), "print only errors")
-      ("help,h", po::bool_switch(&o.help), "show this help");
+  desc.add_options()("output,o", po::value(&o.output)->value_name("FILE"),
+                     "result file to write (overrides [sweep] output)")(
+      "set", po::value(&o.sets)->composing()->value_name("KEY=VALUE"),
+      "override a config key, e.g. --set optimizer.eta=0.1 or --set axes.optimizer.batch=1,2,4;\n"
+      "setting a swept key fixes it; may be repeated")(
+      "overwrite", po::bool_switch(&o.overwrite),
+      "replace an existing result file (the old file stays until the new run completes)")(
+      "quiet,q", po::bool_switch(&o.quiet), "print only errors")("help,h", po::bool_switch(&o.help),
+                                                                 "show this help");
   return desc;
 }
 
@@ -79,7 +79,8 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
                       " (symsweep run --help lists the options)");
   }
   if (!o.help && o.config.empty()) {
-    throw ConfigError("command line: missing CONFIG.ini (usage: symsweep run CONFIG.ini [options])");
+    throw ConfigError(
+        "command line: missing CONFIG.ini (usage: symsweep run CONFIG.ini [options])");
   }
   return o;
 }
@@ -169,13 +170,25 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-int run(const std::vector<std::string>& args, const std::string& command_line) {
+int run(const std::vector<std::string>& rank_args, const std::string& rank_command_line) {
   const auto t0 = std::chrono::steady_clock::now();
-  // 1. Ranks.
+  // 1. Ranks. Every rank works from rank 0's command line, so that a launch that gives ranks
+  //    different arguments cannot make them disagree inside a collective call.
   MPI_Comm comm = MPI_COMM_WORLD;
   int rank = 0, ranks = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);
+  std::string command_line = rank_command_line;
+  broadcast(command_line, comm);
+  std::string packed;
+  for (const auto& a : rank_args) packed += a + '\0';
+  broadcast(packed, comm);
+  std::vector<std::string> args;
+  for (std::size_t at = 0; at < packed.size();) {
+    const std::size_t end = packed.find('\0', at);
+    args.push_back(packed.substr(at, end - at));
+    at = end + 1;
+  }
 
   // 2. Command line and configuration, parsed identically on every rank (rank 0 reads the file
   //    and broadcasts its text, so all ranks see the same bytes).
@@ -214,19 +227,27 @@ int run(const std::vector<std::string>& args, const std::string& command_line) {
   const Grid grid(*spec);
   const SweepLayout layout = make_layout(grid);
   const std::vector<std::uint64_t> mine = static_points(grid.size(), rank, ranks);
-  const int threads = omp_get_max_threads();
+  int threads = omp_get_max_threads();
+  MPI_Allreduce(MPI_IN_PLACE, &threads, 1, MPI_INT, MPI_MAX, comm);  // provenance: the most
   if (rank == 0 && !opts.quiet) {
     std::cout << version_string() << "\n"
-              << "sweep '" << spec->name() << "': model " << spec->model() << ", "
-              << grid.size() << " point(s)";
+              << "sweep '" << spec->name() << "': model " << spec->model() << ", " << grid.size()
+              << " point(s)";
     for (const auto& axis : grid.axes()) {
       std::cout << (&axis == &grid.axes().front() ? " over " : " x ") << axis.key << "["
                 << axis.values.size() << "]";
     }
+    // Results stay in memory until the end (and are routed to their writers): say how much.
+    const double point_bytes =
+        8.0 *
+        static_cast<double>(layout.n_records() * (1 + layout.n_conserved) + layout.n_conserved + 8);
+    const double file_mb = point_bytes * static_cast<double>(grid.size()) / 1e6;
+    const double rank_mb = 2 * file_mb / ranks;
     std::cout << "\n"
               << "running on " << ranks << " rank(s) x " << threads << " thread(s); output "
-              << output << "\n"
-              << std::flush;
+              << output << " (about " << std::setprecision(3) << file_mb << " MB; up to " << rank_mb
+              << " MB of results held per rank)\n"
+              << std::setprecision(6) << std::flush;
   }
 
   // 4. The file, created collectively before any point runs. Replacing a file goes through
@@ -250,8 +271,8 @@ int run(const std::vector<std::string>& args, const std::string& command_line) {
   auto last_report = std::chrono::steady_clock::now();
   const ProgressFn progress = [&](std::size_t done) {
     if (rank != 0 || opts.quiet) return;
-    const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                       last_report).count();
+    const double since =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - last_report).count();
     if (since < 5.0 && done != mine.size()) return;
     last_report = std::chrono::steady_clock::now();
     const double elapsed = seconds_since(t0);
@@ -289,8 +310,8 @@ int run(const std::vector<std::string>& args, const std::string& command_line) {
   MPI_Barrier(comm);
   if (rank == 0 && !opts.quiet) {
     std::cout << "done: " << total[1] << " converged, " << total[2] << " diverged, " << total[3]
-              << " moving, " << total[4] << " failed; wrote " << (failed ? target : output) << " in "
-              << seconds_since(t0) << " s\n";
+              << " moving, " << total[4] << " failed; wrote " << (failed ? target : output)
+              << " in " << seconds_since(t0) << " s\n";
   }
   if (rank == 0 && failed) {
     std::cerr << "symsweep: error: " << total[4] << " point(s) failed (status 'failed' in "

@@ -44,11 +44,12 @@ int main(int argc, char** argv) {
     }
     const double mbytes = static_cast<double>(grid.size()) *
                           static_cast<double>(layout.n_records() * (1 + layout.n_conserved) +
-                                              layout.n_conserved + 8) * 8 / 1e6;
+                                              layout.n_conserved + 8) *
+                          8 / 1e6;
     if (rank == 0) {
-      std::printf("store benchmark: %llu points x %ld records x h = %ld (%.1f MB of data), %d rank(s)\n",
-                  static_cast<unsigned long long>(grid.size()), layout.n_records(), h, mbytes,
-                  ranks);
+      std::printf(
+          "store benchmark: %llu points x %ld records x h = %ld (%.1f MB of data), %d rank(s)\n",
+          static_cast<unsigned long long>(grid.size()), layout.n_records(), h, mbytes, ranks);
       std::printf("%-34s %10s %10s %10s %12s\n", "variant", "create s", "write s", "close s",
                   "file MB");
     }

@@ -149,6 +149,17 @@ def test_without_traces_there_is_no_traces_group(tmp_path, tiny_config):
     assert r.code == 0 and "traces: none (record.every = 0)" in r.out
 
 
+def test_the_readme_config_example_runs(tmp_path):
+    readme = (SOURCE_DIR / "README.md").read_text()
+    blocks = re.findall(r"```ini\n(.*?)```", readme, re.S)
+    assert len(blocks) == 1, "expected one INI example in the README"
+    cfg = tmp_path / "example.ini"
+    cfg.write_text(blocks[0])
+    r = symsweep("run", cfg, "-o", tmp_path / "example.h5", "--set", "optimizer.steps=10",
+                 "--set", "axes.optimizer.eta=0.01, 1", "--set", "axes.sweep.seed=0")
+    assert r.code == 0, r
+
+
 def test_axis_ends_helper_follows_the_grammar():
     assert axis_ends("1, 2, 4") == ("1", "4")
     assert axis_ends("linspace(0.5, 2, 7)") == ("0.5", "2.0")

@@ -130,7 +130,9 @@ struct Variant {
   bool collective;
   bool chunk_traces;
 };
-void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.name;
+}
 
 class MpiStoreLayouts : public ::testing::TestWithParam<Variant> {};
 
@@ -151,7 +153,8 @@ TEST_P(MpiStoreLayouts, ScatteredPointsFromEveryRankLandInPlace) {
     round1.push_back(fake(p, fx.layout));
   }
   if (rank == ranks - 1) {
-    for (std::uint64_t p = n - 1; p + 4 > n; --p) round2.push_back(fake(p, fx.layout));  // any order
+    for (std::uint64_t p = n - 1; p + 4 > n; --p)
+      round2.push_back(fake(p, fx.layout));  // any order
   }
   store.write(round1, rank);
   store.write(round2, rank);

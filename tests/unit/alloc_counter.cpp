@@ -26,7 +26,9 @@ void* malloc(std::size_t n) {
   seen();
   return __libc_malloc(n);
 }
-void free(void* p) { __libc_free(p); }
+void free(void* p) {
+  __libc_free(p);
+}
 void* calloc(std::size_t n, std::size_t size) {
   seen();
   return __libc_calloc(n, size);

@@ -13,7 +13,9 @@ namespace {
 ParamDef real_param() {
   return ParamDef{"optimizer.eta", ParamKind::Real, "1", "", Range::above(0), {}, true};
 }
-ParamDef any_real() { return ParamDef{"data.teacher_scale", ParamKind::Real, "1", "", {}, {}, true}; }
+ParamDef any_real() {
+  return ParamDef{"data.teacher_scale", ParamKind::Real, "1", "", {}, {}, true};
+}
 ParamDef int_param() {
   return ParamDef{"optimizer.batch", ParamKind::Integer, "1", "", Range::at_least(1), {}, true};
 }
@@ -43,6 +45,7 @@ TEST(Axis, LogspaceAndGeomspace) {
   EXPECT_EQ(parse_axis(int_param(), "logspace(0, 3, 4)"), (V{1, 10, 100, 1000}));
   const V g = parse_axis(real_param(), "geomspace(0.3, 0.03, 2)");
   EXPECT_EQ(g, (V{0.3, 0.03}));  // endpoints as written
+  EXPECT_EQ(parse_axis(real_param(), "geomspace(0.01, 0.1, 1)"), (V{0.01}));  // the start
 }
 
 TEST(Axis, RangeIsHalfOpenAndDoesNotDrift) {

@@ -151,8 +151,8 @@ TEST_P(Linear2Test, DiscreteIdentityOfDHoldsOverAThousandSgdSteps) {
     const Matrix g = residual_moment(u, w, replay.next());
     sgd.step(theta_);
     const Matrix predicted =
-        d0 + opt.eta * opt.eta * (w * g.transpose() * g * w.transpose() -
-                                  u.transpose() * g * g.transpose() * u);
+        d0 + opt.eta * opt.eta *
+                 (w * g.transpose() * g * w.transpose() - u.transpose() * g * g.transpose() * u);
     const Matrix actual = model_->conserved_matrix(theta_);
     // Relative to the size of the terms that cancel in D.
     const double scale = (u.transpose() * u).norm() + (w * w.transpose()).norm();
@@ -166,8 +166,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Linear2Test,
                                            Shape{2, 5, 3}),
                          [](const ::testing::TestParamInfo<Shape>& p) {
                            return "dx" + std::to_string(p.param.dx) + "_h" +
-                                  std::to_string(p.param.h) + "_dy" +
-                                  std::to_string(p.param.dy);
+                                  std::to_string(p.param.h) + "_dy" + std::to_string(p.param.dy);
                          });
 
 // The scalar model u*w: u^2 - w^2 <- (1 - eta^2 G^2)(u^2 - w^2) exactly (SCIENCE.md, table).

@@ -115,9 +115,9 @@ TEST(Sgd, UpdateIsThetaMinusEtaTimesGradientPlusWeightDecay) {
 
 TEST(AllocationCounter, SeesEigenAndStandardLibraryAllocations) {
   testing::start_counting_allocations();
-  Matrix m(50, 50);                   // Eigen: std::malloc
-  std::vector<int> v(100);            // operator new
-  Vector sum = m.col(0) + m.col(1);   // a temporary vector
+  Matrix m(50, 50);                  // Eigen: std::malloc
+  std::vector<int> v(100);           // operator new
+  Vector sum = m.col(0) + m.col(1);  // a temporary vector
   const long seen = testing::stop_counting_allocations();
   EXPECT_GE(seen, 3);
   EXPECT_EQ(v.size() + static_cast<std::size_t>(sum.size()), 150u);
@@ -129,7 +129,9 @@ struct Case {
   Index n;
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class StepLoop : public ::testing::TestWithParam<Case> {};
 
@@ -164,9 +166,7 @@ TEST_P(StepLoop, AllocatesNothing) {
 INSTANTIATE_TEST_SUITE_P(Modes, StepLoop,
                          ::testing::Values(Case{"Minibatch", 8, 64}, Case{"FullBatch", 64, 64},
                                            Case{"Online", 0, 1}),
-                         [](const ::testing::TestParamInfo<Case>& p) {
-                           return p.param.name;
-                         });
+                         [](const ::testing::TestParamInfo<Case>& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace symsweep

@@ -39,7 +39,9 @@ check_every = 10
 every = 100
 )";
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
 bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
@@ -68,10 +70,10 @@ class PointLoop : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PointLoop, AllocatesNothing) {
   const std::string mode = GetParam();
-  std::vector<std::string> sets = {"optimizer.eta=0.02", "optimizer.steps=3000",
+  std::vector<std::string> sets = {"optimizer.eta=0.02",  "optimizer.steps=3000",
                                    "optimizer.tol=1e-30", "optimizer.check_every=7",
-                                   "record.every=10", "optimizer.weight_decay=1e-3",
-                                   "data.noise_var=0.1", "model.h=5"};
+                                   "record.every=10",     "optimizer.weight_decay=1e-3",
+                                   "data.noise_var=0.1",  "model.h=5"};
   if (mode == "online") sets.push_back("data.mode=online");
   if (mode == "minibatch" || mode == "online") sets.push_back("optimizer.batch=4");
   const Sweep s(kIni, sets);
@@ -131,8 +133,8 @@ TEST(Simulate, LargeStepSizeDiverges) {
 }
 
 TEST(Simulate, APointIsAPureFunctionOfSeedAndIndex) {
-  const Sweep s(kIni, {"optimizer.batch=4", "optimizer.steps=500",
-                       "axes.optimizer.eta=0.01, 0.1, 0.5"});
+  const Sweep s(kIni,
+                {"optimizer.batch=4", "optimizer.steps=500", "axes.optimizer.eta=0.01, 0.1, 0.5"});
   const PointResult a = s.run(1);
   s.run(0);
   s.run(2);
