@@ -19,9 +19,11 @@
 // Parallel HDF5 decides the shape of this code: every structural call is collective with
 // identical arguments, so all datasets are created at full size when the file is created (fill
 // values: status pending, NaN, -1). After that only raw data changes. write() is collective:
-// every rank passes its own finished points (possibly none); the data fields are written with
-// collective MPI-IO, the file is flushed, then the points' status is written and flushed, so a
-// point reads `done` only once its data is on disk.
+// every rank passes its own finished points (possibly none); they are packed into records and
+// routed (MPI_Alltoallv) to the rank that owns their contiguous block of flat indices, so each
+// rank writes a few large hyperslabs whatever the distribution of the computation; the data
+// fields are written with collective MPI-IO, the file is flushed, then the points' status is
+// written and flushed, so a point reads `done` only once its data is on disk.
 #pragma once
 
 #include <memory>
