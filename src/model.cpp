@@ -6,16 +6,23 @@
 namespace symsweep {
 
 void Model::hessian(const Vector& theta, const Batch& batch, Matrix& h) {
-  const Index d = dim();
+  hessian_from_products(
+      dim(), [&](const Vector& e, Vector& col) { hessian_vector(theta, batch, e, col); }, h);
+}
+
+void Model::hessian_from_products(Index d,
+                                  const std::function<void(const Vector&, Vector&)>& product,
+                                  Matrix& h) {
   h.resize(d, d);
   Vector e = Vector::Zero(d);
   Vector col(d);
   for (Index j = 0; j < d; ++j) {
     e[j] = 1.0;
-    hessian_vector(theta, batch, e, col);
+    product(e, col);
     h.col(j) = col;
     e[j] = 0.0;
   }
+  // Exactly symmetric (products of a symmetric operator are symmetric up to rounding).
   h = (0.5 * (h + h.transpose())).eval();
 }
 

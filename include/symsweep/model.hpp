@@ -70,6 +70,13 @@ class Model {
 
   /// Draws initial parameters.
   virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
+
+ protected:
+  /// The d x d matrix whose j-th column is product(e_j), symmetrised: a Hessian from
+  /// Hessian-vector products.
+  static void hessian_from_products(Index d,
+                                    const std::function<void(const Vector&, Vector&)>& product,
+                                    Matrix& h);
 };
 
 /// A registered model: its name, its parameter schema and its factory.

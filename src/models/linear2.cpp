@@ -87,18 +87,10 @@ void Linear2::hessian_vector(const Vector& theta, const Batch& batch, const Vect
 void Linear2::hessian(const Vector& theta, const Batch& batch, Matrix& hess) {
   forward(theta, batch);
   const Matrix sxx = batch.x.transpose() * batch.x / static_cast<double>(batch.size());
-  const Index d = dim();
-  hess.resize(d, d);
-  Vector e = Vector::Zero(d);
-  Vector col(d);
-  for (Index j = 0; j < d; ++j) {
-    e[j] = 1.0;
-    linear2_hvp(u(theta), w(theta), g_, sxx, e, col);
-    hess.col(j) = col;
-    e[j] = 0.0;
-  }
-  // Exact symmetry (the formula is symmetric up to rounding).
-  hess = (0.5 * (hess + hess.transpose())).eval();
+  hessian_from_products(
+      dim(),
+      [&](const Vector& e, Vector& col) { linear2_hvp(u(theta), w(theta), g_, sxx, e, col); },
+      hess);
 }
 
 Matrix Linear2::conserved_matrix(const Vector& theta) const {

@@ -86,6 +86,10 @@ TEST_P(Linear2Test, HessianMatchesDifferencesOfTheGradient) {
     const Vector fd = (gp - gm) / (2 * eps);
     EXPECT_LT((h.col(j) - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "column " << j;
   }
+  // The interface's default (one Hessian-vector product per column) agrees with the override.
+  Matrix generic;
+  model_->Model::hessian(theta_, set_.batch(), generic);
+  EXPECT_LT((generic - h).norm(), 1e-13 * h.norm());
   // Hessian-vector products agree with the dense Hessian.
   Stream s(3, 3, Purpose::init);
   Vector v(model_->dim()), hv;
