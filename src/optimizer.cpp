@@ -35,8 +35,8 @@ BatchSource::BatchSource(const SampleSet& data, Index batch, Stream stream)
 BatchSource::BatchSource(const Teacher& teacher, Index batch, Stream stream)
     : teacher_(&teacher), batch_(batch), stream_(stream) {
   SYMSWEEP_VERIFY(batch >= 1, "batch size must be >= 1");
-  x_.resize(batch_, teacher.input_cov().rows());
-  y_.resize(batch_, teacher.noise_cov().rows());
+  x_.resize(batch_, teacher.input_dim());
+  y_.resize(batch_, teacher.output_dim());
 }
 
 Batch BatchSource::next() {

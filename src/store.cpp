@@ -128,30 +128,16 @@ Handle enum_type(Elem e) {
   return t;
 }
 
-/// Memory (and file) type of an element kind. Numbers are stored little-endian.
-Handle mem_type(Elem e) {
+/// The HDF5 type of an element kind: native in memory, little-endian in the file (enums are one
+/// byte, the same in both).
+Handle elem_type(Elem e, bool in_file) {
   switch (e) {
     case Elem::f64:
-      return h5::type_handle(H5Tcopy(H5T_NATIVE_DOUBLE), "type");
+      return h5::type_handle(H5Tcopy(in_file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE), "type");
     case Elem::i64:
-      return h5::type_handle(H5Tcopy(H5T_NATIVE_INT64), "type");
+      return h5::type_handle(H5Tcopy(in_file ? H5T_STD_I64LE : H5T_NATIVE_INT64), "type");
     case Elem::i32:
-      return h5::type_handle(H5Tcopy(H5T_NATIVE_INT32), "type");
-    case Elem::status:
-    case Elem::outcome:
-      return enum_type(e);
-  }
-  return {};
-}
-
-Handle file_type(Elem e) {
-  switch (e) {
-    case Elem::f64:
-      return h5::type_handle(H5Tcopy(H5T_IEEE_F64LE), "type");
-    case Elem::i64:
-      return h5::type_handle(H5Tcopy(H5T_STD_I64LE), "type");
-    case Elem::i32:
-      return h5::type_handle(H5Tcopy(H5T_STD_I32LE), "type");
+      return h5::type_handle(H5Tcopy(in_file ? H5T_STD_I32LE : H5T_NATIVE_INT32), "type");
     case Elem::status:
     case Elem::outcome:
       return enum_type(e);
@@ -292,7 +278,7 @@ struct ResultStore::Impl {
     const hsize_t n = std::max<hsize_t>(1, records.size() * tail_size(f));
     Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
     if (records.empty()) check_status(H5Sselect_none(mem_space.get()), "select none");
-    Handle type = mem_type(f.elem);
+    Handle type = elem_type(f.elem, false);
     check_status(H5Dwrite(datasets.at(f.path).get(), type.get(), mem_space.get(), sel->second.get(),
                           dxpl.get(), buf.data()),
                  "write /" + f.path);
@@ -334,6 +320,21 @@ void write_from_root(hid_t dset, hid_t type, const void* values, hsize_t n, int 
   }
   check_status(H5Dwrite(dset, type, mem_space.get(), file_space.get(), dxpl, values),
                "write from rank 0");
+}
+
+/// A 1-D dataset `name` under `parent` holding `values` (n of them, in memory type `mem`), written
+/// from rank 0, made a dimension scale called `scale`, with a description. Collective.
+Handle create_scale(hid_t parent, const std::string& name, hid_t file_type, hid_t mem,
+                    const void* values, hsize_t n, const std::string& scale,
+                    const std::string& description, int rank, hid_t dxpl) {
+  Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "dataspace of " + name);
+  Handle dset = h5::dataset_handle(H5Dcreate2(parent, name.c_str(), file_type, space.get(),
+                                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                   "create " + name);
+  write_from_root(dset.get(), mem, values, n, rank, dxpl);
+  check_status(H5DSset_scale(dset.get(), scale.c_str()), "make " + name + " a scale");
+  h5::write_attribute(dset.get(), "description", description);
+  return dset;
 }
 
 Handle create_group(hid_t parent, const char* name) {
@@ -401,26 +402,19 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   std::vector<Handle> axis_sets;
   for (const AxisSpec& axis : grid.axes()) {
     const ParamDef& def = spec.schema()[static_cast<std::size_t>(spec.find(axis.key))];
-    const bool integral = def.kind == ParamKind::Integer;
     const hsize_t n = axis.values.size();
-    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "axis dataspace");
-    Handle dset = h5::dataset_handle(
-        H5Dcreate2(file, axis.key.c_str(), integral ? H5T_STD_I64LE : H5T_IEEE_F64LE, space.get(),
-                   H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-        "create /" + axis.key);
+    const bool integral = def.kind == ParamKind::Integer;
+    const std::vector<std::int64_t> integers =
+        integral ? std::vector<std::int64_t>(axis.values.begin(), axis.values.end())
+                 : std::vector<std::int64_t>{};
+    Handle dset = integral ? create_scale(file, axis.key, H5T_STD_I64LE, H5T_NATIVE_INT64,
+                                          integers.data(), n, axis.key, def.help, rank, dxpl)
+                           : create_scale(file, axis.key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                                          axis.values.data(), n, axis.key, def.help, rank, dxpl);
     check_status(H5Lcreate_hard(file, axis.key.c_str(), axes_group.get(), axis.key.c_str(),
                                 H5P_DEFAULT, H5P_DEFAULT),
                  "link /axes/" + axis.key);
-    if (integral) {
-      std::vector<std::int64_t> v(axis.values.begin(), axis.values.end());
-      write_from_root(dset.get(), H5T_NATIVE_INT64, v.data(), n, rank, dxpl);
-    } else {
-      write_from_root(dset.get(), H5T_NATIVE_DOUBLE, axis.values.data(), n, rank, dxpl);
-    }
-    check_status(H5DSset_scale(dset.get(), axis.key.c_str()),
-                 "make /axes/" + axis.key + " a scale");
     h5::write_attribute(dset.get(), "expression", axis.text);
-    h5::write_attribute(dset.get(), "description", def.help);
     axis_sets.push_back(std::move(dset));
   }
 
@@ -428,30 +422,18 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   // of every dataset has one).
   Handle k_set;
   if (layout.n_conserved > 0) {
-    const auto n = static_cast<hsize_t>(layout.n_conserved);
-    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "k dataspace");
-    k_set = h5::dataset_handle(
-        H5Dcreate2(file, "k", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-        "create /k");
-    std::vector<std::int64_t> k(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> k(static_cast<std::size_t>(layout.n_conserved));
     for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::int64_t>(i);
-    write_from_root(k_set.get(), H5T_NATIVE_INT64, k.data(), n, rank, dxpl);
-    check_status(H5DSset_scale(k_set.get(), "k"), "make /k a scale");
-    h5::write_attribute(k_set.get(), "description",
-                        std::string("index into a conserved spectrum (descending order)"));
+    k_set = create_scale(file, "k", H5T_STD_I64LE, H5T_NATIVE_INT64, k.data(), k.size(), "k",
+                         "index into a conserved spectrum (descending order)", rank, dxpl);
   }
 
   Handle step_set;
   if (layout.n_records() > 0) {
-    const auto n = static_cast<hsize_t>(layout.n_records());
-    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "step dataspace");
-    step_set = h5::dataset_handle(H5Dcreate2(traces_group.get(), "step", H5T_STD_I64LE, space.get(),
-                                             H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                                  "create /traces/step");
-    write_from_root(step_set.get(), H5T_NATIVE_INT64, layout.record_steps.data(), n, rank, dxpl);
-    check_status(H5DSset_scale(step_set.get(), "step"), "make /traces/step a scale");
-    h5::write_attribute(step_set.get(), "description",
-                        std::string("SGD step of every trace record (before that step's update)"));
+    step_set =
+        create_scale(traces_group.get(), "step", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                     layout.record_steps.data(), layout.record_steps.size(), "step",
+                     "SGD step of every trace record (before that step's update)", rank, dxpl);
   }
 
   // 4. Every per-point dataset at full size, filled with "not yet run" values.
@@ -470,7 +452,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
       check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + f.path);
     }
     check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "fill at allocation");
-    Handle mtype = mem_type(f.elem);
+    Handle mtype = elem_type(f.elem, false);
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const std::int64_t minus_one = -1;
     const std::int32_t minus_one32 = -1;
@@ -480,7 +462,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
                        : f.elem == Elem::i32 ? static_cast<const void*>(&minus_one32)
                                              : static_cast<const void*>(&zero);
     check_status(H5Pset_fill_value(dcpl.get(), mtype.get(), fill), "fill value of /" + f.path);
-    Handle ftype = file_type(f.elem);
+    Handle ftype = elem_type(f.elem, true);
     Handle dset = h5::dataset_handle(H5Dcreate2(file, f.path.c_str(), ftype.get(), space.get(),
                                                 H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                                      "create /" + f.path);

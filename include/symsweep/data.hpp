@@ -55,6 +55,8 @@ class Teacher {
   /// The moment-matched reference set of the population (see above).
   SampleSet reference_set() const;
 
+  Index input_dim() const { return x_var_.size(); }
+  Index output_dim() const { return noise_var_.size(); }
   Matrix input_cov() const;  ///< Sigma_x
   Matrix noise_cov() const;  ///< Sigma_eps
   const Matrix& teacher() const { return v_; }
