@@ -173,10 +173,6 @@ PointRun::PointRun(const Grid& grid, const SweepLayout& layout, std::uint64_t in
     : s_((fix_eigen_blocking(), std::make_unique<State>(grid, layout, index))) {}
 PointRun::~PointRun() = default;
 
-const Vector& PointRun::theta() const {
-  return s_->theta;
-}
-
 bool PointRun::advance(std::int64_t max_updates) {
   State& s = *s_;
   const auto nc = static_cast<std::size_t>(s.layout.n_conserved);

@@ -79,8 +79,6 @@ class PointRun {
   bool advance(std::int64_t max_updates);
   /// The final state's measurements. Call once, after advance returned true.
   PointResult finish();
-  /// The current parameters.
-  const Vector& theta() const;
 
  private:
   struct State;

@@ -117,8 +117,6 @@ class SweepSpec {
   /// gives an identical SweepSpec up to the output path.
   std::string config_text() const;
 
-  /// Values per schema entry (base values; numbers as text exactly as written).
-  const std::vector<std::string>& value_texts() const { return texts_; }
   /// Numeric base values per schema entry (NaN for Text and Choice keys).
   const std::vector<double>& base_numbers() const { return numbers_; }
   /// Cross rules in force (common + model).

@@ -31,7 +31,6 @@ class Linear2 final : public Model {
   Index dim() const override { return dy_ * h_ + h_ * dx_; }
   Index input_dim() const override { return dx_; }
   Index output_dim() const override { return dy_; }
-  Index hidden() const { return h_; }
 
   void reserve(Index max_batch) override;
   double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
