@@ -32,10 +32,42 @@ Call split_call(std::string_view s) {
 
 }  // namespace
 
-std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
+namespace {
+
+/// An axis of Text, Choice, Vector or Matrix values: a list of values separated by ',' (words) or
+/// '|' (vectors and matrices, whose literals contain ','), each parsed as a value of the key.
+std::vector<Value> parse_value_axis(const ParamDef& def, std::string_view expr,
+                                    const std::string& head) {
+  const char sep = def.textual() ? ',' : '|';
+  ParamDef as_axis = def;  // errors name the axis: "axes.<key> = '<value>': <rule>"
+  as_axis.key = "axes." + def.key;
+  std::vector<Value> values;
+  for (std::string_view item : text::split(expr, sep)) {
+    if (def.textual() && item.empty()) {
+      throw ConfigError(head + "an empty item; values are separated by ','");
+    }
+    Value v = parse_value(as_axis, item);
+    for (const Value& earlier : values) {
+      if (earlier.text == v.text) {
+        throw ConfigError(head + "value '" + v.text +
+                          "' appears twice; axis values must be distinct");
+      }
+    }
+    values.push_back(std::move(v));
+  }
+  if (static_cast<double>(values.size()) > kMaxAxisValues) {
+    throw ConfigError(head + "more than " + text::format_double(kMaxAxisValues) + " values");
+  }
+  return values;
+}
+
+}  // namespace
+
+std::vector<Value> parse_axis(const ParamDef& def, std::string_view expr) {
   const std::string key = "axes." + def.key;
   const std::string head = key + " = '" + std::string(expr) + "': ";
   if (text::trim(expr).empty()) throw ConfigError(head + "an axis needs at least one value");
+  if (!def.numeric()) return parse_value_axis(def, expr, head);
 
   // Numbers inside an axis expression are parsed as reals, then checked against `def`.
   ParamDef as_real = def;
@@ -133,7 +165,13 @@ std::vector<double> parse_axis(const ParamDef& def, std::string_view expr) {
     throw ConfigError(head + "value " + text::format_double(*dup) +
                       " appears twice; axis values must be distinct");
   }
-  return values;
+  std::vector<Value> out(values.size());
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    out[k].text = text::format_double(values[k]);
+    out[k].numbers = {values[k]};
+    out[k].rows = out[k].cols = 1;
+  }
+  return out;
 }
 
 Grid::Grid(const SweepSpec& spec) : spec_(&spec) {
@@ -176,13 +214,20 @@ std::uint64_t Grid::flat(const std::vector<std::uint64_t>& c) const {
   return p;
 }
 
+std::vector<const Value*> Grid::base_values() const {
+  std::vector<const Value*> values;
+  values.reserve(spec_->base_values().size());
+  for (const Value& v : spec_->base_values()) values.push_back(&v);
+  return values;
+}
+
 ParamSet Grid::params(std::uint64_t p) const {
-  std::vector<double> numbers = spec_->base_numbers();
+  std::vector<const Value*> values = base_values();
   const auto c = coords(p);
   for (std::size_t d = 0; d < c.size(); ++d) {
-    numbers[static_cast<std::size_t>(axis_param_[d])] = spec_->axes()[d].values[c[d]];
+    values[static_cast<std::size_t>(axis_param_[d])] = &spec_->axes()[d].values[c[d]];
   }
-  return ParamSet(*spec_, std::move(numbers));
+  return ParamSet(*spec_, std::move(values));
 }
 
 void Grid::for_each_combination(const std::function<bool(const std::string&)>& select,
@@ -193,12 +238,12 @@ void Grid::for_each_combination(const std::function<bool(const std::string&)>& s
   }
   std::vector<std::uint64_t> at(chosen.size(), 0);
   while (true) {
-    std::vector<double> numbers = spec_->base_numbers();
+    std::vector<const Value*> values = base_values();
     for (std::size_t j = 0; j < chosen.size(); ++j) {
-      numbers[static_cast<std::size_t>(axis_param_[chosen[j]])] =
-          spec_->axes()[chosen[j]].values[at[j]];
+      values[static_cast<std::size_t>(axis_param_[chosen[j]])] =
+          &spec_->axes()[chosen[j]].values[at[j]];
     }
-    fn(ParamSet(*spec_, std::move(numbers)));
+    fn(ParamSet(*spec_, std::move(values)));
     // Odometer over the chosen axes, the last fastest.
     std::size_t j = chosen.size();
     while (j > 0 && ++at[j - 1] == shape_[chosen[j - 1]]) at[--j] = 0;

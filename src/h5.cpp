@@ -102,6 +102,16 @@ void write_attribute(hid_t obj, const std::string& name, double value) {
   write_scalar_attribute(obj, name, H5T_NATIVE_DOUBLE, value);
 }
 
+void write_attribute(hid_t obj, const std::string& name, const std::vector<std::uint8_t>& values) {
+  const std::string what = "attribute '" + name + "'";
+  const hsize_t n = values.size();
+  Handle space = space_handle(H5Screate_simple(1, &n, nullptr), what);
+  Handle attr = attribute_handle(
+      H5Acreate2(obj, name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), what);
+  check_status(H5Awrite(attr.get(), H5T_NATIVE_UINT8, values.data()), "write " + what);
+  attr.close("close " + what);
+}
+
 bool has_attribute(hid_t obj, const std::string& name) {
   return check_status(H5Aexists(obj, name.c_str()), "look up attribute '" + name + "'") > 0;
 }
@@ -160,6 +170,56 @@ std::vector<std::int64_t> read_ints(hid_t dset) {
     return std::vector<std::int64_t>(raw.begin(), raw.end());
   }
   return read_all<std::int64_t>(dset, H5T_NATIVE_INT64);
+}
+
+bool is_string_dataset(hid_t dset) {
+  Handle type = type_handle(H5Dget_type(dset), "dataset type");
+  return H5Tget_class(type.get()) == H5T_STRING;
+}
+
+std::vector<std::string> read_strings(hid_t dset) {
+  Handle type = type_handle(H5Dget_type(dset), "dataset type");
+  Handle space = space_handle(H5Dget_space(dset), "dataset space");
+  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.get()));
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem = string_type();
+    std::vector<char*> ptrs(n, nullptr);
+    check_status(H5Dread(dset, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+                 "read strings");
+    for (char* p : ptrs) {
+      out.emplace_back(p ? p : "");
+      H5free_memory(p);
+    }
+    return out;
+  }
+  const std::size_t width = H5Tget_size(type.get());
+  std::vector<char> buf(n * width);
+  check_status(H5Dread(dset, type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
+               "read strings");
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* p = buf.data() + i * width;
+    std::size_t len = 0;
+    while (len < width && p[len] != '\0') ++len;
+    out.emplace_back(p, len);
+  }
+  return out;
+}
+
+std::vector<std::string> enum_members(hid_t dset) {
+  Handle type = type_handle(H5Dget_type(dset), "dataset type");
+  if (H5Tget_class(type.get()) != H5T_ENUM || H5Tget_size(type.get()) != 1) return {};
+  const int n = check_status(H5Tget_nmembers(type.get()), "enum members");
+  std::vector<std::string> names(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    std::uint8_t code = 0;
+    check_status(H5Tget_member_value(type.get(), static_cast<unsigned>(i), &code), "enum value");
+    char* name = H5Tget_member_name(type.get(), static_cast<unsigned>(i));
+    if (code < names.size() && name != nullptr) names[code] = name;
+    H5free_memory(name);
+  }
+  return names;
 }
 
 }  // namespace symsweep::h5

@@ -77,6 +77,8 @@ Handle string_type();
 void write_attribute(hid_t obj, const std::string& name, const std::string& value);
 void write_attribute(hid_t obj, const std::string& name, std::int64_t value);
 void write_attribute(hid_t obj, const std::string& name, double value);
+/// A 1-D attribute of unsigned bytes (e.g. CF flag_values of a uint8 enum).
+void write_attribute(hid_t obj, const std::string& name, const std::vector<std::uint8_t>& values);
 bool has_attribute(hid_t obj, const std::string& name);
 std::string read_string_attribute(hid_t obj, const std::string& name);
 std::int64_t read_int_attribute(hid_t obj, const std::string& name);
@@ -86,5 +88,12 @@ std::vector<hsize_t> dataset_shape(hid_t dset);
 /// Whole dataset read as double / int64 (any numeric or enum type converts).
 std::vector<double> read_doubles(hid_t dset);
 std::vector<std::int64_t> read_ints(hid_t dset);
+/// Whole 1-D dataset of fixed-length or variable-length strings.
+std::vector<std::string> read_strings(hid_t dset);
+/// True when the dataset's elements are strings.
+bool is_string_dataset(hid_t dset);
+/// Member names of an enum dataset, by code (code i at position i; codes must be 0, 1, ...), or
+/// empty when the dataset is not an enum.
+std::vector<std::string> enum_members(hid_t dset);
 
 }  // namespace symsweep::h5

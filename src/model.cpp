@@ -30,11 +30,25 @@ void Model::conserved(const Vector& /*theta*/, Vector& out) const {
   out.resize(0);
 }
 
+namespace {
+std::vector<ModelInfo>& registry() {
+  // Built-in models are listed explicitly: self-registration through static initialisers is
+  // dropped by the linker when the library is static.
+  static std::vector<ModelInfo> models = {linear2_info()};
+  return models;
+}
+}  // namespace
+
 const std::vector<ModelInfo>& model_registry() {
-  // Listed explicitly: self-registration through static initialisers is dropped by the linker
-  // when the library is static.
-  static const std::vector<ModelInfo> registry = {linear2_info()};
-  return registry;
+  return registry();
+}
+
+void register_model(ModelInfo info) {
+  SYMSWEEP_VERIFY(!info.name.empty() && info.create && info.conserved_size,
+                  "a model needs a name, a factory and conserved_size");
+  SYMSWEEP_VERIFY(find_model(info.name) == nullptr,
+                  "model '" + info.name + "' is already registered");
+  registry().push_back(std::move(info));
 }
 
 const ModelInfo* find_model(const std::string& name) {

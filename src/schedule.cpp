@@ -19,7 +19,7 @@ std::vector<std::uint64_t> static_points(std::uint64_t n_points, int rank, int r
   return points;
 }
 
-std::vector<PointResult> run_points(const Grid& grid, const SweepLayout& layout,
+std::vector<PointResult> run_points(const Grid& grid, const SweepFields& fields,
                                     const std::vector<std::uint64_t>& points,
                                     const ProgressFn& progress) {
   std::vector<PointResult> results(points.size());
@@ -29,12 +29,9 @@ std::vector<PointResult> run_points(const Grid& grid, const SweepLayout& layout,
   for (long long i = 0; i < n; ++i) {
     const auto k = static_cast<std::size_t>(i);
     try {
-      results[k] = simulate_point(grid, layout, points[k]);
+      results[k] = simulate_point(grid, fields, points[k]);
     } catch (const std::exception& e) {
-      results[k] = PointResult{};
-      results[k].index = points[k];
-      results[k].status = Status::failed;
-      results[k].error = e.what();
+      results[k] = failed_point(fields, points[k], e.what());
     }
     const std::size_t done = ++finished;
     if (progress && omp_get_thread_num() == 0) progress(done);

@@ -44,8 +44,6 @@ const char* to_string(Outcome o) {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 /// Largest eigenvalue of a symmetric matrix.
 double lambda_max(const Matrix& h) {
   const Eigen::SelfAdjointEigenSolver<Matrix> eig(h, Eigen::EigenvaluesOnly);
@@ -64,41 +62,103 @@ Model& reserved(Model& model, Index n) {
   return model;
 }
 
-/// Copies `v` into out[offset, offset + v.size()); the rest of the row stays NaN.
-void put(std::vector<double>& out, std::size_t offset, const Vector& v) {
-  std::copy(v.data(), v.data() + v.size(), out.begin() + static_cast<std::ptrdiff_t>(offset));
-}
-
 }  // namespace
 
-SweepLayout make_layout(const Grid& grid) {
+SweepFields::SweepFields(const Grid& grid) {
   const SweepSpec& spec = grid.spec();
   const ModelInfo& info = model_info(spec);
-  SweepLayout layout;
-  // The conserved size depends on model parameters only: visit the sub-grid of model axes.
-  grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },
-                            [&](const ParamSet& params) {
-                              layout.n_conserved =
-                                  std::max(layout.n_conserved, info.conserved_size(params));
-                            });
+  Core& c = core_;
+
+  // Trailing dimensions: the record schedule up to the longest run of the grid, and the longest
+  // conserved spectrum (it depends on model parameters only: visit the sub-grid of model axes).
   double max_steps = spec.number("optimizer.steps");
   for (const AxisSpec& axis : spec.axes()) {
     if (axis.key == "optimizer.steps") {
-      max_steps = *std::max_element(axis.values.begin(), axis.values.end());
+      const auto steps = axis.numbers();
+      max_steps = *std::max_element(steps.begin(), steps.end());
     }
   }
   const auto every = static_cast<std::int64_t>(spec.number("record.every"));
   if (every > 0) {
     for (std::int64_t t = 0; t <= static_cast<std::int64_t>(max_steps); t += every) {
-      layout.record_steps.push_back(t);
+      record_steps_.push_back(t);
     }
   }
-  return layout;
+  schema_.add_dim(
+      {"step", "SGD step of every trace record (before that step's update)", record_steps_});
+  Index n_conserved = 0;
+  grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },
+                            [&](const ParamSet& params) {
+                              n_conserved = std::max(n_conserved, info.conserved_size(params));
+                            });
+  std::vector<std::int64_t> k(static_cast<std::size_t>(n_conserved));
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::int64_t>(i);
+  schema_.add_dim({"k", "index into a conserved spectrum (descending order)", std::move(k)});
+
+  // The core run's fields, in the order the file lists them.
+  std::vector<std::string> statuses, outcomes;
+  for (Status st : {Status::pending, Status::done, Status::failed})
+    statuses.push_back(to_string(st));
+  for (Outcome o : {Outcome::unknown, Outcome::converged, Outcome::diverged, Outcome::moving}) {
+    outcomes.push_back(to_string(o));
+  }
+  const Group R = Group::results;
+  c.status = schema_.add(enum_field(
+      R, "status", "status",
+      "pending: not yet run; done: results written; failed: the point raised an error", statuses));
+  schema_.set_status_field(c.status);
+  c.outcome = schema_.add(enum_field(
+      R, "outcome", "outcome",
+      "converged: full-batch gradient norm <= optimizer.tol; diverged: |theta| > "
+      "optimizer.divergence_bound or non-finite loss; moving: neither within optimizer.steps",
+      outcomes));
+  c.steps_run = schema_.add(
+      integer_field(R, "steps_run", "SGD updates applied", "SGD updates applied", "steps"));
+  c.diverged_at =
+      schema_.add(integer_field(R, "diverged_at", "divergence step",
+                                "the update after which divergence was seen; -1 if none", "steps"));
+  c.final_loss = schema_.add(
+      real_field(R, "final_loss", "final loss",
+                 "full-batch loss at the end (population loss in online mode); NaN if diverged"));
+  c.grad_norm = schema_.add(
+      real_field(R, "grad_norm", "final gradient norm",
+                 "full-batch gradient norm of the objective with weight decay, at the end"));
+  c.sharpness = schema_.add(real_field(
+      R, "sharpness", "sharpness (lambda_max)",
+      "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded)"));
+  c.conserved = schema_.add(real_field(
+      R, "C_final", "conserved spectrum at the end",
+      "conserved quantity of gradient flow at the end, as a spectrum in descending order "
+      "(linear2: eigenvalues of D = U^T U - W W^T); NaN-padded",
+      "", {"k"}));
+  c.trace_loss = schema_.add(
+      real_field(Group::traces, "loss", "full-batch loss",
+                 "full-batch loss at /traces/step; NaN after the run stopped", "", {"step"}));
+  c.trace_conserved = schema_.add(
+      real_field(Group::traces, "C", "conserved spectrum",
+                 "conserved spectrum (as C_final) at /traces/step; NaN after the run stopped", "",
+                 {"step", "k"}));
+  c.seconds = schema_.add(real_field(Group::run, "seconds", "wall time of the point",
+                                     "wall time of the point (not deterministic)", "s"));
+  c.rank = schema_.add(int32_field(Group::run, "rank", "MPI rank",
+                                   "MPI rank that ran the point (not deterministic)"));
+
+  if (info.declare_fields) info.declare_fields(grid, schema_);
+}
+
+PointResult failed_point(const SweepFields& fields, std::uint64_t index, std::string error) {
+  PointResult r;
+  r.index = index;
+  r.values = Record(fields.schema());
+  r.values.set_code(fields.core().status, static_cast<std::uint8_t>(Status::failed));
+  r.error = std::move(error);
+  return r;
 }
 
 struct PointRun::State {
-  State(const Grid& grid, const SweepLayout& layout_in, std::uint64_t index)
-      : layout(layout_in),
+  State(const Grid& grid, const SweepFields& fields_in, std::uint64_t index)
+      : fields(fields_in),
+        core(fields_in.core()),
         params(grid.params(index)),
         info(&model_info(grid.spec())),
         seed(static_cast<std::uint64_t>(params.integer("sweep.seed"))),
@@ -114,11 +174,8 @@ struct PointRun::State {
         full_grad(model->dim()),
         spectrum(model->conserved_size()) {
     res.index = index;
-    const auto nc = static_cast<std::size_t>(layout.n_conserved);
-    const auto nrec = static_cast<std::size_t>(layout.n_records());
-    res.conserved.assign(nc, kNaN);
-    res.trace_loss.assign(nrec, kNaN);
-    res.trace_conserved.assign(nrec * nc, kNaN);
+    res.values = Record(fields.schema());
+    model->bind_fields(fields.schema());
     Stream init_stream(seed, index, Purpose::init);
     model->initialize(init_stream, theta);
   }
@@ -140,7 +197,8 @@ struct PointRun::State {
     return full_grad.norm();
   }
 
-  const SweepLayout& layout;
+  const SweepFields& fields;
+  const SweepFields::Core& core;
   const ParamSet params;
   const ModelInfo* info;
   const std::uint64_t seed;
@@ -154,7 +212,8 @@ struct PointRun::State {
   Vector theta, full_grad, spectrum;
   PointResult res;
   std::size_t next_record = 0;
-  std::int64_t t = 0;  // updates applied so far
+  std::int64_t t = 0;             // updates applied so far
+  std::int64_t diverged_at = -1;  // see the diverged_at field
   bool ended = false, converged = false;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
@@ -169,21 +228,24 @@ void fix_eigen_blocking() {
 }
 }  // namespace
 
-PointRun::PointRun(const Grid& grid, const SweepLayout& layout, std::uint64_t index)
-    : s_((fix_eigen_blocking(), std::make_unique<State>(grid, layout, index))) {}
+PointRun::PointRun(const Grid& grid, const SweepFields& fields, std::uint64_t index)
+    : s_((fix_eigen_blocking(), std::make_unique<State>(grid, fields, index))) {}
 PointRun::~PointRun() = default;
 
 bool PointRun::advance(std::int64_t max_updates) {
   State& s = *s_;
-  const auto nc = static_cast<std::size_t>(s.layout.n_conserved);
-  const auto nrec = static_cast<std::size_t>(s.layout.n_records());
+  const std::vector<std::int64_t>& steps = s.fields.record_steps();
+  const std::size_t nc = s.fields.schema().find_dim("k")->coords.size();
+  Record& out = s.res.values;
   for (std::int64_t done = 0; !s.ended && done < max_updates; ++done) {
     // theta is theta_t here: record, stop, or take update t + 1.
-    if (s.next_record < nrec && s.layout.record_steps[s.next_record] == s.t) {
-      s.res.trace_loss[s.next_record] = s.model->loss(s.theta, s.full.batch());
+    if (s.next_record < steps.size() && steps[s.next_record] == s.t) {
+      const std::size_t slot = s.next_record++;
+      out.set(s.core.trace_loss, s.model->loss(s.theta, s.full.batch()), slot);
       s.model->conserved(s.theta, s.spectrum);
-      put(s.res.trace_conserved, s.next_record * nc, s.spectrum);
-      ++s.next_record;
+      out.set_reals(s.core.trace_conserved, s.spectrum.data(),
+                    static_cast<std::size_t>(s.spectrum.size()), slot * nc);
+      s.model->record_traces(s.theta, out, slot);
     }
     if (s.t == s.opt.steps) {
       s.ended = true;
@@ -196,13 +258,13 @@ bool PointRun::advance(std::int64_t max_updates) {
     }
     const double batch_loss = s.sgd.step(s.theta);
     if (!std::isfinite(batch_loss)) {  // the loss at theta_t is not finite: no update applied
-      s.res.diverged_at = s.t;
+      s.diverged_at = s.t;
       s.ended = true;
       break;
     }
     ++s.t;
     if (!(s.theta.norm() <= s.opt.divergence_bound)) {  // also catches NaN
-      s.res.diverged_at = s.t;
+      s.diverged_at = s.t;
       s.ended = true;
     }
   }
@@ -212,29 +274,35 @@ bool PointRun::advance(std::int64_t max_updates) {
 PointResult PointRun::finish() {
   State& s = *s_;
   SYMSWEEP_VERIFY(s.ended, "finish() before the run ended");
-  PointResult& res = s.res;
-  res.steps_run = res.diverged_at >= 0 ? res.diverged_at : s.t;
-  if (res.diverged_at >= 0) {
-    res.outcome = Outcome::diverged;
-    res.final_loss = res.grad_norm = res.sharpness = kNaN;
-  } else {
-    res.final_loss = s.model->loss(s.theta, s.full.batch());
-    res.grad_norm = s.objective_grad_norm();
-    const bool converged = s.converged || (s.opt.tol > 0 && res.grad_norm <= s.opt.tol);
-    res.outcome = converged ? Outcome::converged : Outcome::moving;
+  const SweepFields::Core& c = s.core;
+  Record& out = s.res.values;
+  const bool diverged = s.diverged_at >= 0;
+  out.set_integer(c.steps_run, diverged ? s.diverged_at : s.t);
+  out.set_integer(c.diverged_at, s.diverged_at);
+  if (diverged) {
+    out.set_code(c.outcome, static_cast<std::uint8_t>(Outcome::diverged));
+  } else {  // diverged points keep NaN in every measurement of the final state
+    out.set(c.final_loss, s.model->loss(s.theta, s.full.batch()));
+    const double grad_norm = s.objective_grad_norm();
+    out.set(c.grad_norm, grad_norm);
+    const bool converged = s.converged || (s.opt.tol > 0 && grad_norm <= s.opt.tol);
+    out.set_code(c.outcome,
+                 static_cast<std::uint8_t>(converged ? Outcome::converged : Outcome::moving));
     Matrix hess;
     s.model->hessian(s.theta, s.full.batch(), hess);
-    res.sharpness = lambda_max(hess);
+    out.set(c.sharpness, lambda_max(hess));
     s.model->conserved(s.theta, s.spectrum);
-    put(res.conserved, 0, s.spectrum);
+    out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
+    s.model->record_final(s.theta, s.full.batch(), out);
   }
-  res.status = Status::done;
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
-  return std::move(res);
+  out.set_code(c.status, static_cast<std::uint8_t>(Status::done));
+  out.set(c.seconds,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count());
+  return std::move(s.res);
 }
 
-PointResult simulate_point(const Grid& grid, const SweepLayout& layout, std::uint64_t index) {
-  PointRun run(grid, layout, index);
+PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index) {
+  PointRun run(grid, fields, index);
   run.advance(std::numeric_limits<std::int64_t>::max());
   return run.finish();
 }

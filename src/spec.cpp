@@ -41,12 +41,63 @@ std::string Range::describe(ParamKind kind) const {
   return kind == ParamKind::Integer ? "must be an integer" : "must be a finite number";
 }
 
+const char* to_string(ParamKind kind) {
+  switch (kind) {
+    case ParamKind::Integer:
+      return "an integer";
+    case ParamKind::Real:
+      return "a real number";
+    case ParamKind::Text:
+      return "text";
+    case ParamKind::Choice:
+      return "a choice";
+    case ParamKind::Vector:
+      return "a vector";
+    case ParamKind::Matrix:
+      return "a matrix";
+  }
+  return "?";
+}
+
 // --------------------------------------------------------------------------------------- ParamDef
 std::string ParamDef::section() const {
   return key.substr(0, key.find('.'));
 }
 std::string ParamDef::name() const {
   return key.substr(key.find('.') + 1);
+}
+
+std::string ParamDef::rule() const {
+  switch (kind) {
+    case ParamKind::Integer:
+    case ParamKind::Real:
+      return range.describe(kind);
+    case ParamKind::Choice:
+      return "must be one of " + text::join(choices, ", ");
+    case ParamKind::Text:
+      return "must be text";
+    case ParamKind::Vector:
+    case ParamKind::Matrix: {
+      // "must be a vector of numbers > 0" from the element rule "must be > 0".
+      const std::string element = range.describe(ParamKind::Real).substr(8);
+      const std::string of =
+          element == "a finite number" ? "finite numbers" : "finite numbers " + element;
+      return std::string("must be ") + to_string(kind) + " of " + of +
+             (kind == ParamKind::Matrix ? " (rows separated by ';', values by ',')"
+                                        : " (values separated by ',')");
+    }
+  }
+  return "";
+}
+
+// -------------------------------------------------------------------------------------- AxisSpec
+std::vector<double> AxisSpec::numbers() const {
+  SYMSWEEP_VERIFY(kind == ParamKind::Integer || kind == ParamKind::Real,
+                  "axis " + key + " is not numeric");
+  std::vector<double> out;
+  out.reserve(values.size());
+  for (const Value& v : values) out.push_back(v.numbers.front());
+  return out;
 }
 
 namespace {
@@ -63,11 +114,10 @@ ParamDef real(std::string key, std::string def, Range range, std::string help) {
   return ParamDef{
       std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
 }
-ParamDef words(std::string key, std::string def, std::vector<std::string> choices,
-               std::string help) {
-  return ParamDef{
-      std::move(key), ParamKind::Choice, std::move(def), std::move(help), {}, std::move(choices),
-      false};
+ParamDef words(std::string key, std::string def, std::vector<std::string> choices, std::string help,
+               bool sweepable) {
+  return ParamDef{std::move(key),     ParamKind::Choice, std::move(def), std::move(help), {},
+                  std::move(choices), sweepable};
 }
 ParamDef free_text(std::string key, std::string def, std::string help) {
   return ParamDef{std::move(key), ParamKind::Text, std::move(def), std::move(help), {}, {}, false};
@@ -81,8 +131,9 @@ std::vector<std::string> model_names() {
 
 }  // namespace
 
-const std::vector<ParamDef>& common_params() {
-  static const std::vector<ParamDef> params = {
+std::vector<ParamDef> common_params() {
+  // Built on every call: model.name's choices include models registered since.
+  return {
       free_text("sweep.name", "sweep", "short name of the sweep, stored in the file"),
       free_text("sweep.output", "",
                 "HDF5 file to write (default <name>.h5, relative to the working directory; "
@@ -90,10 +141,11 @@ const std::vector<ParamDef>& common_params() {
       integer("sweep.seed", "0", Range{0, kMaxInteger},
               "seed of every random stream; streams are keyed by (seed, point index, purpose). "
               "Sweep it ([axes] sweep.seed = range(0, 8)) for independent repeats"),
-      words("model.name", "", model_names(), "which model to train (see Models below)"),
+      words("model.name", "", model_names(), "which model to train (see Models below)", false),
       words("data.mode", "finite", {"finite", "online"},
             "finite: n samples drawn once, batches drawn from them; online: fresh samples every "
-            "step (population SGD)"),
+            "step (population SGD)",
+            true),
       integer("data.n", "256", Range::at_least(1), "samples in the finite dataset"),
       real("data.x_var", "1", Range::above(0),
            "input covariance Sigma_x = x_var * diag(1, x_decay, x_decay^2, ...)"),
@@ -121,7 +173,6 @@ const std::vector<ParamDef>& common_params() {
       integer("record.every", "0", Range{0, 1e12},
               "record traces every k steps (step 0 included); 0 records no traces", false),
   };
-  return params;
 }
 
 const std::vector<CrossRule>& common_rules() {
@@ -168,6 +219,91 @@ double parse_number(const ParamDef& def, std::string_view raw) {
   return v;
 }
 
+namespace {
+
+/// The numbers of a vector ("a, b") or matrix ("a, b; c, d") literal, checked element by element.
+Value parse_array(const ParamDef& def, std::string_view raw) {
+  const std::string_view s = text::trim(raw);
+  const std::string head = def.key + " = '" + std::string(raw) + "': ";
+  Value v;
+  if (s.empty()) return v;  // an empty vector or matrix
+  const auto rows = text::split(s, ';');
+  if (def.kind == ParamKind::Vector && rows.size() > 1) {
+    throw ConfigError(head +
+                      "a vector has one row (values separated by ','); ';' separates the "
+                      "rows of a matrix");
+  }
+  std::vector<std::string> row_texts;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto items = text::split(rows[r], ',');
+    if (r > 0 && items.size() != v.cols) {
+      throw ConfigError(head + "row " + std::to_string(r + 1) + " has " +
+                        std::to_string(items.size()) + " value(s) but row 1 has " +
+                        std::to_string(v.cols) + "; every row must have the same length");
+    }
+    v.cols = items.size();
+    std::vector<std::string> item_texts;
+    for (std::size_t c = 0; c < items.size(); ++c) {
+      const std::string where =
+          def.kind == ParamKind::Matrix
+              ? "element (" + std::to_string(r + 1) + ", " + std::to_string(c + 1) + ")"
+              : "element " + std::to_string(c + 1);
+      if (items[c].empty()) throw ConfigError(head + where + " is empty; " + def.rule());
+      ParamDef element = def;
+      element.kind = ParamKind::Real;
+      double x = 0;
+      try {
+        x = parse_number(element, items[c]);
+      } catch (const ConfigError&) {
+        throw ConfigError(head + where + " '" + std::string(items[c]) +
+                          "' is not a finite number; " + def.rule());
+      }
+      if (!def.range.contains(x)) {
+        throw ConfigError(head + where + " (" + std::string(items[c]) +
+                          ") breaks the rule: " + def.rule());
+      }
+      v.numbers.push_back(x);
+      item_texts.push_back(text::format_double(x));
+    }
+    row_texts.push_back(text::join(item_texts, ", "));
+  }
+  v.rows = def.kind == ParamKind::Matrix ? rows.size() : v.numbers.size();
+  if (def.kind == ParamKind::Vector) v.cols = 1;
+  v.text = text::join(row_texts, "; ");
+  return v;
+}
+
+}  // namespace
+
+Value parse_value(const ParamDef& def, std::string_view raw) {
+  Value v;
+  switch (def.kind) {
+    case ParamKind::Integer:
+    case ParamKind::Real: {
+      const double x = parse_number(def, raw);
+      if (!def.range.contains(x)) {
+        throw ConfigError(def.key + " = '" + std::string(raw) + "': " + def.rule());
+      }
+      v.text = std::string(text::trim(raw));
+      v.numbers = {x};
+      v.rows = v.cols = 1;
+      return v;
+    }
+    case ParamKind::Choice:
+    case ParamKind::Text:
+      v.text = std::string(text::trim(raw));
+      if (def.kind == ParamKind::Choice &&
+          std::find(def.choices.begin(), def.choices.end(), v.text) == def.choices.end()) {
+        throw ConfigError(def.key + " = '" + v.text + "': " + def.rule());
+      }
+      return v;
+    case ParamKind::Vector:
+    case ParamKind::Matrix:
+      return parse_array(def, raw);
+  }
+  return v;
+}
+
 // ------------------------------------------------------------------------------------- SweepSpec
 int SweepSpec::find(std::string_view key) const {
   for (std::size_t i = 0; i < schema_.size(); ++i) {
@@ -180,14 +316,20 @@ double SweepSpec::number(std::string_view key) const {
   const int i = find(key);
   SYMSWEEP_VERIFY(i >= 0 && schema_[static_cast<std::size_t>(i)].numeric(),
                   "no numeric key '" + std::string(key) + "'");
-  return numbers_[static_cast<std::size_t>(i)];
+  return values_[static_cast<std::size_t>(i)].numbers.front();
 }
 
 const std::string& SweepSpec::text(std::string_view key) const {
   const int i = find(key);
-  SYMSWEEP_VERIFY(i >= 0 && !schema_[static_cast<std::size_t>(i)].numeric(),
+  SYMSWEEP_VERIFY(i >= 0 && schema_[static_cast<std::size_t>(i)].textual(),
                   "no text key '" + std::string(key) + "'");
-  return texts_[static_cast<std::size_t>(i)];
+  return values_[static_cast<std::size_t>(i)].text;
+}
+
+const Value& SweepSpec::value(std::string_view key) const {
+  const int i = find(key);
+  SYMSWEEP_VERIFY(i >= 0, "no key '" + std::string(key) + "'");
+  return values_[static_cast<std::size_t>(i)];
 }
 
 bool SweepSpec::is_axis(std::string_view key) const {
@@ -205,7 +347,7 @@ std::string SweepSpec::config_text() const {
     }
     if (is_axis(def.key)) continue;           // its values are in [axes]
     if (def.key == "sweep.output") continue;  // where results go is not part of what they are
-    out << def.name() << " = " << texts_[i] << '\n';
+    out << def.name() << " = " << values_[i].text << '\n';
   }
   if (!axes_.empty()) {
     out << "\n[axes]\n";
@@ -215,11 +357,37 @@ std::string SweepSpec::config_text() const {
 }
 
 // -------------------------------------------------------------------------------------- ParamSet
-double ParamSet::number(std::string_view key) const {
+const Value& ParamSet::checked(std::string_view key, bool (*kind_ok)(ParamKind),
+                               const char* what) const {
   const int i = spec_->find(key);
-  SYMSWEEP_VERIFY(i >= 0 && spec_->schema()[static_cast<std::size_t>(i)].numeric(),
-                  "no numeric key '" + std::string(key) + "'");
-  return numbers_[static_cast<std::size_t>(i)];
+  SYMSWEEP_VERIFY(i >= 0 && kind_ok(spec_->schema()[static_cast<std::size_t>(i)].kind),
+                  "no " + std::string(what) + " key '" + std::string(key) + "'");
+  return *values_[static_cast<std::size_t>(i)];
+}
+
+double ParamSet::number(std::string_view key) const {
+  return checked(
+             key, [](ParamKind k) { return k == ParamKind::Integer || k == ParamKind::Real; },
+             "numeric")
+      .numbers.front();
+}
+
+const std::string& ParamSet::text(std::string_view key) const {
+  return checked(
+             key, [](ParamKind k) { return k == ParamKind::Text || k == ParamKind::Choice; },
+             "text")
+      .text;
+}
+
+const std::vector<double>& ParamSet::vector(std::string_view key) const {
+  return checked(
+             key, [](ParamKind k) { return k == ParamKind::Vector; }, "vector")
+      .numbers;
+}
+
+const Value& ParamSet::value(std::string_view key) const {
+  return checked(
+      key, [](ParamKind) { return true; }, "any");
 }
 
 std::int64_t ParamSet::integer(std::string_view key) const {
@@ -309,7 +477,7 @@ std::string known_keys_of(const std::vector<ParamDef>& schema, const std::string
 std::string sweepable_keys(const std::vector<ParamDef>& schema) {
   std::vector<std::string> keys;
   for (const auto& def : schema) {
-    if (def.numeric() && def.sweepable) keys.push_back(def.key);
+    if (def.sweepable) keys.push_back(def.key);
   }
   return text::join(keys, ", ");
 }
@@ -332,23 +500,6 @@ std::string sweepable_keys(const std::vector<ParamDef>& schema) {
                     "; known keys: " + known);
 }
 
-void check_value(const ParamDef& def, const std::string& value, double* number) {
-  if (def.numeric()) {
-    const double v = parse_number(def, value);
-    if (!def.range.contains(v)) {
-      throw ConfigError(def.key + " = '" + value + "': " + def.range.describe(def.kind));
-    }
-    *number = v;
-    return;
-  }
-  if (def.kind == ParamKind::Choice) {
-    if (std::find(def.choices.begin(), def.choices.end(), value) == def.choices.end()) {
-      throw ConfigError(def.key + " = '" + value + "': must be one of " +
-                        text::join(def.choices, ", "));
-    }
-  }
-}
-
 /// Runs every cross rule over every combination of the axes it reads (usually a tiny product).
 /// Building the grid also checks its size.
 void check_rules(const SweepSpec& spec) {
@@ -362,8 +513,7 @@ void check_rules(const SweepSpec& spec) {
         std::string where;
         for (const auto& axis : spec.axes()) {
           if (!reads(axis.key)) continue;
-          where += (where.empty() ? "" : ", ") + axis.key + " = " +
-                   text::format_double(params.number(axis.key));
+          where += (where.empty() ? "" : ", ") + axis.key + " = " + params.value(axis.key).text;
         }
         throw ConfigError(*err + (where.empty() ? "" : " (at grid points with " + where + ")"));
       }
@@ -402,8 +552,8 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
   spec.rules_.insert(spec.rules_.end(), model->rules.begin(), model->rules.end());
 
   const std::size_t nparams = spec.schema_.size();
-  spec.texts_.resize(nparams);
-  spec.numbers_.assign(nparams, std::nan(""));
+  std::vector<std::string> texts(nparams);
+  spec.values_.resize(nparams);
   std::vector<bool> given(nparams, false);
 
   // Plain keys first, then axes (both in the order given).
@@ -416,18 +566,16 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
     const int i = spec.find(e.key);
     if (i < 0) unknown_key(e, spec.schema_, model->name);
     given[static_cast<std::size_t>(i)] = true;
-    spec.texts_[static_cast<std::size_t>(i)] = std::string(text::trim(e.value));
+    texts[static_cast<std::size_t>(i)] = std::string(text::trim(e.value));
   }
   for (std::size_t i = 0; i < nparams; ++i) {
     const ParamDef& def = spec.schema_[i];
-    if (!given[i]) spec.texts_[i] = def.default_text;
-    if (def.key == "sweep.output" && spec.texts_[i].empty()) {
-      spec.texts_[i] = spec.text("sweep.name") + ".h5";
-    }
-    if (def.kind == ParamKind::Text && spec.texts_[i].empty()) {
+    if (!given[i]) texts[i] = def.default_text;
+    if (def.key == "sweep.output" && texts[i].empty()) texts[i] = spec.text("sweep.name") + ".h5";
+    if (def.kind == ParamKind::Text && texts[i].empty()) {
       throw ConfigError(def.key + " = '': must not be empty");
     }
-    check_value(def, spec.texts_[i], &spec.numbers_[i]);
+    spec.values_[i] = parse_value(def, texts[i]);
   }
   const std::string& name = spec.text("sweep.name");
   if (name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
@@ -439,19 +587,18 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
   for (const Entry* e : axis_entries) {
     const std::string key = e->key.substr(5);
     const int i = spec.find(key);
-    if (i < 0 || !spec.schema_[static_cast<std::size_t>(i)].numeric() ||
-        !spec.schema_[static_cast<std::size_t>(i)].sweepable) {
+    if (i < 0 || !spec.schema_[static_cast<std::size_t>(i)].sweepable) {
       unknown_key(*e, spec.schema_, model->name);
     }
     if (given[static_cast<std::size_t>(i)]) {
       throw ConfigError(e->key + " = '" + e->value + "': " + key +
-                        " is also set in its section (to '" +
-                        spec.texts_[static_cast<std::size_t>(i)] +
+                        " is also set in its section (to '" + texts[static_cast<std::size_t>(i)] +
                         "'); a key is either fixed or swept, not both");
     }
     AxisSpec axis;
     axis.key = key;
     axis.text = std::string(text::trim(e->value));
+    axis.kind = spec.schema_[static_cast<std::size_t>(i)].kind;
     axis.values = parse_axis(spec.schema_[static_cast<std::size_t>(i)], axis.text);
     spec.axes_.push_back(std::move(axis));
   }

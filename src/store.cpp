@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <exception>
@@ -27,122 +28,34 @@ using h5::check_id;
 using h5::check_status;
 using h5::Handle;
 
-enum class Elem { f64, i64, i32, status, outcome };
-enum class Tail { none, conserved, records, records_conserved };
-
-/// One dataset written per point. `extract` writes the point's tail_size values at dst.
-struct Field {
-  std::string path;  // e.g. "results/final_loss"
-  Elem elem;
-  Tail tail;
-  std::string description;
-  std::function<void(const PointResult&, int rank, std::size_t tail_size, void* dst)> extract;
-};
-
-template <class T>
-void put_scalar(void* dst, T v) {
-  std::memcpy(dst, &v, sizeof v);
-}
-
-/// Copies `src` into dst[0, n), padding with NaN.
-void put_padded(void* dst, const std::vector<double>& src, std::size_t n) {
-  auto* d = static_cast<double*>(dst);
-  const std::size_t m = std::min(n, src.size());
-  std::copy(src.begin(), src.begin() + static_cast<std::ptrdiff_t>(m), d);
-  std::fill(d + m, d + n, std::numeric_limits<double>::quiet_NaN());
-}
-
-const std::vector<Field>& fields() {
-  static const std::vector<Field> table = {
-      {"results/status", Elem::status, Tail::none,
-       "pending: not yet run; done: results written; failed: the point raised an error",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.status); }},
-      {"results/outcome", Elem::outcome, Tail::none,
-       "converged: full-batch gradient norm <= optimizer.tol; diverged: |theta| > "
-       "optimizer.divergence_bound or non-finite loss; moving: neither within optimizer.steps",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.outcome); }},
-      {"results/steps_run", Elem::i64, Tail::none, "SGD updates applied",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.steps_run); }},
-      {"results/diverged_at", Elem::i64, Tail::none,
-       "the update after which divergence was seen; -1 if none",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.diverged_at); }},
-      {"results/final_loss", Elem::f64, Tail::none,
-       "full-batch loss at the end (population loss in online mode); NaN if diverged",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.final_loss); }},
-      {"results/grad_norm", Elem::f64, Tail::none,
-       "full-batch gradient norm of the objective with weight decay, at the end",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.grad_norm); }},
-      {"results/sharpness", Elem::f64, Tail::none,
-       "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded)",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.sharpness); }},
-      {"results/C_final", Elem::f64, Tail::conserved,
-       "conserved quantity of gradient flow at the end, as a spectrum in descending order "
-       "(linear2: eigenvalues of D = U^T U - W W^T); NaN-padded",
-       [](const PointResult& r, int, std::size_t n, void* d) { put_padded(d, r.conserved, n); }},
-      {"traces/loss", Elem::f64, Tail::records,
-       "full-batch loss at /traces/step; NaN after the run stopped",
-       [](const PointResult& r, int, std::size_t n, void* d) { put_padded(d, r.trace_loss, n); }},
-      {"traces/C", Elem::f64, Tail::records_conserved,
-       "conserved spectrum (as C_final) at /traces/step; NaN after the run stopped",
-       [](const PointResult& r, int, std::size_t n, void* d) {
-         put_padded(d, r.trace_conserved, n);
-       }},
-      {"run/seconds", Elem::f64, Tail::none, "wall time of the point (not deterministic)",
-       [](const PointResult& r, int, std::size_t, void* d) { put_scalar(d, r.seconds); }},
-      {"run/rank", Elem::i32, Tail::none, "MPI rank that ran the point (not deterministic)",
-       [](const PointResult&, int rank, std::size_t, void* d) {
-         put_scalar(d, static_cast<std::int32_t>(rank));
-       }},
-  };
-  return table;
-}
-
-std::size_t elem_size(Elem e) {
-  switch (e) {
-    case Elem::f64:
-    case Elem::i64:
-      return 8;
-    case Elem::i32:
-      return 4;
-    case Elem::status:
-    case Elem::outcome:
-      return 1;
-  }
-  return 0;
-}
-
-Handle enum_type(Elem e) {
+Handle enum_type(const FieldDef& f) {
   Handle t = h5::type_handle(H5Tenum_create(H5T_NATIVE_UINT8), "create enum type");
-  const auto insert = [&](const char* name, std::uint8_t v) {
-    check_status(H5Tenum_insert(t.get(), name, &v), std::string("enum member ") + name);
-  };
-  if (e == Elem::status) {
-    for (Status s : {Status::pending, Status::done, Status::failed}) {
-      insert(to_string(s), static_cast<std::uint8_t>(s));
-    }
-  } else {
-    for (Outcome o : {Outcome::unknown, Outcome::converged, Outcome::diverged, Outcome::moving}) {
-      insert(to_string(o), static_cast<std::uint8_t>(o));
-    }
+  for (std::size_t code = 0; code < f.members.size(); ++code) {
+    const auto v = static_cast<std::uint8_t>(code);
+    check_status(H5Tenum_insert(t.get(), f.members[code].c_str(), &v),
+                 "enum member " + f.members[code]);
   }
   return t;
 }
 
-/// The HDF5 type of an element kind: native in memory, little-endian in the file (enums are one
+/// The HDF5 type of a field's elements: native in memory, little-endian in the file (enums are one
 /// byte, the same in both).
-Handle elem_type(Elem e, bool in_file) {
-  switch (e) {
-    case Elem::f64:
+Handle elem_type(const FieldDef& f, bool in_file) {
+  switch (f.type) {
+    case ElemType::f64:
       return h5::type_handle(H5Tcopy(in_file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE), "type");
-    case Elem::i64:
+    case ElemType::i64:
       return h5::type_handle(H5Tcopy(in_file ? H5T_STD_I64LE : H5T_NATIVE_INT64), "type");
-    case Elem::i32:
+    case ElemType::i32:
       return h5::type_handle(H5Tcopy(in_file ? H5T_STD_I32LE : H5T_NATIVE_INT32), "type");
-    case Elem::status:
-    case Elem::outcome:
-      return enum_type(e);
+    case ElemType::enum8:
+      return enum_type(f);
   }
   return {};
+}
+
+std::string path_of(const FieldDef& f) {
+  return std::string(to_string(f.group)) + "/" + f.name;
 }
 
 }  // namespace
@@ -151,63 +64,18 @@ Handle elem_type(Elem e, bool in_file) {
 struct ResultStore::Impl {
   MPI_Comm comm = MPI_COMM_NULL;
   const Grid* grid = nullptr;
-  SweepLayout layout;
+  const Schema* schema = nullptr;
   Handle file;
-  Handle dxpl;  // collective transfer
-  std::map<std::string, Handle> datasets;
+  Handle dxpl;                   // collective transfer
+  std::vector<Handle> datasets;  // per field; invalid when absent
   ResultStore::IoStats stats;
   bool collective = true;
-  std::vector<std::size_t> offsets;  // per field, in a packed record
-  std::size_t record_size = 0;
+  std::size_t record_size = 0;  // bytes: the point index, then the Record
 
-  std::vector<hsize_t> tail_dims(Tail t) const {
-    const auto nc = static_cast<hsize_t>(layout.n_conserved);
-    const auto nr = static_cast<hsize_t>(layout.n_records());
-    switch (t) {
-      case Tail::none:
-        return {};
-      case Tail::conserved:
-        return {nc};
-      case Tail::records:
-        return {nr};
-      case Tail::records_conserved:
-        return {nr, nc};
-    }
-    return {};
-  }
-
-  /// A field exists in the file only when its trailing dimensions are non-empty.
-  bool present(const Field& f) const {
-    for (hsize_t d : tail_dims(f.tail)) {
-      if (d == 0) return false;
-    }
-    return true;
-  }
-
-  std::vector<hsize_t> full_dims(Tail t) const {
+  std::vector<hsize_t> full_dims(FieldId id) const {
     std::vector<hsize_t> dims(grid->shape().begin(), grid->shape().end());
-    const auto tail = tail_dims(t);
-    dims.insert(dims.end(), tail.begin(), tail.end());
+    for (std::size_t n : schema->tail_shape(id)) dims.push_back(n);
     return dims;
-  }
-
-  std::size_t tail_size(const Field& f) const {
-    std::size_t n = 1;
-    for (hsize_t d : tail_dims(f.tail)) n *= d;
-    return n;
-  }
-
-  /// The record of one point: its index, then the bytes of every present field, in fields()
-  /// order. offsets[i] is the byte offset of fields()[i] (unused when absent).
-  void plan_records() {
-    offsets.assign(fields().size(), 0);
-    record_size = sizeof(std::uint64_t);
-    for (std::size_t i = 0; i < fields().size(); ++i) {
-      if (!present(fields()[i])) continue;
-      offsets[i] = record_size;
-      record_size += tail_size(fields()[i]) * elem_size(fields()[i].elem);
-    }
-    record_size = (record_size + 7) / 8 * 8;
   }
 
   /// The rank that writes point p: ranks own contiguous, near-equal blocks of flat indices.
@@ -217,10 +85,10 @@ struct ResultStore::Impl {
   }
 
   /// File selection of the points in `indices` (sorted ascending) with their whole trailing
-  /// blocks. A run of consecutive flat indices becomes at most 2 x ndims hyperslabs (HDF5 1.10
-  /// takes superlinear time to OR many small hyperslabs, so runs are what keeps this fast).
-  Handle select(Tail t, const std::vector<std::uint64_t>& indices) const {
-    const auto dims = full_dims(t);
+  /// blocks, in a dataset of shape `dims`. A run of consecutive flat indices becomes at most
+  /// 2 x ndims hyperslabs (HDF5 1.10 takes superlinear time to OR many small hyperslabs, so runs
+  /// are what keeps this fast).
+  Handle select(const std::vector<hsize_t>& dims, const std::vector<std::uint64_t>& indices) const {
     const int rank = static_cast<int>(dims.size());
     Handle space = h5::space_handle(
         rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims.data(), nullptr),
@@ -264,24 +132,29 @@ struct ResultStore::Impl {
     return space;
   }
 
-  /// Collective write of field i for the records in `records` (sorted by index).
-  void write_field(std::size_t i, const std::vector<const unsigned char*>& records,
-                   const std::vector<std::uint64_t>& indices, std::map<Tail, Handle>& selections) {
-    const Field& f = fields()[i];
-    const std::size_t bytes = tail_size(f) * elem_size(f.elem);
+  /// Collective write of field `id` for the records in `records` (sorted by index). Selections
+  /// are shared between fields of the same shape.
+  void write_field(FieldId id, const std::vector<const unsigned char*>& records,
+                   const std::vector<std::uint64_t>& indices,
+                   std::map<std::vector<hsize_t>, Handle>& selections) {
+    const FieldDef& f = schema->field(id);
+    const std::size_t count = schema->count(id);
+    const std::size_t bytes = count * Schema::elem_size(f.type);
+    const std::size_t at = sizeof(std::uint64_t) + schema->offset(id);
     std::vector<unsigned char> buf(std::max<std::size_t>(1, records.size() * bytes));
     for (std::size_t k = 0; k < records.size(); ++k) {
-      std::memcpy(buf.data() + k * bytes, records[k] + offsets[i], bytes);
+      std::memcpy(buf.data() + k * bytes, records[k] + at, bytes);
     }
-    auto sel = selections.find(f.tail);
-    if (sel == selections.end()) sel = selections.emplace(f.tail, select(f.tail, indices)).first;
-    const hsize_t n = std::max<hsize_t>(1, records.size() * tail_size(f));
+    const auto dims = full_dims(id);
+    auto sel = selections.find(dims);
+    if (sel == selections.end()) sel = selections.emplace(dims, select(dims, indices)).first;
+    const hsize_t n = std::max<hsize_t>(1, records.size() * count);
     Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
     if (records.empty()) check_status(H5Sselect_none(mem_space.get()), "select none");
-    Handle type = elem_type(f.elem, false);
-    check_status(H5Dwrite(datasets.at(f.path).get(), type.get(), mem_space.get(), sel->second.get(),
-                          dxpl.get(), buf.data()),
-                 "write /" + f.path);
+    Handle type = elem_type(f, false);
+    check_status(H5Dwrite(datasets[static_cast<std::size_t>(id)].get(), type.get(), mem_space.get(),
+                          sel->second.get(), dxpl.get(), buf.data()),
+                 "write /" + path_of(f));
     H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
     check_status(H5Pget_mpio_actual_io_mode(dxpl.get(), &mode), "query the I/O mode");
     ++stats.writes;
@@ -300,7 +173,7 @@ ResultStore::~ResultStore() {
   // Closing a parallel file is collective. When an exception unwinds through here, the other
   // ranks are not closing it, so a close would hang: leave the ids to MPI_Abort instead.
   if (impl_ && std::uncaught_exceptions() > 0) {
-    for (auto& [path, dset] : impl_->datasets) dset.abandon();
+    for (auto& dset : impl_->datasets) dset.abandon();
     impl_->dxpl.abandon();
     impl_->file.abandon();
   }
@@ -322,18 +195,51 @@ void write_from_root(hid_t dset, hid_t type, const void* values, hsize_t n, int 
                "write from rank 0");
 }
 
-/// A 1-D dataset `name` under `parent` holding `values` (n of them, in memory type `mem`), written
-/// from rank 0, made a dimension scale called `scale`, with a description. Collective.
-Handle create_scale(hid_t parent, const std::string& name, hid_t file_type, hid_t mem,
-                    const void* values, hsize_t n, const std::string& scale,
-                    const std::string& description, int rank, hid_t dxpl) {
+/// A 1-D dataset `name` at the root holding `values` (n of them, in memory type `mem`), written
+/// from rank 0, made a dimension scale of the same name, with a description. Collective.
+Handle create_scale(hid_t file, const std::string& name, hid_t file_type, hid_t mem,
+                    const void* values, hsize_t n, const std::string& description, int rank,
+                    hid_t dxpl) {
   Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "dataspace of " + name);
-  Handle dset = h5::dataset_handle(H5Dcreate2(parent, name.c_str(), file_type, space.get(),
-                                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                                   "create " + name);
+  Handle dset = h5::dataset_handle(
+      H5Dcreate2(file, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      "create " + name);
   write_from_root(dset.get(), mem, values, n, rank, dxpl);
-  check_status(H5DSset_scale(dset.get(), scale.c_str()), "make " + name + " a scale");
+  check_status(H5DSset_scale(dset.get(), name.c_str()), "make " + name + " a scale");
   h5::write_attribute(dset.get(), "description", description);
+  return dset;
+}
+
+/// The scale of one axis: int64 for Integer keys, float64 for Real keys, fixed-length UTF-8
+/// strings (the values' canonical text) for every other kind. Variable-length strings cannot be
+/// written through parallel HDF5.
+Handle create_axis_scale(hid_t file, const AxisSpec& axis, const ParamDef& def, int rank,
+                         hid_t dxpl) {
+  const hsize_t n = axis.values.size();
+  if (def.kind == ParamKind::Integer) {
+    std::vector<std::int64_t> v;
+    for (double x : axis.numbers()) v.push_back(static_cast<std::int64_t>(x));
+    return create_scale(file, axis.key, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), n, def.help,
+                        rank, dxpl);
+  }
+  if (def.kind == ParamKind::Real) {
+    const std::vector<double> v = axis.numbers();
+    return create_scale(file, axis.key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), n, def.help,
+                        rank, dxpl);
+  }
+  std::size_t width = 1;
+  for (const Value& v : axis.values) width = std::max(width, v.text.size());
+  std::vector<char> buf(width * axis.values.size(), '\0');
+  for (std::size_t i = 0; i < axis.values.size(); ++i) {
+    std::memcpy(buf.data() + i * width, axis.values[i].text.data(), axis.values[i].text.size());
+  }
+  Handle type = h5::type_handle(H5Tcopy(H5T_C_S1), "string type");
+  check_status(H5Tset_size(type.get(), width), "string size");
+  check_status(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "string padding");
+  check_status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "string charset");
+  Handle dset =
+      create_scale(file, axis.key, type.get(), type.get(), buf.data(), n, def.help, rank, dxpl);
+  h5::write_attribute(dset.get(), "_Encoding", std::string("utf-8"));  // xarray decodes to str
   return dset;
 }
 
@@ -342,19 +248,66 @@ Handle create_group(hid_t parent, const char* name) {
                           std::string("create group ") + name);
 }
 
+/// A hard link `group`/`name` to the root object `name`.
+void link_root(hid_t file, hid_t group, const std::string& name, const std::string& what) {
+  check_status(H5Lcreate_hard(file, name.c_str(), group, name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+               "link " + what + "/" + name);
+}
+
+/// The fill value of a field in its memory type.
+struct Fill {
+  double f64;
+  std::int64_t i64;
+  std::int32_t i32;
+  std::uint8_t code;
+  explicit Fill(const FieldDef& f)
+      : f64(f.fill),
+        i64(static_cast<std::int64_t>(f.type == ElemType::f64 ? 0 : f.fill)),
+        i32(static_cast<std::int32_t>(i64)),
+        code(static_cast<std::uint8_t>(i64)) {}
+  const void* of(ElemType t) const {
+    switch (t) {
+      case ElemType::f64:
+        return &f64;
+      case ElemType::i64:
+        return &i64;
+      case ElemType::i32:
+        return &i32;
+      case ElemType::enum8:
+        return &code;
+    }
+    return nullptr;
+  }
+};
+
 }  // namespace
 
 ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Grid& grid,
-                                const SweepLayout& layout, const Provenance& prov,
+                                const Schema& schema, const Provenance& prov,
                                 const StoreOptions& options) {
   h5::init();
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
+  SYMSWEEP_VERIFY(schema.status_field() >= 0, "the schema has no status field");
   auto impl = std::make_unique<Impl>();
   impl->comm = comm;
   impl->grid = &grid;
-  impl->layout = layout;
+  impl->schema = &schema;
   const SweepSpec& spec = grid.spec();
+  const auto nfields = schema.fields().size();
+
+  // Names at the root and in the groups must not collide: axis keys contain '.', dimension and
+  // field names are checked here.
+  const std::vector<std::string> groups = {"axes", "results", "traces", "run"};
+  for (const DimDef& d : schema.dims()) {
+    SYMSWEEP_VERIFY(std::find(groups.begin(), groups.end(), d.name) == groups.end() &&
+                        d.name.find_first_of("./") == std::string::npos,
+                    "dimension name '" + d.name + "' is reserved or contains '.' or '/'");
+  }
+  for (const FieldDef& f : schema.fields()) {
+    SYMSWEEP_VERIFY(schema.find_dim(f.name) == nullptr && f.name.find('.') == std::string::npos,
+                    "field name '" + f.name + "' is a dimension's or contains '.'");
+  }
 
   // 1. File access through MPI-IO; metadata reads and writes collective.
   Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
@@ -389,118 +342,119 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   h5::write_attribute(file, "name", spec.name());
   h5::write_attribute(file, "model", spec.model());
   h5::write_attribute(file, "n_points", static_cast<std::int64_t>(grid.size()));
+  h5::write_attribute(file, "numerics_version", static_cast<std::int64_t>(kNumericsVersion));
 
+  // 3. Scales at the root (netCDF readers see a dimension in its own group and below): one per
+  //    axis, linked under /axes, and one per non-empty trailing dimension.
   Handle axes_group = create_group(file, "axes");
-  Handle results_group = create_group(file, "results");
-  Handle traces_group;  // only when traces are recorded
-  if (layout.n_records() > 0) traces_group = create_group(file, "traces");
-  Handle run_group = create_group(file, "run");
-
-  // 3. Axes as dimension scales. Integer parameters are stored as int64. netCDF readers (xarray's
-  //    h5netcdf engine) see a dimension only in its own group and below, so the scales live at
-  //    the root and /axes/<key> are hard links to them.
-  std::vector<Handle> axis_sets;
+  std::map<std::string, Handle> scales;
   for (const AxisSpec& axis : grid.axes()) {
     const ParamDef& def = spec.schema()[static_cast<std::size_t>(spec.find(axis.key))];
-    const hsize_t n = axis.values.size();
-    const bool integral = def.kind == ParamKind::Integer;
-    const std::vector<std::int64_t> integers =
-        integral ? std::vector<std::int64_t>(axis.values.begin(), axis.values.end())
-                 : std::vector<std::int64_t>{};
-    Handle dset = integral ? create_scale(file, axis.key, H5T_STD_I64LE, H5T_NATIVE_INT64,
-                                          integers.data(), n, axis.key, def.help, rank, dxpl)
-                           : create_scale(file, axis.key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                                          axis.values.data(), n, axis.key, def.help, rank, dxpl);
-    check_status(H5Lcreate_hard(file, axis.key.c_str(), axes_group.get(), axis.key.c_str(),
-                                H5P_DEFAULT, H5P_DEFAULT),
-                 "link /axes/" + axis.key);
+    Handle dset = create_axis_scale(file, axis, def, rank, dxpl);
+    link_root(file, axes_group.get(), axis.key, "/axes");
     h5::write_attribute(dset.get(), "expression", axis.text);
-    axis_sets.push_back(std::move(dset));
+    scales.emplace(axis.key, std::move(dset));
+  }
+  for (const DimDef& d : schema.dims()) {
+    if (d.coords.empty()) continue;
+    scales.emplace(d.name,
+                   create_scale(file, d.name, H5T_STD_I64LE, H5T_NATIVE_INT64, d.coords.data(),
+                                d.coords.size(), d.description, rank, dxpl));
   }
 
-  // The index of the conserved spectrum, 0 .. n_conserved - 1 (a scale, so that every dimension
-  // of every dataset has one).
-  Handle k_set;
-  if (layout.n_conserved > 0) {
-    std::vector<std::int64_t> k(static_cast<std::size_t>(layout.n_conserved));
-    for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::int64_t>(i);
-    k_set = create_scale(file, "k", H5T_STD_I64LE, H5T_NATIVE_INT64, k.data(), k.size(), "k",
-                         "index into a conserved spectrum (descending order)", rank, dxpl);
+  // 4. Groups with at least one present field, each with links to the scales its fields use.
+  std::map<Group, Handle> group_handles;
+  for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
+    const FieldDef& f = schema.field(id);
+    if (!schema.present(id)) continue;
+    auto g = group_handles.find(f.group);
+    if (g == group_handles.end()) {
+      g = group_handles.emplace(f.group, create_group(file, to_string(f.group))).first;
+      for (const AxisSpec& axis : grid.axes()) {
+        link_root(file, g->second.get(), axis.key, to_string(f.group));
+      }
+    }
+  }
+  std::map<Group, std::vector<std::string>> dims_linked;
+  for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
+    const FieldDef& f = schema.field(id);
+    if (!schema.present(id)) continue;
+    for (const std::string& d : f.dims) {
+      auto& linked = dims_linked[f.group];
+      if (std::find(linked.begin(), linked.end(), d) != linked.end()) continue;
+      link_root(file, group_handles.at(f.group).get(), d, to_string(f.group));
+      linked.push_back(d);
+    }
   }
 
-  Handle step_set;
-  if (layout.n_records() > 0) {
-    step_set =
-        create_scale(traces_group.get(), "step", H5T_STD_I64LE, H5T_NATIVE_INT64,
-                     layout.record_steps.data(), layout.record_steps.size(), "step",
-                     "SGD step of every trace record (before that step's update)", rank, dxpl);
-  }
-
-  // 4. Every per-point dataset at full size, filled with "not yet run" values.
-  for (const Field& f : fields()) {
-    if (!impl->present(f)) continue;
-    const auto dims = impl->full_dims(f.tail);
+  // 5. Every present field at full size, filled with its "not yet run" value.
+  impl->datasets.resize(nfields);
+  for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
+    const FieldDef& f = schema.field(id);
+    if (!schema.present(id)) continue;
+    const std::string fpath = path_of(f);
+    const auto dims = impl->full_dims(id);
     const int ndims = static_cast<int>(dims.size());
     Handle space = h5::space_handle(
         ndims == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndims, dims.data(), nullptr),
-        "dataspace of /" + f.path);
+        "dataspace of /" + fpath);
     Handle dcpl = h5::plist_handle(H5Pcreate(H5P_DATASET_CREATE), "creation list");
     check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "early allocation");
-    if (options.chunk_traces && f.path.rfind("traces/", 0) == 0 && ndims > 0) {
+    if (options.chunk_traces && f.group == Group::traces && ndims > 0) {
       std::vector<hsize_t> chunk(dims.size(), 1);  // one point's whole trace
       for (std::size_t d = grid.ndims(); d < dims.size(); ++d) chunk[d] = dims[d];
-      check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + f.path);
+      check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + fpath);
     }
     check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "fill at allocation");
-    Handle mtype = elem_type(f.elem, false);
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    const std::int64_t minus_one = -1;
-    const std::int32_t minus_one32 = -1;
-    const std::uint8_t zero = 0;  // pending / unknown
-    const void* fill = f.elem == Elem::f64   ? static_cast<const void*>(&nan)
-                       : f.elem == Elem::i64 ? static_cast<const void*>(&minus_one)
-                       : f.elem == Elem::i32 ? static_cast<const void*>(&minus_one32)
-                                             : static_cast<const void*>(&zero);
-    check_status(H5Pset_fill_value(dcpl.get(), mtype.get(), fill), "fill value of /" + f.path);
-    Handle ftype = elem_type(f.elem, true);
-    Handle dset = h5::dataset_handle(H5Dcreate2(file, f.path.c_str(), ftype.get(), space.get(),
+    Handle mtype = elem_type(f, false);
+    const Fill fill(f);
+    check_status(H5Pset_fill_value(dcpl.get(), mtype.get(), fill.of(f.type)),
+                 "fill value of /" + fpath);
+    Handle ftype = elem_type(f, true);
+    Handle dset = h5::dataset_handle(H5Dcreate2(file, fpath.c_str(), ftype.get(), space.get(),
                                                 H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                                     "create /" + f.path);
+                                     "create /" + fpath);
     h5::write_attribute(dset.get(), "description", f.description);
-    for (std::size_t d = 0; d < grid.ndims(); ++d) {
-      check_status(H5DSattach_scale(dset.get(), axis_sets[d].get(), static_cast<unsigned>(d)),
-                   "attach axis to /" + f.path);
-      check_status(H5DSset_label(dset.get(), static_cast<unsigned>(d), grid.axes()[d].key.c_str()),
-                   "label /" + f.path);
+    h5::write_attribute(dset.get(), "long_name", f.long_name);
+    if (!f.units.empty()) h5::write_attribute(dset.get(), "units", f.units);
+    if (f.type == ElemType::enum8) {  // CF conventions for categorical data
+      std::vector<std::uint8_t> codes(f.members.size());
+      for (std::size_t c = 0; c < codes.size(); ++c) codes[c] = static_cast<std::uint8_t>(c);
+      h5::write_attribute(dset.get(), "flag_values", codes);
+      h5::write_attribute(dset.get(), "flag_meanings", text::join(f.members, " "));
     }
-    auto d = static_cast<unsigned>(grid.ndims());
-    if (f.tail == Tail::records || f.tail == Tail::records_conserved) {
-      check_status(H5DSattach_scale(dset.get(), step_set.get(), d), "attach step scale");
-      check_status(H5DSset_label(dset.get(), d++, "step"), "label step");
+    std::vector<std::string> labels;
+    for (const AxisSpec& axis : grid.axes()) labels.push_back(axis.key);
+    labels.insert(labels.end(), f.dims.begin(), f.dims.end());
+    for (std::size_t d = 0; d < labels.size(); ++d) {
+      check_status(
+          H5DSattach_scale(dset.get(), scales.at(labels[d]).get(), static_cast<unsigned>(d)),
+          "attach " + labels[d] + " to /" + fpath);
+      check_status(H5DSset_label(dset.get(), static_cast<unsigned>(d), labels[d].c_str()),
+                   "label /" + fpath);
     }
-    if (f.tail == Tail::conserved || f.tail == Tail::records_conserved) {
-      check_status(H5DSattach_scale(dset.get(), k_set.get(), d), "attach k scale");
-      check_status(H5DSset_label(dset.get(), d, "k"), "label spectrum");
-    }
-    impl->datasets.emplace(f.path, std::move(dset));
+    impl->datasets[static_cast<std::size_t>(id)] = std::move(dset);
   }
-  impl->plan_records();
+  impl->record_size = sizeof(std::uint64_t) + schema.record_bytes();
   impl->flush("after creation");
   return ResultStore(std::move(impl));
 }
 
 // --------------------------------------------------------------------------------------- write
-void ResultStore::write(const std::vector<PointResult>& points, int rank) {
+void ResultStore::write(const std::vector<PointResult>& points) {
   SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "write to a closed result file");
   Impl& im = *impl_;
   int ranks = 1;
   MPI_Comm_size(im.comm, &ranks);
   const std::size_t rs = im.record_size;
+  const std::size_t nfields = im.schema->fields().size();
 
-  // 1. Pack every point into a record, grouped by the rank that will write it.
+  // 1. Pack every point (index, then its Record's bytes), grouped by the rank that will write it.
   std::vector<int> send_count(static_cast<std::size_t>(ranks), 0);
   for (const auto& p : points) {
     SYMSWEEP_VERIFY(p.index < im.grid->size(), "point index out of range");
+    SYMSWEEP_VERIFY(!p.values.empty() && &p.values.schema() == im.schema,
+                    "a point's Record is not of this file's schema");
     ++send_count[static_cast<std::size_t>(im.owner(p.index, ranks))];
   }
   std::vector<int> send_offset(static_cast<std::size_t>(ranks), 0);
@@ -515,13 +469,9 @@ void ResultStore::write(const std::vector<PointResult>& points, int rank) {
           send.data() +
           static_cast<std::size_t>(next[static_cast<std::size_t>(im.owner(p.index, ranks))]++) * rs;
       std::memcpy(rec, &p.index, sizeof p.index);
-      for (std::size_t i = 0; i < fields().size(); ++i) {
-        if (im.present(fields()[i]))
-          fields()[i].extract(p, rank, im.tail_size(fields()[i]), rec + im.offsets[i]);
-      }
+      std::memcpy(rec + sizeof p.index, p.values.data(), rs - sizeof p.index);
     }
   }
-
   // 2. Route the records to their writers, so that every rank writes one contiguous block of
   //    the grid (a few hyperslabs, large contiguous file regions) whatever the distribution.
   std::vector<int> recv_count(static_cast<std::size_t>(ranks), 0);
@@ -557,14 +507,10 @@ void ResultStore::write(const std::vector<PointResult>& points, int rank) {
   }
 
   // 3. Data first, then (after a flush) the status that declares it valid.
-  std::map<Tail, Handle> selections;
-  std::size_t status = fields().size();
-  for (std::size_t i = 0; i < fields().size(); ++i) {
-    if (fields()[i].path == "results/status") {
-      status = i;
-    } else if (im.present(fields()[i])) {
-      im.write_field(i, records, indices, selections);
-    }
+  std::map<std::vector<hsize_t>, Handle> selections;
+  const FieldId status = im.schema->status_field();
+  for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
+    if (id != status && im.schema->present(id)) im.write_field(id, records, indices, selections);
   }
   im.flush("data before status");
   im.write_field(status, records, indices, selections);
@@ -577,7 +523,9 @@ ResultStore::IoStats ResultStore::io_stats() const {
 
 void ResultStore::close() {
   if (!impl_ || !impl_->file.valid()) return;
-  for (auto& [path, dset] : impl_->datasets) dset.close("close /" + path);
+  for (auto& dset : impl_->datasets) {
+    if (dset.valid()) dset.close("close a dataset");
+  }
   impl_->datasets.clear();
   impl_->dxpl.close("close transfer list");
   impl_->file.close("close result file");
@@ -599,7 +547,11 @@ std::string describe_file(const std::string& path) {
   std::ostringstream out;
   out << path << ": " << format << ", written by symsweep "
       << h5::read_string_attribute(f, "symsweep_version") << " ("
-      << h5::read_string_attribute(f, "git_commit") << ")\n";
+      << h5::read_string_attribute(f, "git_commit") << ")";
+  if (h5::has_attribute(f, "numerics_version")) {
+    out << ", numerics version " << h5::read_int_attribute(f, "numerics_version");
+  }
+  out << "\n";
   const bool seed_swept = H5Lexists(f, "axes/sweep.seed", H5P_DEFAULT) > 0;
   out << "  sweep '" << h5::read_string_attribute(f, "name") << "', model "
       << h5::read_string_attribute(f, "model") << ", seed "
@@ -609,64 +561,96 @@ std::string describe_file(const std::string& path) {
       << h5::read_int_attribute(f, "omp_threads") << " thread(s)\n";
   out << "  config sha256 " << h5::read_string_attribute(f, "config_sha256") << "\n";
 
-  // Axes, in dataset dimension order (from the status dataset's labels).
-  Handle status =
-      h5::dataset_handle(H5Dopen2(f, "results/status", H5P_DEFAULT), "open /results/status");
-  const auto shape = h5::dataset_shape(status.get());
+  // Axes, in dataset dimension order (from the labels of the first dataset in /results).
+  std::vector<std::string> fields;  // the datasets of /results that are not scales
+  {
+    Handle group = h5::group_handle(H5Gopen2(f, "results", H5P_DEFAULT), "open /results");
+    H5G_info_t info{};
+    check_status(H5Gget_info(group.get(), &info), "list /results");
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+      const ssize_t len = H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
+                                             nullptr, 0, H5P_DEFAULT);
+      std::string name(static_cast<std::size_t>(std::max<ssize_t>(len, 0)), '\0');
+      H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
+                         name.size() + 1, H5P_DEFAULT);
+      Handle dset = h5::dataset_handle(H5Dopen2(group.get(), name.c_str(), H5P_DEFAULT),
+                                       "open /results/" + name);
+      if (H5DSis_scale(dset.get()) <= 0) fields.push_back(name);
+    }
+  }
+  if (fields.empty()) throw IoError("'" + path + "' has no datasets in /results");
+  // status first: the datasets of /results are listed by name.
+  const auto status_at = std::find(fields.begin(), fields.end(), "status");
+  if (status_at != fields.end()) std::rotate(fields.begin(), status_at, status_at + 1);
+  Handle first = h5::dataset_handle(H5Dopen2(f, ("results/" + fields.front()).c_str(), H5P_DEFAULT),
+                                    "open /results/" + fields.front());
+  const std::size_t ndims = h5::dataset_shape(first.get()).size();  // status: the grid's rank
+  std::vector<std::string> axis_names;
+  if (H5Lexists(f, "axes", H5P_DEFAULT) > 0) {
+    for (std::size_t d = 0; d < ndims; ++d) {
+      char label[256] = {0};
+      H5DSget_label(first.get(), static_cast<unsigned>(d), label, sizeof label);
+      if (H5Lexists(f, (std::string("axes/") + label).c_str(), H5P_DEFAULT) > 0) {
+        axis_names.push_back(label);
+      }
+    }
+  }
   out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
-  if (shape.empty()) out << " (no axes)";
+  if (axis_names.empty()) out << " (no axes)";
   out << "\n";
-  for (std::size_t d = 0; d < shape.size(); ++d) {
-    char label[256] = {0};
-    H5DSget_label(status.get(), static_cast<unsigned>(d), label, sizeof label);
-    Handle axis =
-        h5::dataset_handle(H5Dopen2(f, (std::string("axes/") + label).c_str(), H5P_DEFAULT),
-                           std::string("open /axes/") + label);
-    const auto values = h5::read_doubles(axis.get());
+  for (const std::string& label : axis_names) {
+    Handle axis = h5::dataset_handle(H5Dopen2(f, ("axes/" + label).c_str(), H5P_DEFAULT),
+                                     "open /axes/" + label);
+    std::vector<std::string> values;
+    if (h5::is_string_dataset(axis.get())) {
+      values = h5::read_strings(axis.get());
+    } else {
+      for (double v : h5::read_doubles(axis.get())) values.push_back(text::format_double(v));
+    }
     out << "    " << label << ": " << values.size()
         << " value(s) = " << h5::read_string_attribute(axis.get(), "expression");
-    if (!values.empty()) {
-      out << "  [" << text::format_double(values.front()) << " .. "
-          << text::format_double(values.back()) << "]";
-    }
+    if (!values.empty()) out << "  [" << values.front() << " .. " << values.back() << "]";
     out << "\n";
   }
 
-  const auto counts = [&](const char* dataset, auto name_of, int n_values) {
-    Handle dset = h5::dataset_handle(H5Dopen2(f, dataset, H5P_DEFAULT), dataset);
-    const auto values = h5::read_ints(dset.get());
-    std::vector<std::size_t> count(static_cast<std::size_t>(n_values), 0);
-    for (auto v : values) {
-      if (v >= 0 && v < n_values) ++count[static_cast<std::size_t>(v)];
+  // Every field of /results, as the file declares it: counts per member for enums, a summary of
+  // the finite values for scalar reals.
+  for (const std::string& name : fields) {
+    Handle dset = h5::dataset_handle(H5Dopen2(f, ("results/" + name).c_str(), H5P_DEFAULT),
+                                     "open /results/" + name);
+    const std::vector<std::string> members = h5::enum_members(dset.get());
+    if (!members.empty()) {
+      std::vector<std::size_t> count(members.size(), 0);
+      for (auto v : h5::read_ints(dset.get())) {
+        if (v >= 0 && static_cast<std::size_t>(v) < members.size()) {
+          ++count[static_cast<std::size_t>(v)];
+        }
+      }
+      out << "  " << name << ": ";
+      for (std::size_t c = 0; c < members.size(); ++c) {
+        out << (c ? ", " : "") << count[c] << " " << members[c];
+      }
+      out << "\n";
+      continue;
     }
-    std::string line;
-    for (int v = 0; v < n_values; ++v) {
-      line +=
-          (v ? ", " : "") + std::to_string(count[static_cast<std::size_t>(v)]) + " " + name_of(v);
+    Handle type = h5::type_handle(H5Dget_type(dset.get()), "type of /results/" + name);
+    if (H5Tget_class(type.get()) != H5T_FLOAT || h5::dataset_shape(dset.get()).size() != ndims) {
+      continue;
     }
-    return line;
-  };
-  out << "  status: "
-      << counts(
-             "results/status", [](int v) { return to_string(static_cast<Status>(v)); }, 3)
-      << "\n";
-  out << "  outcome: "
-      << counts(
-             "results/outcome", [](int v) { return to_string(static_cast<Outcome>(v)); }, 4)
-      << "\n";
-
-  Handle loss = h5::dataset_handle(H5Dopen2(f, "results/final_loss", H5P_DEFAULT),
-                                   "open /results/final_loss");
-  std::vector<double> finite;
-  for (double v : h5::read_doubles(loss.get())) {
-    if (std::isfinite(v)) finite.push_back(v);
-  }
-  if (!finite.empty()) {
+    std::vector<double> finite;
+    for (double v : h5::read_doubles(dset.get())) {
+      if (std::isfinite(v)) finite.push_back(v);
+    }
+    out << "  " << name << ": ";
+    if (finite.empty()) {
+      out << "no finite value\n";
+      continue;
+    }
     std::sort(finite.begin(), finite.end());
-    out << "  final_loss over " << finite.size() << " finite point(s): min "
-        << text::format_double(finite.front()) << ", median "
-        << text::format_double(finite[finite.size() / 2]) << ", max "
-        << text::format_double(finite.back()) << "\n";
+    char line[160];
+    std::snprintf(line, sizeof line, "%zu finite, min %.4g, median %.4g, max %.4g\n", finite.size(),
+                  finite.front(), finite[finite.size() / 2], finite.back());
+    out << line;
   }
   if (H5Lexists(f, "traces", H5P_DEFAULT) > 0 && H5Lexists(f, "traces/step", H5P_DEFAULT) > 0) {
     Handle step = h5::dataset_handle(H5Dopen2(f, "traces/step", H5P_DEFAULT), "open /traces/step");

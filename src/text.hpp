@@ -44,4 +44,7 @@ std::string join(const Range& items, std::string_view sep) {
 /// Shortest decimal text that reads back to exactly `v` ("0.1", "1e-05", "64").
 std::string format_double(double v);
 
+/// A byte count with three significant digits and a decimal unit: "512 B", "72.3 kB", "1.39 MB".
+std::string format_bytes(double bytes);
+
 }  // namespace symsweep::text

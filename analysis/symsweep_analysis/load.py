@@ -6,8 +6,6 @@ import h5py
 import numpy as np
 
 FORMAT = "symsweep/1"
-STATUSES = ("pending", "done", "failed")
-OUTCOMES = ("unknown", "converged", "diverged", "moving")
 
 
 @dataclass
@@ -20,6 +18,11 @@ class Sweep:
     results: dict  # field -> N-D array (grid shape [+ trailing])
     traces: dict = field(default_factory=dict)  # quantity -> grid shape + (n_records[, k])
     steps: np.ndarray = None  # record steps of the traces
+    enums: dict = field(default_factory=dict)  # enum field -> member names by code, from the file
+
+    def code(self, field_name, member):
+        """The code of an enum member, e.g. code("status", "done")."""
+        return self.enums[field_name].index(member)
 
     @property
     def shape(self):
@@ -51,6 +54,29 @@ def _decode(value):
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _is_scale(ds):
+    """Axis and dimension scales are linked into every group; they are not fields."""
+    return _decode(ds.attrs.get("CLASS", b"")) == "DIMENSION_SCALE"
+
+
+def _members(ds):
+    """Member names of an enum dataset by code, or None."""
+    mapping = h5py.check_enum_dtype(ds.dtype)
+    if mapping is None:
+        return None
+    names = [None] * (max(mapping.values()) + 1)
+    for name, code in mapping.items():
+        names[code] = name
+    return tuple(names)
+
+
+def _axis_values(ds):
+    values = ds[()]
+    if values.dtype.kind == "S":  # text, choices, vectors, matrices: their canonical text
+        return np.array([v.decode("utf-8") for v in values], dtype=object)
+    return values
+
+
 def load(path):
     """Reads a symsweep result file; raises ValueError for other files."""
     with h5py.File(path, "r") as f:
@@ -61,13 +87,12 @@ def load(path):
         axes = {}
         for dim in status.dims:
             # Each grid dimension has exactly one attached scale: its /axes dataset.
-            axes[dim.label] = dim[0][()]
-        results = {name: ds[()] for name, ds in f["results"].items()}
+            axes[dim.label] = _axis_values(dim[0])
+        fields = {name: ds for name, ds in f["results"].items() if not _is_scale(ds)}
+        results = {name: ds[()] for name, ds in fields.items()}
+        enums = {name: m for name, ds in fields.items() if (m := _members(ds)) is not None}
         traces, steps = {}, None
         if "traces" in f:
-            for name, ds in f["traces"].items():
-                if name == "step":
-                    steps = ds[()]
-                else:
-                    traces[name] = ds[()]
-    return Sweep(path, attrs, axes, results, traces, steps)
+            steps = f["traces/step"][()]
+            traces = {name: ds[()] for name, ds in f["traces"].items() if not _is_scale(ds)}
+    return Sweep(path, attrs, axes, results, traces, steps, enums)

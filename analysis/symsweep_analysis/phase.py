@@ -3,15 +3,21 @@ import warnings
 
 import numpy as np
 
-from .load import OUTCOMES
-
-# Colours per outcome (unknown also covers pending and failed points).
+# Colours of the outcomes this package knows; members the file declares beyond them take the
+# next colour of EXTRA_COLORS. Member 0 (unknown) also covers pending and failed points.
 OUTCOME_COLORS = {
     "unknown": "#bdbdbd",
     "converged": "#1b9e77",
     "diverged": "#d95f02",
     "moving": "#7570b3",
 }
+EXTRA_COLORS = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#666666")
+
+
+def outcome_colors(names):
+    """A colour for every outcome member, in code order."""
+    extra = iter(EXTRA_COLORS * (1 + len(names) // len(EXTRA_COLORS)))
+    return [OUTCOME_COLORS.get(name) or next(extra) for name in names]
 
 
 def _to_plane(values, sweep, x, y):
@@ -26,18 +32,21 @@ def _to_plane(values, sweep, x, y):
 
 
 def outcome_plane(sweep, x, y=None):
-    """The most frequent outcome per cell over all other axes, as indices into OUTCOMES (pending
-    and failed points count as unknown; ties go to the lower code). Rows: y, columns: x."""
-    outcome = np.where(sweep.results["status"] == 1, sweep.results["outcome"], 0).astype(int)
+    """The most frequent outcome per cell over all other axes, as codes of the file's outcome
+    members (pending and failed points count as unknown; ties go to the lower code).
+    Rows: y, columns: x."""
+    done = sweep.results["status"] == sweep.code("status", "done")
+    outcome = np.where(done, sweep.results["outcome"], 0).astype(int)
     cells = _to_plane(outcome, sweep, x, y)
-    counts = np.stack([(cells == k).sum(axis=-1) for k in range(len(OUTCOMES))], axis=-1)
+    counts = np.stack([(cells == k).sum(axis=-1) for k in range(len(sweep.enums["outcome"]))],
+                      axis=-1)
     return counts.argmax(axis=-1).T
 
 
 def stability_plane(sweep, x, y=None):
     """Median over other axes of eta * sharpness (NaN where diverged or not run). Rows: y."""
     product = sweep.param("optimizer.eta") * sweep.results["sharpness"]
-    product = np.where(sweep.results["status"] == 1, product, np.nan)
+    product = np.where(sweep.results["status"] == sweep.code("status", "done"), product, np.nan)
     cells = _to_plane(product, sweep, x, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
@@ -83,13 +92,15 @@ def plot_phase(sweep, out, x=None, y=None):
     ys = sweep.axes[y] if y else np.array([0])
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    cmap = ListedColormap([OUTCOME_COLORS[o] for o in OUTCOMES])
-    norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, cmap.N)
+    outcomes = sweep.enums["outcome"]
+    colors = outcome_colors(outcomes)
+    cmap = ListedColormap(colors)
+    norm = BoundaryNorm(np.arange(len(outcomes) + 1) - 0.5, cmap.N)
     cols, rows = np.arange(len(xs)), np.arange(len(ys))  # cells at integer positions
     left.pcolormesh(cols, rows, outcome_plane(sweep, x, y), cmap=cmap, norm=norm,
                     shading="nearest")
     present = sorted(set(outcome_plane(sweep, x, y).ravel()))
-    left.legend(handles=[Patch(color=OUTCOME_COLORS[OUTCOMES[k]], label=OUTCOMES[k])
+    left.legend(handles=[Patch(color=colors[k], label=outcomes[k])
                          for k in present], loc="upper left", bbox_to_anchor=(1.01, 1),
                 fontsize=8, frameon=False)
     left.set_title("outcome" + (" (most frequent over other axes)" if len(sweep.axes) > 2 else ""))
@@ -112,7 +123,7 @@ def plot_phase(sweep, out, x=None, y=None):
         else:
             ax.set_yticks([])
     status = sweep.results["status"]
-    done = int((status == 1).sum())
+    done = int((status == sweep.code("status", "done")).sum())
     seed = "seeds " + ", ".join(map(str, sweep.axes["sweep.seed"])) if "sweep.seed" in sweep.axes \
         else f"seed {sweep.attrs.get('seed')}"
     fig.suptitle(f"{sweep.attrs.get('name')}: model {sweep.attrs.get('model')}, "

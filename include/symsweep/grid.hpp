@@ -3,7 +3,7 @@
 // convert into one another. The flat index is also the order of elements in every N-D dataset of
 // the result file.
 //
-// Axis grammar (one axis per key in [axes]):
+// Axis grammar for numeric keys (one axis per key in [axes]):
 //     1, 2, 4              explicit list
 //     linspace(a, b, n)    n values from a to b inclusive, evenly spaced
 //     logspace(a, b, n)    10^linspace(a, b, n)
@@ -22,10 +22,12 @@
 
 namespace symsweep {
 
-/// Expands one axis expression for `def`. Checks every value against the parameter's kind and
-/// range; Integer values from linspace/logspace/geomspace are rounded when within 1e-9 of an
-/// integer. Throws ConfigError naming "axes.<key>", the text and the rule.
-std::vector<double> parse_axis(const ParamDef& def, std::string_view text);
+/// Expands one axis expression for `def`. Numeric keys take the grammar above; Text and Choice
+/// keys a list of words separated by ','; Vector and Matrix keys a list of literals separated by
+/// '|' (e.g. "0.3, 0 | -0.3, 0"). Checks every value against the parameter's kind and rule, and
+/// that values are distinct; Integer values from linspace/logspace/geomspace are rounded when
+/// within 1e-9 of an integer. Throws ConfigError naming "axes.<key>", the text and the rule.
+std::vector<Value> parse_axis(const ParamDef& def, std::string_view text);
 
 class Grid {
  public:
@@ -54,6 +56,7 @@ class Grid {
                             const std::function<void(const ParamSet&)>& fn) const;
 
  private:
+  std::vector<const Value*> base_values() const;
   const SweepSpec* spec_;
   std::vector<std::uint64_t> shape_;
   std::vector<std::uint64_t> strides_;  // row-major strides in points

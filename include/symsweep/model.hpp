@@ -9,8 +9,12 @@
 //   - loss and gradient on a batch (the SGD step),
 //   - Hessian-vector products and the dense Hessian (sharpness, stability),
 //   - its conserved quantity under gradient flow, as a spectrum (Noether diagnostics),
-//   - parameter initialisation from its own random stream.
-// Models register themselves in model_registry() (name -> parameter schema + factory); the spec
+//   - parameter initialisation from its own random stream,
+//   - optionally, result fields of its own: declared per sweep (ModelInfo::declare_fields), found
+//     by each point's model (bind_fields), filled on the trace schedule (record_traces) and at the
+//     end of a run that did not diverge (record_final).
+// Models are listed in model_registry() (name -> parameter schema + factory): the built-in ones,
+// then those added with register_model (a test, or a program linking the library). The spec
 // validator, `symsweep --help` and the docs all read that list.
 #pragma once
 
@@ -19,11 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "symsweep/schema.hpp"
 #include "symsweep/spec.hpp"
 #include "symsweep/types.hpp"
 
 namespace symsweep {
 
+class Grid;
 class NormalSource;
 
 /// A batch of samples: row s of x and y is sample s (S x dx and S x dy).
@@ -71,6 +77,16 @@ class Model {
   /// Draws initial parameters.
   virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
 
+  // ---- The model's own result fields (see ModelInfo::declare_fields). Defaults: none.
+  /// Finds the ids of the fields its ModelInfo declared (once per point, before the run).
+  virtual void bind_fields(const Schema& /*schema*/) {}
+  /// Fills trace record `slot` (a position along the "step" dimension) at theta. Runs inside
+  /// the SGD loop: must not allocate.
+  virtual void record_traces(const Vector& /*theta*/, Record& /*out*/, std::size_t /*slot*/) {}
+  /// Fills the final fields of a run that did not diverge, at its final theta; `full` is the
+  /// full objective (the dataset, or the population's reference set online).
+  virtual void record_final(const Vector& /*theta*/, const Batch& /*full*/, Record& /*out*/) {}
+
  protected:
   /// The d x d matrix whose j-th column is product(e_j), symmetrised: a Hessian from
   /// Hessian-vector products.
@@ -89,11 +105,19 @@ struct ModelInfo {
   /// without building it (the file layout needs them for every point).
   std::function<Index(const ParamSet&)> conserved_size;
   std::function<std::unique_ptr<Model>(const ParamSet&)> create;
+  /// Optional: declares the model's own fields (and any trailing dimensions they need, sized for
+  /// the largest point of the grid) into the sweep's schema. The "step" dimension (the trace
+  /// records) is declared before it is called.
+  std::function<void(const Grid&, Schema&)> declare_fields;
 };
 
-/// Every built-in model, in --help order.
+/// Every model: the built-in ones in --help order, then the registered ones.
 const std::vector<ModelInfo>& model_registry();
 /// The model called `name`, or nullptr.
 const ModelInfo* find_model(const std::string& name);
+/// Adds a model to the registry (e.g. a test's own model). Call before parsing any spec and
+/// before threads start; the registry is not locked. Throws Error when the name is taken or the
+/// entry lacks a name, a factory or conserved_size.
+void register_model(ModelInfo info);
 
 }  // namespace symsweep

@@ -21,7 +21,7 @@ using ProgressFn = std::function<void(std::size_t done)>;
 
 /// Runs `points` on the OpenMP threads of this process; results come back in the order of
 /// `points`, whatever thread ran each. A point that throws comes back with status failed.
-std::vector<PointResult> run_points(const Grid& grid, const SweepLayout& layout,
+std::vector<PointResult> run_points(const Grid& grid, const SweepFields& fields,
                                     const std::vector<std::uint64_t>& points,
                                     const ProgressFn& progress = {});
 

@@ -1,15 +1,20 @@
-// One grid point, from its parameters to its PointResult: build the model and data from the point's
-// own random streams, run SGD, classify the outcome, and measure the final state.
+// One grid point, from its parameters to its values of the sweep's fields: build the model and
+// data from the point's own random streams, run SGD, classify the outcome, and measure the final
+// state.
 //
-// Per point (SCIENCE.md Sec. 4, the parts built so far):
-//   steps_run    updates applied;
-//   outcome      converged (full-batch gradient norm <= optimizer.tol), diverged (|theta| above
-//                optimizer.divergence_bound or a non-finite loss; diverged_at = the update after
-//                which that was seen), or moving (neither, within optimizer.steps);
-//   final_loss, grad_norm, sharpness (lambda_max of the full-batch Hessian of L, weight decay not
-//                included), C_final (the conserved spectrum) — NaN for diverged points;
-//   traces       full-batch loss and conserved spectrum at steps 0, k, 2k, ... (record.every = k),
-//                NaN after the run stopped.
+// The core run's fields (declared in simulate.cpp, beside the code that fills them; SCIENCE.md
+// Sec. 4, the parts built so far):
+//   /results/status       pending, done, failed (the store writes it last: crash consistency)
+//   /results/outcome      converged (full-batch gradient norm <= optimizer.tol), diverged (|theta|
+//                         above optimizer.divergence_bound or a non-finite loss), or moving
+//                         (neither, within optimizer.steps)
+//   /results/steps_run, diverged_at (the update after which divergence was seen; -1: none)
+//   /results/final_loss, grad_norm, sharpness (lambda_max of the full-batch Hessian of L, weight
+//                         decay not included), C_final (the conserved spectrum) — NaN if diverged
+//   /traces/loss, C       full-batch loss and conserved spectrum at steps 0, k, 2k, ...
+//                         (record.every = k), NaN after the run stopped
+//   /run/seconds, rank    wall time and MPI rank of the point (not deterministic)
+// then the model's own fields (model.hpp).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include "symsweep/grid.hpp"
+#include "symsweep/schema.hpp"
 #include "symsweep/types.hpp"
 
 namespace symsweep {
@@ -31,44 +37,54 @@ enum class Outcome : std::uint8_t { unknown = 0, converged = 1, diverged = 2, mo
 const char* to_string(Status s);
 const char* to_string(Outcome o);
 
-/// Shapes shared by every point of a sweep (per-point arrays are padded to these with NaN).
-struct SweepLayout {
-  Index n_conserved = 0;                   ///< longest conserved spectrum over the grid
-  std::vector<std::int64_t> record_steps;  ///< steps at which traces are recorded (may be empty)
-  Index n_records() const { return static_cast<Index>(record_steps.size()); }
+/// The fields of one sweep: the core run's, then the model's, and the record schedule. Records
+/// refer to its schema: it must outlive them (hence neither copied nor moved).
+class SweepFields {
+ public:
+  /// Declares every field of `grid`'s sweep. Throws Error for a broken declaration.
+  explicit SweepFields(const Grid& grid);
+  SweepFields(const SweepFields&) = delete;
+  SweepFields& operator=(const SweepFields&) = delete;
+
+  const Schema& schema() const { return schema_; }
+  /// Steps at which traces are recorded: 0, k, 2k, ... up to the largest optimizer.steps of the
+  /// grid (record.every = k); empty without traces.
+  const std::vector<std::int64_t>& record_steps() const { return record_steps_; }
+
+  /// Ids of the core run's fields.
+  struct Core {
+    FieldId status, outcome, steps_run, diverged_at, final_loss, grad_norm, sharpness, conserved;
+    FieldId trace_loss, trace_conserved;
+    FieldId seconds, rank;
+  };
+  const Core& core() const { return core_; }
+
+ private:
+  Schema schema_;
+  std::vector<std::int64_t> record_steps_;
+  Core core_{};
 };
 
-/// The layout of a grid: record steps 0, k, ... up to the largest optimizer.steps on the grid.
-SweepLayout make_layout(const Grid& grid);
-
+/// One point's values of every field of the sweep.
 struct PointResult {
   std::uint64_t index = 0;
-  Status status = Status::pending;
-  Outcome outcome = Outcome::unknown;
-  std::int64_t steps_run = -1;
-  /// k when theta_k (after k updates) was the first state found diverged: |theta_k| above the
-  /// bound, or a non-finite batch loss at theta_k; -1: did not diverge.
-  std::int64_t diverged_at = -1;
-  double final_loss = std::numeric_limits<double>::quiet_NaN();
-  double grad_norm = std::numeric_limits<double>::quiet_NaN();
-  double sharpness = std::numeric_limits<double>::quiet_NaN();
-  std::vector<double> conserved;        ///< n_conserved
-  std::vector<double> trace_loss;       ///< n_records
-  std::vector<double> trace_conserved;  ///< n_records x n_conserved, row-major
-  double seconds = 0;                   ///< wall time of the point
-  std::string error;                    ///< why, when status == failed
+  Record values;
+  std::string error;  ///< why, when the status is failed
 };
+
+/// A point that raised an error: status failed, every other field at its fill value.
+PointResult failed_point(const SweepFields& fields, std::uint64_t index, std::string error);
 
 /// Runs point `index` of the grid: PointRun's three phases in one call. Never throws for
 /// numerical trouble (that is an outcome); throws Error only for broken invariants.
-PointResult simulate_point(const Grid& grid, const SweepLayout& layout, std::uint64_t index);
+PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index);
 
 /// One point's run in three phases: set-up (the constructor: model, data, streams, every buffer),
 /// the SGD loop (advance: allocation-free, resumable in slices), and the final measurements
 /// (finish: Hessian, spectrum).
 class PointRun {
  public:
-  PointRun(const Grid& grid, const SweepLayout& layout, std::uint64_t index);
+  PointRun(const Grid& grid, const SweepFields& fields, std::uint64_t index);
   ~PointRun();
   PointRun(const PointRun&) = delete;
   PointRun& operator=(const PointRun&) = delete;

@@ -6,16 +6,32 @@
 // text stored in every result file, so those four can never disagree. Common sections are declared
 // in spec.cpp; each model declares its own `model.*` parameters in its registry entry (model.hpp).
 //
-// A numeric parameter becomes an axis of the sweep when `[axes]` names it:
+// Values have one grammar for every key, by kind:
+//
+//     Integer, Real   one number                     eta = 0.01
+//     Text            free text                      name = edge_of_stability
+//     Choice          one word of a fixed list       mode = online
+//     Vector          reals separated by ','         x0 = 0.01, 0
+//     Matrix          rows separated by ';'          teacher = 1, 0.5, 0; 0, 1, -0.5
+//
+// A Vector or Matrix may be empty (nothing after '='); the code that reads it says whether that is
+// allowed. Ranges apply to every element. The resolved config text stores scalars and text as
+// written (trimmed) and vectors and matrices in canonical form: every number in its shortest
+// round-trip form, ", " between values, "; " between rows.
+//
+// A parameter marked sweepable (any kind) becomes an axis of the sweep when `[axes]` names it:
 //
 //     [axes]
-//     optimizer.eta   = logspace(-2, 0, 9)
+//     optimizer.eta   = logspace(-2, 0, 9)     # numbers: a list or a generator (grid.hpp)
 //     optimizer.batch = 1, 2, 4, 8
+//     data.mode       = finite, online         # choices and text: words separated by ','
+//     model.x0        = 0.3 | -0.3 | 1         # vectors and matrices: values separated by '|'
 //
 // Validation lives here and only here. Every error is a ConfigError whose message names the key,
 // the value and the rule it breaks.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -31,6 +47,23 @@ enum class ParamKind {
   Real,     ///< finite real number
   Text,     ///< free text (names, paths)
   Choice,   ///< one of a fixed list of words
+  Vector,   ///< finite reals "a, b, c" (possibly none)
+  Matrix,   ///< rows of finite reals "a, b; c, d", every row the same length (possibly none)
+};
+
+/// "an integer", "a real number", "text", "one of ...", "a vector", "a matrix": for messages.
+const char* to_string(ParamKind kind);
+
+/// One parameter value of any kind.
+struct Value {
+  /// Canonical text: scalars and text as written (trimmed); vectors and matrices rebuilt from
+  /// their numbers (see the header comment). Parsing it again gives the same Value.
+  std::string text;
+  /// Integer, Real: one number; Vector: its elements; Matrix: its elements row by row;
+  /// Text, Choice: none.
+  std::vector<double> numbers;
+  std::size_t rows = 0;  ///< Matrix: rows; Vector: elements; scalars: 1; Text, Choice: 0
+  std::size_t cols = 0;  ///< Matrix: columns; Vector and scalars: 1; Text, Choice: 0
 };
 
 /// The allowed interval of a numeric parameter.
@@ -59,11 +92,17 @@ struct ParamDef {
   std::string help;                  ///< one line for --help and the docs
   Range range;                       ///< Integer and Real only
   std::vector<std::string> choices;  ///< Choice only
-  bool sweepable = true;             ///< may be an axis (Integer and Real only)
+  bool sweepable = true;             ///< may be an axis in [axes]
 
   std::string section() const;  ///< "optimizer"
   std::string name() const;     ///< "eta"
+  /// A scalar number (Integer or Real).
   bool numeric() const { return kind == ParamKind::Integer || kind == ParamKind::Real; }
+  /// Text or Choice.
+  bool textual() const { return kind == ParamKind::Text || kind == ParamKind::Choice; }
+  /// The rule a value must follow, e.g. "must be > 0", "must be one of finite, online",
+  /// "must be a matrix of finite numbers >= 0".
+  std::string rule() const;
 };
 
 class ParamSet;
@@ -76,7 +115,7 @@ struct CrossRule {
 };
 
 /// Parameters common to every sweep ([sweep], [data], [optimizer], [record]), in --help order.
-const std::vector<ParamDef>& common_params();
+std::vector<ParamDef> common_params();
 /// Cross-parameter rules of the common sections.
 const std::vector<CrossRule>& common_rules();
 
@@ -84,7 +123,10 @@ const std::vector<CrossRule>& common_rules();
 struct AxisSpec {
   std::string key;   ///< e.g. "optimizer.eta"
   std::string text;  ///< e.g. "logspace(-2, 0, 9)", kept verbatim for provenance
-  std::vector<double> values;
+  ParamKind kind = ParamKind::Real;
+  std::vector<Value> values;
+  /// The values of a numeric axis (Integer or Real) as numbers; throws for other kinds.
+  std::vector<double> numbers() const;
 };
 
 /// The validated description of a whole sweep.
@@ -106,8 +148,10 @@ class SweepSpec {
   int find(std::string_view key) const;
   /// Base (unswept) value of a numeric key; throws for unknown or non-numeric keys.
   double number(std::string_view key) const;
-  /// Value of a text or choice key; throws for unknown or numeric keys.
+  /// Base value of a text or choice key; throws for unknown keys or keys of other kinds.
   const std::string& text(std::string_view key) const;
+  /// Base value of any key; throws for unknown keys.
+  const Value& value(std::string_view key) const;
   /// True when `key` is one of the axes.
   bool is_axis(std::string_view key) const;
 
@@ -117,35 +161,42 @@ class SweepSpec {
   /// gives an identical SweepSpec up to the output path.
   std::string config_text() const;
 
-  /// Numeric base values per schema entry (NaN for Text and Choice keys).
-  const std::vector<double>& base_numbers() const { return numbers_; }
+  /// Base values per schema entry.
+  const std::vector<Value>& base_values() const { return values_; }
   /// Cross rules in force (common + model).
   const std::vector<CrossRule>& rules() const { return rules_; }
 
  private:
   friend SweepSpec parse_spec(std::string_view, const std::vector<std::string>&);
   std::vector<ParamDef> schema_;
-  std::vector<std::string> texts_;  // per schema entry
-  std::vector<double> numbers_;     // per schema entry; NaN for Text / Choice
+  std::vector<Value> values_;  // per schema entry
   std::vector<AxisSpec> axes_;
   std::vector<CrossRule> rules_;
 };
 
 /// The values of every parameter at one grid point: base values with the axes' values applied.
+/// Refers to the SweepSpec's values, which must outlive it.
 class ParamSet {
  public:
-  ParamSet(const SweepSpec& spec, std::vector<double> numbers)
-      : spec_(&spec), numbers_(std::move(numbers)) {}
+  /// values: one per schema entry of `spec`.
+  ParamSet(const SweepSpec& spec, std::vector<const Value*> values)
+      : spec_(&spec), values_(std::move(values)) {}
+  /// A numeric key's value; throws for other kinds.
   double number(std::string_view key) const;
   /// number(key) checked to be integral and converted.
   std::int64_t integer(std::string_view key) const;
-  const std::string& text(std::string_view key) const { return spec_->text(key); }
+  /// A text or choice key's value; throws for other kinds.
+  const std::string& text(std::string_view key) const;
+  /// A vector key's elements; throws for other kinds.
+  const std::vector<double>& vector(std::string_view key) const;
+  /// Any key's value.
+  const Value& value(std::string_view key) const;
   const SweepSpec& spec() const { return *spec_; }
-  const std::vector<double>& numbers() const { return numbers_; }
 
  private:
+  const Value& checked(std::string_view key, bool (*kind_ok)(ParamKind), const char* what) const;
   const SweepSpec* spec_;
-  std::vector<double> numbers_;  // per schema entry
+  std::vector<const Value*> values_;  // per schema entry
 };
 
 /// Parses INI text and `section.key=value` overrides (applied in order, after the file) into a
@@ -160,5 +211,9 @@ std::string read_config_file(const std::string& path);
 /// Parses one number for `key` strictly: the whole text must be a finite number (and integral for
 /// Integer keys). Throws ConfigError "key = 'text': not a number" otherwise.
 double parse_number(const ParamDef& def, std::string_view text);
+
+/// Parses and validates one value of `def`'s kind (range, choices, matrix shape). Throws
+/// ConfigError naming the key, the value and the rule.
+Value parse_value(const ParamDef& def, std::string_view text);
 
 }  // namespace symsweep

@@ -1,29 +1,33 @@
 // The result file: one HDF5 file per sweep, written by all ranks through MPI-IO.
 //
-// Format "symsweep/1" (README.md, "The result file", documents every field):
+// Format "symsweep/1" (README.md, "The result file"). The store knows the layout, not what a
+// point means: it writes whatever Schema it is given (schema.hpp), and readers take field names,
+// enum members, descriptions and units from the file.
 //
-//   /                     attributes: format, symsweep_version, git_commit, created_utc,
-//                         config_text (resolved INI), config_sha256, command_line, mpi_ranks,
-//                         omp_threads, hosts, seed, name, model, n_points
-//   /<key>, /axes/<key>   values of every swept parameter: a dimension scale at the root (where
-//                         netCDF readers look), and a hard link to it under /axes
-//   /k                    0 .. n_conserved-1, the scale of spectrum dimensions
-//   /results/<field>      one dataset per summary field, shape = axis lengths (+ a trailing
-//                         dimension for spectra): status, outcome, steps_run, diverged_at,
-//                         final_loss, grad_norm, sharpness, C_final
-//   /traces/step          steps at which traces were recorded (a dimension scale)
-//   /traces/<quantity>    shape = axis lengths + (n_records[, n_conserved]): loss, C
-//   /run/seconds, /run/rank  wall time and rank of every point (placement; not part of the
-//                         determinism guarantee)
+//   /                     attributes: format, numerics_version, symsweep_version, git_commit,
+//                         created_utc, config_text (resolved INI), config_sha256, command_line,
+//                         mpi_ranks, omp_threads, hosts, seed, name, model, n_points
+//   /<key>                one dimension scale per swept parameter, in [axes] order (numbers as
+//                         int64 or float64; text, choices, vectors and matrices as fixed-length
+//                         UTF-8 strings of their canonical text, with _Encoding = "utf-8")
+//   /<dim>                one dimension scale per trailing dimension of the schema (e.g. step, k)
+//   /axes/<key>           hard links to the axis scales
+//   /<group>/<field>      one dataset per present field, in the group it names (results, traces,
+//                         run); shape = axis lengths + its trailing dimensions; every dimension
+//                         has its scale attached and a label; attributes long_name, description,
+//                         units (when it has any); enums are HDF5 enums with CF flag_values and
+//                         flag_meanings
+//   /<group>/<key|dim>    hard links to the scales its fields use: netCDF readers (xarray with
+//                         h5netcdf) see a coordinate only in the group where the scale is found
 //
 // Parallel HDF5 decides the shape of this code: every structural call is collective with
-// identical arguments, so all datasets are created at full size when the file is created (fill
-// values: status pending, NaN, -1). After that only raw data changes. write() is collective:
-// every rank passes its own finished points (possibly none); they are packed into records and
-// routed (MPI_Alltoallv) to the rank that owns their contiguous block of flat indices, so each
-// rank writes a few large hyperslabs whatever the distribution of the computation; the data
-// fields are written with collective MPI-IO, the file is flushed, then the points' status is
-// written and flushed, so a point reads `done` only once its data is on disk.
+// identical arguments, so all datasets are created at full size when the file is created (at the
+// schema's fill values). After that only raw data changes. write() is collective: every rank
+// passes its own finished points (possibly none); their Records are routed (MPI_Alltoallv) to the
+// rank that owns their contiguous block of flat indices, so each rank writes a few large
+// hyperslabs whatever the distribution of the computation; every field but the schema's status
+// field is written with collective MPI-IO, the file is flushed, then the points' status is written
+// and flushed, so a point reads `done` only once its data is on disk.
 #pragma once
 
 #include <memory>
@@ -33,6 +37,7 @@
 #include <mpi.h>
 
 #include "symsweep/grid.hpp"
+#include "symsweep/schema.hpp"
 #include "symsweep/simulate.hpp"
 
 namespace symsweep {
@@ -46,7 +51,8 @@ struct Provenance {
   int omp_threads = 1;
 };
 
-/// The file format this build writes.
+/// The file format this build writes: the layout above. It changes only when something a reader
+/// of the documented layout relies on moves or changes meaning (README.md, "Versions").
 inline constexpr const char* kFormat = "symsweep/1";
 
 /// How the file is written. The defaults are the measured choice (tests/bench/bench_store.cpp).
@@ -62,17 +68,18 @@ struct StoreOptions {
 class ResultStore {
  public:
   /// Creates `path` collectively over `comm` (every rank, identical arguments).
+  /// `schema` must outlive the store and hold a status field.
   static ResultStore create(const std::string& path, MPI_Comm comm, const Grid& grid,
-                            const SweepLayout& layout, const Provenance& provenance,
+                            const Schema& schema, const Provenance& provenance,
                             const StoreOptions& options = {});
 
   ResultStore(ResultStore&&) noexcept;
   ResultStore& operator=(ResultStore&&) noexcept;
   ~ResultStore();
 
-  /// Writes this rank's finished points (any subset of the grid, possibly empty). Collective.
-  /// `rank` is recorded in /run/rank.
-  void write(const std::vector<PointResult>& points, int rank);
+  /// Writes this rank's finished points (any subset of the grid, possibly empty; their Records
+  /// made from this store's schema). Collective.
+  void write(const std::vector<PointResult>& points);
   /// Closes the file collectively; throws IoError if HDF5 reports an error.
   void close();
 
@@ -90,8 +97,9 @@ class ResultStore {
   std::unique_ptr<Impl> impl_;
 };
 
-/// A human-readable summary of a result file (provenance, axes, status and outcome counts),
-/// as printed by `symsweep inspect`. Opens the file read-only, serially.
+/// A human-readable summary of a result file (provenance, axes, the counts of every enum field and
+/// a summary of every scalar real field of /results, read from the file itself), as printed by
+/// `symsweep inspect`. Opens the file read-only, serially.
 std::string describe_file(const std::string& path);
 
 }  // namespace symsweep

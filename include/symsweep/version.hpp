@@ -5,6 +5,12 @@
 
 namespace symsweep {
 
+/// The numerics version: it changes whenever the same config would give different bits in
+/// /results or /traces (a new random-stream layout, another algorithm, ...), and is stored in every
+/// file as `numerics_version`. The format version (store.hpp) tracks the file layout only.
+/// README.md, "Versions", states the rule.
+inline constexpr int kNumericsVersion = 1;
+
 /// "0.1.0"
 const char* version();
 /// The git commit this binary was built from ("<sha>[-dirty]" or "unknown").

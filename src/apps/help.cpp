@@ -11,16 +11,7 @@ namespace symsweep::apps {
 namespace {
 
 std::string rule_of(const ParamDef& def) {
-  switch (def.kind) {
-    case ParamKind::Integer:
-    case ParamKind::Real:
-      return def.range.describe(def.kind).substr(8);  // drop "must be "
-    case ParamKind::Choice:
-      return "one of " + text::join(def.choices, ", ");
-    case ParamKind::Text:
-      return "text";
-  }
-  return "";
+  return def.rule().substr(8);  // drop "must be "
 }
 
 /// Word-wraps `words` at 100 columns, every line indented by `indent` spaces.
@@ -41,8 +32,7 @@ std::string wrap(const std::string& words, std::size_t indent) {
 void describe(std::ostringstream& out, const ParamDef& def) {
   std::string shown = def.default_text.empty() ? "(required)" : def.default_text;
   if (def.key == "sweep.output") shown = "<name>.h5";
-  out << "  " << def.name() << " = " << shown << (def.numeric() && def.sweepable ? "  *" : "")
-      << "\n"
+  out << "  " << def.name() << " = " << shown << (def.sweepable ? "  *" : "") << "\n"
       << wrap(def.help + "; " + rule_of(def), 6);
 }
 
@@ -51,7 +41,8 @@ void describe(std::ostringstream& out, const ParamDef& def) {
 std::string config_reference() {
   std::ostringstream out;
   out << "Configuration (INI: [section] lines, then key = value; '#' starts a comment).\n"
-         "Defaults are shown; keys marked * are numeric and may be swept in [axes].\n";
+         "Defaults are shown; keys marked * may be swept in [axes]. Values by kind: a number;\n"
+         "text; one word of a list; a vector 'a, b, c'; a matrix 'a, b; c, d' (rows by ';').\n";
   std::string section;
   for (const ParamDef& def : common_params()) {
     if (def.section() != section) {
@@ -63,7 +54,10 @@ std::string config_reference() {
   }
   out << "\n[axes]\n"
          "  section.key = 1, 2, 4 | linspace(a, b, n) | logspace(a, b, n) | geomspace(a, b, n)\n"
-         "                | range(a, b[, step])\n"
+         "                | range(a, b[, step])          (numeric keys)\n"
+         "  section.key = word1, word2                   (choice and text keys)\n"
+         "  section.key = 1, 0 | 0, 1                    (vector and matrix keys: '|' between "
+         "values)\n"
          "      sweep a key marked *: the grid is the Cartesian product of the axes, row-major\n"
          "      (the last axis varies fastest); a key is either fixed in its section or swept\n";
   out << "\nModels ([model] name = ...):\n";

@@ -13,7 +13,7 @@ sys.path.insert(0, str(SOURCE_DIR / "analysis"))
 sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
 
 from conftest import TINY, symsweep  # noqa: E402
-from symsweep_analysis import OUTCOMES, load  # noqa: E402
+from symsweep_analysis import load  # noqa: E402
 from symsweep_analysis.phase import default_axes, outcome_plane, stability_plane  # noqa: E402
 
 
@@ -39,6 +39,23 @@ def test_load_gives_axes_in_grid_order_and_every_field(result):
     eta = sweep.param("optimizer.eta")
     assert eta.shape == (4, 3, 2) and (eta[1] == sweep.axes["optimizer.eta"][1]).all()
     assert (sweep.param("data.noise_var") == 0.1).all()
+    # Fields and enum members come from the file; the scales linked into the groups are not fields.
+    assert set(sweep.results) == {"status", "outcome", "steps_run", "diverged_at", "final_loss",
+                                  "grad_norm", "sharpness", "C_final"}
+    assert set(sweep.traces) == {"loss", "C"}
+    assert sweep.enums["outcome"] == ("unknown", "converged", "diverged", "moving")
+    assert sweep.code("status", "done") == 1
+
+
+def test_a_choice_axis_loads_as_text(tmp_path):
+    cfg = tmp_path / "tiny.ini"
+    cfg.write_text(TINY)
+    out = tmp_path / "modes.h5"
+    r = symsweep("run", cfg, "-o", out, "--set", "axes.data.mode=finite, online", "--quiet")
+    assert r.code == 0, r
+    sweep = load(out)
+    assert list(sweep.axes["data.mode"]) == ["finite", "online"]
+    assert sweep.shape[-1] == 2 and sweep.results["status"].shape == sweep.shape
 
 
 def test_planes_agree_with_the_raw_file(result):
@@ -54,7 +71,7 @@ def test_planes_agree_with_the_raw_file(result):
     for i in range(4):
         for j in range(3):
             values = list(outcome[i, j, :])
-            counts = [values.count(k) for k in range(len(OUTCOMES))]
+            counts = [values.count(k) for k in range(len(sweep.enums["outcome"]))]
             assert plane[j, i] == int(np.argmax(counts))
     stab = stability_plane(sweep, x, y)
     assert np.isnan(sharp).any() and np.isfinite(sharp).any()  # both kinds of cell occur

@@ -37,19 +37,18 @@ int main(int argc, char** argv) {
                             std::to_string(n_eta) + ")\nsweep.seed = range(0, 100)\n";
     const SweepSpec spec = parse_spec(ini);
     const Grid grid(spec);
-    const SweepLayout layout = make_layout(grid);
+    const SweepFields fields(grid);
     std::vector<PointResult> mine;
     for (auto p : static_points(grid.size(), rank, ranks)) {
-      mine.push_back(testing::fake_result(p, layout));
+      mine.push_back(testing::fake_result(p, fields));
     }
     const double mbytes = static_cast<double>(grid.size()) *
-                          static_cast<double>(layout.n_records() * (1 + layout.n_conserved) +
-                                              layout.n_conserved + 8) *
-                          8 / 1e6;
+                          static_cast<double>(fields.schema().record_bytes()) / 1e6;
     if (rank == 0) {
       std::printf(
-          "store benchmark: %llu points x %ld records x h = %ld (%.1f MB of data), %d rank(s)\n",
-          static_cast<unsigned long long>(grid.size()), layout.n_records(), h, mbytes, ranks);
+          "store benchmark: %llu points x %zu records x h = %ld (%.1f MB of data), %d rank(s)\n",
+          static_cast<unsigned long long>(grid.size()), fields.record_steps().size(), h, mbytes,
+          ranks);
       std::printf("%-34s %10s %10s %10s %12s\n", "variant", "create s", "write s", "close s",
                   "file MB");
     }
@@ -69,10 +68,11 @@ int main(int argc, char** argv) {
       options.chunk_traces = v.chunked;
       MPI_Barrier(MPI_COMM_WORLD);
       double t0 = MPI_Wtime();
-      ResultStore store = ResultStore::create(path, MPI_COMM_WORLD, grid, layout, prov, options);
+      ResultStore store =
+          ResultStore::create(path, MPI_COMM_WORLD, grid, fields.schema(), prov, options);
       MPI_Barrier(MPI_COMM_WORLD);
       double t1 = MPI_Wtime();
-      store.write(mine, rank);
+      store.write(mine);
       MPI_Barrier(MPI_COMM_WORLD);
       double t2 = MPI_Wtime();
       store.close();

@@ -59,20 +59,27 @@ def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
         for name, trailing in RESULT_FIELDS.items():
             ds = f["results"][name]
             assert ds.shape == grid + ((2,) if trailing else ()), name
-            assert ds.attrs["description"]
+            assert ds.attrs["description"] and ds.attrs["long_name"]
             labels = [d.label for d in ds.dims]
             assert labels == list(AXES) + list(trailing), name
             for i, key in enumerate(AXES):
                 assert ds.dims[i][0] == f["axes"][key]  # the same object as /<key>
                 assert f[key] == f["axes"][key]
+                assert f["results"][key] == f[key]  # linked where netCDF readers look
             if trailing:
-                assert ds.dims[len(AXES)][0] == f["k"]
+                assert ds.dims[len(AXES)][0] == f["k"] == f["results/k"]
+        assert f["results/steps_run"].attrs["units"] == "steps"
+        assert "units" not in f["results/final_loss"].attrs  # dimensionless
 
         status = f["results/status"]
         assert h5py.check_enum_dtype(status.dtype) == {"pending": 0, "done": 1, "failed": 2}
         assert (status[()] == 1).all(), "every point done"
         outcomes = h5py.check_enum_dtype(f["results/outcome"].dtype)
         assert outcomes == {"unknown": 0, "converged": 1, "diverged": 2, "moving": 3}
+        for name, enum in (("status", {"pending": 0, "done": 1, "failed": 2}), ("outcome", outcomes)):
+            attrs = f["results"][name].attrs  # CF conventions for categorical data
+            assert list(attrs["flag_values"]) == list(enum.values())
+            assert attrs["flag_meanings"] == " ".join(enum)
         outcome = f["results/outcome"][()]
         assert set(np.unique(outcome)) <= {1, 2, 3} and 2 in outcome  # eta = 3.16 diverges
         diverged = outcome == 2
@@ -86,13 +93,41 @@ def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
         assert f["traces/loss"].shape == grid + (4,)
         assert f["traces/C"].shape == grid + (4, 2)
         assert [d.label for d in f["traces/C"].dims] == list(AXES) + ["step", "k"]
-        assert f["traces/C"].dims[3][0].name == "/traces/step"
+        assert f["traces/C"].dims[3][0] == f["traces/step"] == f["step"]
         assert np.isfinite(f["traces/loss"][()][..., 0]).all()
 
         # Placement: both ranks ran points, p mod 2.
         rank = f["run/rank"][()].reshape(-1)
         np.testing.assert_array_equal(rank, np.arange(24) % 2)
         assert (f["run/seconds"][()] >= 0).all()
+
+
+def test_a_choice_axis_round_trips(tmp_path, tiny_config):
+    """data.mode swept: a string scale in the file, a text coordinate in xarray, and each point
+    run in its own mode (online points see the population, so their final loss differs)."""
+    out = tmp_path / "modes.h5"
+    r = symsweep("run", tiny_config, "-o", out, "--set", "axes.data.mode=online, finite",
+                 "--set", "optimizer.eta=0.1", np=2)
+    assert r.code == 0, r
+    with h5py.File(out, "r") as f:
+        scale = f["axes/data.mode"]
+        assert scale.dtype.kind == "S" and scale.attrs["_Encoding"] == "utf-8"
+        assert [v.decode() for v in scale[()]] == ["online", "finite"]
+        assert [d.label for d in f["results/final_loss"].dims][-1] == "data.mode"
+        assert "data.mode = online, finite" in f.attrs["config_text"]
+        loss = f["results/final_loss"][()]
+        assert not np.array_equal(loss[..., 0], loss[..., 1])
+    xr = pytest.importorskip("xarray")
+    results = xr.open_dataset(out, group="results", engine="h5netcdf")
+    assert list(results.coords["data.mode"].values) == ["online", "finite"]
+
+
+def test_help_shows_every_value_form():
+    r = symsweep("--help")
+    assert r.code == 0
+    for form in ("a vector 'a, b, c'", "a matrix 'a, b; c, d'", "(choice and text keys)",
+                 "'|' between values", "mode = finite  *"):
+        assert form in r.out, form
 
 
 def test_xarray_reads_labelled_dimensions(tmp_path, tiny_config):
@@ -104,10 +139,15 @@ def test_xarray_reads_labelled_dimensions(tmp_path, tiny_config):
     np.testing.assert_allclose(root["optimizer.eta"].values, AXES["optimizer.eta"], rtol=1e-15)
     results = xr.open_dataset(out, group="results", engine="h5netcdf")
     assert results["final_loss"].dims == tuple(AXES)
+    for key, values in AXES.items():  # the axes are coordinates of /results itself
+        np.testing.assert_allclose(results.coords[key].values, values, rtol=1e-15)
+    assert results["outcome"].attrs["flag_meanings"] == "unknown converged diverged moving"
     assert results["C_final"].dims == tuple(AXES) + ("k",)
     traces = xr.open_dataset(out, group="traces", engine="h5netcdf")
     assert traces["C"].dims == tuple(AXES) + ("step", "k")
     np.testing.assert_array_equal(traces["step"].values, [0, 20, 40, 60])
+    np.testing.assert_array_equal(traces.coords["step"].values, [0, 20, 40, 60])
+    np.testing.assert_array_equal(traces.coords["sweep.seed"].values, AXES["sweep.seed"])
     # Coordinates come from the root: assign them and select by value.
     loss = results["final_loss"].assign_coords({k: root[k] for k in AXES})
     assert loss.sel({"optimizer.batch": 16, "sweep.seed": 1}).shape == (4,)

@@ -17,15 +17,16 @@ void work(const char* path, int rank) {
   using namespace symsweep;
   const SweepSpec spec = parse_spec("[model]\nname = linear2\n[axes]\nsweep.seed = range(0, 8)\n");
   const Grid grid(spec);
-  const SweepLayout layout = make_layout(grid);
+  const SweepFields fields(grid);
   StoreOptions options;
   options.truncate = true;
   ResultStore store =
-      ResultStore::create(path, MPI_COMM_WORLD, grid, layout, Provenance{}, options);
+      ResultStore::create(path, MPI_COMM_WORLD, grid, fields.schema(), Provenance{}, options);
   if (rank == 1) throw std::runtime_error("injected failure on rank 1");
   // Rank 0 goes on into a collective write and waits there for rank 1.
-  std::vector<PointResult> mine = {testing::fake_result(0, layout)};
-  store.write(mine, rank);
+  std::vector<PointResult> mine;
+  mine.push_back(testing::fake_result(0, fields));
+  store.write(mine);
   store.close();
 }
 

@@ -46,16 +46,19 @@ optimizer.batch = 1, 2, 4, 8
 sweep.seed = 0, 1
 )";
 
-PointResult fake(std::uint64_t p, const SweepLayout& layout) {
-  return testing::fake_result(p, layout);
-}
-
 struct Fixture {
-  Fixture() : spec(parse_spec(kIni)), grid(spec), layout(make_layout(grid)) {}
+  Fixture() : spec(parse_spec(kIni)), grid(spec), fields(grid) {}
   SweepSpec spec;
   Grid grid;
-  SweepLayout layout;
+  SweepFields fields;
 };
+
+/// Point p's synthetic values, as written by `rank`.
+PointResult fake(std::uint64_t p, const Fixture& fx, int rank = 0) {
+  PointResult r = testing::fake_result(p, fx.fields);
+  r.values.set_integer(fx.fields.core().rank, rank);
+  return r;
+}
 
 StoreOptions truncating() {
   StoreOptions o;
@@ -96,12 +99,13 @@ void verify(const Fixture& fx, const std::vector<bool>& written,
   const auto trace = read_doubles(file.get(), "traces/loss");
   const auto trace_c = read_doubles(file.get(), "traces/C");
   const auto rank = read_ints(file.get(), "run/rank");
-  const auto nc = static_cast<std::size_t>(fx.layout.n_conserved);
-  const auto nr = static_cast<std::size_t>(fx.layout.n_records());
+  const SweepFields::Core& c = fx.fields.core();
+  const std::size_t nc = fx.fields.schema().find_dim("k")->coords.size();
+  const std::size_t nr = fx.fields.record_steps().size();
   ASSERT_EQ(status.size(), fx.grid.size());
   ASSERT_EQ(trace_c.size(), fx.grid.size() * nr * nc);
   for (std::uint64_t p = 0; p < fx.grid.size(); ++p) {
-    const PointResult e = fake(p, fx.layout);
+    const Record e = fake(p, fx).values;
     if (!written[p]) {
       EXPECT_EQ(status[p], 0) << "point " << p << " should be pending";
       EXPECT_EQ(steps[p], -1);
@@ -110,16 +114,16 @@ void verify(const Fixture& fx, const std::vector<bool>& written,
       continue;
     }
     EXPECT_EQ(status[p], 1) << "point " << p;
-    EXPECT_EQ(outcome[p], static_cast<int>(e.outcome));
-    EXPECT_EQ(steps[p], e.steps_run);
-    EXPECT_EQ(diverged[p], e.diverged_at);
-    EXPECT_EQ(loss[p], e.final_loss);
+    EXPECT_EQ(outcome[p], e.code(c.outcome));
+    EXPECT_EQ(steps[p], e.integer(c.steps_run));
+    EXPECT_EQ(diverged[p], e.integer(c.diverged_at));
+    EXPECT_EQ(loss[p], e.real(c.final_loss));
     EXPECT_EQ(rank[p], writer(p)) << "point " << p;
-    for (std::size_t k = 0; k < nc; ++k) EXPECT_EQ(c_final[p * nc + k], e.conserved[k]);
+    for (std::size_t k = 0; k < nc; ++k) EXPECT_EQ(c_final[p * nc + k], e.real(c.conserved, k));
     for (std::size_t j = 0; j < nr; ++j) {
-      EXPECT_EQ(trace[p * nr + j], e.trace_loss[j]);
+      EXPECT_EQ(trace[p * nr + j], e.real(c.trace_loss, j));
       for (std::size_t k = 0; k < nc; ++k) {
-        EXPECT_EQ(trace_c[(p * nr + j) * nc + k], e.trace_conserved[j * nc + k]);
+        EXPECT_EQ(trace_c[(p * nr + j) * nc + k], e.real(c.trace_conserved, j * nc + k));
       }
     }
   }
@@ -143,21 +147,20 @@ TEST_P(MpiStoreLayouts, ScatteredPointsFromEveryRankLandInPlace) {
   StoreOptions options = truncating();
   options.collective = GetParam().collective;
   options.chunk_traces = GetParam().chunk_traces;
-  ResultStore store =
-      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), options);
+  ResultStore store = ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(),
+                                          provenance(), options);
   // Round 1: p mod R, except the last three points. Round 2: the last rank alone writes those;
   // every other rank takes part with an empty selection.
   std::vector<PointResult> round1, round2;
   for (std::uint64_t p = static_cast<std::uint64_t>(rank); p < n - 3;
        p += static_cast<std::uint64_t>(ranks)) {
-    round1.push_back(fake(p, fx.layout));
+    round1.push_back(fake(p, fx, rank));
   }
   if (rank == ranks - 1) {
-    for (std::uint64_t p = n - 1; p + 4 > n; --p)
-      round2.push_back(fake(p, fx.layout));  // any order
+    for (std::uint64_t p = n - 1; p + 4 > n; --p) round2.push_back(fake(p, fx, rank));  // any order
   }
-  store.write(round1, rank);
-  store.write(round2, rank);
+  store.write(round1);
+  store.write(round2);
   const auto stats = store.io_stats();
   EXPECT_GT(stats.writes, 0);
   EXPECT_EQ(stats.not_collective, 0) << "a raw-data write fell back to independent I/O";
@@ -178,17 +181,17 @@ TEST(MpiStore, UnwrittenPointsStayPending) {
   const Fixture fx;
   const int rank = rank_of(), ranks = ranks_of();
   const std::uint64_t n = fx.grid.size();
-  ResultStore store =
-      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), truncating());
+  ResultStore store = ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(),
+                                          provenance(), truncating());
   std::vector<PointResult> mine;
   std::vector<bool> written(n, false);
   for (std::uint64_t p = 0; p < n; ++p) {
     written[p] = p % 5 != 2;
     if (written[p] && static_cast<int>(p % static_cast<std::uint64_t>(ranks)) == rank) {
-      mine.push_back(fake(p, fx.layout));
+      mine.push_back(fake(p, fx, rank));
     }
   }
-  store.write(mine, rank);
+  store.write(mine);
   store.close();
   MPI_Barrier(MPI_COMM_WORLD);
   verify(fx, written,
@@ -198,15 +201,15 @@ TEST(MpiStore, UnwrittenPointsStayPending) {
 TEST(MpiStore, RefusesToReplaceAnExistingFileWithoutTruncate) {
   const Fixture fx;
   {
-    ResultStore store =
-        ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), truncating());
+    ResultStore store = ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(),
+                                            provenance(), truncating());
     store.close();
   }
   MPI_Barrier(MPI_COMM_WORLD);
   const auto size_before = std::filesystem::file_size(g_path);
-  EXPECT_THROW(
-      ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.layout, provenance(), StoreOptions{}),
-      IoError);
+  EXPECT_THROW(ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(),
+                                   provenance(), StoreOptions{}),
+               IoError);
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_EQ(std::filesystem::file_size(g_path), size_before);
 }

@@ -11,13 +11,43 @@
 namespace symsweep {
 namespace {
 
+/// A point's values of the core fields, read back from its Record.
+struct Point {
+  Status status;
+  Outcome outcome;
+  std::int64_t steps_run, diverged_at;
+  double final_loss, grad_norm, sharpness;
+  std::vector<double> conserved, trace_loss, trace_conserved;
+};
+
+std::vector<double> reals(const Record& r, FieldId id) {
+  std::vector<double> out(r.schema().count(id));
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = r.real(id, i);
+  return out;
+}
+
 struct Sweep {
   explicit Sweep(const std::string& ini, const std::vector<std::string>& sets = {})
-      : spec(parse_spec(ini, sets)), grid(spec), layout(make_layout(grid)) {}
-  PointResult run(std::uint64_t p) const { return simulate_point(grid, layout, p); }
+      : spec(parse_spec(ini, sets)), grid(spec), fields(grid) {}
+  Point view(const PointResult& p) const {
+    const SweepFields::Core& c = fields.core();
+    const Record& r = p.values;
+    return {static_cast<Status>(r.code(c.status)),
+            static_cast<Outcome>(r.code(c.outcome)),
+            r.integer(c.steps_run),
+            r.integer(c.diverged_at),
+            r.real(c.final_loss),
+            r.real(c.grad_norm),
+            r.real(c.sharpness),
+            reals(r, c.conserved),
+            reals(r, c.trace_loss),
+            reals(r, c.trace_conserved)};
+  }
+  Point run(std::uint64_t p) const { return view(simulate_point(grid, fields, p)); }
+  std::size_t n_conserved() const { return fields.schema().find_dim("k")->coords.size(); }
   SweepSpec spec;
   Grid grid;
-  SweepLayout layout;
+  SweepFields fields;
 };
 
 const char* const kIni = R"(
@@ -48,7 +78,7 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
 
 TEST(Simulate, GradientDescentConvergesBelowTheLinearThreshold) {
   const Sweep s(kIni, {"optimizer.eta=0.05"});
-  const PointResult r = s.run(0);
+  const Point r = s.run(0);
   EXPECT_EQ(r.status, Status::done);
   EXPECT_EQ(r.outcome, Outcome::converged);
   EXPECT_LT(r.steps_run, 20000);
@@ -77,13 +107,13 @@ TEST_P(PointLoop, AllocatesNothing) {
   if (mode == "online") sets.push_back("data.mode=online");
   if (mode == "minibatch" || mode == "online") sets.push_back("optimizer.batch=4");
   const Sweep s(kIni, sets);
-  PointRun run(s.grid, s.layout, 0);
+  PointRun run(s.grid, s.fields, 0);
   testing::start_counting_allocations();
   const bool ended = run.advance(std::numeric_limits<std::int64_t>::max());
   const long allocations = testing::stop_counting_allocations();
   EXPECT_TRUE(ended);
   EXPECT_EQ(allocations, 0);
-  const PointResult r = run.finish();
+  const Point r = s.view(run.finish());
   EXPECT_EQ(r.steps_run, 3000);
   EXPECT_TRUE(std::isfinite(r.trace_loss.back()));
 }
@@ -96,11 +126,11 @@ INSTANTIATE_TEST_SUITE_P(Modes, PointLoop, ::testing::Values("minibatch", "fullb
 TEST(Simulate, AdvanceInSlicesGivesTheSameRun) {
   const Sweep s(kIni, {"optimizer.eta=0.1", "optimizer.batch=4", "optimizer.steps=500",
                        "data.noise_var=0.1"});
-  const PointResult whole = s.run(0);
-  PointRun run(s.grid, s.layout, 0);
+  const Point whole = s.run(0);
+  PointRun run(s.grid, s.fields, 0);
   int slices = 0;
   while (!run.advance(37)) ++slices;
-  const PointResult sliced = run.finish();
+  const Point sliced = s.view(run.finish());
   EXPECT_GT(slices, 10);
   EXPECT_TRUE(same_bits(whole.trace_loss, sliced.trace_loss));
   EXPECT_TRUE(same_bits(whole.conserved, sliced.conserved));
@@ -110,7 +140,7 @@ TEST(Simulate, AdvanceInSlicesGivesTheSameRun) {
 TEST(Simulate, GradientFlowNearlyConservesD) {
   // At small eta the conserved spectrum moves by O(eta^2) per step only.
   const Sweep s(kIni, {"optimizer.eta=0.01", "optimizer.steps=2000", "optimizer.tol=0"});
-  const PointResult r = s.run(0);
+  const Point r = s.run(0);
   ASSERT_EQ(r.outcome, Outcome::moving);
   const std::size_t h = 3;
   for (std::size_t k = 0; k < h; ++k) {
@@ -120,7 +150,7 @@ TEST(Simulate, GradientFlowNearlyConservesD) {
 
 TEST(Simulate, LargeStepSizeDiverges) {
   const Sweep s(kIni, {"optimizer.eta=5", "optimizer.batch=4"});
-  const PointResult r = s.run(0);
+  const Point r = s.run(0);
   EXPECT_EQ(r.status, Status::done);
   EXPECT_EQ(r.outcome, Outcome::diverged);
   EXPECT_GE(r.diverged_at, 1);
@@ -135,10 +165,10 @@ TEST(Simulate, LargeStepSizeDiverges) {
 TEST(Simulate, APointIsAPureFunctionOfSeedAndIndex) {
   const Sweep s(kIni,
                 {"optimizer.batch=4", "optimizer.steps=500", "axes.optimizer.eta=0.01, 0.1, 0.5"});
-  const PointResult a = s.run(1);
+  const Point a = s.run(1);
   s.run(0);
   s.run(2);
-  const PointResult b = s.run(1);
+  const Point b = s.run(1);
   EXPECT_EQ(a.outcome, b.outcome);
   EXPECT_EQ(a.steps_run, b.steps_run);
   EXPECT_TRUE(same_bits(a.final_loss, b.final_loss));
@@ -154,21 +184,21 @@ TEST(Simulate, APointIsAPureFunctionOfSeedAndIndex) {
 
 TEST(Simulate, TracesArePaddedToTheLongestRunOfTheGrid) {
   const Sweep s(kIni, {"record.every=10", "optimizer.tol=0", "axes.optimizer.steps=15, 30"});
-  EXPECT_EQ(s.layout.record_steps, (std::vector<std::int64_t>{0, 10, 20, 30}));
-  EXPECT_EQ(s.layout.n_conserved, 3);
-  const PointResult short_run = s.run(0);
+  EXPECT_EQ(s.fields.record_steps(), (std::vector<std::int64_t>{0, 10, 20, 30}));
+  EXPECT_EQ(s.n_conserved(), 3u);
+  const Point short_run = s.run(0);
   EXPECT_EQ(short_run.steps_run, 15);
   EXPECT_TRUE(std::isfinite(short_run.trace_loss[1]));
   EXPECT_TRUE(std::isnan(short_run.trace_loss[2]));
   EXPECT_TRUE(std::isnan(short_run.trace_conserved[2 * 3]));
-  const PointResult long_run = s.run(1);
+  const Point long_run = s.run(1);
   EXPECT_TRUE(std::isfinite(long_run.trace_loss[3]));
 }
 
 TEST(Simulate, ConservedSpectrumIsPaddedWhenWidthIsSwept) {
   const Sweep s(kIni, {"optimizer.steps=10", "axes.model.h=1, 4"});
-  EXPECT_EQ(s.layout.n_conserved, 4);
-  const PointResult narrow = s.run(0);
+  EXPECT_EQ(s.n_conserved(), 4u);
+  const Point narrow = s.run(0);
   ASSERT_EQ(narrow.conserved.size(), 4u);
   EXPECT_TRUE(std::isfinite(narrow.conserved[0]));
   EXPECT_TRUE(std::isnan(narrow.conserved[1]));
@@ -178,7 +208,7 @@ TEST(Simulate, OnlineSgdApproachesTheBayesRisk) {
   // Population loss = 1/2 |(UW - V) Sx^{1/2}|^2 + 1/2 tr(Seps) >= 1/2 tr(Seps) = 0.1 here.
   const Sweep s(kIni, {"data.mode=online", "data.noise_var=0.2", "model.dy=1", "optimizer.batch=8",
                        "optimizer.eta=0.02", "optimizer.steps=5000", "optimizer.tol=0"});
-  const PointResult r = s.run(0);
+  const Point r = s.run(0);
   EXPECT_EQ(r.outcome, Outcome::moving);
   EXPECT_GE(r.final_loss, 0.1 - 1e-12);
   EXPECT_LT(r.final_loss, 0.1 + 0.01);
@@ -187,7 +217,7 @@ TEST(Simulate, OnlineSgdApproachesTheBayesRisk) {
 
 TEST(Simulate, WeightDecayConvergesToAStationaryPointOfTheRegularisedObjective) {
   const Sweep s(kIni, {"optimizer.eta=0.05", "optimizer.weight_decay=0.1"});
-  const PointResult r = s.run(0);
+  const Point r = s.run(0);
   EXPECT_EQ(r.outcome, Outcome::converged);
   EXPECT_LE(r.grad_norm, 1e-9);
 }

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "../common/probe_model.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/grid.hpp"
 #include "symsweep/spec.hpp"
 
 namespace symsweep {
@@ -48,9 +50,9 @@ TEST(Spec, ParsesValuesDefaultsAndAxes) {
   EXPECT_EQ(spec.number("optimizer.weight_decay"), 0);  // default
   ASSERT_EQ(spec.axes().size(), 2u);
   EXPECT_EQ(spec.axes()[0].key, "optimizer.eta");
-  EXPECT_EQ(spec.axes()[0].values, (std::vector<double>{0.01, 0.1, 1.0}));
+  EXPECT_EQ(spec.axes()[0].numbers(), (std::vector<double>{0.01, 0.1, 1.0}));
   EXPECT_EQ(spec.axes()[1].key, "optimizer.batch");
-  EXPECT_EQ(spec.axes()[1].values, (std::vector<double>{1, 4, 32}));
+  EXPECT_EQ(spec.axes()[1].numbers(), (std::vector<double>{1, 4, 32}));
   EXPECT_TRUE(spec.is_axis("optimizer.eta"));
   EXPECT_FALSE(spec.is_axis("optimizer.steps"));
 }
@@ -81,9 +83,9 @@ TEST(Spec, OverridingAnAxisKeepsItsPositionAndNewAxesGoLast) {
       parse_spec(kBase, {"axes.optimizer.eta=0.1, 0.2", "axes.sweep.seed=range(0, 3)"});
   ASSERT_EQ(spec.axes().size(), 3u);
   EXPECT_EQ(spec.axes()[0].key, "optimizer.eta");
-  EXPECT_EQ(spec.axes()[0].values, (std::vector<double>{0.1, 0.2}));
+  EXPECT_EQ(spec.axes()[0].numbers(), (std::vector<double>{0.1, 0.2}));
   EXPECT_EQ(spec.axes()[2].key, "sweep.seed");
-  EXPECT_EQ(spec.axes()[2].values, (std::vector<double>{0, 1, 2}));
+  EXPECT_EQ(spec.axes()[2].numbers(), (std::vector<double>{0, 1, 2}));
 }
 
 TEST(Spec, SweepingAFixedKeyByOverrideDropsTheFixedValue) {
@@ -105,7 +107,7 @@ TEST(Spec, ConfigTextRoundTrips) {
   ASSERT_EQ(b.axes().size(), a.axes().size());
   for (std::size_t i = 0; i < a.axes().size(); ++i) {
     EXPECT_EQ(b.axes()[i].key, a.axes()[i].key);
-    EXPECT_EQ(b.axes()[i].values, a.axes()[i].values);  // bit-identical
+    EXPECT_EQ(b.axes()[i].numbers(), a.axes()[i].numbers());  // bit-identical
   }
   EXPECT_NE(text.find("[axes]\noptimizer.eta = logspace(-2, 0, 3)\n"), std::string::npos);
   // Swept keys appear only in [axes].
@@ -205,10 +207,14 @@ INSTANTIATE_TEST_SUITE_P(
                  kMinimal + "[axes]\nrecord.every = 1, 2\n",
                  {},
                  {"axes.record.every", "'1, 2'", "not a parameter that can be swept"}},
-        BadInput{"TextAxis",
-                 kMinimal + "[axes]\ndata.mode = 1, 2\n",
+        BadInput{"UnsweepableTextAxis",
+                 kMinimal + "[axes]\nsweep.name = a, b\n",
                  {},
-                 {"axes.data.mode", "not a parameter that can be swept"}},
+                 {"axes.sweep.name", "not a parameter that can be swept"}},
+        BadInput{"ChoiceAxisValue",
+                 kMinimal + "[axes]\ndata.mode = finite, offline\n",
+                 {},
+                 {"axes.data.mode = 'offline'", "must be one of finite, online"}},
         BadInput{"EmptyAxis",
                  "",
                  {"axes.optimizer.eta="},
@@ -307,6 +313,137 @@ INSTANTIATE_TEST_SUITE_P(
                  {"axes.optimizer.eta=arange(0, 1, 0.1)"},
                  {"axes.optimizer.eta", "unknown function 'arange'"}}),
     [](const ::testing::TestParamInfo<BadInput>& p) { return p.param.name; });
+
+// ------------------------------------------------------------------- typed values: one grammar
+ParamDef vector_def(Range range = Range::any()) {
+  return ParamDef{"model.x0", ParamKind::Vector, "", "", range, {}, true};
+}
+ParamDef matrix_def() {
+  return ParamDef{"model.A", ParamKind::Matrix, "", "", Range::any(), {}, true};
+}
+
+TEST(Values, VectorsAndMatricesHaveACanonicalText) {
+  const Value v = parse_value(vector_def(), " 0.01,0 , -2.50e0 ");
+  EXPECT_EQ(v.numbers, (std::vector<double>{0.01, 0, -2.5}));
+  EXPECT_EQ(v.rows, 3u);
+  EXPECT_EQ(v.cols, 1u);
+  EXPECT_EQ(v.text, "0.01, 0, -2.5");
+  const Value m = parse_value(matrix_def(), "1,0.5 ;0.5,  2.0;0,1e-3");
+  EXPECT_EQ(m.rows, 3u);
+  EXPECT_EQ(m.cols, 2u);
+  EXPECT_EQ(m.numbers, (std::vector<double>{1, 0.5, 0.5, 2, 0, 0.001}));  // row by row
+  EXPECT_EQ(m.text, "1, 0.5; 0.5, 2; 0, 0.001");
+  // The canonical text parses to the same numbers, bit for bit.
+  EXPECT_EQ(parse_value(matrix_def(), m.text).numbers, m.numbers);
+  EXPECT_EQ(parse_value(vector_def(), "0.1").numbers, (std::vector<double>{0.1}));
+  const Value empty = parse_value(vector_def(), "  ");
+  EXPECT_TRUE(empty.numbers.empty());
+  EXPECT_EQ(empty.text, "");
+}
+
+TEST(Values, ErrorsNameTheKeyTheValueAndTheRule) {
+  const auto message = [](const ParamDef& def, const std::string& text) {
+    try {
+      parse_value(def, text);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message(matrix_def(), "1, 2; 3"),
+            "model.A = '1, 2; 3': row 2 has 1 value(s) but row 1 has 2; every row must have the "
+            "same length");
+  EXPECT_EQ(message(vector_def(), "1, x, 3"),
+            "model.x0 = '1, x, 3': element 2 'x' is not a finite number; must be a vector of "
+            "finite numbers (values separated by ',')");
+  EXPECT_EQ(message(vector_def(), "1, , 3"),
+            "model.x0 = '1, , 3': element 2 is empty; must be a vector of finite numbers (values "
+            "separated by ',')");
+  EXPECT_EQ(message(vector_def(Range::at_least(0)), "1, -1"),
+            "model.x0 = '1, -1': element 2 (-1) breaks the rule: must be a vector of finite "
+            "numbers >= 0 (values separated by ',')");
+  EXPECT_EQ(message(vector_def(), "1; 2"),
+            "model.x0 = '1; 2': a vector has one row (values separated by ','); ';' separates "
+            "the rows of a matrix");
+  EXPECT_EQ(message(matrix_def(), "1, 2; 3, nan"),
+            "model.A = '1, 2; 3, nan': element (2, 2) 'nan' is not a finite number; must be a "
+            "matrix of finite numbers (rows separated by ';', values by ',')");
+}
+
+class ProbeSpec : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { testing::ProbeModel::ensure_registered(); }
+};
+
+const char* const kProbe = R"(
+[model]
+name = probe
+x0 = 1,2
+A = 2,0 ; 0,3
+)";
+
+TEST_F(ProbeSpec, TypedValuesRoundTripThroughConfigTextAndSet) {
+  const SweepSpec a = parse_spec(kProbe, {"axes.model.variant=right, left"});
+  EXPECT_EQ(a.value("model.x0").numbers, (std::vector<double>{1, 2}));
+  EXPECT_EQ(a.value("model.A").rows, 2u);
+  const std::string text = a.config_text();
+  EXPECT_NE(text.find("x0 = 1, 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("A = 2, 0; 0, 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("[axes]\nmodel.variant = right, left\n"), std::string::npos) << text;
+  const SweepSpec b = parse_spec(text);
+  EXPECT_EQ(b.config_text(), text);
+  EXPECT_EQ(b.value("model.A").numbers, a.value("model.A").numbers);
+  // --set takes the same grammar.
+  const SweepSpec c = parse_spec(kProbe, {"model.x0=3, 4, 5", "model.A=1,0,0;0,1,0;0,0,1"});
+  EXPECT_EQ(c.value("model.x0").numbers.size(), 3u);
+  EXPECT_EQ(c.value("model.A").text, "1, 0, 0; 0, 1, 0; 0, 0, 1");
+}
+
+TEST_F(ProbeSpec, ChoiceAndVectorAxesGiveEveryPointItsValue) {
+  const SweepSpec spec =
+      parse_spec(kProbe, {"model.A=", "axes.model.x0=1, 2 | -3", "axes.model.variant=left, right"});
+  ASSERT_EQ(spec.axes().size(), 2u);
+  EXPECT_EQ(spec.axes()[0].kind, ParamKind::Vector);
+  EXPECT_EQ(spec.axes()[0].values[0].text, "1, 2");
+  EXPECT_EQ(spec.axes()[0].values[1].text, "-3");
+  EXPECT_THROW(spec.axes()[0].numbers(), Error);  // not a numeric axis
+  const Grid grid(spec);
+  ASSERT_EQ(grid.size(), 4u);
+  EXPECT_EQ(grid.params(0).vector("model.x0"), (std::vector<double>{1, 2}));
+  EXPECT_EQ(grid.params(0).text("model.variant"), "left");
+  EXPECT_EQ(grid.params(1).text("model.variant"), "right");
+  EXPECT_EQ(grid.params(3).vector("model.x0"), (std::vector<double>{-3}));
+  EXPECT_EQ(grid.params(3).text("model.variant"), "right");
+}
+
+TEST_F(ProbeSpec, TypedValueErrors) {
+  const auto message = [](const std::vector<std::string>& sets) {
+    try {
+      parse_spec(kProbe, sets);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // A cross rule over a vector axis names the grid points it fails at.
+  EXPECT_EQ(message({"axes.model.x0=1, 2 | 1, 2, 3"}),
+            "model.A = '2, 0; 0, 3': must be 3 x 3 (the length of model.x0) (at grid points with "
+            "model.x0 = 1, 2, 3)");
+  EXPECT_EQ(message({"axes.model.x0=1, 2 | 1,2"}),
+            "axes.model.x0 = '1, 2 | 1,2': value '1, 2' appears twice; axis values must be "
+            "distinct");
+  EXPECT_EQ(message({"axes.model.x0=1, 2 | 1, y"}),
+            "axes.model.x0 = '1, y': element 2 'y' is not a finite number; must be a vector of "
+            "finite numbers (values separated by ',')");
+  EXPECT_EQ(message({"axes.model.variant=left, , right"}),
+            "axes.model.variant = 'left, , right': an empty item; values are separated by ','");
+  EXPECT_EQ(message({"axes.model.A=1 | 2"}),
+            "axes.model.A = '1 | 2' (from --set): not a parameter that can be swept; sweepable "
+            "keys: sweep.seed, model.x0, model.variant, data.mode, data.n, data.x_var, "
+            "data.x_decay, data.teacher_scale, data.teacher_decay, data.noise_var, "
+            "data.noise_decay, optimizer.eta, optimizer.batch, optimizer.steps, "
+            "optimizer.weight_decay, optimizer.tol, optimizer.divergence_bound");
+}
 
 }  // namespace
 }  // namespace symsweep
