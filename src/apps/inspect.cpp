@@ -10,8 +10,10 @@ namespace symsweep::apps {
 
 int inspect(const std::vector<std::string>& args) {
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "Usage: symsweep inspect FILE.h5\n"
-                 "Prints provenance, axes, status and outcome counts of a result file.\n";
+    std::cout
+        << "Usage: symsweep inspect FILE.h5\n"
+           "Prints provenance, axes, the points per member of every enum field and the range\n"
+           "of every real field of a result file, as the file declares them.\n";
     return kExitOk;
   }
   if (args.size() != 1) throw ConfigError("usage: symsweep inspect FILE.h5");

@@ -24,7 +24,8 @@ constexpr const char* kUsage = R"(Usage:
         p mod R), OpenMP threads (OMP_NUM_THREADS) run a rank's points, and every result goes into
         one HDF5 file written by all ranks. `symsweep run --help` lists run's options.
   symsweep inspect OUT.h5
-        Summarise a result file: provenance, axes, status and outcome counts.
+        Summarise a result file: provenance, axes, the points per member of every enum field
+        (status, outcome, ...) and the range of every real field, as the file declares them.
   symsweep --help | --version
 
 Exit status: 0 done; 1 runtime failure (I/O, MPI); 2 bad configuration or command line (the

@@ -243,6 +243,9 @@ def test_inspect_summarises_a_file(tmp_path, tiny_config):
     assert "grid: 24 point(s)" in r.out
     assert "optimizer.eta: 4 value(s) = logspace(-2, 0.5, 4)" in r.out
     assert "status: 0 pending, 24 done, 0 failed" in r.out
+    assert re.search(r"outcome: 0 unknown, \d+ converged, \d+ diverged, \d+ moving", r.out)
+    assert re.search(r"final_loss: \d+ finite, min \S+, median \S+, max \S+", r.out)
+    assert "numerics version 1" in r.out
     assert "traces: 4 record(s), steps 0 .. 60" in r.out
     assert "seed swept" in r.out
 
