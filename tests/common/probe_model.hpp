@@ -11,6 +11,7 @@
 //             /results/probe_trace_A  trace of A (scalar)
 //             /results/probe_variant  index of model.variant (i64), 0 for left
 //             /results/probe_side   enum none/negative/positive: the sign of the final theta_0
+//             /results/probe_d      the point's d, the length of x0 (i64)
 //             /traces/probe_norm    |theta| on the record schedule
 #pragma once
 
@@ -50,6 +51,7 @@ class ProbeModel final : public Model {
     trace_a_ = schema.id(Group::results, "probe_trace_A");
     variant_field_ = schema.id(Group::results, "probe_variant");
     side_ = schema.id(Group::results, "probe_side");
+    d_ = schema.id(Group::results, "probe_d");
     norm_ = schema.id(Group::traces, "probe_norm");
   }
   void record_traces(const Vector& theta, Record& out, std::size_t slot) override {
@@ -60,6 +62,7 @@ class ProbeModel final : public Model {
     out.set(trace_a_, a_.trace());
     out.set_integer(variant_field_, variant_);
     out.set_code(side_, theta[0] < 0 ? 1 : 2);
+    out.set_integer(d_, theta.size());
   }
 
   /// Declares the fields above for a sweep.
@@ -79,6 +82,7 @@ class ProbeModel final : public Model {
                              "index of model.variant in (left, right)"));
     schema.add(enum_field(Group::results, "probe_side", "side of theta_0",
                           "sign of the final theta_0", {"none", "negative", "positive"}));
+    schema.add(integer_field(Group::results, "probe_d", "d", "number of parameters"));
     schema.add(real_field(Group::traces, "probe_norm", "|theta|", "norm of theta at /traces/step",
                           "", {"step"}));
   }
@@ -135,7 +139,7 @@ class ProbeModel final : public Model {
   Vector x0_;
   Matrix a_;
   int variant_;
-  FieldId x_ = -1, trace_a_ = -1, variant_field_ = -1, side_ = -1, norm_ = -1;
+  FieldId x_ = -1, trace_a_ = -1, variant_field_ = -1, side_ = -1, norm_ = -1, d_ = -1;
 };
 
 }  // namespace symsweep::testing

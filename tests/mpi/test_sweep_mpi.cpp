@@ -110,6 +110,9 @@ TEST(MpiSweep, ModelFieldsAndTypedAxesReachTheFile) {
     EXPECT_EQ(fill, -1);
   }
 
+  EXPECT_EQ(h5::read_ints(open_dataset(f, "results/probe_d").get()),
+            (std::vector<std::int64_t>{1, 1, 1, 1, 3, 3, 3, 3}));
+
   // An enum of the model's own: members from the declaration, CF attributes, values per point.
   h5::Handle side = open_dataset(f, "results/probe_side");
   EXPECT_EQ(h5::enum_members(side.get()),
