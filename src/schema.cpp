@@ -166,17 +166,21 @@ Record::Record(const Schema& schema) : schema_(&schema), bytes_(schema.record_by
   }
 }
 
-unsigned char* Record::at(FieldId id, ElemType type, std::size_t i, std::size_t n) {
-  SYMSWEEP_VERIFY(schema_ != nullptr, "write into an empty Record");
+std::size_t Record::locate(FieldId id, ElemType type, std::size_t i, std::size_t n) const {
+  SYMSWEEP_VERIFY(schema_ != nullptr, "access to an empty Record");
   const FieldDef& f = schema_->field(id);
   SYMSWEEP_VERIFY(f.type == type || (type == ElemType::i64 && f.type == ElemType::i32),
                   "field " + f.name + " has another element type");
   SYMSWEEP_VERIFY(i + n <= schema_->count(id), "field " + f.name + ": element out of range");
-  return bytes_.data() + schema_->offset(id) + i * Schema::elem_size(f.type);
+  return schema_->offset(id) + i * Schema::elem_size(f.type);
+}
+
+unsigned char* Record::at(FieldId id, ElemType type, std::size_t i, std::size_t n) {
+  return bytes_.data() + locate(id, type, i, n);
 }
 
 const unsigned char* Record::at(FieldId id, ElemType type, std::size_t i) const {
-  return const_cast<Record*>(this)->at(id, type, i, 1);
+  return bytes_.data() + locate(id, type, i, 1);
 }
 
 void Record::set(FieldId id, double value, std::size_t i) {

@@ -157,6 +157,8 @@ class Record {
   const unsigned char* data() const { return bytes_.data(); }
 
  private:
+  /// Byte offset of elements [i, i + n) of a field, checked against its type and length.
+  std::size_t locate(FieldId id, ElemType type, std::size_t i, std::size_t n) const;
   unsigned char* at(FieldId id, ElemType type, std::size_t i, std::size_t n);
   const unsigned char* at(FieldId id, ElemType type, std::size_t i) const;
   const Schema* schema_ = nullptr;

@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "../common/fake_result.hpp"
+#include "../common/mpi_gtest_main.hpp"
 #include "h5.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/store.hpp"
@@ -218,27 +219,6 @@ TEST(MpiStore, RefusesToReplaceAnExistingFileWithoutTruncate) {
 }  // namespace symsweep
 
 int main(int argc, char** argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (argc != 2) {
-    if (rank == 0) std::fprintf(stderr, "usage: %s OUT.h5\n", argv[0]);
-    MPI_Finalize();
-    return 2;
-  }
-  symsweep::g_path = argv[1];
-  if (rank != 0) {  // non-root ranks stay quiet unless they fail
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int local = RUN_ALL_TESTS();
-  int global = 0;
-  MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (global != 0 && local != 0 && rank != 0) {
-    std::fprintf(stderr, "rank %d: tests failed\n", rank);
-  }
-  MPI_Finalize();
-  return global;
+  return symsweep::testing::mpi_test_main(
+      argc, argv, [](std::string path) { symsweep::g_path = std::move(path); });
 }

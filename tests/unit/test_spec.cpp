@@ -341,14 +341,20 @@ TEST(Values, VectorsAndMatricesHaveACanonicalText) {
   EXPECT_EQ(empty.text, "");
 }
 
+/// The message of the ConfigError `fn` throws, or "no error".
+template <class Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 TEST(Values, ErrorsNameTheKeyTheValueAndTheRule) {
   const auto message = [](const ParamDef& def, const std::string& text) {
-    try {
-      parse_value(def, text);
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return error_of([&] { parse_value(def, text); });
   };
   EXPECT_EQ(message(matrix_def(), "1, 2; 3"),
             "model.A = '1, 2; 3': row 2 has 1 value(s) but row 1 has 2; every row must have the "
@@ -418,12 +424,7 @@ TEST_F(ProbeSpec, ChoiceAndVectorAxesGiveEveryPointItsValue) {
 
 TEST_F(ProbeSpec, TypedValueErrors) {
   const auto message = [](const std::vector<std::string>& sets) {
-    try {
-      parse_spec(kProbe, sets);
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return error_of([&] { parse_spec(kProbe, sets); });
   };
   // A cross rule over a vector axis names the grid points it fails at.
   EXPECT_EQ(message({"axes.model.x0=1, 2 | 1, 2, 3"}),
