@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "detmath.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/rng.hpp"
 #include "symsweep/spec.hpp"
@@ -27,7 +28,7 @@ namespace {
 /// scale * (1, ratio, ratio^2, ...), n terms.
 Vector geometric(Index n, double scale, double ratio) {
   Vector v(n);
-  for (Index i = 0; i < n; ++i) v[i] = scale * std::pow(ratio, static_cast<double>(i));
+  for (Index i = 0; i < n; ++i) v[i] = scale * det::powi(ratio, static_cast<long>(i));
   return v;
 }
 }  // namespace

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "detmath.hpp"
 #include "symsweep/error.hpp"
 #include "text.hpp"
 
@@ -104,13 +105,13 @@ std::vector<Value> parse_axis(const ParamDef& def, std::string_view expr) {
     const std::size_t n = count(call.args[2]);
     if (call.fn == "geomspace") {
       if (!(a > 0 && b > 0)) throw ConfigError(head + "geomspace needs start > 0 and stop > 0");
-      a = std::log10(a);
-      b = std::log10(b);
+      a = det::log10(a);
+      b = det::log10(b);
     }
     for (std::size_t k = 0; k < n; ++k) {
       const double t = n == 1 ? 0.0 : static_cast<double>(k) / static_cast<double>(n - 1);
       double v = k + 1 == n && n > 1 ? b : a + (b - a) * t;
-      if (call.fn != "linspace") v = std::pow(10.0, v);
+      if (call.fn != "linspace") v = det::pow10(v);  // the same bits on every CPU
       values.push_back(v);
     }
     if (call.fn == "geomspace" && n > 0) {  // endpoints exactly as written

@@ -135,6 +135,22 @@ std::int64_t read_int_attribute(hid_t obj, const std::string& name) {
   return v;
 }
 
+std::vector<std::string> link_names(hid_t group) {
+  H5G_info_t info{};
+  check_status(H5Gget_info(group, &info), "list a group");
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t len =
+        H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) fail("name of a link");
+    std::string name(static_cast<std::size_t>(len), '\0');
+    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
+                       H5P_DEFAULT);
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
 std::vector<hsize_t> dataset_shape(hid_t dset) {
   Handle space = space_handle(H5Dget_space(dset), "dataset space");
   const int rank = check_status(H5Sget_simple_extent_ndims(space.get()), "dataset rank");

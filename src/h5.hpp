@@ -83,6 +83,9 @@ bool has_attribute(hid_t obj, const std::string& name);
 std::string read_string_attribute(hid_t obj, const std::string& name);
 std::int64_t read_int_attribute(hid_t obj, const std::string& name);
 
+/// The names of the links in a group (or file), in name order.
+std::vector<std::string> link_names(hid_t group);
+
 /// Dimensions of a dataset.
 std::vector<hsize_t> dataset_shape(hid_t dset);
 /// Whole dataset read as double / int64 (any numeric or enum type converts).

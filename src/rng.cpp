@@ -1,20 +1,142 @@
 #include "symsweep/rng.hpp"
 
 #include <Random123/philox.h>
-#include <Random123/boxmuller.hpp>
 #include <Random123/uniform.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "detmath.hpp"
+#include "sha256.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/spec.hpp"
+#include "text.hpp"
 
 namespace symsweep {
 
 namespace {
 using Philox = r123::Philox4x64;
 __extension__ typedef unsigned __int128 u128;  // NOLINT: GCC/Clang extension, exact 64x64 product
+
+// ------------------------------------------------------------------------------- the stream key
+std::string canonical_real(double v) {
+  if (v == 0) return "0";  // -0 too
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+std::string canonical(const ParamDef& def, const Value& v) {
+  switch (def.kind) {
+    case ParamKind::Integer:
+      return std::to_string(static_cast<long long>(v.numbers.front()));
+    case ParamKind::Real:
+      return canonical_real(v.numbers.front());
+    case ParamKind::Text:
+    case ParamKind::Choice:
+      return v.text;
+    case ParamKind::Vector:
+    case ParamKind::Matrix: {
+      std::string out = std::to_string(v.rows) + "x" + std::to_string(v.cols) + ":";
+      for (std::size_t i = 0; i < v.numbers.size(); ++i) {
+        out += (i ? "," : "") + canonical_real(v.numbers[i]);
+      }
+      return out;
+    }
+  }
+  return v.text;
+}
+
+/// The canonical default of a key, or nothing when its default is not a valid value (a
+/// required key).
+bool canonical_default(const ParamDef& def, std::string& out) {
+  try {
+    out = canonical(def, parse_value(def, def.default_text));
+    return true;
+  } catch (const ConfigError&) {
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------------------------ ziggurat
+// Layer i (1..255) spans [x[i-1]... ] as in Marsaglia & Tsang: w[i] = x_i / 2^53 scales a 53-bit
+// integer to the layer's abscissa, k[i] = floor(2^53 x_{i-1} / x_i) is the integer below which a
+// point is inside the layer's rectangle for sure, f[i] = exp(-x_i^2 / 2). Layer 0 is the base
+// strip with the tail beyond r.
+struct Ziggurat {
+  static constexpr double kR = 3.6541528853610088;  // start of the tail
+  static constexpr double kV = 4.92867323399e-3;    // area of every layer
+  static constexpr double kM = 9007199254740992.0;  // 2^53
+  std::array<std::uint64_t, 256> k{};
+  std::array<double, 256> w{}, f{};
+
+  Ziggurat() {
+    double dn = kR, tn = kR;
+    const double q = kV / det::exp(-0.5 * dn * dn);
+    k[0] = static_cast<std::uint64_t>((dn / q) * kM);
+    k[1] = 0;
+    w[0] = q / kM;
+    w[255] = dn / kM;
+    f[0] = 1.0;
+    f[255] = det::exp(-0.5 * dn * dn);
+    for (int i = 254; i >= 1; --i) {
+      dn = std::sqrt(-2.0 * det::log(kV / dn + det::exp(-0.5 * dn * dn)));
+      k[static_cast<std::size_t>(i) + 1] = static_cast<std::uint64_t>((dn / tn) * kM);
+      tn = dn;
+      f[static_cast<std::size_t>(i)] = det::exp(-0.5 * dn * dn);
+      w[static_cast<std::size_t>(i)] = dn / kM;
+    }
+  }
+};
+
+// Built during static initialisation (before main), from det:: functions only.
+const Ziggurat kZiggurat;
+
 }  // namespace
 
-Stream::Stream(std::uint64_t seed, std::uint64_t point, Purpose purpose)
-    : key_{seed, point}, purpose_(static_cast<std::uint64_t>(purpose)) {}
+double detail::normal_tail(Stream& s) {
+  // Marsaglia (1964): x = r - log(U1) / r, accepted when -2 log(U2) > (x - r)^2.
+  double x, y;
+  do {
+    x = -det::log(s.uniform()) / Ziggurat::kR;
+    y = -det::log(s.uniform());
+  } while (y + y < x * x);
+  return Ziggurat::kR + x;
+}
+
+double detail::normal_tail_start() {
+  return Ziggurat::kR;
+}
+
+std::uint64_t stream_key(const ParamSet& params) {
+  const SweepSpec& spec = params.spec();
+  std::vector<std::string> common;
+  if (spec.find("sweep.common_random") >= 0) {
+    for (auto k : text::split(spec.text("sweep.common_random"), ',')) {
+      if (!k.empty()) common.emplace_back(k);
+    }
+  }
+  std::vector<std::string> entries;
+  for (const ParamDef& def : spec.schema()) {
+    if (!def.enters_streams) continue;
+    if (std::find(common.begin(), common.end(), def.key) != common.end()) continue;
+    const std::string value = canonical(def, params.value(def.key));
+    std::string fallback;
+    if (canonical_default(def, fallback) && fallback == value) continue;
+    entries.push_back(def.key + "=" + std::to_string(value.size()) + ":" + value + "\n");
+  }
+  std::sort(entries.begin(), entries.end());
+  const auto digest = sha256(text::join(entries, ""));
+  std::uint64_t key = 0;
+  for (int i = 7; i >= 0; --i) key = (key << 8) | digest[static_cast<std::size_t>(i)];
+  return key;
+}
+
+Stream::Stream(std::uint64_t seed, std::uint64_t key, Purpose purpose)
+    : key_{seed, key}, purpose_(static_cast<std::uint64_t>(purpose)) {}
 
 void Stream::refill() {
   Philox::ctr_type ctr = {{block_, purpose_, 0, 0}};
@@ -36,16 +158,57 @@ double Stream::uniform() {
 }
 
 double Stream::normal() {
-  if (has_spare_) {
-    has_spare_ = false;
-    return spare_;
+  const std::uint64_t u = next_u64();
+  const std::size_t i = u & 0xFF;
+  const std::uint64_t j = u >> 11;  // 53 bits
+  if (j < kZiggurat.k[i]) {         // inside layer i's rectangle: about 99 draws in 100
+    const double x = static_cast<double>(j) * kZiggurat.w[i];
+    return (u & 0x100) ? -x : x;
   }
-  const std::uint64_t u0 = next_u64();
-  const std::uint64_t u1 = next_u64();
-  const r123::double2 z = r123::boxmuller(u0, u1);
-  spare_ = z.y;
-  has_spare_ = true;
-  return z.x;
+  return normal_slow(u);
+}
+
+double Stream::normal_slow(std::uint64_t u) {
+  const Ziggurat& z = kZiggurat;
+  while (true) {
+    const std::size_t i = u & 0xFF;
+    const std::uint64_t j = u >> 11;
+    const bool negative = (u & 0x100) != 0;
+    if (j < z.k[i]) {
+      const double x = static_cast<double>(j) * z.w[i];
+      return negative ? -x : x;
+    }
+    if (i == 0) {
+      const double x = detail::normal_tail(*this);
+      return negative ? -x : x;
+    }
+    const double x = static_cast<double>(j) * z.w[i];
+    if (z.f[i] + uniform() * (z.f[i - 1] - z.f[i]) < det::exp(-0.5 * x * x)) {
+      return negative ? -x : x;
+    }
+    u = next_u64();
+  }
+}
+
+void Stream::normals(double* out, std::size_t n) {
+  std::size_t at = 0;
+  while (at < n) {
+    if (used_ == 4) refill();
+    // The rest of this block's words, each through the fast path; a draw that needs the slow
+    // path (which may take further words) goes through normal() semantics exactly.
+    while (used_ < 4 && at < n) {
+      const std::uint64_t u = buf_[used_++];
+      ++drawn_;
+      const std::size_t i = u & 0xFF;
+      const std::uint64_t j = u >> 11;
+      if (j < kZiggurat.k[i]) {
+        const double x = static_cast<double>(j) * kZiggurat.w[i];
+        out[at++] = (u & 0x100) ? -x : x;
+      } else {
+        out[at++] = normal_slow(u);
+      }
+    }
+  }
 }
 
 std::uint64_t Stream::below(std::uint64_t n) {

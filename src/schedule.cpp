@@ -23,6 +23,10 @@ std::vector<PointResult> run_points(const Grid& grid, const SweepFields& fields,
                                     const std::vector<std::uint64_t>& points,
                                     const ProgressFn& progress) {
   std::vector<PointResult> results(points.size());
+  // A point that throws leaves its exception here; nothing inside the parallel region may throw
+  // past it (that would terminate the process), and building the failed point's Record may
+  // itself need memory, so that happens after the region, on the calling thread.
+  std::vector<std::exception_ptr> errors(points.size());
   std::atomic<std::size_t> finished{0};
   const auto n = static_cast<long long>(points.size());
 #pragma omp parallel for schedule(dynamic, 1)
@@ -30,11 +34,21 @@ std::vector<PointResult> run_points(const Grid& grid, const SweepFields& fields,
     const auto k = static_cast<std::size_t>(i);
     try {
       results[k] = simulate_point(grid, fields, points[k]);
-    } catch (const std::exception& e) {
-      results[k] = failed_point(fields, points[k], e.what());
+    } catch (...) {
+      errors[k] = std::current_exception();
     }
     const std::size_t done = ++finished;
     if (progress && omp_get_thread_num() == 0) progress(done);
+  }
+  for (std::size_t k = 0; k < errors.size(); ++k) {
+    if (!errors[k]) continue;
+    try {
+      std::rethrow_exception(errors[k]);
+    } catch (const std::exception& e) {
+      results[k] = failed_point(fields, points[k], e.what());
+    } catch (...) {
+      results[k] = failed_point(fields, points[k], "an exception that is not a std::exception");
+    }
   }
   return results;
 }

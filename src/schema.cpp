@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "symsweep/error.hpp"
 
@@ -77,7 +78,11 @@ std::size_t Schema::elem_size(ElemType type) {
 
 void Schema::add_dim(DimDef dim) {
   SYMSWEEP_VERIFY(find_dim(dim.name) == nullptr, "dimension '" + dim.name + "' declared twice");
-  SYMSWEEP_VERIFY(!dim.name.empty(), "a dimension needs a name");
+  SYMSWEEP_VERIFY(!dim.name.empty() && dim.name.find_first_of("/.") == std::string::npos &&
+                      dim.name != "axes" && dim.name != "results" && dim.name != "traces" &&
+                      dim.name != "run",
+                  "dimension '" + dim.name +
+                      "': a dimension needs a name without '/' or '.' that is not a group's");
   dims_.push_back(std::move(dim));
 }
 
@@ -90,14 +95,31 @@ const DimDef* Schema::find_dim(std::string_view name) const {
 
 FieldId Schema::add(FieldDef field) {
   const std::string where = std::string("field /") + to_string(field.group) + "/" + field.name;
-  SYMSWEEP_VERIFY(!field.name.empty() && field.name.find('/') == std::string::npos,
-                  where + ": a field needs a name without '/'");
+  SYMSWEEP_VERIFY(!field.name.empty() && field.name.find_first_of("/.") == std::string::npos,
+                  where + ": a field needs a name without '/' or '.'");
   SYMSWEEP_VERIFY(find(field.group, field.name) < 0, where + " declared twice");
   SYMSWEEP_VERIFY(
       field.type != ElemType::enum8 || (!field.members.empty() && field.members.size() <= 256),
       where + ": an enum needs 1 to 256 members");
   SYMSWEEP_VERIFY(field.type == ElemType::enum8 || field.members.empty(),
                   where + ": only enums have members");
+  for (std::size_t m = 0; m < field.members.size(); ++m) {
+    const std::string& name = field.members[m];
+    SYMSWEEP_VERIFY(!name.empty() && name.find_first_of(" \t") == std::string::npos,
+                    where + ": enum member '" + name + "' must be one word (CF flag_meanings)");
+    SYMSWEEP_VERIFY(std::find(field.members.begin(), field.members.begin() + m, name) ==
+                        field.members.begin() + m,
+                    where + ": enum member '" + name + "' named twice");
+  }
+  if (field.type != ElemType::f64) {  // integer fills: whole, in range
+    const double limit = field.type == ElemType::enum8
+                             ? static_cast<double>(field.members.size()) - 1
+                             : (field.type == ElemType::i32 ? 2147483647.0 : 9.2e18);
+    SYMSWEEP_VERIFY(std::isfinite(field.fill) && field.fill == std::floor(field.fill) &&
+                        field.fill <= limit &&
+                        field.fill >= (field.type == ElemType::enum8 ? 0.0 : -limit),
+                    where + ": the fill value must be a whole number the element type holds");
+  }
   Slot slot;
   slot.count = 1;
   for (const std::string& d : field.dims) {
@@ -166,6 +188,15 @@ Record::Record(const Schema& schema) : schema_(&schema), bytes_(schema.record_by
   }
 }
 
+Record::Record(Record&& other) noexcept
+    : schema_(std::exchange(other.schema_, nullptr)), bytes_(std::move(other.bytes_)) {}
+
+Record& Record::operator=(Record&& other) noexcept {
+  schema_ = std::exchange(other.schema_, nullptr);
+  bytes_ = std::move(other.bytes_);
+  return *this;
+}
+
 std::size_t Record::locate(FieldId id, ElemType type, std::size_t i, std::size_t n) const {
   SYMSWEEP_VERIFY(schema_ != nullptr, "access to an empty Record");
   const FieldDef& f = schema_->field(id);
@@ -205,10 +236,11 @@ void Record::set_integer(FieldId id, std::int64_t value, std::size_t i) {
 }
 
 void Record::set_code(FieldId id, std::uint8_t code) {
+  unsigned char* p = at(id, ElemType::enum8, 0, 1);  // checks the Record, the type and the bounds
   SYMSWEEP_VERIFY(
       code < schema_->field(id).members.size(),
       "field " + schema_->field(id).name + ": no member with code " + std::to_string(code));
-  *at(id, ElemType::enum8, 0, 1) = code;
+  *p = code;
 }
 
 double Record::real(FieldId id, std::size_t i) const {

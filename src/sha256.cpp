@@ -65,7 +65,7 @@ void compress(std::array<std::uint32_t, 8>& h, const unsigned char* block) {
 
 }  // namespace
 
-std::string sha256_hex(std::string_view data) {
+std::array<unsigned char, 32> sha256(std::string_view data) {
   std::array<std::uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
@@ -85,10 +85,18 @@ std::string sha256_hex(std::string_view data) {
   compress(h, tail.data());
   if (tail_len == 128) compress(h, tail.data() + 64);
 
+  std::array<unsigned char, 32> digest{};
+  for (std::size_t i = 0; i < 32; ++i) {
+    digest[i] = static_cast<unsigned char>(h[i / 4] >> (24 - 8 * (i % 4)));
+  }
+  return digest;
+}
+
+std::string sha256_hex(std::string_view data) {
   std::string hex;
-  char buf[9];
-  for (std::uint32_t word : h) {
-    std::snprintf(buf, sizeof buf, "%08x", word);
+  char buf[3];
+  for (unsigned char byte : sha256(data)) {
+    std::snprintf(buf, sizeof buf, "%02x", byte);
     hex += buf;
   }
   return hex;

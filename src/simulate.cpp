@@ -162,31 +162,32 @@ struct PointRun::State {
         params(grid.params(index)),
         info(&model_info(grid.spec())),
         seed(static_cast<std::uint64_t>(params.integer("sweep.seed"))),
+        key(stream_key(params)),
         model(info->create(params)),
         data_spec(DataSpec::from(params, model->input_dim(), model->output_dim())),
         teacher(data_spec),
         opt(OptimizerSpec::from(params)),
-        full(make_full(index)),
+        full(make_full()),
         batches(data_spec.online
-                    ? BatchSource(teacher, opt.batch, Stream(seed, index, Purpose::batches))
-                    : BatchSource(full, opt.batch, Stream(seed, index, Purpose::batches))),
+                    ? BatchSource(teacher, opt.batch, Stream(seed, key, Purpose::batches))
+                    : BatchSource(full, opt.batch, Stream(seed, key, Purpose::batches))),
         sgd(reserved(*model, std::max(opt.batch, full.size())), batches, opt),
         full_grad(model->dim()),
         spectrum(model->conserved_size()) {
     res.index = index;
     res.values = Record(fields.schema());
     model->bind_fields(fields.schema());
-    Stream init_stream(seed, index, Purpose::init);
+    Stream init_stream(seed, key, Purpose::init);
     model->initialize(init_stream, theta);
   }
 
   /// The full objective: the dataset (drawn from the point's data stream), or the population's
   /// moment-matched reference set in online mode.
-  SampleSet make_full(std::uint64_t index) const {
+  SampleSet make_full() const {
     SYMSWEEP_VERIFY(!data_spec.online || model->quadratic_in_data(),
                     "online mode needs a model whose loss is quadratic in the data");
     if (data_spec.online) return teacher.reference_set();
-    Stream data_stream(seed, index, Purpose::data);
+    Stream data_stream(seed, key, Purpose::data);
     return teacher.sample(data_stream, data_spec.n);
   }
 
@@ -202,6 +203,7 @@ struct PointRun::State {
   const ParamSet params;
   const ModelInfo* info;
   const std::uint64_t seed;
+  const std::uint64_t key;  // the point's stream key (rng.hpp)
   std::unique_ptr<Model> model;
   const DataSpec data_spec;
   const Teacher teacher;
@@ -274,6 +276,7 @@ bool PointRun::advance(std::int64_t max_updates) {
 PointResult PointRun::finish() {
   State& s = *s_;
   SYMSWEEP_VERIFY(s.ended, "finish() before the run ended");
+  SYMSWEEP_VERIFY(!s.res.values.empty(), "finish() called twice");
   const SweepFields::Core& c = s.core;
   Record& out = s.res.values;
   const bool diverged = s.diverged_at >= 0;

@@ -110,6 +110,11 @@ ParamDef integer(std::string key, std::string def, Range range, std::string help
   return ParamDef{std::move(key), ParamKind::Integer, std::move(def), std::move(help), range, {},
                   sweepable};
 }
+/// A key that says how long to run or what to observe: it does not key the random streams.
+ParamDef observation(ParamDef def) {
+  def.enters_streams = false;
+  return def;
+}
 ParamDef real(std::string key, std::string def, Range range, std::string help) {
   return ParamDef{
       std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
@@ -120,7 +125,8 @@ ParamDef words(std::string key, std::string def, std::vector<std::string> choice
                   std::move(choices), sweepable};
 }
 ParamDef free_text(std::string key, std::string def, std::string help) {
-  return ParamDef{std::move(key), ParamKind::Text, std::move(def), std::move(help), {}, {}, false};
+  return ParamDef{std::move(key), ParamKind::Text, std::move(def), std::move(help), {}, {}, false,
+                  false};
 }
 
 std::vector<std::string> model_names() {
@@ -138,9 +144,15 @@ std::vector<ParamDef> common_params() {
       free_text("sweep.output", "",
                 "HDF5 file to write (default <name>.h5, relative to the working directory; "
                 "-o overrides)"),
-      integer("sweep.seed", "0", Range{0, kMaxInteger},
-              "seed of every random stream; streams are keyed by (seed, point index, purpose). "
-              "Sweep it ([axes] sweep.seed = range(0, 8)) for independent repeats"),
+      observation(integer("sweep.seed", "0", Range{0, kMaxInteger},
+                          "seed of every random stream; streams are keyed by (seed, the point's "
+                          "parameter values, purpose). Sweep it ([axes] sweep.seed = range(0, 8)) "
+                          "for independent repeats")),
+      free_text("sweep.common_random", "",
+                "keys along which points share their random numbers (data, initialisation, "
+                "batches), e.g. 'optimizer.eta, optimizer.batch': common random numbers, so that "
+                "neighbouring points of a phase diagram differ only by those keys; empty: every "
+                "point has its own"),
       words("model.name", "", model_names(), "which model to train (see Models below)", false),
       words("data.mode", "finite", {"finite", "online"},
             "finite: n samples drawn once, batches drawn from them; online: fresh samples every "
@@ -160,18 +172,21 @@ std::vector<ParamDef> common_params() {
       real("optimizer.eta", "0.01", Range::above(0), "step size"),
       integer("optimizer.batch", "16", Range::at_least(1),
               "batch size S: S distinct samples drawn uniformly each step; S = n is full-batch GD"),
-      integer("optimizer.steps", "1000", Range{1, 1e12}, "maximum number of SGD steps"),
+      observation(
+          integer("optimizer.steps", "1000", Range{1, 1e12}, "maximum number of SGD steps")),
       real("optimizer.weight_decay", "0", Range::at_least(0),
            "weight decay gamma: theta <- theta - eta (g + gamma theta)"),
-      real("optimizer.tol", "1e-10", Range::at_least(0),
-           "converged once the full-batch gradient norm (with weight decay) is <= tol; "
-           "0 never stops early"),
-      integer("optimizer.check_every", "100", Range::at_least(1),
-              "steps between convergence checks (each costs one full-batch gradient)", false),
-      real("optimizer.divergence_bound", "1e8", Range::above(0),
-           "diverged once |theta| exceeds this or the loss is not finite"),
-      integer("record.every", "0", Range{0, 1e12},
-              "record traces every k steps (step 0 included); 0 records no traces", false),
+      observation(real("optimizer.tol", "1e-10", Range::at_least(0),
+                       "converged once the full-batch gradient norm (with weight decay) is <= "
+                       "tol; 0 never stops early")),
+      observation(integer("optimizer.check_every", "100", Range::at_least(1),
+                          "steps between convergence checks (each costs one full-batch gradient)",
+                          false)),
+      observation(real("optimizer.divergence_bound", "1e8", Range::above(0),
+                       "diverged once |theta| exceeds this or the loss is not finite")),
+      observation(integer("record.every", "0", Range{0, 1e12},
+                          "record traces every k steps (step 0 included); 0 records no traces",
+                          false)),
   };
 }
 
@@ -500,6 +515,33 @@ std::string sweepable_keys(const std::vector<ParamDef>& schema) {
                     "; known keys: " + known);
 }
 
+/// sweep.common_random: a list of distinct keys that enter the random streams.
+void check_common_random(const SweepSpec& spec) {
+  const std::string& list = spec.text("sweep.common_random");
+  if (text::trim(list).empty()) return;
+  std::vector<std::string> keys, seen;
+  for (const ParamDef& def : spec.schema()) {
+    if (def.enters_streams) keys.push_back(def.key);
+  }
+  for (std::string_view item : text::split(list, ',')) {
+    const std::string key(item);
+    const std::string head = "sweep.common_random = '" + list + "': ";
+    if (key == "sweep.seed") {
+      throw ConfigError(head +
+                        "sweep.seed cannot be common: the seed is what makes repeats "
+                        "independent");
+    }
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      throw ConfigError(head + "'" + key + "' is not a key whose value keys the random streams; " +
+                        "such keys: " + text::join(keys, ", "));
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      throw ConfigError(head + "'" + key + "' is named twice");
+    }
+    seen.push_back(key);
+  }
+}
+
 /// Runs every cross rule over every combination of the axes it reads (usually a tiny product).
 /// Building the grid also checks its size.
 void check_rules(const SweepSpec& spec) {
@@ -572,7 +614,7 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
     const ParamDef& def = spec.schema_[i];
     if (!given[i]) texts[i] = def.default_text;
     if (def.key == "sweep.output" && texts[i].empty()) texts[i] = spec.text("sweep.name") + ".h5";
-    if (def.kind == ParamKind::Text && texts[i].empty()) {
+    if (def.kind == ParamKind::Text && texts[i].empty() && !def.default_text.empty()) {
       throw ConfigError(def.key + " = '': must not be empty");
     }
     spec.values_[i] = parse_value(def, texts[i]);
@@ -603,6 +645,7 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
     spec.axes_.push_back(std::move(axis));
   }
 
+  check_common_random(spec);
   check_rules(spec);
   return spec;
 }

@@ -297,16 +297,10 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   const auto nfields = schema.fields().size();
 
   // Names at the root and in the groups must not collide: axis keys contain '.', dimension and
-  // field names are checked here.
-  const std::vector<std::string> groups = {"axes", "results", "traces", "run"};
-  for (const DimDef& d : schema.dims()) {
-    SYMSWEEP_VERIFY(std::find(groups.begin(), groups.end(), d.name) == groups.end() &&
-                        d.name.find_first_of("./") == std::string::npos,
-                    "dimension name '" + d.name + "' is reserved or contains '.' or '/'");
-  }
+  // field names may not (Schema checks), and a group holds a field and the scales it links.
   for (const FieldDef& f : schema.fields()) {
-    SYMSWEEP_VERIFY(schema.find_dim(f.name) == nullptr && f.name.find('.') == std::string::npos,
-                    "field name '" + f.name + "' is a dimension's or contains '.'");
+    SYMSWEEP_VERIFY(schema.find_dim(f.name) == nullptr,
+                    "field name '" + f.name + "' is also a dimension's");
   }
 
   // 1. File access through MPI-IO; metadata reads and writes collective.
@@ -561,57 +555,76 @@ std::string describe_file(const std::string& path) {
       << h5::read_int_attribute(f, "omp_threads") << " thread(s)\n";
   out << "  config sha256 " << h5::read_string_attribute(f, "config_sha256") << "\n";
 
-  // Axes, in dataset dimension order (from the labels of the first dataset in /results).
-  std::vector<std::string> fields;  // the datasets of /results that are not scales
-  {
-    Handle group = h5::group_handle(H5Gopen2(f, "results", H5P_DEFAULT), "open /results");
-    H5G_info_t info{};
-    check_status(H5Gget_info(group.get(), &info), "list /results");
-    for (hsize_t i = 0; i < info.nlinks; ++i) {
-      const ssize_t len = H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
-                                             nullptr, 0, H5P_DEFAULT);
-      std::string name(static_cast<std::size_t>(std::max<ssize_t>(len, 0)), '\0');
-      H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
-                         name.size() + 1, H5P_DEFAULT);
+  // The names in a group that are fields (not the scales linked there), in name order.
+  const auto fields_of = [&](const char* group_name) {
+    std::vector<std::string> names;
+    if (H5Lexists(f, group_name, H5P_DEFAULT) <= 0) return names;
+    Handle group =
+        h5::group_handle(H5Gopen2(f, group_name, H5P_DEFAULT), std::string("open /") + group_name);
+    for (const std::string& name : h5::link_names(group.get())) {
       Handle dset = h5::dataset_handle(H5Dopen2(group.get(), name.c_str(), H5P_DEFAULT),
-                                       "open /results/" + name);
-      if (H5DSis_scale(dset.get()) <= 0) fields.push_back(name);
+                                       "open /" + std::string(group_name) + "/" + name);
+      if (H5DSis_scale(dset.get()) <= 0) names.push_back(name);
     }
+    return names;
+  };
+  const std::vector<std::string> fields = fields_of("results");
+  if (fields.empty()) throw IoError("'" + path + "' has no fields in /results");
+
+  // Axes: one link in /axes each; their order is that of a field's leading dimensions.
+  std::size_t ndims = 0;
+  if (H5Lexists(f, "axes", H5P_DEFAULT) > 0) {
+    Handle axes = h5::group_handle(H5Gopen2(f, "axes", H5P_DEFAULT), "open /axes");
+    ndims = h5::link_names(axes.get()).size();
   }
-  if (fields.empty()) throw IoError("'" + path + "' has no datasets in /results");
-  // status first: the datasets of /results are listed by name.
-  const auto status_at = std::find(fields.begin(), fields.end(), "status");
-  if (status_at != fields.end()) std::rotate(fields.begin(), status_at, status_at + 1);
   Handle first = h5::dataset_handle(H5Dopen2(f, ("results/" + fields.front()).c_str(), H5P_DEFAULT),
                                     "open /results/" + fields.front());
-  const std::size_t ndims = h5::dataset_shape(first.get()).size();  // status: the grid's rank
   std::vector<std::string> axis_names;
-  if (H5Lexists(f, "axes", H5P_DEFAULT) > 0) {
-    for (std::size_t d = 0; d < ndims; ++d) {
-      char label[256] = {0};
-      H5DSget_label(first.get(), static_cast<unsigned>(d), label, sizeof label);
-      if (H5Lexists(f, (std::string("axes/") + label).c_str(), H5P_DEFAULT) > 0) {
-        axis_names.push_back(label);
-      }
-    }
+  for (std::size_t d = 0; d < ndims; ++d) {
+    char label[256] = {0};
+    H5DSget_label(first.get(), static_cast<unsigned>(d), label, sizeof label);
+    axis_names.push_back(label);
   }
+  const auto values_of = [](hid_t dset) {
+    if (h5::is_string_dataset(dset)) return h5::read_strings(dset);
+    std::vector<std::string> values;
+    Handle type = h5::type_handle(H5Dget_type(dset), "scale type");
+    if (H5Tget_class(type.get()) == H5T_INTEGER) {
+      for (std::int64_t v : h5::read_ints(dset)) values.push_back(std::to_string(v));
+    } else {
+      for (double v : h5::read_doubles(dset)) values.push_back(text::format_double(v));
+    }
+    return values;
+  };
   out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
   if (axis_names.empty()) out << " (no axes)";
   out << "\n";
   for (const std::string& label : axis_names) {
     Handle axis = h5::dataset_handle(H5Dopen2(f, ("axes/" + label).c_str(), H5P_DEFAULT),
                                      "open /axes/" + label);
-    std::vector<std::string> values;
-    if (h5::is_string_dataset(axis.get())) {
-      values = h5::read_strings(axis.get());
-    } else {
-      for (double v : h5::read_doubles(axis.get())) values.push_back(text::format_double(v));
-    }
+    const std::vector<std::string> values = values_of(axis.get());
     out << "    " << label << ": " << values.size()
         << " value(s) = " << h5::read_string_attribute(axis.get(), "expression");
     if (!values.empty()) out << "  [" << values.front() << " .. " << values.back() << "]";
     out << "\n";
   }
+  // Trailing dimensions: the other scales at the root.
+  std::vector<std::string> dims;
+  for (const std::string& name : h5::link_names(f)) {
+    if (std::find(axis_names.begin(), axis_names.end(), name) != axis_names.end()) continue;
+    H5O_info_t info{};
+    if (H5Oget_info_by_name(f, name.c_str(), &info, H5P_DEFAULT) < 0 ||
+        info.type != H5O_TYPE_DATASET) {
+      continue;
+    }
+    Handle dset = h5::dataset_handle(H5Dopen2(f, name.c_str(), H5P_DEFAULT), "open /" + name);
+    if (H5DSis_scale(dset.get()) <= 0) continue;
+    const std::vector<std::string> values = values_of(dset.get());
+    if (values.empty()) continue;
+    dims.push_back(name + " (" + std::to_string(values.size()) + ": " + values.front() + " .. " +
+                   values.back() + ")");
+  }
+  if (!dims.empty()) out << "  trailing dimensions: " << text::join(dims, ", ") << "\n";
 
   // Every field of /results, as the file declares it: counts per member for enums, a summary of
   // the finite values for scalar reals.
@@ -652,14 +665,8 @@ std::string describe_file(const std::string& path) {
                   finite.front(), finite[finite.size() / 2], finite.back());
     out << line;
   }
-  if (H5Lexists(f, "traces", H5P_DEFAULT) > 0 && H5Lexists(f, "traces/step", H5P_DEFAULT) > 0) {
-    Handle step = h5::dataset_handle(H5Dopen2(f, "traces/step", H5P_DEFAULT), "open /traces/step");
-    const auto steps = h5::read_ints(step.get());
-    out << "  traces: " << steps.size() << " record(s), steps " << steps.front() << " .. "
-        << steps.back() << "\n";
-  } else {
-    out << "  traces: none (record.every = 0)\n";
-  }
+  const std::vector<std::string> traces = fields_of("traces");
+  out << "  traces: " << (traces.empty() ? "none" : text::join(traces, ", ")) << "\n";
   return out.str();
 }
 

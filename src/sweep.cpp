@@ -13,6 +13,7 @@
 #include <ostream>
 #include <set>
 
+#include "sha256.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/schedule.hpp"
@@ -105,6 +106,32 @@ std::string utc_now() {
   return buf;
 }
 
+/// Every rank parsed the same config text; the axis values it computed must be the same bits
+/// everywhere (they are: symsweep computes them without CPU-dispatched libm functions, so only a
+/// different build on some node could make them differ). Checked rather than broadcast: a rank
+/// that computes other axis values would compute other points too. Throws IoError on every rank.
+void check_same_axes(const SweepSpec& spec, MPI_Comm comm, int rank) {
+  std::string bits = spec.config_text();
+  for (const AxisSpec& axis : spec.axes()) {
+    for (const Value& v : axis.values) {
+      bits += v.text;
+      bits.append(reinterpret_cast<const char*>(v.numbers.data()),
+                  v.numbers.size() * sizeof(double));
+    }
+  }
+  std::string root = sha256_hex(bits);
+  const std::string mine = root;
+  broadcast(root, comm);
+  const int differs = mine != root ? rank : -1;
+  int first = -1;
+  MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MAX, comm);
+  if (first >= 0) {
+    throw IoError("rank " + std::to_string(first) +
+                  " computed other axis values (or another resolved config) than rank 0 from "
+                  "the same config text: is a different symsweep build running on its node?");
+  }
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -121,6 +148,7 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   collective_check(comm, [&] {
     if (rank == 0) check_output(output, options.overwrite);
   });
+  check_same_axes(spec, comm, rank);
 
   // 1. The grid, its fields and the points of this rank.
   const Grid grid(spec);
@@ -148,7 +176,8 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
 
   // 2. The file, created collectively before any point runs. Replacing a file goes through
   //    <output>.partial so that the old results survive a failed run.
-  int replacing_flag = rank == 0 && fs::exists(output) ? 1 : 0;
+  std::error_code exists_error;
+  int replacing_flag = rank == 0 && fs::exists(output, exists_error) ? 1 : 0;
   MPI_Bcast(&replacing_flag, 1, MPI_INT, 0, comm);
   const bool replacing = replacing_flag != 0;
   const std::string target = replacing ? output + ".partial" : output;
@@ -208,8 +237,15 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   summary.failed = counts[n_outcomes];
   counts.pop_back();
   summary.outcome_counts = std::move(counts);
-  if (replacing && summary.ok() && rank == 0) fs::rename(target, output);
-  MPI_Barrier(comm);
+  // Rank 0 renames; every rank learns whether it worked, so none waits for another.
+  std::string rename_error;
+  if (replacing && summary.ok() && rank == 0) {
+    std::error_code ec;
+    fs::rename(target, output, ec);
+    if (ec) rename_error = "cannot replace '" + output + "' by '" + target + "': " + ec.message();
+  }
+  broadcast(rename_error, comm);
+  if (!rename_error.empty()) throw IoError(rename_error);
   summary.path = replacing && !summary.ok() ? target : output;
   summary.seconds = seconds_since(t0);
   if (log) {

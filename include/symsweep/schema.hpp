@@ -136,6 +136,11 @@ class Record {
  public:
   Record() = default;
   explicit Record(const Schema& schema);
+  Record(const Record&) = default;
+  Record& operator=(const Record&) = default;
+  /// A moved-from Record is empty: any access to it throws.
+  Record(Record&& other) noexcept;
+  Record& operator=(Record&& other) noexcept;
 
   const Schema& schema() const { return *schema_; }
   bool empty() const { return schema_ == nullptr; }

@@ -93,6 +93,9 @@ struct ParamDef {
   Range range;                       ///< Integer and Real only
   std::vector<std::string> choices;  ///< Choice only
   bool sweepable = true;             ///< may be an axis in [axes]
+  /// Its value changes the simulated path, so it keys the random streams (rng.hpp); false for
+  /// keys that only say how long to run or what to observe.
+  bool enters_streams = true;
 
   std::string section() const;  ///< "optimizer"
   std::string name() const;     ///< "eta"

@@ -9,7 +9,10 @@ namespace symsweep {
 /// /results or /traces (a new random-stream layout, another algorithm, ...), and is stored in every
 /// file as `numerics_version`. The format version (store.hpp) tracks the file layout only.
 /// README.md, "Versions", states the rule.
-inline constexpr int kNumericsVersion = 1;
+///   1: streams keyed by the flat point index, Box-Muller normals through glibc's libm.
+///   2: streams keyed by the point's parameter values (rng.hpp), ziggurat normals, no
+///      CPU-dispatched libm function in any stored number (detmath.hpp).
+inline constexpr int kNumericsVersion = 2;
 
 /// "0.1.0"
 const char* version();

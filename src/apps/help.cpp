@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "apps.hpp"
+#include "symsweep/error.hpp"
 #include "symsweep/model.hpp"
 #include "symsweep/spec.hpp"
 #include "text.hpp"
@@ -30,7 +31,15 @@ std::string wrap(const std::string& words, std::size_t indent) {
 }
 
 void describe(std::ostringstream& out, const ParamDef& def) {
-  std::string shown = def.default_text.empty() ? "(required)" : def.default_text;
+  // A key whose default is not a valid value must be given; an empty default of a key that
+  // takes an empty value (a vector, a list) is shown as it is.
+  bool required = false;
+  try {
+    parse_value(def, def.default_text);
+  } catch (const ConfigError&) {
+    required = true;
+  }
+  std::string shown = required ? "(required)" : def.default_text;
   if (def.key == "sweep.output") shown = "<name>.h5";
   out << "  " << def.name() << " = " << shown << (def.sweepable ? "  *" : "") << "\n"
       << wrap(def.help + "; " + rule_of(def), 6);

@@ -4,21 +4,31 @@ results, traces, run, scales), the same type (enum members included), shape, val
 fill value, dimension labels and attributes; and the same root attributes. What NEW adds (datasets,
 links, attributes) is listed, not judged.
 
-Usage: compare_files.py OLD.h5 NEW.h5     (exit 0: nothing of OLD changed; 1: something did)
+Usage: compare_files.py [--layout] OLD.h5 NEW.h5   (exit 0: nothing of OLD changed; 1: it did)
 
+--layout compares everything but the values of /results, /traces and /run and the root
+attributes that follow from the numbers' version (numerics_version): for a file of an earlier
+numerics version, whose numbers are meant to differ.
+
+The resolved config is compared key by key: every key of OLD's config_text with the same value in
+NEW's (keys added since are listed; config_sha256 is compared only when the texts are equal).
+Documentation attributes (description, long_name) that were reworded are listed, not judged.
 Attributes that describe one run rather than its results (created_utc, git_commit, command_line,
 hosts, mpi_ranks, omp_threads) and the values of /run (wall times, placement) may differ; HDF5's own
 bookkeeping of dimension scales (DIMENSION_LIST, REFERENCE_LIST: object references) is compared
 through the labels and the scales themselves.
 """
+import configparser
 import sys
 
 import h5py
 import numpy as np
 
 RUN_SPECIFIC = {"created_utc", "git_commit", "command_line", "hosts", "mpi_ranks", "omp_threads"}
+DOCUMENTATION = {"description", "long_name"}
 REFERENCES = {"DIMENSION_LIST", "REFERENCE_LIST"}
 PLACEMENT = {"run/seconds", "run/rank"}
+VALUES = {"results", "traces", "run"}  # groups whose values --layout does not compare
 
 
 def datasets(f):
@@ -46,23 +56,49 @@ def same(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+def config(text):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read_string(text)
+    return {f"{s}.{k}": v for s in parser.sections() for k, v in parser[s].items()}
+
+
+def compare_config(old_text, new_text, problems, added):
+    old, new = config(old_text), config(new_text)
+    for key, value in old.items():
+        if key not in new:
+            problems.append(f"/: config key {key} missing")
+        elif new[key] != value:
+            problems.append(f"/: config {key} = {new[key]!r}, was {value!r}")
+    added += [f"/: config key {k} = {new[k]!r}" for k in new if k not in old]
+
+
 def compare_attrs(where, old, new, problems, added, skip=frozenset()):
     for key, value in old.attrs.items():
         if key in skip or key in REFERENCES:
             continue
         if key not in new.attrs:
             problems.append(f"{where}: attribute {key} missing")
+        elif key == "config_text":
+            compare_config(value, new.attrs[key], problems, added)
+        elif key == "config_sha256" and old.attrs["config_text"] != new.attrs["config_text"]:
+            continue  # follows from config_text, compared key by key
         elif not same(value, new.attrs[key]):
-            problems.append(f"{where}: attribute {key} = {new.attrs[key]!r}, was {value!r}")
+            line = f"{where}: attribute {key} = {new.attrs[key]!r}, was {value!r}"
+            (added if key in DOCUMENTATION else problems).append(
+                ("reworded " if key in DOCUMENTATION else "") + line)
     added += [f"{where}: attribute {k}" for k in new.attrs if k not in old.attrs]
 
 
 def main(argv):
+    layout = "--layout" in argv
+    argv = [a for a in argv if a != "--layout"]
     if len(argv) != 2:
         sys.exit(__doc__)
     problems, added = [], []
     with h5py.File(argv[0], "r") as old, h5py.File(argv[1], "r") as new:
-        compare_attrs("/", old, new, problems, added, RUN_SPECIFIC)
+        compare_attrs("/", old, new, problems, added,
+                      RUN_SPECIFIC | ({"numerics_version"} if layout else set()))
         old_sets, new_sets = datasets(old), datasets(new)
         for path, a in sorted(old_sets.items()):
             b = new_sets.get(path)
@@ -73,7 +109,8 @@ def main(argv):
                 problems.append(f"/{path}: type {b.dtype}, was {a.dtype}")
             if a.shape != b.shape:
                 problems.append(f"/{path}: shape {b.shape}, was {a.shape}")
-            elif path not in PLACEMENT and not same(a[()], b[()]):
+            elif path not in PLACEMENT and not (layout and path.split("/")[0] in VALUES) \
+                    and not same(a[()], b[()]):
                 problems.append(f"/{path}: values differ")
             if not same(a.fillvalue, b.fillvalue):
                 problems.append(f"/{path}: fill {b.fillvalue!r}, was {a.fillvalue!r}")
@@ -83,7 +120,7 @@ def main(argv):
             compare_attrs(f"/{path}", a, b, problems, added)
         added += [f"/{p}" for p in sorted(set(new_sets) - set(old_sets))]
     for line in added:
-        print("added", line)
+        print(line if line.startswith("reworded") else "added " + line)
     for line in problems:
         print("CHANGED", line)
     print(f"compared {len(old_sets)} datasets of {argv[0]} with {argv[1]}: "

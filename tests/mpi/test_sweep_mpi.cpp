@@ -14,6 +14,7 @@
 #include "../common/probe_model.hpp"
 #include "h5.hpp"
 #include "symsweep/sweep.hpp"
+#include "symsweep/version.hpp"
 
 namespace symsweep {
 namespace {
@@ -130,7 +131,7 @@ TEST(MpiSweep, ModelFieldsAndTypedAxesReachTheFile) {
   EXPECT_EQ(h5::read_doubles(norm.get())[0], 0.0);  // theta starts at 0
 
   // The library's own fields are there too; the file declares its numerics.
-  EXPECT_EQ(h5::read_int_attribute(f, "numerics_version"), 1);
+  EXPECT_EQ(h5::read_int_attribute(f, "numerics_version"), kNumericsVersion);
   EXPECT_EQ(h5::enum_members(open_dataset(f, "results/status").get()),
             (std::vector<std::string>{"pending", "done", "failed"}));
 }

@@ -1,11 +1,17 @@
-// Philox streams: reproducible, independent per (seed, point, purpose), and well distributed.
+// Philox streams: reproducible, independent per (seed, point, purpose), and well distributed;
+// the ziggurat's normals; golden values that pin the stream layout (numerics version 2).
 #include <gtest/gtest.h>
+
+#include <Random123/philox.h>
 
 #include <cmath>
 #include <set>
 #include <vector>
 
+#include "symsweep/error.hpp"
+#include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"
+#include "symsweep/version.hpp"
 
 namespace symsweep {
 namespace {
@@ -108,10 +114,208 @@ TEST(Rng, BelowHandlesHugeRanges) {
 
 TEST(Rng, CountsWords) {
   Stream s(0, 0, Purpose::data);
-  s.normal();  // two words
-  s.normal();  // the spare: none
   s.next_u64();
+  s.uniform();
+  s.below(10);
   EXPECT_EQ(s.words_drawn(), 3u);
+  // A normal takes one word, more only in the wedges and the tail (about 1 draw in 100).
+  for (int i = 0; i < 10000; ++i) s.normal();
+  EXPECT_GE(s.words_drawn(), 10003u);
+  EXPECT_LE(s.words_drawn(), 10003u + 400u);
+}
+
+// ------------------------------------------------------------------------------ known answers
+TEST(Rng, PhiloxMatchesTheRandom123KnownAnswers) {
+  // Random123's kat_vectors for philox4x64-10: (counter, key) -> output.
+  using P = r123::Philox4x64;
+  const auto run = [](P::ctr_type c, P::key_type k) { return P()(c, k); };
+  const auto zero = run({{0, 0, 0, 0}}, {{0, 0}});
+  EXPECT_EQ(zero.v[0], 0x16554d9eca36314cull);
+  EXPECT_EQ(zero.v[1], 0xdb20fe9d672d0fdcull);
+  EXPECT_EQ(zero.v[2], 0xd7e772cee186176bull);
+  EXPECT_EQ(zero.v[3], 0x7e68b68aec7ba23bull);
+  const std::uint64_t f = ~0ull;
+  const auto ones = run({{f, f, f, f}}, {{f, f}});
+  EXPECT_EQ(ones.v[0], 0x87b092c3013fe90bull);
+  EXPECT_EQ(ones.v[3], 0xa09caebf594f0ba0ull);
+  const auto pi = run({{0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
+                        0x082efa98ec4e6c89ull}},
+                      {{0x452821e638d01377ull, 0xbe5466cf34e90c6cull}});
+  EXPECT_EQ(pi.v[0], 0xa528f45403e61d95ull);
+  EXPECT_EQ(pi.v[1], 0x38c72dbd566e9788ull);
+  EXPECT_EQ(pi.v[2], 0xa5a1610e72fd18b5ull);
+  EXPECT_EQ(pi.v[3], 0x57bd43b5e52b7fe6ull);
+  // A stream's word k of block b is Philox((b, purpose, 0, 0), (seed, key))[k].
+  Stream s(0x452821e638d01377ull, 0xbe5466cf34e90c6cull, Purpose::batches);
+  const auto block0 = run({{0, 3, 0, 0}}, {{0x452821e638d01377ull, 0xbe5466cf34e90c6cull}});
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(s.next_u64(), block0.v[k]);
+}
+
+// Golden values of numerics version 2: the first numbers of every purpose, recorded from this
+// implementation. A change here changes every stored number: bump kNumericsVersion and say so
+// in the README (tests/compat/reference_v2.h5 is regenerated with it).
+TEST(Rng, GoldenValues) {
+  ASSERT_EQ(kNumericsVersion, 2) << "a new numerics version: record its golden values";
+  const std::vector<std::vector<std::uint64_t>> words = {draw(Stream(42, 7, Purpose::data), 3),
+                                                         draw(Stream(42, 7, Purpose::init), 3),
+                                                         draw(Stream(42, 7, Purpose::batches), 3)};
+  const std::vector<std::vector<std::uint64_t>> golden = {
+      {14615470314773870375ull, 14571477994776187890ull, 10659753971764243787ull},
+      {16370856568412641082ull, 1809712185091022937ull, 665414226521821466ull},
+      {7387836416042430025ull, 14396924345909958836ull, 10243723795544755528ull}};
+  EXPECT_EQ(words, golden);
+  Stream n(42, 7, Purpose::data);
+  std::vector<double> normals(6);
+  n.normals(normals.data(), normals.size());
+  EXPECT_EQ(normals, (std::vector<double>{-0x1.69ca66fb51657p-1, -0x1.1728ac81bc928p+1,
+                                          -0x1.5befc7b6285ddp-1, 0x1.c7c71a3985525p-8,
+                                          -0x1.3222185c023cep+0, 0x1.0403128847692p+1}));
+  const SweepSpec spec = parse_spec("[model]\nname = linear2\nh = 3\n[optimizer]\neta = 0.3\n");
+  EXPECT_EQ(stream_key(Grid(spec).params(0)), 16467401706874395179ull);
+}
+
+// -------------------------------------------------------------------------------- the ziggurat
+TEST(Normals, MomentsAndTheFourSigmaTailMatchTheExactValues) {
+  // n = 4e7 draws: standard errors 1.6e-4 (mean), 2.2e-4 (variance), 1.5e-3 (fourth moment);
+  // P(|Z| > 4) = erfc(4 / sqrt 2) = 6.334e-5, i.e. 2534 +- 50 expected exceedances.
+  const long n = 40000000;
+  Stream s(5, 0, Purpose::init);
+  std::vector<double> z(1 << 16);
+  double m1 = 0, m2 = 0, m4 = 0;
+  long beyond4 = 0;
+  for (long done = 0; done < n; done += static_cast<long>(z.size())) {
+    s.normals(z.data(), z.size());
+    for (double x : z) {
+      const double x2 = x * x;
+      m1 += x;
+      m2 += x2;
+      m4 += x2 * x2;
+      beyond4 += x2 > 16.0;
+    }
+  }
+  const double dn = static_cast<double>(n);
+  m1 /= dn, m2 /= dn, m4 /= dn;
+  EXPECT_NEAR(m1, 0.0, 5 / std::sqrt(dn));
+  EXPECT_NEAR(m2, 1.0, 5 * std::sqrt(2.0 / dn));
+  EXPECT_NEAR(m4 / (m2 * m2), 3.0, 5 * std::sqrt(96.0 / dn));  // kurtosis
+  const double p4 = std::erfc(4.0 / std::sqrt(2.0));
+  EXPECT_NEAR(static_cast<double>(beyond4), p4 * dn, 5 * std::sqrt(p4 * dn));
+}
+
+TEST(Normals, TheFarTailMatchesTheExactConditionalProbability) {
+  // Beyond r = 3.654 the ziggurat draws from the exact tail. P(X > 6 | X > r) = Q(6) / Q(r)
+  // = 7.62e-6: 1.2e7 tail draws expect 92 +- 10 above 6; also P(X > 4.5 | X > r).
+  const double r = detail::normal_tail_start();
+  const auto q = [](double x) { return 0.5 * std::erfc(x / std::sqrt(2.0)); };
+  Stream s(6, 1, Purpose::data);
+  const long n = 12000000;
+  long above6 = 0, above45 = 0;
+  for (long i = 0; i < n; ++i) {
+    const double x = detail::normal_tail(s);
+    ASSERT_GT(x, r);
+    above6 += x > 6.0;
+    above45 += x > 4.5;
+  }
+  const double dn = static_cast<double>(n);
+  const double e6 = dn * q(6.0) / q(r), e45 = dn * q(4.5) / q(r);
+  EXPECT_NEAR(static_cast<double>(above6), e6, 5 * std::sqrt(e6));
+  EXPECT_NEAR(static_cast<double>(above45), e45, 5 * std::sqrt(e45));
+}
+
+TEST(Normals, BlocksGiveTheSameNumbersAsSingleDraws) {
+  Stream a(3, 9, Purpose::batches), b(3, 9, Purpose::batches);
+  std::vector<double> bulk(100003);
+  a.normals(bulk.data(), 5);
+  a.normals(bulk.data() + 5, bulk.size() - 5);
+  for (double x : bulk) ASSERT_EQ(x, b.normal());
+  EXPECT_EQ(a.words_drawn(), b.words_drawn());
+}
+
+TEST(Normals, AreSymmetric) {
+  // The sign is its own bit: the fraction of negative draws is 1/2 within 5 standard errors.
+  Stream s(8, 8, Purpose::data);
+  const long n = 1000000;
+  long negative = 0;
+  for (long i = 0; i < n; ++i) negative += s.normal() < 0;
+  EXPECT_NEAR(static_cast<double>(negative), 0.5 * n, 5 * std::sqrt(0.25 * n));
+}
+
+// -------------------------------------------------------------------------------- stream keys
+const char* const kKeyed = R"(
+[model]
+name = linear2
+h = 2
+[optimizer]
+eta = 0.1
+batch = 4
+)";
+
+std::uint64_t key_of(const std::vector<std::string>& sets, std::uint64_t point = 0) {
+  const SweepSpec spec = parse_spec(kKeyed, sets);
+  return stream_key(Grid(spec).params(point));
+}
+
+TEST(StreamKey, DependsOnThePathNotOnPlacementOrObservation) {
+  const std::uint64_t base = key_of({});
+  // The same point inside a grid, at another flat index.
+  EXPECT_EQ(key_of({"axes.optimizer.eta=0.05, 0.1, 0.2"}, 1), base);
+  EXPECT_EQ(key_of({"axes.optimizer.batch=2, 4", "axes.optimizer.eta=0.1, 0.3"}, 2), base);
+  // Run length, observation and the seed (the other half of the Philox key) leave it alone.
+  EXPECT_EQ(key_of({"optimizer.steps=50000", "optimizer.tol=0", "record.every=10",
+                    "optimizer.check_every=7", "optimizer.divergence_bound=1e3", "sweep.seed=9",
+                    "sweep.name=other"}),
+            base);
+  // A key given at its default value is the same point.
+  EXPECT_EQ(key_of({"data.noise_var=0", "data.mode=finite", "model.dx=1"}), base);
+  // Anything that changes the path changes it.
+  for (const std::string set :
+       {"optimizer.eta=0.2", "optimizer.batch=2", "data.n=128", "data.noise_var=0.1", "model.h=3",
+        "optimizer.weight_decay=1e-4", "data.mode=online"}) {
+    EXPECT_NE(key_of({set}), base) << set;
+  }
+}
+
+TEST(StreamKey, NumbersAreCanonicalised) {
+  // linspace(0, 0.3, 4) computes 0.09999999999999999 for 0.1: the same point as a typed 0.1.
+  const SweepSpec spec = parse_spec(kKeyed, {"axes.data.noise_var=linspace(0, 0.3, 4)"});
+  const Grid grid(spec);
+  EXPECT_NE(grid.params(1).number("data.noise_var"), 0.1);
+  EXPECT_EQ(stream_key(grid.params(1)), key_of({"data.noise_var=0.1"}));
+  EXPECT_EQ(stream_key(grid.params(3)), key_of({"data.noise_var=0.3"}));
+  EXPECT_EQ(key_of({"optimizer.eta=1e-1"}), key_of({"optimizer.eta=0.100"}));
+}
+
+TEST(StreamKey, CommonRandomKeysAreLeftOut) {
+  const std::vector<std::string> crn = {"sweep.common_random=optimizer.eta, optimizer.batch"};
+  const auto with = [&](std::vector<std::string> sets) {
+    sets.insert(sets.end(), crn.begin(), crn.end());
+    return key_of(sets);
+  };
+  EXPECT_EQ(with({"optimizer.eta=0.3"}), with({}));
+  EXPECT_EQ(with({"optimizer.batch=8"}), with({}));
+  EXPECT_NE(with({"data.n=128"}), with({}));
+  EXPECT_NE(key_of({"optimizer.eta=0.3"}), key_of({}));
+}
+
+TEST(StreamKey, CommonRandomNamesKeysThatKeyTheStreams) {
+  const auto message = [](const std::string& list) {
+    try {
+      parse_spec(kKeyed, {"sweep.common_random=" + list});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("optimizer.steps")
+                .find("'optimizer.steps' is not a key whose value keys the "
+                      "random streams; such keys: model.name"),
+            std::string::npos)
+      << message("optimizer.steps");
+  EXPECT_EQ(message("sweep.seed"),
+            "sweep.common_random = 'sweep.seed': sweep.seed cannot be common: the seed is what "
+            "makes repeats independent");
+  EXPECT_EQ(message("optimizer.eta, optimizer.eta"),
+            "sweep.common_random = 'optimizer.eta, optimizer.eta': 'optimizer.eta' is named twice");
 }
 
 }  // namespace

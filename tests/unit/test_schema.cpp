@@ -3,8 +3,11 @@
 
 #include <cmath>
 
+#include <stdexcept>
+
 #include "../common/probe_model.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/schedule.hpp"
 #include "symsweep/schema.hpp"
 #include "symsweep/simulate.hpp"
 
@@ -47,6 +50,16 @@ TEST(Schema, LaysOutFieldsAlignedInDeclarationOrder) {
 
 TEST(Schema, RejectsBrokenDeclarations) {
   Schema s = small_schema();
+  EXPECT_THROW(s.add(enum_field(Group::results, "e", "e", "d", {"a b", "c"})), Error);
+  EXPECT_THROW(s.add(enum_field(Group::results, "e", "e", "d", {"a", "a"})), Error);
+  FieldDef nan_integer = integer_field(Group::results, "i", "i", "d");
+  nan_integer.fill = std::nan("");
+  EXPECT_THROW(s.add(nan_integer), Error);
+  FieldDef bad_enum_fill = enum_field(Group::results, "e", "e", "d", {"a", "b"});
+  bad_enum_fill.fill = 2;
+  EXPECT_THROW(s.add(bad_enum_fill), Error);
+  EXPECT_THROW(s.add(real_field(Group::results, "a.b", "a", "d")), Error);
+  EXPECT_THROW(s.add_dim({"traces", "a group's name", {0}}), Error);
   EXPECT_THROW(s.add(real_field(Group::results, "x", "x", "again")), Error);
   EXPECT_THROW(s.add(real_field(Group::results, "z", "z", "d", "", {"missing"})), Error);
   EXPECT_THROW(s.add(enum_field(Group::results, "e", "e", "d", {})), Error);
@@ -75,6 +88,17 @@ TEST(Record, StartsAtTheFillsAndReadsBackWhatWasSet) {
   EXPECT_EQ(r.real(x, 2), -2.5);
   EXPECT_EQ(r.integer(n), std::int64_t{1} << 40);
   EXPECT_EQ(r.integer(rank), -7);
+}
+
+TEST(Record, AMovedFromRecordIsEmptyAndRefusesAccess) {
+  const Schema s = small_schema();
+  Record a(s);
+  const Record b = std::move(a);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): that is the point
+  EXPECT_FALSE(b.empty());
+  EXPECT_THROW(a.set(s.id(Group::results, "y"), 1.0), Error);
+  EXPECT_THROW(a.set_code(s.id(Group::results, "status"), 1), Error);
+  EXPECT_EQ(b.code(s.id(Group::results, "status")), 0);
 }
 
 TEST(Record, ChecksTypesAndBounds) {
@@ -158,6 +182,46 @@ TEST_F(ProbeRun, VectorAxisOfVaryingLengthPadsTheModelField) {
   EXPECT_TRUE(std::isnan(one.real(x, 2)));
   const Record three = simulate_point(grid, fields, 1).values;
   EXPECT_NEAR(three.real(x, 2), 3.0, 1e-10);
+}
+
+// A model whose construction fails: with a standard exception for x0 = 2, with something else for
+// x0 = 3. Each point fails alone, inside the OpenMP loop, without taking the process down.
+TEST_F(ProbeRun, PointsThatThrowComeBackFailedWithTheirReason) {
+  ModelInfo thrower = testing::ProbeModel::info();
+  thrower.name = "thrower";
+  const auto create = thrower.create;
+  thrower.create = [create](const ParamSet& p) -> std::unique_ptr<Model> {
+    if (p.vector("model.x0").front() == 2) throw std::runtime_error("no model at x0 = 2");
+    if (p.vector("model.x0").front() == 3) throw 42;
+    return create(p);
+  };
+  if (find_model("thrower") == nullptr) register_model(thrower);
+  const SweepSpec spec = parse_spec(
+      "[model]\nname = thrower\n[data]\nn = 4\n[optimizer]\nbatch = 4\nsteps = 5\n"
+      "[axes]\nmodel.x0 = 1 | 2 | 3\n");
+  const Grid grid(spec);
+  const SweepFields fields(grid);
+  const std::vector<PointResult> results = run_points(grid, fields, {0, 1, 2});
+  ASSERT_EQ(results.size(), 3u);
+  const FieldId status = fields.core().status;
+  EXPECT_EQ(results[0].values.code(status), static_cast<std::uint8_t>(Status::done))
+      << results[0].error;
+  EXPECT_EQ(results[1].values.code(status), static_cast<std::uint8_t>(Status::failed));
+  EXPECT_EQ(results[1].error, "no model at x0 = 2");
+  EXPECT_EQ(results[1].index, 1u);
+  EXPECT_TRUE(std::isnan(results[1].values.real(fields.core().final_loss)));  // the fill
+  EXPECT_EQ(results[2].values.code(status), static_cast<std::uint8_t>(Status::failed));
+  EXPECT_EQ(results[2].error, "an exception that is not a std::exception");
+}
+
+TEST_F(ProbeRun, FinishTwiceIsRefused) {
+  const SweepSpec spec = parse_spec(kProbe);
+  const Grid grid(spec);
+  const SweepFields fields(grid);
+  PointRun run(grid, fields, 0);
+  run.advance(1 << 20);
+  run.finish();
+  EXPECT_THROW(run.finish(), Error);
 }
 
 }  // namespace
