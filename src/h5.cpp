@@ -14,19 +14,18 @@ void init() {
 }
 
 namespace {
-herr_t collect(unsigned n, const H5E_error2_t* err, void* data) {
-  auto* out = static_cast<std::string*>(data);
-  *out += "\n    #" + std::to_string(n) + " " + (err->func_name ? err->func_name : "?") + ": " +
-          (err->desc ? err->desc : "");
+/// Keeps the description of the deepest entry of HDF5's error stack (where the error arose).
+herr_t deepest(unsigned, const H5E_error2_t* err, void* data) {
+  if (err->desc != nullptr && err->desc[0] != '\0') *static_cast<std::string*>(data) = err->desc;
   return 0;
 }
 }  // namespace
 
 void fail(const std::string& what) {
-  std::string stack;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &stack);
+  std::string cause;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, deepest, &cause);
   H5Eclear2(H5E_DEFAULT);
-  throw IoError("HDF5: " + what + (stack.empty() ? "" : "; HDF5 error stack:" + stack));
+  throw IoError("HDF5: " + what + (cause.empty() ? "" : ": " + cause));
 }
 
 void Handle::close(const std::string& what) {

@@ -1,8 +1,9 @@
 // RAII over HDF5's C ids (private to the library).
 //
-// Every C call goes through check_id / check_status, which turn a failure into an IoError carrying
-// HDF5's own error stack. Handle owns one id; its destructor closes without throwing (errors on
-// that path are swallowed: a destructor may run during unwinding), close() closes and reports.
+// Every C call goes through check_id / check_status, which turn a failure into an IoError naming
+// what was being done and the deepest cause on HDF5's error stack (one line, not the stack). Handle
+// owns one id; its destructor closes without throwing (errors on that path are swallowed: a
+// destructor may run during unwinding), close() closes and reports.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@ namespace symsweep::h5 {
 /// Turns off HDF5's automatic error printing for this process (errors become exceptions).
 void init();
 
-/// Throws IoError("HDF5: <what>: <HDF5 error stack>").
+/// Throws IoError("HDF5: <what>: <the deepest description on HDF5's error stack>").
 [[noreturn]] void fail(const std::string& what);
 inline hid_t check_id(hid_t id, const std::string& what) {
   if (id < 0) fail(what);

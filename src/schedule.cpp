@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <exception>
+#include <new>
 
 #include <omp.h>
 
@@ -44,6 +45,10 @@ std::vector<PointResult> run_points(const Grid& grid, const SweepFields& fields,
     if (!errors[k]) continue;
     try {
       std::rethrow_exception(errors[k]);
+    } catch (const std::bad_alloc&) {
+      results[k] = failed_point(fields, points[k],
+                                "out of memory while building or running the point (its data, "
+                                "model and buffers did not fit)");
     } catch (const std::exception& e) {
       results[k] = failed_point(fields, points[k], e.what());
     } catch (...) {

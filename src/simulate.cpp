@@ -1,6 +1,7 @@
 #include "symsweep/simulate.hpp"
 
 #include <algorithm>
+#include <cfenv>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -304,7 +305,23 @@ PointResult PointRun::finish() {
   return std::move(s.res);
 }
 
+namespace {
+/// Saves the floating-point environment (rounding mode, exception flags) and restores it when it
+/// goes out of scope, so that nothing a point (or a model) does to it reaches the next point.
+class FloatingPointGuard {
+ public:
+  FloatingPointGuard() { std::fegetenv(&saved_); }
+  ~FloatingPointGuard() { std::fesetenv(&saved_); }
+  FloatingPointGuard(const FloatingPointGuard&) = delete;
+  FloatingPointGuard& operator=(const FloatingPointGuard&) = delete;
+
+ private:
+  std::fenv_t saved_;
+};
+}  // namespace
+
 PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index) {
+  const FloatingPointGuard guard;
   PointRun run(grid, fields, index);
   run.advance(std::numeric_limits<std::int64_t>::max());
   return run.finish();

@@ -2,21 +2,19 @@
 #include "symsweep/spec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <boost/program_options.hpp>
 
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/model.hpp"
 #include "text.hpp"
-
-namespace po = boost::program_options;
 
 namespace symsweep {
 
@@ -220,7 +218,7 @@ const std::vector<CrossRule>& common_rules() {
 double parse_number(const ParamDef& def, std::string_view raw) {
   const std::string s(text::trim(raw));
   const auto fail = [&](const std::string& why) -> double {
-    throw ConfigError(def.key + " = '" + std::string(raw) + "': " + why);
+    throw ConfigError(text::setting(def.key, raw) + ": " + why);
   };
   if (s.empty()) fail("empty; expected a number");
   if (s.find_first_not_of("0123456789+-.eE") != std::string::npos) fail("not a number");
@@ -229,7 +227,10 @@ double parse_number(const ParamDef& def, std::string_view raw) {
   if (end != s.c_str() + s.size()) fail("not a number");
   if (!std::isfinite(v)) fail("not a finite number");
   if (def.kind == ParamKind::Integer) {
-    if (v != std::floor(v) || std::fabs(v) > kMaxInteger) fail(def.range.describe(def.kind));
+    if (std::fabs(v) > kMaxInteger) {
+      fail("too large; integers must be at most 2^53 = 9007199254740992 in magnitude");
+    }
+    if (v != std::floor(v)) fail(def.range.describe(def.kind));
   }
   return v;
 }
@@ -239,7 +240,7 @@ namespace {
 /// The numbers of a vector ("a, b") or matrix ("a, b; c, d") literal, checked element by element.
 Value parse_array(const ParamDef& def, std::string_view raw) {
   const std::string_view s = text::trim(raw);
-  const std::string head = def.key + " = '" + std::string(raw) + "': ";
+  const std::string head = text::setting(def.key, raw) + ": ";
   Value v;
   if (s.empty()) return v;  // an empty vector or matrix
   const auto rows = text::split(s, ';');
@@ -297,7 +298,7 @@ Value parse_value(const ParamDef& def, std::string_view raw) {
     case ParamKind::Real: {
       const double x = parse_number(def, raw);
       if (!def.range.contains(x)) {
-        throw ConfigError(def.key + " = '" + std::string(raw) + "': " + def.rule());
+        throw ConfigError(text::setting(def.key, raw) + ": " + def.rule());
       }
       v.text = std::string(text::trim(raw));
       v.numbers = {x};
@@ -309,7 +310,7 @@ Value parse_value(const ParamDef& def, std::string_view raw) {
       v.text = std::string(text::trim(raw));
       if (def.kind == ParamKind::Choice &&
           std::find(def.choices.begin(), def.choices.end(), v.text) == def.choices.end()) {
-        throw ConfigError(def.key + " = '" + v.text + "': " + def.rule());
+        throw ConfigError(text::setting(def.key, v.text) + ": " + def.rule());
       }
       return v;
     case ParamKind::Vector:
@@ -418,34 +419,66 @@ namespace {
 struct Entry {
   std::string key;  // "optimizer.eta" or "axes.optimizer.eta"
   std::string value;
-  std::string where;  // "the config file" or "--set"
+  std::string where;  // "sweep.ini:12: " or "--set " (the prefix of its messages)
 };
 
-/// Reads the INI text with Boost.Program_options. Keys come back as "section.key" in file order.
-std::vector<Entry> read_ini(std::string_view ini_text) {
-  std::istringstream stream{std::string(ini_text)};
-  po::options_description none;
-  po::parsed_options parsed(&none);
-  try {
-    parsed = po::parse_config_file(stream, none, /*allow_unregistered=*/true);
-  } catch (const po::error& e) {
-    throw ConfigError(std::string("config file: ") + e.what());
-  }
+const char* const kSections[] = {"sweep", "model", "data", "optimizer", "record", "axes"};
+
+/// Reads INI text line by line: "[section]", "key = value", blank lines; '#' starts a comment
+/// anywhere on a line. Keys come back as "section.key" in file order, each with its file:line.
+/// (Boost.Program_options' reader gives no line numbers, hence this one.)
+std::vector<Entry> read_ini(std::string_view ini_text, const std::string& source) {
   std::vector<Entry> entries;
-  for (const auto& opt : parsed.options) {
-    const std::string value = opt.value.empty() ? "" : opt.value.front();
-    if (opt.string_key.find('.') == std::string::npos) {
-      throw ConfigError(opt.string_key + " = '" + value +
-                        "': every key must be inside a [section] (sweep, model, data, optimizer, "
-                        "record, axes)");
+  std::string section;
+  std::size_t line_no = 0;
+  for (std::size_t at = 0; at <= ini_text.size();) {
+    const std::size_t end = std::min(ini_text.find('\n', at), ini_text.size());
+    const std::string_view raw = ini_text.substr(at, end - at);
+    at = end + 1;
+    ++line_no;
+    const std::string where = source + ":" + std::to_string(line_no) + ": ";
+    std::string_view line = raw.substr(0, std::min(raw.find('#'), raw.size()));
+    line = text::trim(line);
+    if (line.empty()) continue;
+    if (line.front() == '[') {
+      if (line.back() != ']') {
+        throw ConfigError(where + text::quote(raw) + ": a section line is '[name]'");
+      }
+      section = std::string(text::trim(line.substr(1, line.size() - 2)));
+      const auto known = std::find(std::begin(kSections), std::end(kSections), section);
+      if (known == std::end(kSections)) {
+        std::string lower = section;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const bool other_case =
+            std::find(std::begin(kSections), std::end(kSections), lower) != std::end(kSections);
+        throw ConfigError(where + "[" + text::quote(section, false) + "]: unknown section" +
+                          (other_case ? "; section names are lower case: [" + lower + "]"
+                                      : "; sections are " + text::join(kSections, ", ")));
+      }
+      continue;
     }
+    const std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      throw ConfigError(where + text::quote(raw) + ": expected '[section]' or 'key = value'");
+    }
+    const std::string name(text::trim(line.substr(0, eq)));
+    const std::string value(text::trim(line.substr(eq + 1)));
+    if (name.empty() || name.find_first_of(" \t") != std::string::npos) {
+      throw ConfigError(where + text::quote(raw) + ": a key is one word before '='");
+    }
+    if (section.empty()) {
+      throw ConfigError(where + text::setting(name, value) +
+                        ": every key must be inside a [section] (" + text::join(kSections, ", ") +
+                        ")");
+    }
+    const std::string key = section + "." + name;
     for (const auto& e : entries) {
-      if (e.key == opt.string_key) {
-        throw ConfigError(opt.string_key + " = '" + value + "': given twice in the config file (" +
-                          "first as '" + e.value + "'); a key may appear once");
+      if (e.key == key) {
+        throw ConfigError(where + text::setting(key, value) + ": given twice (first at " +
+                          e.where.substr(0, e.where.size() - 2) + "); a key may appear once");
       }
     }
-    entries.push_back({opt.string_key, value, "the config file"});
+    entries.push_back({key, value, where});
   }
   return entries;
 }
@@ -453,14 +486,15 @@ std::vector<Entry> read_ini(std::string_view ini_text) {
 Entry parse_override(const std::string& item) {
   const auto eq = item.find('=');
   if (eq == std::string::npos) {
-    throw ConfigError("--set '" + item + "': expected section.key=value");
+    throw ConfigError("--set " + text::quote(item) + ": expected section.key=value");
   }
   std::string key(text::trim(std::string_view(item).substr(0, eq)));
   std::string value(text::trim(std::string_view(item).substr(eq + 1)));
   if (key.find('.') == std::string::npos || key.front() == '.' || key.back() == '.') {
-    throw ConfigError("--set '" + item + "': the key must be section.key (e.g. optimizer.eta=0.1)");
+    throw ConfigError("--set " + text::quote(item) +
+                      ": the key must be section.key (e.g. optimizer.eta=0.1)");
   }
-  return {std::move(key), std::move(value), "--set"};
+  return {std::move(key), std::move(value), "--set "};
 }
 
 /// Applies --set overrides: a later value replaces an earlier one. Setting a plain key drops its
@@ -500,19 +534,29 @@ std::string sweepable_keys(const std::vector<ParamDef>& schema) {
 [[noreturn]] void unknown_key(const Entry& e, const std::vector<ParamDef>& schema,
                               const std::string& model) {
   const std::string section = e.key.substr(0, e.key.find('.'));
-  const std::string head = e.key + " = '" + e.value + "' (from " + e.where + "): ";
+  const std::string head = e.where + text::setting(e.key, e.value) + ": ";
   if (section == "axes") {
     throw ConfigError(
         head + "not a parameter that can be swept; sweepable keys: " + sweepable_keys(schema));
   }
   const std::string known = known_keys_of(schema, section);
   if (known.empty()) {
-    throw ConfigError(head + "unknown section [" + section +
-                      "]; sections are sweep, model, data, optimizer, record, axes");
+    throw ConfigError(head + "unknown section [" + section + "]; sections are " +
+                      text::join(kSections, ", "));
   }
   throw ConfigError(head + "unknown key in [" + section + "]" +
                     (section == "model" ? " for model '" + model + "'" : std::string()) +
                     "; known keys: " + known);
+}
+
+/// Runs `fn`; a ConfigError it throws gets `where` ("sweep.ini:12: ", "--set ") in front.
+template <class Fn>
+auto located(const std::string& where, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const ConfigError& e) {
+    throw ConfigError(where + e.what());
+  }
 }
 
 /// sweep.common_random: a list of distinct keys that enter the random streams.
@@ -565,8 +609,9 @@ void check_rules(const SweepSpec& spec) {
 
 }  // namespace
 
-SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& overrides) {
-  std::vector<Entry> entries = read_ini(ini_text);
+SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& overrides,
+                     const std::string& source) {
+  std::vector<Entry> entries = read_ini(ini_text, source);
   for (const std::string& item : overrides) apply_override(entries, parse_override(item));
 
   // The model decides which model.* keys exist.
@@ -574,13 +619,13 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
                                         [](const Entry& e) { return e.key == "model.name"; });
   const std::string known_models = text::join(model_names(), ", ");
   if (model_entry == entries.end()) {
-    throw ConfigError("model.name: missing; set it in [model] (known models: " + known_models +
-                      ")");
+    throw ConfigError(
+        source + ": model.name: missing; set it in [model] (known models: " + known_models + ")");
   }
   const ModelInfo* model = find_model(model_entry->value);
   if (model == nullptr) {
-    throw ConfigError("model.name = '" + model_entry->value +
-                      "': unknown model; known models: " + known_models);
+    throw ConfigError(model_entry->where + text::setting("model.name", model_entry->value) +
+                      ": unknown model; known models: " + known_models);
   }
 
   SweepSpec spec;
@@ -595,6 +640,7 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
 
   const std::size_t nparams = spec.schema_.size();
   std::vector<std::string> texts(nparams);
+  std::vector<std::string> where(nparams);  // message prefix of a given key
   spec.values_.resize(nparams);
   std::vector<bool> given(nparams, false);
 
@@ -609,21 +655,23 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
     if (i < 0) unknown_key(e, spec.schema_, model->name);
     given[static_cast<std::size_t>(i)] = true;
     texts[static_cast<std::size_t>(i)] = std::string(text::trim(e.value));
+    where[static_cast<std::size_t>(i)] = e.where;
   }
   for (std::size_t i = 0; i < nparams; ++i) {
     const ParamDef& def = spec.schema_[i];
     if (!given[i]) texts[i] = def.default_text;
     if (def.key == "sweep.output" && texts[i].empty()) texts[i] = spec.text("sweep.name") + ".h5";
     if (def.kind == ParamKind::Text && texts[i].empty() && !def.default_text.empty()) {
-      throw ConfigError(def.key + " = '': must not be empty");
+      throw ConfigError(where[i] + def.key + " = '': must not be empty");
     }
-    spec.values_[i] = parse_value(def, texts[i]);
+    spec.values_[i] = located(where[i], [&] { return parse_value(def, texts[i]); });
   }
   const std::string& name = spec.text("sweep.name");
   if (name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
       std::string::npos) {
-    throw ConfigError("sweep.name = '" + name +
-                      "': may contain only letters, digits, '_', '.' and '-'");
+    throw ConfigError(where[static_cast<std::size_t>(spec.find("sweep.name"))] +
+                      text::setting("sweep.name", name) +
+                      ": may contain only letters, digits, '_', '.' and '-'");
   }
 
   for (const Entry* e : axis_entries) {
@@ -633,15 +681,17 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
       unknown_key(*e, spec.schema_, model->name);
     }
     if (given[static_cast<std::size_t>(i)]) {
-      throw ConfigError(e->key + " = '" + e->value + "': " + key +
-                        " is also set in its section (to '" + texts[static_cast<std::size_t>(i)] +
-                        "'); a key is either fixed or swept, not both");
+      throw ConfigError(e->where + text::setting(e->key, e->value) + ": " + key +
+                        " is also set in its section (" + where[static_cast<std::size_t>(i)] +
+                        text::quote(texts[static_cast<std::size_t>(i)]) +
+                        "); a key is either fixed or swept, not both");
     }
     AxisSpec axis;
     axis.key = key;
     axis.text = std::string(text::trim(e->value));
     axis.kind = spec.schema_[static_cast<std::size_t>(i)].kind;
-    axis.values = parse_axis(spec.schema_[static_cast<std::size_t>(i)], axis.text);
+    axis.values = located(
+        e->where, [&] { return parse_axis(spec.schema_[static_cast<std::size_t>(i)], axis.text); });
     spec.axes_.push_back(std::move(axis));
   }
 
@@ -651,8 +701,12 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
 }
 
 std::string read_config_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError("config file " + text::quote(path) + ": is a directory; name an INI file");
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("config file '" + path + "': cannot be opened for reading");
+  if (!in) throw ConfigError("config file " + text::quote(path) + ": cannot be opened for reading");
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();

@@ -528,16 +528,38 @@ void ResultStore::close() {
 // ------------------------------------------------------------------------------------ describe
 std::string describe_file(const std::string& path) {
   h5::init();
+  const std::string shown = text::quote(path);
   if (H5Fis_hdf5(path.c_str()) <= 0) {
-    throw IoError("'" + path + "' is not an HDF5 file (or cannot be read)");
+    throw ConfigError(shown + ": not an HDF5 file (or it cannot be read)");
   }
-  Handle file =
-      h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open '" + path + "'");
+  Handle file;
+  try {
+    file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
+  } catch (const IoError& e) {
+    throw ConfigError(shown + ": cannot be opened as HDF5 (truncated, damaged, or still being " +
+                      "written?): " + e.what());
+  }
   const hid_t f = file.get();
   if (!h5::has_attribute(f, "format")) {
-    throw IoError("'" + path + "' is an HDF5 file but not a symsweep result file (no format)");
+    throw ConfigError(shown +
+                      ": an HDF5 file but not a symsweep result file (no format attribute)");
   }
-  const std::string format = h5::read_string_attribute(f, "format");
+  std::string format;
+  try {
+    format = h5::read_string_attribute(f, "format");
+  } catch (const IoError&) {
+    throw ConfigError(shown +
+                      ": an HDF5 file but not a symsweep result file (its format "
+                      "attribute is not text)");
+  }
+  if (format != kFormat) {
+    const bool ours = format.rfind("symsweep/", 0) == 0;
+    throw ConfigError(
+        shown + ": " +
+        (ours ? "written in format " + text::quote(format) + ", which this build (reading " +
+                    kFormat + ") does not know; use the symsweep that wrote it or a newer one"
+              : "not a symsweep result file (its format is " + text::quote(format) + ")"));
+  }
   std::ostringstream out;
   out << path << ": " << format << ", written by symsweep "
       << h5::read_string_attribute(f, "symsweep_version") << " ("

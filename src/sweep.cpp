@@ -208,12 +208,24 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
     *log << line << std::endl;
   };
   std::vector<PointResult> results = run_points(grid, fields, mine, progress);
+  // One line per cause, not per point: the points that failed with each message.
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes;
   for (auto& r : results) {
     r.values.set_integer(core.rank, rank);
-    if (!r.error.empty()) {
-      std::fprintf(stderr, "symsweep: rank %d: point %llu failed: %s\n", rank,
-                   static_cast<unsigned long long>(r.index), r.error.c_str());
+    if (r.error.empty()) continue;
+    auto c = std::find_if(causes.begin(), causes.end(),
+                          [&](const auto& cause) { return cause.first == r.error; });
+    if (c == causes.end()) c = causes.insert(causes.end(), {r.error, {}});
+    c->second.push_back(r.index);
+  }
+  for (const auto& [message, points] : causes) {
+    std::string list;
+    for (std::size_t k = 0; k < std::min<std::size_t>(points.size(), 5); ++k) {
+      list += (k ? ", " : "") + std::to_string(points[k]);
     }
+    std::fprintf(stderr, "symsweep: rank %d: %zu point(s) failed (%s%s): %s\n", rank, points.size(),
+                 list.c_str(), points.size() > 5 ? ", ..." : "",
+                 text::quote(message, false, 400).c_str());
   }
 
   // 4. Results into the file (data, flush, status, flush), then close on every rank.

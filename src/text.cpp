@@ -1,5 +1,6 @@
 #include "text.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,6 +13,29 @@ std::string format_double(double v) {
     if (std::strtod(buf, nullptr) == v) break;
   }
   return buf;
+}
+
+std::string quote(std::string_view s, bool quotes, std::size_t max) {
+  std::string out = quotes ? "'" : "";
+  const std::size_t n = std::min(s.size(), max);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (s.size() > max) out += "...";
+  if (quotes) out += "'";
+  if (s.size() > max) out += " (" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
+
+std::string setting(std::string_view key, std::string_view value) {
+  return quote(key, false, 80) + " = " + quote(value);
 }
 
 std::string format_bytes(double bytes) {

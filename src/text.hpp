@@ -44,6 +44,13 @@ std::string join(const Range& items, std::string_view sep) {
 /// Shortest decimal text that reads back to exactly `v` ("0.1", "1e-05", "64").
 std::string format_double(double v);
 
+/// `s` in single quotes for a message: cut after `max` bytes ("...' (N bytes)"), every byte
+/// outside printable ASCII written as \xNN, so that a binary file or a megabyte value gives one
+/// readable line. quote(s, false) leaves out the quotes.
+std::string quote(std::string_view s, bool quotes = true, std::size_t max = 120);
+/// "key = 'value'" with the value quoted as above: the start of every config message.
+std::string setting(std::string_view key, std::string_view value);
+
 /// A byte count with three significant digits and a decimal unit: "512 B", "72.3 kB", "1.39 MB".
 std::string format_bytes(double bytes);
 

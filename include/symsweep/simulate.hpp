@@ -76,7 +76,8 @@ struct PointResult {
 PointResult failed_point(const SweepFields& fields, std::uint64_t index, std::string error);
 
 /// Runs point `index` of the grid: PointRun's three phases in one call. Never throws for
-/// numerical trouble (that is an outcome); throws Error only for broken invariants.
+/// numerical trouble (overflow and NaN end the run as `diverged`); throws Error only for broken
+/// invariants. The floating-point environment is restored afterwards, whatever the point did.
 PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index);
 
 /// One point's run in three phases: set-up (the constructor: model, data, streams, every buffer),

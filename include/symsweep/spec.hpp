@@ -1,5 +1,6 @@
-// The sweep specification: an INI file (read by Boost.Program_options) plus `--set key=value`
-// overrides, turned into one validated SweepSpec.
+// The sweep specification: an INI file plus `--set key=value` overrides, turned into one validated
+// SweepSpec. (The INI reader is symsweep's own, not Boost.Program_options', so that every message
+// can name the file and line.)
 //
 // Every parameter is declared once, in a schema (ParamDef): its key `section.name`, kind, default,
 // rule and help. The schema drives parsing, validation, `symsweep --help` and the resolved config
@@ -27,8 +28,11 @@
 //     data.mode       = finite, online         # choices and text: words separated by ','
 //     model.x0        = 0.3 | -0.3 | 1         # vectors and matrices: values separated by '|'
 //
-// Validation lives here and only here. Every error is a ConfigError whose message names the key,
-// the value and the rule it breaks.
+// Validation lives here and only here. Every error is a ConfigError whose message names where the
+// value came from, the key, the value and the rule it breaks (README.md, "Messages"):
+//     sweep.ini:12: optimizer.eta = '-1': must be > 0
+//     --set optimizer.eta = '-1': must be > 0
+// Values are quoted with text::quote: cut after 120 bytes, non-printable bytes escaped.
 #pragma once
 
 #include <cstddef>
@@ -170,7 +174,8 @@ class SweepSpec {
   const std::vector<CrossRule>& rules() const { return rules_; }
 
  private:
-  friend SweepSpec parse_spec(std::string_view, const std::vector<std::string>&);
+  friend SweepSpec parse_spec(std::string_view, const std::vector<std::string>&,
+                              const std::string&);
   std::vector<ParamDef> schema_;
   std::vector<Value> values_;  // per schema entry
   std::vector<AxisSpec> axes_;
@@ -204,11 +209,14 @@ class ParamSet {
 
 /// Parses INI text and `section.key=value` overrides (applied in order, after the file) into a
 /// validated SweepSpec. A `--set` of a key that is swept fixes it (the axis is dropped); a key
-/// given both in its section and in [axes] of the file is an error.
-/// Throws ConfigError naming the key, the value and the rule.
-SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& overrides = {});
+/// given both in its section and in [axes] of the file is an error. `source` names the text in
+/// messages ("sweep.ini:12: ..."). Throws ConfigError naming the place, the key, the value and
+/// the rule.
+SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& overrides = {},
+                     const std::string& source = "config");
 
-/// Reads `path` and calls parse_spec. An unreadable file is a ConfigError naming the path.
+/// The contents of a config file. A directory or an unreadable file is a ConfigError naming the
+/// path.
 std::string read_config_file(const std::string& path);
 
 /// Parses one number for `key` strictly: the whole text must be a finite number (and integral for

@@ -99,7 +99,8 @@ class ResultStore {
 
 /// A human-readable summary of a result file (provenance, axes, the counts of every enum field and
 /// a summary of every scalar real field of /results, read from the file itself), as printed by
-/// `symsweep inspect`. Opens the file read-only, serially.
+/// `symsweep inspect`. Opens the file read-only, serially. A file that is not an HDF5 file, cannot
+/// be opened, or is not of format symsweep/1 is a ConfigError (bad input), naming why.
 std::string describe_file(const std::string& path);
 
 }  // namespace symsweep

@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,12 @@ int run_command(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
     return symsweep::apps::run(args, quoted_command_line(argc, argv));
+  } catch (const std::bad_alloc&) {
+    std::cerr << "symsweep: rank " << world_rank()
+              << ": error: out of memory; run fewer ranks per node, fewer threads per rank, "
+                 "or a smaller grid or model (symsweep run prints the memory it will hold)"
+              << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, symsweep::kExitFailure);
   } catch (const std::exception& e) {
     // A failure after the ranks parted ways (I/O, MPI): report once per rank, then stop them all.
     std::cerr << "symsweep: rank " << world_rank() << ": error: " << e.what() << std::endl;

@@ -64,6 +64,11 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     throw ConfigError(std::string("command line: ") + e.what() +
                       " (symsweep run --help lists the options)");
   }
+  if (vm.count("output") && o.output.empty()) {
+    throw ConfigError(
+        "command line: --output '': must name a file (or leave -o out to use "
+        "[sweep] output)");
+  }
   if (!o.help && o.config.empty()) {
     throw ConfigError(
         "command line: missing CONFIG.ini (usage: symsweep run CONFIG.ini [options])");
@@ -111,7 +116,7 @@ int run(const std::vector<std::string>& rank_args, const std::string& command_li
     std::vector<std::string> overrides = opts.sets;
     if (!opts.output.empty()) overrides.push_back("sweep.output=" + opts.output);
     std::optional<SweepSpec> spec;
-    collective_check(comm, [&] { spec.emplace(parse_spec(ini_text, overrides)); });
+    collective_check(comm, [&] { spec.emplace(parse_spec(ini_text, overrides, opts.config)); });
 
     // 3. The sweep.
     SweepOptions options;

@@ -24,7 +24,49 @@ CASES = [
     ("bad choice", ["data.mode=stream"], ["data.mode", "'stream'", "one of finite, online"]),
     ("swept key not sweepable", ["axes.record.every=1,2"],
      ["axes.record.every", "not a parameter that can be swept"]),
+    ("integer past 2^53", ["optimizer.batch=99999999999999999999"],
+     ["--set optimizer.batch = '99999999999999999999': too large; integers must be at most 2^53"]),
 ]
+
+
+# Config files a user may really write or pass: (name, file contents, the one-line message).
+FILES = [
+    ("bad line", "[model]\nname = linear2\nthis line has no equals sign\n",
+     "bad.ini:3: 'this line has no equals sign': expected '[section]' or 'key = value'"),
+    ("section in capitals", "[Model]\nname = linear2\n",
+     "bad.ini:1: [Model]: unknown section; section names are lower case: [model]"),
+    ("value on its line", "[model]\nname = linear2\n\n[optimizer]\neta = 0   # zero\n",
+     "bad.ini:5: optimizer.eta = '0': must be > 0"),
+    ("megabyte value", "[model]\nname = linear2\n[optimizer]\neta = " + "9" * 1200000 + "x\n",
+     "bad.ini:4: optimizer.eta = '" + "9" * 120 + "...' (1200001 bytes): not a number"),
+    ("binary file", "\x7fELF\x02\x01\x01\x00\x00\n",
+     "bad.ini:1: '\\x7fELF\\x02\\x01\\x01\\x00\\x00': expected '[section]' or 'key = value'"),
+]
+
+
+@pytest.mark.parametrize("name,contents,expected", FILES, ids=[f[0] for f in FILES])
+def test_bad_config_files_get_one_line_naming_file_and_line(tmp_path, name, contents, expected):
+    config = tmp_path / "bad.ini"
+    config.write_bytes(contents.encode("latin-1"))
+    r = symsweep("run", config, "-o", tmp_path / "out.h5", cwd=tmp_path)
+    assert r.code == 2, r
+    assert r.err.startswith("symsweep: error: " + expected.replace("bad.ini", str(config))), r
+    assert r.err.count("\n") == 1 and len(r.err) < 400, r.err
+    assert all(32 <= ord(c) < 127 for c in r.err.strip()), "raw bytes in the message"
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_a_directory_is_not_a_config(tmp_path):
+    r = symsweep("run", tmp_path, "-o", tmp_path / "out.h5")
+    assert r.code == 2, r
+    assert f"config file '{tmp_path}': is a directory; name an INI file" in r.err
+
+
+def test_an_empty_output_name_is_refused(tmp_path, tiny_config):
+    r = symsweep("run", tiny_config, "-o", "", cwd=tmp_path)
+    assert r.code == 2, r
+    assert "--output '': must name a file" in r.err
+    assert not list(tmp_path.glob("*.h5")), "wrote <name>.h5 anyway"
 
 
 @pytest.fixture
@@ -62,7 +104,7 @@ def test_bad_config_exits_2_and_leaves_the_file_alone(name, sets, expected, over
 def test_errors_propagate_through_mpiexec_and_print_once(tiny_config, existing):
     r = symsweep("run", tiny_config, "-o", existing[0], "--set", "optimizer.eta=-1", np=3)
     assert r.code == 2, r
-    assert r.err.count("symsweep: error: optimizer.eta = '-1': must be > 0") == 1
+    assert r.err.count("symsweep: error: --set optimizer.eta = '-1': must be > 0") == 1
     assert_untouched(existing)
 
 
@@ -157,3 +199,30 @@ def test_overwrite_replaces_the_file_only_when_the_run_completes(tmp_path, tiny_
     assert not partial.exists()
     with h5py.File(path, "r") as f:
         assert "steps = 30" in f.attrs["config_text"]
+
+
+def test_out_of_memory_is_one_line_per_cause(tmp_path):
+    """Every point's dataset is too big for the address space the test allows: each point fails,
+    the run says so once for all of them, exits 1, and the file marks them failed."""
+    import resource
+
+    config = tmp_path / "big.ini"
+    config.write_text("[model]\nname = linear2\ndx = 3\nh = 2\ndy = 2\n[data]\nn = 200000000\n"
+                      "[optimizer]\nbatch = 4\nsteps = 10\n[axes]\nsweep.seed = range(0, 6)\n")
+    limit = 3 * 1024 ** 3  # 3 GiB of address space; a dataset needs 8 GB
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    out = tmp_path / "big.h5"
+    proc = subprocess.run([BIN, "run", str(config), "-o", str(out)], capture_output=True,
+                          text=True, preexec_fn=cap, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "failed" in line]
+    assert lines[0] == ("symsweep: rank 0: 6 point(s) failed (0, 1, 2, 3, 4, ...): out of memory "
+                        "while building or running the point (its data, model and buffers did "
+                        "not fit)"), proc.stderr
+    assert len(lines) == 2 and "6 point(s) failed (status 'failed'" in lines[1]
+    with h5py.File(out, "r") as f:
+        assert (f["results/status"][()] == 2).all()

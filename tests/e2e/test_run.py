@@ -257,11 +257,38 @@ def test_inspect_rejects_what_is_not_a_result_file(tmp_path):
     with h5py.File(other, "w") as f:
         f["x"] = 1
     r = symsweep("inspect", other)
-    assert r.code == 1 and "not a symsweep result file" in r.err
+    assert r.code == 2 and "not a symsweep result file (no format attribute)" in r.err, r
     text = tmp_path / "text.h5"
     text.write_text("hello")
     r = symsweep("inspect", text)
-    assert r.code == 1 and "not an HDF5 file" in r.err
+    assert r.code == 2 and "not an HDF5 file" in r.err
+
+
+@pytest.mark.parametrize("format_,expected", [
+    ("netcdf", "not a symsweep result file (its format is 'netcdf')"),
+    ("symsweep/2", "written in format 'symsweep/2', which this build (reading symsweep/1) does "
+                   "not know"),
+])
+def test_inspect_refuses_a_foreign_format(tmp_path, tiny_config, format_, expected):
+    out = tmp_path / "tiny.h5"
+    assert symsweep("run", tiny_config, "-o", out, "--quiet").code == 0
+    with h5py.File(out, "a") as f:
+        f.attrs["format"] = format_
+    r = symsweep("inspect", out)
+    assert r.code == 2 and expected in r.err, r
+    assert r.err.count("\n") == 1, "one line"
+
+
+def test_inspect_of_a_truncated_file_says_so_in_one_line(tmp_path, tiny_config):
+    out = tmp_path / "tiny.h5"
+    assert symsweep("run", tiny_config, "-o", out, "--quiet").code == 0
+    data = out.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 3])
+    r = symsweep("inspect", cut)
+    assert r.code == 2, r
+    assert "cannot be opened as HDF5 (truncated, damaged, or still being written?)" in r.err
+    assert r.err.count("\n") == 1 and "#0" not in r.err, "HDF5's raw error stack leaked"
 
 
 def test_help_lists_models_keys_and_grammar():

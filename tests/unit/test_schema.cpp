@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include <cfenv>
 #include <stdexcept>
 
 #include "../common/probe_model.hpp"
@@ -212,6 +213,35 @@ TEST_F(ProbeRun, PointsThatThrowComeBackFailedWithTheirReason) {
   EXPECT_TRUE(std::isnan(results[1].values.real(fields.core().final_loss)));  // the fill
   EXPECT_EQ(results[2].values.code(status), static_cast<std::uint8_t>(Status::failed));
   EXPECT_EQ(results[2].error, "an exception that is not a std::exception");
+}
+
+// A model that leaves the rounding mode changed must not change the next point's numbers.
+TEST_F(ProbeRun, TheFloatingPointStateIsRestoredForTheNextPoint) {
+  ModelInfo rounder = testing::ProbeModel::info();
+  rounder.name = "rounder";
+  const auto create = rounder.create;
+  rounder.create = [create](const ParamSet& p) -> std::unique_ptr<Model> {
+    if (p.vector("model.x0").front() == 1) std::fesetround(FE_UPWARD);
+    return create(p);
+  };
+  if (find_model("rounder") == nullptr) register_model(rounder);
+  const std::string ini =
+      "[model]\nname = rounder\nA = 2, 0.3; 0.3, 1\n[data]\nn = 4\n[optimizer]\nbatch = 4\n"
+      "steps = 50\neta = 0.1\n[axes]\nmodel.x0 = 1, 0.5 | 0.3, 0.7\n";
+  const SweepSpec spec = parse_spec(ini);
+  const Grid grid(spec);
+  const SweepFields fields(grid);
+  const auto sweep = run_points(grid, fields, {0, 1});
+  EXPECT_EQ(std::fegetround(), FE_TONEAREST);
+  const SweepSpec alone_spec = parse_spec(ini, {"model.x0=0.3, 0.7"});
+  const Grid alone_grid(alone_spec);
+  const SweepFields alone_fields(alone_grid);
+  const PointResult alone = simulate_point(alone_grid, alone_fields, 0);
+  const FieldId loss = fields.core().final_loss;
+  ASSERT_TRUE(std::isfinite(alone.values.real(loss)));
+  EXPECT_EQ(sweep[1].values.real(loss), alone.values.real(loss));
+  EXPECT_EQ(sweep[1].values.real(fields.core().sharpness),
+            alone.values.real(alone_fields.core().sharpness));
 }
 
 TEST_F(ProbeRun, FinishTwiceIsRefused) {

@@ -190,7 +190,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"UnknownSection",
                  kMinimal + "[solver]\nx = 1\n",
                  {},
-                 {"solver.x", "unknown section [solver]"}},
+                 {"config:3: [solver]: unknown section; sections are sweep, model"}},
+        BadInput{"SectionInOtherCase",
+                 "[Model]\nname = linear2\n",
+                 {},
+                 {"config:1: [Model]: unknown section; section names are lower case: [model]"}},
         BadInput{"KeyOutsideSection",
                  "steps = 3\n" + kMinimal,
                  {},
@@ -198,7 +202,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"DuplicateKey",
                  kMinimal + "[optimizer]\neta = 0.1\neta = 0.2\n",
                  {},
-                 {"optimizer.eta", "'0.2'", "given twice", "'0.1'"}},
+                 {"config:5: optimizer.eta = '0.2': given twice (first at config:4)"}},
         BadInput{"FixedAndSwept",
                  kMinimal + "[optimizer]\neta = 0.1\n[axes]\noptimizer.eta = 1,2\n",
                  {},
@@ -285,7 +289,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"MalformedLine",
                  kMinimal + "[optimizer]\nthis line has no equals sign\n",
                  {},
-                 {"config file", "this line has no equals sign"}},
+                 {"config:4: 'this line has no equals sign': expected '[section]' or 'key = "
+                  "value'"}},
+        BadInput{"IntegerTooLarge",
+                 "",
+                 {"optimizer.batch=99999999999999999999"},
+                 {"--set optimizer.batch = '99999999999999999999': too large; integers must be "
+                  "at most 2^53"}},
+        BadInput{"ValueOnItsLine",
+                 kMinimal + "[optimizer]\n\n  eta = -1   # a comment\n",
+                 {},
+                 {"config:5: optimizer.eta = '-1': must be > 0"}},
         BadInput{"GridTooLarge",
                  "",
                  {"axes.optimizer.eta=linspace(0.01, 1, 20000)",
@@ -431,19 +445,49 @@ TEST_F(ProbeSpec, TypedValueErrors) {
             "model.A = '2, 0; 0, 3': must be 3 x 3 (the length of model.x0) (at grid points with "
             "model.x0 = 1, 2, 3)");
   EXPECT_EQ(message({"axes.model.x0=1, 2 | 1,2"}),
-            "axes.model.x0 = '1, 2 | 1,2': value '1, 2' appears twice; axis values must be "
+            "--set axes.model.x0 = '1, 2 | 1,2': value '1, 2' appears twice; axis values must be "
             "distinct");
-  EXPECT_EQ(message({"axes.model.x0=1, 2 | 1, y"}),
-            "axes.model.x0 = '1, y': element 2 'y' is not a finite number; must be a vector of "
-            "finite numbers (values separated by ',')");
+  EXPECT_EQ(
+      message({"axes.model.x0=1, 2 | 1, y"}),
+      "--set axes.model.x0 = '1, y': element 2 'y' is not a finite number; must be a vector of "
+      "finite numbers (values separated by ',')");
   EXPECT_EQ(message({"axes.model.variant=left, , right"}),
-            "axes.model.variant = 'left, , right': an empty item; values are separated by ','");
+            "--set axes.model.variant = 'left, , right': an empty item; values are separated by "
+            "','");
   EXPECT_EQ(message({"axes.model.A=1 | 2"}),
-            "axes.model.A = '1 | 2' (from --set): not a parameter that can be swept; sweepable "
+            "--set axes.model.A = '1 | 2': not a parameter that can be swept; sweepable "
             "keys: sweep.seed, model.x0, model.variant, data.mode, data.n, data.x_var, "
             "data.x_decay, data.teacher_scale, data.teacher_decay, data.noise_var, "
             "data.noise_decay, optimizer.eta, optimizer.batch, optimizer.steps, "
             "optimizer.weight_decay, optimizer.tol, optimizer.divergence_bound");
+}
+
+TEST(Spec, SectionNamesMayBePadded) {
+  const SweepSpec spec = parse_spec("[ model ]\nname = linear2\n[  optimizer]\neta = 0.5\n");
+  EXPECT_EQ(spec.number("optimizer.eta"), 0.5);
+}
+
+TEST(Messages, QuoteCutsLongValuesAndEscapesBinaryBytes) {
+  const std::string big(1200000, 'x');
+  const std::string long_message =
+      error_of([&] { parse_spec("[model]\nname = linear2\n[optimizer]\neta = " + big + "\n"); });
+  EXPECT_LT(long_message.size(), 300u) << long_message.substr(0, 300);
+  EXPECT_NE(long_message.find("...' (1200000 bytes): not a number"), std::string::npos)
+      << long_message;
+  const std::string binary(
+      "\x7f"
+      "ELF\x02\x01\x01\0\0\0\n\x03\0>\0",
+      16);
+  const std::string message = error_of([&] { parse_spec(binary); });
+  EXPECT_EQ(message,
+            "config:1: '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00': expected '[section]' or "
+            "'key = value'");
+  for (char c : message) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "a raw byte in the message";
+}
+
+TEST(Messages, ADirectoryIsNotAConfigFile) {
+  EXPECT_EQ(error_of([] { read_config_file("/tmp"); }),
+            "config file '/tmp': is a directory; name an INI file");
 }
 
 }  // namespace
