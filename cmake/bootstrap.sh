@@ -32,6 +32,9 @@ not_installed() {
 mapfile -t missing < <(not_installed "${packages[@]}")
 mapfile -t missing_optional < <(not_installed "${optional[@]}")
 
+# Another apt (unattended upgrades on a fresh machine) holds its locks: wait for it, up to 10
+# minutes, instead of failing with "Could not get lock".
+apt_wait=(-o DPkg::Lock::Timeout=600)
 can_install=0
 updated=0
 sudo=()
@@ -50,26 +53,28 @@ if ((${#missing[@]} > 0)); then
     exit 1
   fi
   echo "== installing ${#missing[@]} Debian package(s): ${missing[*]}"
-  ${sudo[@]+"${sudo[@]}"} apt-get update -qq
+  ${sudo[@]+"${sudo[@]}"} apt-get "${apt_wait[@]}" update -qq
   updated=1
-  ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ((${#missing_optional[@]} > 0)); then
   skipped="note: not installed, so what needs them is skipped: ${missing_optional[*]}"
   if ((can_install)); then
     echo "== installing ${#missing_optional[@]} optional package(s): ${missing_optional[*]}"
-    { ((updated)) || ${sudo[@]+"${sudo[@]}"} apt-get update -qq; } &&
-      ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends "${missing_optional[@]}" >/dev/null || echo "$skipped" >&2
+    { ((updated)) || ${sudo[@]+"${sudo[@]}"} apt-get "${apt_wait[@]}" update -qq; } &&
+      ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install \
+        -y -qq --no-install-recommends "${missing_optional[@]}" >/dev/null || echo "$skipped" >&2
   else
     echo "$skipped" >&2
   fi
 fi
 
 echo "== configuring and building in $build"
+# Warnings are errors in symsweep's own code, for run-local.sh and tests/run.sh alike, so the two
+# share one build.
 # shellcheck disable=SC2086  # SYMSWEEP_CMAKE_ARGS is a list of words on purpose
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${SYMSWEEP_BUILD_TYPE:-Release}" \
-  ${SYMSWEEP_CMAKE_ARGS:-} >/dev/null
+  -DSYMSWEEP_WERROR=ON ${SYMSWEEP_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "$(nproc)"
