@@ -13,7 +13,7 @@ inline constexpr bool kCountingSeesEverything = false;
 #else
 inline constexpr bool kCountingSeesEverything = true;
 #endif
-#define SYMSWEEP_SKIP_UNLESS_COUNTING_WORKS()                                           \
+#define SYMSWEEP_SKIP_UNLESS_COUNTING_WORKS()                                          \
   if (!::symsweep::testing::kCountingSeesEverything) {                                 \
     GTEST_SKIP() << "AddressSanitizer's operator new bypasses the allocation counter"; \
   }
