@@ -5,7 +5,8 @@
 #   jobs/run-local.sh my_sweep.ini --set optimizer.steps=100
 #   NP=4 OMP_NUM_THREADS=2 jobs/run-local.sh
 #
-# Writes results/<config name>.h5 (replacing an earlier one) and results/<config name>.png.
+# Writes results/<config name>.h5 (replacing an earlier one), its phase diagram
+# results/<config name>.png and the report results/<config name>.html.
 # Installs missing Debian packages and builds first (cmake/bootstrap.sh); set SYMSWEEP_BIN to use an
 # already built binary instead, SYMSWEEP_RESULTS to write somewhere else.
 set -euo pipefail
@@ -35,4 +36,6 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} mpirun -np "$np" "${flags[@]}" \
 ms=$((($(date +%s%N) - start) / 1000000))
 "$SYMSWEEP_BIN" inspect "$results/$name.h5"
 /usr/bin/python3 "$root/analysis/phase_diagram.py" "$results/$name.h5" -o "$results/$name.png"
+PYTHONPATH=$root/analysis /usr/bin/python3 -m symsweep_analysis report "$results/$name.h5" \
+  -o "$results/$name.html"
 printf '== sweep wall time (mpirun included): %d.%03d s\n' $((ms / 1000)) $((ms % 1000))

@@ -1,14 +1,21 @@
-"""Reading and plotting symsweep result files (format symsweep/1).
+"""Reading and plotting symsweep result files (format symsweep/1), on xarray.
 
-    from symsweep_analysis import load
-    sweep = load("results/quickstart.h5")
-    sweep.axes            # {"optimizer.eta": array([...]), "optimizer.batch": array([...])}
-    sweep.results["outcome"]   # N-D array, one entry per grid point
-    sweep.param("optimizer.eta")  # the value at every point, swept or fixed, broadcast to the grid
-    sweep.enums["outcome"]     # the outcome's member names by code, as the file declares them
+    import sys; sys.path.insert(0, "analysis")     # or PYTHONPATH=analysis
+    from symsweep_analysis import open_sweep, outcome_fractions, plot_phase
+    ds = open_sweep("results/quickstart.h5")      # an xarray.Dataset, coordinates = the axes
+    ds.final_loss.median("sweep.seed")            # reductions over seeds are xarray one-liners
+    outcome_fractions(ds).sel(outcome="diverged") # fraction of seeds per outcome, per cell
+    plot_phase(ds, "optimizer.eta", "optimizer.batch").savefig("phase.png")
 
-Everything here reads the file serially with Debian's h5py (run with /usr/bin/python3).
+Command line: /usr/bin/python3 -m symsweep_analysis {phase,compare,report} --help
+(with analysis/ on PYTHONPATH, or analysis/phase_diagram.py for the phase diagram alone).
+Everything reads the file serially with Debian's h5py, xarray and h5netcdf (/usr/bin/python3).
 """
-from .load import Sweep, load
+from .compare import compare
+from .dataset import (axes, code, config, decode, done, members, open_sweep, outcome_fractions,
+                      param)
+from .phase import plot_phase, save
+from .report import write_report
 
-__all__ = ["Sweep", "load"]
+__all__ = ["axes", "code", "compare", "config", "decode", "done", "members", "open_sweep",
+           "outcome_fractions", "param", "plot_phase", "save", "write_report"]

@@ -1,30 +1,66 @@
-"""Command line: /usr/bin/python3 -m symsweep_analysis phase FILE.h5 -o FILE.png [--x KEY --y KEY]"""
+"""Command line: /usr/bin/python3 -m symsweep_analysis COMMAND ... (analysis/ on PYTHONPATH).
+
+    phase   FILE.h5 [-o OUT.png|.pdf] [--x KEY] [--y KEY] [--color outcome|FIELD] [--facet KEY]
+    compare A.h5 B.h5 [--rtol R] [--atol A] [--show N]     exit 0 same, 1 different, 2 unusable
+    report  FILE.h5 [-o OUT.html] [--figures DIR] [--format png,pdf]
+"""
 import argparse
 import sys
 
-from .load import load
-from .phase import plot_phase
-
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="symsweep_analysis",
-                                     description="Plots from symsweep result files.")
+    parser = argparse.ArgumentParser(
+        prog="python3 -m symsweep_analysis",
+        description="Phase diagrams, comparisons and reports from symsweep result files.")
     sub = parser.add_subparsers(dest="command", required=True)
-    phase = sub.add_parser("phase", help="phase diagram of two swept axes (PNG)")
+    phase = sub.add_parser("phase", help="phase diagram of two swept axes (PNG or PDF)",
+                           description="Two swept axes as a plane, coloured by outcome (fractions "
+                           "over the other axes) or by a field (median), with the predicted "
+                           "boundaries on top.")
     phase.add_argument("file", help="result file (.h5)")
-    phase.add_argument("-o", "--output", help="PNG to write (default: FILE with .png)")
+    phase.add_argument("-o", "--output", help="figure to write (default: FILE with .png)")
     phase.add_argument("--x", help="axis on the horizontal (default optimizer.eta)")
-    phase.add_argument("--y", help="axis on the vertical (default optimizer.batch)")
+    phase.add_argument("--y", help="axis on the vertical (default optimizer.batch, or the next)")
+    phase.add_argument("--color", default="outcome",
+                       help="'outcome' (default) or a field of /results, e.g. sharpness")
+    phase.add_argument("--facet", help="a third axis: one panel per value")
+    comp = sub.add_parser("compare", help="compare two result files field by field",
+                          description="Exit status: 0 the same, 1 different, 2 unusable input.")
+    comp.add_argument("a")
+    comp.add_argument("b")
+    comp.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: bits)")
+    comp.add_argument("--atol", type=float, default=0.0, help="absolute tolerance")
+    comp.add_argument("--show", type=int, default=5, help="differing points listed per field")
+    rep = sub.add_parser("report", help="one self-contained HTML page with every figure")
+    rep.add_argument("file")
+    rep.add_argument("-o", "--output", help="HTML to write (default: FILE with .html)")
+    rep.add_argument("--figures", help="also write every figure into this directory")
+    rep.add_argument("--format", default="png", help="formats of --figures: png, pdf or png,pdf")
     args = parser.parse_args(argv)
-    out = args.output or args.file.rsplit(".", 1)[0] + ".png"
+
+    from .compare import compare
+    from .dataset import open_sweep
+    from .phase import plot_phase, save
+    from .report import write_report
+
     try:
-        sweep = load(args.file)
-        plot_phase(sweep, out, args.x, args.y)
+        if args.command == "compare":
+            status, lines = compare(args.a, args.b, args.rtol, args.atol, args.show)
+            print("\n".join(lines), file=sys.stdout if status < 2 else sys.stderr)
+            return status
+        if args.command == "phase":
+            out = args.output or args.file.rsplit(".", 1)[0] + ".png"
+            ds = open_sweep(args.file)
+            save(plot_phase(ds, args.x, args.y, args.color, args.facet), out)
+            print(f"wrote {out}")
+            return 0
+        out = args.output or args.file.rsplit(".", 1)[0] + ".html"
+        titles = write_report(args.file, out, args.figures, tuple(f.strip() for f in args.format.split(",")))
+        print(f"wrote {out} ({len(titles)} figure(s): {', '.join(titles)})")
+        return 0
     except (OSError, ValueError, KeyError) as err:
         print(f"symsweep_analysis: error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,17 +1,39 @@
-"""Phase diagrams: two swept axes on a plane, coloured by outcome and by eta * sharpness."""
+"""Phase diagrams: any two swept axes as a plane, coloured by outcome or by any field, with the
+predicted boundaries drawn on top.
+
+    fig = plot_phase(ds, x="optimizer.eta", y="optimizer.batch")            # outcome
+    fig = plot_phase(ds, x="optimizer.eta", y="optimizer.batch", color="sharpness")
+    fig = plot_phase(ds, x="optimizer.eta", y="optimizer.weight_decay", facet="data.mode")
+
+Every other axis (sweep.seed, ...) is reduced per cell: by outcome, a cell shows the fraction of
+its points in each outcome as stacked bands (a cell whose seeds split 1:1 is half one colour, half
+the other, never silently one outcome); by a field, the median over the cell's done points. Axes
+whose values are log-spaced are drawn on a log scale; text-valued axes as categories. Cells with no
+done point are hatched grey ("no data").
+
+Boundaries, each in the legend: the linear GD threshold eta (lambda_max + gamma) = 2, from the
+measured sharpness (median over the converged and moving points of each row) and the weight decay
+gamma, where eta is one of the plane's axes.
+"""
 import warnings
 
 import numpy as np
 
-# Colours of the outcomes this package knows; members the file declares beyond them take the
-# next colour of EXTRA_COLORS. Member 0 (unknown) also covers pending and failed points.
+from .dataset import axes, code, done, members, outcome_fractions, param
+
+# Colours of the outcomes this package knows; members the file declares beyond them take the next
+# colour of EXTRA_COLORS.
 OUTCOME_COLORS = {
     "unknown": "#bdbdbd",
     "converged": "#1b9e77",
     "diverged": "#d95f02",
     "moving": "#7570b3",
+    "periodic": "#e7298a",
+    "aperiodic": "#66a61e",
 }
-EXTRA_COLORS = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#666666")
+EXTRA_COLORS = ("#e6ab02", "#a6761d", "#1f78b4", "#666666", "#b2df8a", "#fb9a99")
+NO_DATA = "#f0f0f0"
+BOUNDARY = dict(color="black", linestyle="--", linewidth=1.6)
 
 
 def outcome_colors(names):
@@ -20,114 +42,268 @@ def outcome_colors(names):
     return [OUTCOME_COLORS.get(name) or next(extra) for name in names]
 
 
-def _to_plane(values, sweep, x, y):
-    """Moves the x and y axes of a grid-shaped array to the front and flattens the rest:
-    returns shape (len x, len y or 1, points per cell)."""
-    names = list(sweep.axes)
-    order = [names.index(x)] + ([names.index(y)] if y else [])
-    rest = [i for i in range(len(names)) if i not in order]
-    moved = np.transpose(values, order + rest)
-    ny = moved.shape[1] if y else 1
-    return moved.reshape(moved.shape[0], ny, -1)
+def is_log_axis(ds, key):
+    """True when the axis was written as logspace/geomspace, or its values are positive with a
+    constant ratio spanning at least a decade."""
+    expr = str(ds[key].attrs.get("expression", "")).strip()
+    if expr.startswith(("logspace", "geomspace")):
+        return True
+    v = np.asarray(ds[key].values)
+    if v.dtype.kind not in "fiu" or len(v) < 3 or (v <= 0).any():
+        return False
+    ratios = v[1:] / v[:-1]
+    return bool(np.allclose(ratios, ratios[0], rtol=1e-6) and v.max() / v.min() >= 10)
 
 
-def outcome_plane(sweep, x, y=None):
-    """The most frequent outcome per cell over all other axes, as codes of the file's outcome
-    members (pending and failed points count as unknown; ties go to the lower code).
-    Rows: y, columns: x."""
-    done = sweep.results["status"] == sweep.code("status", "done")
-    outcome = np.where(done, sweep.results["outcome"], 0).astype(int)
-    cells = _to_plane(outcome, sweep, x, y)
-    counts = np.stack([(cells == k).sum(axis=-1) for k in range(len(sweep.enums["outcome"]))],
-                      axis=-1)
-    return counts.argmax(axis=-1).T
+def _edges(values, log):
+    """Cell edges around numeric centres (geometric midpoints on a log axis)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 1:
+        return (np.array([v[0] / 2, v[0] * 2]) if log and v[0] > 0
+                else np.array([v[0] - 0.5, v[0] + 0.5]))
+    if log:
+        mid = np.sqrt(v[1:] * v[:-1])
+        return np.concatenate([[v[0] ** 2 / mid[0]], mid, [v[-1] ** 2 / mid[-1]]])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
-def stability_plane(sweep, x, y=None):
-    """Median over other axes of eta * sharpness (NaN where diverged or not run). Rows: y."""
-    product = sweep.param("optimizer.eta") * sweep.results["sharpness"]
-    product = np.where(sweep.results["status"] == sweep.code("status", "done"), product, np.nan)
-    cells = _to_plane(product, sweep, x, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-        return np.nanmedian(cells, axis=-1).T
+class _Axis:
+    """Where the cells of one plane axis lie on the figure."""
+
+    def __init__(self, ds, key):
+        self.key = key
+        self.values = np.asarray(ds[key].values) if key else np.array([0])
+        self.categorical = key is not None and self.values.dtype.kind not in "fiu"
+        self.log = key is not None and not self.categorical and is_log_axis(ds, key)
+        if key is None or self.categorical:
+            self.edges = np.arange(len(self.values) + 1) - 0.5
+            self.centres = np.arange(len(self.values), dtype=float)
+        else:
+            self.edges = _edges(self.values, self.log)
+            self.centres = self.values.astype(float)
+
+    def band(self, i, lo, hi):
+        """The part [lo, hi] (fractions of the cell) of cell i."""
+        a, b = self.edges[i], self.edges[i + 1]
+        if self.log:
+            return a * (b / a) ** lo, a * (b / a) ** hi
+        return a + (b - a) * lo, a + (b - a) * hi
+
+    def dress(self, ax, which):
+        label = self.key or ""
+        if which == "x":
+            ax.set_xlabel(label)
+            if self.log:
+                ax.set_xscale("log")
+            if self.categorical:
+                ax.set_xticks(self.centres, [str(v) for v in self.values], rotation=30, ha="right")
+            ax.set_xlim(self.edges[0], self.edges[-1])
+        else:
+            ax.set_ylabel(label)
+            if self.key is None:
+                ax.set_yticks([])
+            if self.log:
+                ax.set_yscale("log")
+            if self.categorical:
+                ax.set_yticks(self.centres, [str(v) for v in self.values])
+            ax.set_ylim(self.edges[0], self.edges[-1])
 
 
-def _ticks(ax, values, which):
-    labels = [f"{v:.3g}" for v in values]
-    step = max(1, len(values) // 8)
-    positions = np.arange(len(values))[::step]
-    if which == "x":
-        ax.set_xticks(positions, [labels[i] for i in positions], rotation=45, ha="right")
-    else:
-        ax.set_yticks(positions, [labels[i] for i in positions])
-
-
-def default_axes(sweep):
-    """eta on x and batch on y when swept; otherwise the first two axes."""
-    names = list(sweep.axes)
+def default_axes(ds, x=None, y=None):
+    """Fills in the plane's axes the caller left out: eta on x and batch on y when they are swept
+    with more than one value, otherwise the next axes in grid order (seeds last); y None when
+    there is only one axis."""
+    names = [a for a in axes(ds) if ds.sizes[a] > 1 and a != "sweep.seed"]
+    names += [a for a in axes(ds) if a not in names]
     if not names:
         raise ValueError("the sweep has no axes: nothing to draw on a plane")
-    x = "optimizer.eta" if "optimizer.eta" in names else names[0]
-    others = [n for n in names if n != x]
-    y = "optimizer.batch" if "optimizer.batch" in others else (others[0] if others else None)
+    if x is None:
+        rest = [n for n in names if n != y]
+        x = "optimizer.eta" if "optimizer.eta" in rest and ds.sizes["optimizer.eta"] > 1 \
+            else rest[0]
+    if y is None:
+        rest = [n for n in names if n != x]
+        y = ("optimizer.batch" if "optimizer.batch" in rest and ds.sizes["optimizer.batch"] > 1
+             else (rest[0] if rest else None))
     return x, y
 
 
-def plot_phase(sweep, out, x=None, y=None):
-    """Draws the outcome map and the eta * lambda_max map side by side into `out` (PNG)."""
+def _check(ds, *keys):
+    given = [k for k in keys if k is not None]
+    for key in given:
+        if key not in axes(ds):
+            raise ValueError(f"{key!r} is not an axis of {ds.attrs.get('path')}; axes: {axes(ds)}")
+    if len(set(given)) != len(given):
+        raise ValueError(f"the plane's axes and the facet must be different axes: {given}")
+
+
+def _plane(da, x, y):
+    """A DataArray over (y, x) (a dummy y of length 1 when y is None)."""
+    if y is None:
+        return da.expand_dims("_y").transpose("_y", x, ...)
+    return da.transpose(y, x, ...)
+
+
+def _draw_outcomes(ax, ds, sub, xa, ya, reduce):
+    """Stacked bands of the outcome fractions per cell; returns the member codes drawn."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    names = members(ds["outcome"])
+    colors = outcome_colors(names)
+    frac = _plane(outcome_fractions(sub, over=reduce), xa.key, ya.key).transpose(..., "outcome")
+    frac = np.nan_to_num(np.asarray(frac.values, dtype=float))  # (y, x, outcome)
+    rects, faces, empty, seen = [], [], [], set()
+    for j in range(len(ya.values)):
+        for i in range(len(xa.values)):
+            f = frac[j, i]
+            x0, x1 = xa.edges[i], xa.edges[i + 1]
+            if f.sum() == 0:
+                empty.append(Rectangle((x0, ya.edges[j]), x1 - x0, ya.edges[j + 1] - ya.edges[j]))
+                continue
+            lo = 0.0
+            for k, share in enumerate(f):
+                if share <= 0:
+                    continue
+                y0, y1 = ya.band(j, lo, lo + share)
+                rects.append(Rectangle((x0, y0), x1 - x0, y1 - y0))
+                faces.append(colors[k])
+                seen.add(k)
+                lo += share
+    ax.add_collection(PatchCollection(rects, facecolors=faces, edgecolors="none"))
+    if empty:
+        ax.add_collection(PatchCollection(empty, facecolor=NO_DATA, edgecolor="#c8c8c8",
+                                          hatch="//", linewidth=0))
+    return sorted(seen), bool(empty)
+
+
+def _gd_threshold(ax, ds, sub, xa, ya):
+    """Draws eta* = 2 / (lambda_max + gamma) per row (or column) of the plane; returns True when
+    it drew something."""
+    eta_key = "optimizer.eta"
+    if "sharpness" not in ds or eta_key not in (xa.key, ya.key):
+        return False
+    other = ya if xa.key == eta_key else xa
+    names = members(ds["outcome"])
+    ok = done(sub) & (sub["outcome"] != names.index("diverged")) if "diverged" in names \
+        else done(sub)
+    lam = sub["sharpness"].where(ok)
+    gamma = param(sub, "optimizer.weight_decay")
+    reduce = [d for d in lam.dims if d != other.key]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lam_row = lam.median(reduce) if reduce else lam
+        gamma_row = gamma.mean(reduce) if reduce else gamma
+    if reduce and float((gamma.max(reduce) - gamma.min(reduce)).max()) > 0:
+        return False  # weight decay varies inside a row: no one line is right for it
+    star = 2.0 / (lam_row + gamma_row)
+    values = np.atleast_1d(np.asarray(star.values, dtype=float))
+    if not np.isfinite(values).any():
+        return False
+    # One segment per row, across the row's cell, so the line is honest about its resolution.
+    xs, ys = [], []
+    for j, v in enumerate(values):
+        lo, hi = other.edges[j], other.edges[j + 1]
+        xs += [v, v, np.nan]
+        ys += [lo, hi, np.nan]
+    if xa.key == eta_key:
+        ax.plot(xs, ys, **BOUNDARY, label=r"GD threshold $\eta(\lambda_{\max}+\gamma)=2$")
+    else:
+        ax.plot(ys, xs, **BOUNDARY, label=r"GD threshold $\eta(\lambda_{\max}+\gamma)=2$")
+    return True
+
+
+def _plottable(ds):
+    """Fields with one value per point (their dimensions are exactly the axes)."""
+    return [n for n in ds.data_vars if ds[n].dims == tuple(axes(ds))]
+
+
+def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
+    """The phase diagram as a matplotlib Figure (one panel per value of `facet`)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.colors import Normalize
     from matplotlib.patches import Patch
 
-    if x is None:
-        x, y = default_axes(sweep)
+    _check(ds, x, y, facet)
+    x, y = default_axes(ds, x, y)
+    _check(ds, x, y, facet)
+    if color != "outcome" and color not in _plottable(ds):
+        raise ValueError(f"{color!r} is not a field with one value per point of "
+                         f"{ds.attrs.get('path')}; such fields: {_plottable(ds)}")
+    # Cells are drawn between neighbouring values: put every numeric plane axis in order.
     for key in (x, y):
-        if key is not None and key not in sweep.axes:
-            raise ValueError(f"{key!r} is not an axis of {sweep.path}; axes: {list(sweep.axes)}")
-    xs = sweep.axes[x]
-    ys = sweep.axes[y] if y else np.array([0])
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    outcomes = sweep.enums["outcome"]
-    colors = outcome_colors(outcomes)
-    cmap = ListedColormap(colors)
-    norm = BoundaryNorm(np.arange(len(outcomes) + 1) - 0.5, cmap.N)
-    cols, rows = np.arange(len(xs)), np.arange(len(ys))  # cells at integer positions
-    left.pcolormesh(cols, rows, outcome_plane(sweep, x, y), cmap=cmap, norm=norm,
-                    shading="nearest")
-    present = sorted(set(outcome_plane(sweep, x, y).ravel()))
-    left.legend(handles=[Patch(color=colors[k], label=outcomes[k])
-                         for k in present], loc="upper left", bbox_to_anchor=(1.01, 1),
-                fontsize=8, frameon=False)
-    left.set_title("outcome" + (" (most frequent over other axes)" if len(sweep.axes) > 2 else ""))
-
-    plane = stability_plane(sweep, x, y)
-    mesh = right.pcolormesh(cols, rows, plane, cmap="viridis", shading="nearest")
-    fig.colorbar(mesh, ax=right, label=r"$\eta\,\lambda_{\max}(H)$ at the end")
-    if np.isfinite(plane).sum() >= 4 and y is not None:
-        masked = np.ma.masked_invalid(plane)
-        if masked.min() < 2 < masked.max():
-            right.contour(cols, rows, masked, levels=[2.0], colors="white", linewidths=1.5)
-    right.set_title(r"$\eta\,\lambda_{\max}$ (white: the linear GD threshold 2)")
-
-    for ax in (left, right):
-        _ticks(ax, xs, "x")
-        ax.set_xlabel(x)
-        if y:
-            _ticks(ax, ys, "y")
-            ax.set_ylabel(y)
+        if key is not None and ds[key].dtype.kind in "fiu":
+            ds = ds.sortby(key)
+    panels = list(ds[facet].values) if facet else [None]
+    xa, ya = _Axis(ds, x), _Axis(ds, y)
+    fig, axs = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.8, 4.6),
+                            squeeze=False, constrained_layout=True)
+    reduce = [a for a in axes(ds) if a not in (x, y, facet)]
+    subs = [ds.sel({facet: value}) if facet else ds for value in panels]
+    planes, norm = [], None
+    if color != "outcome":  # one colour scale for every panel
+        for sub in subs:
+            field = sub[color].where(done(sub))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                plane = field.median(reduce) if reduce else field
+            planes.append(_plane(plane, x, y).values.astype(float))
+        finite = np.concatenate([p[np.isfinite(p)] for p in planes])
+        norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
+    seen, empty, drew = set(), False, False
+    for n, (ax, value, sub) in enumerate(zip(axs[0], panels, subs)):
+        if color == "outcome":
+            codes, has_empty = _draw_outcomes(ax, ds, sub, xa, ya, reduce)
+            seen.update(codes)
+            empty = empty or has_empty
         else:
-            ax.set_yticks([])
-    status = sweep.results["status"]
-    done = int((status == sweep.code("status", "done")).sum())
-    seed = "seeds " + ", ".join(map(str, sweep.axes["sweep.seed"])) if "sweep.seed" in sweep.axes \
-        else f"seed {sweep.attrs.get('seed')}"
-    fig.suptitle(f"{sweep.attrs.get('name')}: model {sweep.attrs.get('model')}, "
-                 f"{done}/{status.size} points done, {seed}")
-    fig.savefig(out, dpi=110)
+            cmap = matplotlib.colormaps["viridis"].copy()
+            cmap.set_bad(NO_DATA)
+            mesh = ax.pcolormesh(xa.edges, ya.edges, np.ma.masked_invalid(planes[n]), cmap=cmap,
+                                 norm=norm)
+            empty = empty or bool(np.isnan(planes[n]).any())
+        drew = _gd_threshold(ax, ds, sub, xa, ya) or drew
+        xa.dress(ax, "x")
+        ya.dress(ax, "y")
+        if facet:
+            ax.set_title(f"{facet} = {value}")
+    handles = []
+    if color == "outcome":
+        names = members(ds["outcome"])
+        colors = outcome_colors(names)
+        handles += [Patch(color=colors[k], label=names[k]) for k in sorted(seen)]
+    else:
+        units = ds[color].attrs.get("units")
+        label = ds[color].attrs.get("long_name", color) + (f" [{units}]" if units else "")
+        fig.colorbar(mesh, ax=list(axs[0]), label=label + (" (median)" if reduce else ""))
+    if empty:
+        handles.append(Patch(facecolor=NO_DATA, edgecolor="#c8c8c8", hatch="//", label="no data"))
+    if drew:
+        lines = [ln for a in axs[0] for ln in a.get_lines() if not ln.get_label().startswith("_")]
+        handles += lines[:1]
+    if handles:
+        axs[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1),
+                          fontsize=8, frameon=False)
+    n_done = int(done(ds).sum())
+    what = "outcome" if color == "outcome" else color
+    over = (f"; {'fractions' if color == 'outcome' else 'median'} over "
+            + ", ".join(f"{r} ({ds.sizes[r]})" for r in reduce)) if reduce else ""
+    title = (f"{ds.attrs.get('name')}: {what}, model {ds.attrs.get('model')}, "
+             f"{n_done}/{ds['status'].size} points done{over}")
+    fig.suptitle("\n".join(textwrap.wrap(title, 60 + 40 * len(panels))), fontsize=10)
+    return fig
+
+
+def save(fig, out, dpi=110):
+    """Writes a figure (PNG or PDF by the file's extension)."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
