@@ -2,6 +2,7 @@
 
 #include "symsweep/error.hpp"
 #include "symsweep/models/linear2.hpp"
+#include "symsweep/models/poly.hpp"
 
 namespace symsweep {
 
@@ -34,7 +35,7 @@ namespace {
 std::vector<ModelInfo>& registry() {
   // Built-in models are listed explicitly: self-registration through static initialisers is
   // dropped by the linker when the library is static.
-  static std::vector<ModelInfo> models = {linear2_info()};
+  static std::vector<ModelInfo> models = {linear2_info(), poly_info()};
   return models;
 }
 }  // namespace

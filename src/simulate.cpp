@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <optional>
 
 #include <Eigen/Eigenvalues>
 
@@ -14,6 +15,7 @@
 #include "symsweep/model.hpp"
 #include "symsweep/optimizer.hpp"
 #include "symsweep/rng.hpp"
+#include "symsweep/stability.hpp"
 
 namespace symsweep {
 
@@ -39,11 +41,18 @@ const char* to_string(Outcome o) {
       return "diverged";
     case Outcome::moving:
       return "moving";
+    case Outcome::periodic:
+      return "periodic";
+    case Outcome::aperiodic:
+      return "aperiodic";
   }
   return "?";
 }
 
 namespace {
+
+constexpr Index kCoords = 8;            // coordinates of theta stored per vector field
+constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
 
 /// Largest eigenvalue of a symmetric matrix.
 double lambda_max(const Matrix& h) {
@@ -100,7 +109,8 @@ SweepFields::SweepFields(const Grid& grid) {
   std::vector<std::string> statuses, outcomes;
   for (Status st : {Status::pending, Status::done, Status::failed})
     statuses.push_back(to_string(st));
-  for (Outcome o : {Outcome::unknown, Outcome::converged, Outcome::diverged, Outcome::moving}) {
+  for (Outcome o : {Outcome::unknown, Outcome::converged, Outcome::diverged, Outcome::moving,
+                    Outcome::periodic, Outcome::aperiodic}) {
     outcomes.push_back(to_string(o));
   }
   const Group R = Group::results;
@@ -110,8 +120,11 @@ SweepFields::SweepFields(const Grid& grid) {
   schema_.set_status_field(c.status);
   c.outcome = schema_.add(enum_field(
       R, "outcome", "outcome",
-      "converged: full-batch gradient norm <= optimizer.tol; diverged: |theta| > "
-      "optimizer.divergence_bound or non-finite loss; moving: neither within optimizer.steps",
+      "converged: full-batch gradient norm <= optimizer.tol (or GD's iterates stopped moving); "
+      "diverged: |theta| > optimizer.divergence_bound or non-finite loss; moving: a stochastic "
+      "run that did neither within optimizer.steps; periodic: a deterministic (full-batch) run "
+      "whose last iterates repeat with a period of 2 to 16 (see period); aperiodic: a "
+      "deterministic run, bounded, with no such period",
       outcomes));
   c.steps_run = schema_.add(
       integer_field(R, "steps_run", "SGD updates applied", "SGD updates applied", "steps"));
@@ -143,6 +156,59 @@ SweepFields::SweepFields(const Grid& grid) {
                                      "wall time of the point (not deterministic)", "s"));
   c.rank = schema_.add(int32_field(Group::run, "rank", "MPI rank",
                                    "MPI rank that ran the point (not deterministic)"));
+
+  // The stability checks (stability.hpp): vectors along "coord", the first kCoords coordinates
+  // (models with fewer leave the rest NaN).
+  std::vector<std::int64_t> coords(static_cast<std::size_t>(kCoords));
+  for (std::size_t i = 0; i < coords.size(); ++i) coords[i] = static_cast<std::int64_t>(i);
+  schema_.add_dim({"coord", "a coordinate of theta (d > 8: 0 is the projection on v)", coords});
+  std::vector<std::int64_t> orbit_points(kMaxPeriod);
+  for (std::size_t i = 0; i < orbit_points.size(); ++i) {
+    orbit_points[i] = static_cast<std::int64_t>(i);
+  }
+  schema_.add_dim(
+      {"orbit_point", "a point of a periodic orbit, in the order GD visits them", orbit_points});
+  std::vector<std::string> notes;
+  for (StabilityNote n : {StabilityNote::not_checked, StabilityNote::ok,
+                          StabilityNote::no_reference, StabilityNote::not_positive_definite,
+                          StabilityNote::no_derivatives, StabilityNote::too_large}) {
+    notes.push_back(to_string(n));
+  }
+  c.x_star = schema_.add(real_field(
+      R, "x_star", "reference minimum x*",
+      "the minimum the stability checks are made at: stability.x_star, Newton's method from the "
+      "start, or a converged run's final point",
+      "", {"coord"}));
+  c.lambda_max = schema_.add(
+      real_field(R, "lambda_max", "lambda_max at x*",
+                 "largest eigenvalue of the objective's Hessian at x* (weight decay included)"));
+  c.eta_gd = schema_.add(real_field(R, "eta_gd", "linear GD threshold 2 / lambda_max",
+                                    "GD is linearly stable at x* for eta < eta_gd"));
+  c.K = schema_.add(real_field(
+      R, "K", "nonlinear coefficient K",
+      "K = 3 g^T H^-1 g - Q[v,v,v,v], g = T[v,v]: a stable 2-cycle appears past eta_gd iff K > 0"));
+  c.amplitude_predicted = schema_.add(real_field(
+      R, "amplitude_predicted", "predicted 2-cycle amplitude",
+      "A = sqrt((eta lambda_max - 2) / c), c = (eta/6) K: the half-width of the 2-cycle along v "
+      "to leading order; NaN where there is none (eta < eta_gd, or K < 0)"));
+  c.centre_shift = schema_.add(real_field(
+      R, "centre_shift_predicted", "predicted shift of the 2-cycle's centre",
+      "delta = -1/2 H^-1 g A^2: the 2-cycle's centre minus x*, to leading order", "", {"coord"}));
+  c.note = schema_.add(enum_field(R, "stability_note", "stability checks",
+                                  "why the checks at x* are, or are not, numbers", notes));
+  c.period = schema_.add(integer_field(
+      R, "period", "period", "the period of a periodic run (2 to 16); -1 otherwise", "steps"));
+  c.amplitude =
+      schema_.add(real_field(R, "amplitude", "measured amplitude along v",
+                             "half the spread of (theta - x*) . v over a periodic run's orbit"));
+  c.orbit = schema_.add(real_field(
+      R, "orbit", "orbit points",
+      "the points of a periodic run's orbit, NaN past its period (coordinates as x_star)", "",
+      {"orbit_point", "coord"}));
+  c.lyapunov = schema_.add(real_field(
+      R, "lyapunov", "Lyapunov exponent",
+      "mean log growth per step of a tangent vector along the last iterates of a deterministic "
+      "run that neither converged nor diverged (d <= 64)"));
 
   if (info.declare_fields) info.declare_fields(grid, schema_);
 }
@@ -180,11 +246,28 @@ struct PointRun::State {
     model->bind_fields(fields.schema());
     Stream init_stream(seed, key, Purpose::init);
     model->initialize(init_stream, theta);
+    theta0 = theta;
+    if (deterministic) {  // enough iterates to see a period, and a Lyapunov exponent
+      const Index rows = std::clamp<Index>(65536 / std::max<Index>(theta.size(), 1), 64, 1024);
+      window.resize(rows, theta.size());
+    }
   }
 
-  /// The full objective: the dataset (drawn from the point's data stream), or the population's
-  /// moment-matched reference set in online mode.
+  /// The window's iterates in the order they came, oldest first.
+  RowMatrix ordered_window() const {
+    const Index rows = window.rows();
+    RowMatrix out(window_count, window.cols());
+    for (Index i = 0; i < window_count; ++i) {
+      out.row(i) = window.row((window_pos - window_count + i + rows) % rows);
+    }
+    return out;
+  }
+
+  /// The full objective: the model's own samples, the dataset (drawn from the point's data
+  /// stream), or the population's moment-matched reference set in online mode.
   SampleSet make_full() const {
+    SampleSet own;
+    if (model->own_data(own.x, own.y)) return own;  // e.g. poly: its samples are its potentials
     SYMSWEEP_VERIFY(!data_spec.online || model->quadratic_in_data(),
                     "online mode needs a model whose loss is quadratic in the data");
     if (data_spec.online) return teacher.reference_set();
@@ -213,6 +296,12 @@ struct PointRun::State {
   BatchSource batches;
   Sgd sgd;
   Vector theta, full_grad, spectrum;
+  Vector theta0;  // the start (Newton's method looks for x* from there)
+  // Full-batch GD on a finite set: its end can be periodic or aperiodic (stability.hpp), seen
+  // in a ring of its last iterates.
+  const bool deterministic = !data_spec.online && opt.batch == full.size();
+  RowMatrix window;
+  Index window_pos = 0, window_count = 0;
   PointResult res;
   std::size_t next_record = 0;
   std::int64_t t = 0;             // updates applied so far
@@ -270,9 +359,29 @@ bool PointRun::advance(std::int64_t max_updates) {
       s.diverged_at = s.t;
       s.ended = true;
     }
+    if (s.deterministic) {
+      s.window.row(s.window_pos) = s.theta.transpose();
+      s.window_pos = (s.window_pos + 1) % s.window.rows();
+      s.window_count = std::min(s.window_count + 1, s.window.rows());
+    }
   }
   return s.ended;
 }
+
+namespace {
+
+/// Stores a vector along "coord": its first coordinates, or (longer than the dimension) its
+/// projection on v in coordinate 0 (NaN without v).
+void put_coords(Record& out, FieldId id, const Vector& x, const Vector& v, std::size_t slot) {
+  const std::size_t n = out.schema().find_dim("coord")->coords.size();
+  if (static_cast<std::size_t>(x.size()) <= n) {
+    out.set_reals(id, x.data(), static_cast<std::size_t>(x.size()), slot * n);
+  } else if (v.size() == x.size() && n > 0) {
+    out.set(id, x.dot(v), slot * n);
+  }
+}
+
+}  // namespace
 
 PointResult PointRun::finish() {
   State& s = *s_;
@@ -283,21 +392,88 @@ PointResult PointRun::finish() {
   const bool diverged = s.diverged_at >= 0;
   out.set_integer(c.steps_run, diverged ? s.diverged_at : s.t);
   out.set_integer(c.diverged_at, s.diverged_at);
+  bool converged = false;
+  int period = 0;
   if (diverged) {
     out.set_code(c.outcome, static_cast<std::uint8_t>(Outcome::diverged));
   } else {  // diverged points keep NaN in every measurement of the final state
     out.set(c.final_loss, s.model->loss(s.theta, s.full.batch()));
     const double grad_norm = s.objective_grad_norm();
     out.set(c.grad_norm, grad_norm);
-    const bool converged = s.converged || (s.opt.tol > 0 && grad_norm <= s.opt.tol);
-    out.set_code(c.outcome,
-                 static_cast<std::uint8_t>(converged ? Outcome::converged : Outcome::moving));
+    converged = s.converged || (s.opt.tol > 0 && grad_norm <= s.opt.tol);
+    Outcome outcome = converged ? Outcome::converged : Outcome::moving;
+    if (!converged && s.deterministic) {
+      const RowMatrix iterates = s.ordered_window();
+      period = detect_period(iterates, s.window_count, static_cast<int>(kMaxPeriod),
+                             s.params.number("stability.period_tol"));
+      const double lyapunov =
+          period == 1 ? std::numeric_limits<double>::quiet_NaN()
+                      : lyapunov_exponent(*s.model, s.full.batch(), iterates, s.window_count,
+                                          s.opt.eta, s.opt.weight_decay);
+      out.set(c.lyapunov, lyapunov);
+      if (period == 1) {
+        outcome = Outcome::converged;  // the iterates stopped moving
+        converged = true;
+      } else if (period >= 2) {
+        outcome = Outcome::periodic;
+      } else if (s.t == s.opt.steps && !(lyapunov < 0)) {
+        outcome = Outcome::aperiodic;  // chaotic, or too large to tell (d > 64)
+      }
+    }
+    out.set_code(c.outcome, static_cast<std::uint8_t>(outcome));
     Matrix hess;
     s.model->hessian(s.theta, s.full.batch(), hess);
     out.set(c.sharpness, lambda_max(hess));
     s.model->conserved(s.theta, s.spectrum);
     out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
     s.model->record_final(s.theta, s.full.batch(), out);
+  }
+
+  // The checks at the reference minimum: given, found by Newton's method from the start where the
+  // model has exact derivatives, or the final point of a converged run.
+  std::optional<Vector> x_star;
+  const std::vector<double>& given = s.params.vector("stability.x_star");
+  Vector probe_t;
+  double probe_q = 0;
+  if (!given.empty()) {
+    SYMSWEEP_VERIFY(static_cast<Index>(given.size()) == s.model->dim(),
+                    "stability.x_star has " + std::to_string(given.size()) +
+                        " value(s) but the model has d = " + std::to_string(s.model->dim()));
+    x_star = Eigen::Map<const Vector>(given.data(), static_cast<Index>(given.size()));
+  } else if (s.model->directional_derivatives(s.theta0, s.full.batch(), s.theta0, probe_t,
+                                              probe_q)) {
+    x_star = newton_minimum(*s.model, s.full.batch(), s.theta0, s.opt.weight_decay);
+  }
+  if (!x_star && converged) x_star = s.theta;
+  MinimumCheck check;
+  check.note = StabilityNote::no_reference;
+  if (x_star) {
+    check = check_minimum(*s.model, s.full.batch(), *x_star, s.opt.eta, s.opt.weight_decay);
+    put_coords(out, c.x_star, *x_star, check.v, 0);
+  }
+  out.set_code(c.note, static_cast<std::uint8_t>(check.note));
+  out.set(c.lambda_max, check.lambda_max);
+  out.set(c.eta_gd, check.eta_gd);
+  out.set(c.K, check.K);
+  out.set(c.amplitude_predicted, check.amplitude);
+  if (check.centre_shift.size() > 0)
+    put_coords(out, c.centre_shift, check.centre_shift, check.v, 0);
+
+  // A periodic run's orbit: its last `period` iterates, and its half-width along v.
+  if (period >= 2) {
+    out.set_integer(c.period, period);
+    const RowMatrix iterates = s.ordered_window();
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (int k = 0; k < period; ++k) {
+      const Vector point = iterates.row(s.window_count - period + k).transpose();
+      put_coords(out, c.orbit, point, check.v, static_cast<std::size_t>(k));
+      if (x_star && check.v.size() == point.size()) {
+        const double along = (point - *x_star).dot(check.v);
+        lo = std::min(lo, along);
+        hi = std::max(hi, along);
+      }
+    }
+    if (hi >= lo) out.set(c.amplitude, 0.5 * (hi - lo));
   }
   out.set_code(c.status, static_cast<std::uint8_t>(Status::done));
   out.set(c.seconds,

@@ -182,6 +182,18 @@ std::vector<ParamDef> common_params() {
                           false)),
       observation(real("optimizer.divergence_bound", "1e8", Range::above(0),
                        "diverged once |theta| exceeds this or the loss is not finite")),
+      observation(ParamDef{"stability.x_star",
+                           ParamKind::Vector,
+                           "",
+                           "the reference minimum x* of the stability checks (length d); empty: "
+                           "found by Newton's method from the start where the model has exact "
+                           "derivatives, else the final point of a converged run",
+                           Range::any(),
+                           {},
+                           true}),
+      observation(real("stability.period_tol", "1e-9", Range::above(0),
+                       "a deterministic run is periodic with period k when its last iterates "
+                       "repeat every k steps to this relative tolerance")),
       observation(integer("record.every", "0", Range{0, 1e12},
                           "record traces every k steps (step 0 included); 0 records no traces",
                           false)),
@@ -422,7 +434,8 @@ struct Entry {
   std::string where;  // "sweep.ini:12: " or "--set " (the prefix of its messages)
 };
 
-const char* const kSections[] = {"sweep", "model", "data", "optimizer", "record", "axes"};
+const char* const kSections[] = {"sweep",  "model",     "data", "optimizer",
+                                 "record", "stability", "axes"};
 
 /// Reads INI text line by line: "[section]", "key = value", blank lines; '#' starts a comment
 /// anywhere on a line. Keys come back as "section.key" in file order, each with its file:line.

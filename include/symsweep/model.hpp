@@ -77,6 +77,17 @@ class Model {
   /// Draws initial parameters.
   virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
 
+  /// The directional third and fourth derivatives of the mean batch loss at theta along v:
+  /// t_vv[i] = sum_jk T_ijk v_j v_k and q_vvvv = Q[v, v, v, v] (the nonlinear stability criterion,
+  /// stability.hpp). Returns false when the model has no exact ones (the default).
+  virtual bool directional_derivatives(const Vector& /*theta*/, const Batch& /*batch*/,
+                                       const Vector& /*v*/, Vector& /*t_vv*/, double& /*q_vvvv*/) {
+    return false;
+  }
+  /// A model whose samples are its own (not drawn from the teacher) fills x and y with them, one
+  /// row per sample, and returns true; the default uses the teacher's data.
+  virtual bool own_data(RowMatrix& /*x*/, RowMatrix& /*y*/) const { return false; }
+
   // ---- The model's own result fields (see ModelInfo::declare_fields). Defaults: none.
   /// Finds the ids of the fields its ModelInfo declared (once per point, before the run).
   virtual void bind_fields(const Schema& /*schema*/) {}

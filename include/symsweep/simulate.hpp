@@ -14,6 +14,11 @@
 //   /traces/loss, C       full-batch loss and conserved spectrum at steps 0, k, 2k, ...
 //                         (record.every = k), NaN after the run stopped
 //   /run/seconds, rank    wall time and MPI rank of the point (not deterministic)
+//   /results/x_star, lambda_max, eta_gd, K, amplitude_predicted, centre_shift_predicted,
+//                         stability_note: the checks at the reference minimum (stability.hpp);
+//                         period, amplitude (along v), orbit, lyapunov: the end of a
+//                         deterministic run. Vectors along "coord": the first 8 coordinates, or
+//                         (d > 8) the projection on v in coord 0.
 // then the model's own fields (model.hpp).
 #pragma once
 
@@ -32,7 +37,16 @@ namespace symsweep {
 /// Whether a point's results are in the file. Written last, after the data (crash consistency).
 enum class Status : std::uint8_t { pending = 0, done = 1, failed = 2 };
 /// What the run did.
-enum class Outcome : std::uint8_t { unknown = 0, converged = 1, diverged = 2, moving = 3 };
+/// What the run did. periodic and aperiodic are decided for deterministic runs (full-batch GD)
+/// only (stability.hpp); a stochastic run that neither converged nor diverged is moving.
+enum class Outcome : std::uint8_t {
+  unknown = 0,
+  converged = 1,
+  diverged = 2,
+  moving = 3,
+  periodic = 4,
+  aperiodic = 5,
+};
 
 const char* to_string(Status s);
 const char* to_string(Outcome o);
@@ -56,6 +70,9 @@ class SweepFields {
     FieldId status, outcome, steps_run, diverged_at, final_loss, grad_norm, sharpness, conserved;
     FieldId trace_loss, trace_conserved;
     FieldId seconds, rank;
+    // The stability checks at x* and the orbit of a periodic run (stability.hpp).
+    FieldId x_star, lambda_max, eta_gd, K, amplitude_predicted, centre_shift, note;
+    FieldId period, amplitude, orbit, lyapunov;
   };
   const Core& core() const { return core_; }
 

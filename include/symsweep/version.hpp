@@ -12,7 +12,9 @@ namespace symsweep {
 ///   1: streams keyed by the flat point index, Box-Muller normals through glibc's libm.
 ///   2: streams keyed by the point's parameter values (rng.hpp), ziggurat normals, no
 ///      CPU-dispatched libm function in any stored number (detmath.hpp).
-inline constexpr int kNumericsVersion = 2;
+///   3: full-batch GD runs that neither converge nor diverge end periodic, aperiodic, or
+///      converged when their iterates stopped moving (stability.hpp), no longer always moving.
+inline constexpr int kNumericsVersion = 3;
 
 /// "0.1.0"
 const char* version();

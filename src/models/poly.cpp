@@ -68,8 +68,7 @@ double Poly::loss(const Vector& theta, const Batch& batch) {
   return l / static_cast<double>(batch.size());
 }
 
-void Poly::hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
-                          Vector& out) {
+void Poly::hessian_vector(const Vector& theta, const Batch& batch, const Vector& v, Vector& out) {
   out = Vector::Zero(d_);
   for (Index s = 0; s < batch.size(); ++s) {
     for (const Monomial& m : of_row(batch, s)) {
@@ -173,8 +172,9 @@ PolySpec spec_of(const ParamSet& p) {
     const std::string head = "model.monomials = '" + rows.text + "': ";
     if (rows.numbers.empty()) throw ConfigError(head + "model.preset = custom needs monomials");
     if (rows.cols != 6) {
-      throw ConfigError(head + "every row is 'sample, coefficient, i1, i2, i3, i4' (6 values; "
-                               "-1 for an unused factor)");
+      throw ConfigError(head +
+                        "every row is 'sample, coefficient, i1, i2, i3, i4' (6 values; "
+                        "-1 for an unused factor)");
     }
     for (std::size_t r = 0; r < rows.rows; ++r) {
       const double* row = rows.numbers.data() + 6 * r;
@@ -192,8 +192,7 @@ PolySpec spec_of(const ParamSet& p) {
         if (!whole(row[k]) || row[k] < 0 || row[k] >= static_cast<double>(s.d)) {
           throw ConfigError(head + "row " + std::to_string(r + 1) + ": factor " +
                             std::to_string(k - 1) + " must be -1 or a variable index in [0, " +
-                            std::to_string(s.d - 1) + "] (model.d = " + std::to_string(s.d) +
-                            ")");
+                            std::to_string(s.d - 1) + "] (model.d = " + std::to_string(s.d) + ")");
         }
         m.idx[static_cast<std::size_t>(m.degree++)] = static_cast<Index>(row[k]);
       }
@@ -212,7 +211,9 @@ ModelInfo poly_info() {
       "a polynomial loss of degree <= 4 per sample (presets f_plus, f_minus, L_beta, prop6, or "
       "custom monomials); exact third and fourth derivatives for the nonlinear stability checks";
   info.params = {
-      ParamDef{"model.preset", ParamKind::Choice, "f_minus",
+      ParamDef{"model.preset",
+               ParamKind::Choice,
+               "f_minus",
                "the potentials: f_plus, f_minus (x^2/2 +- x^4/4), L_beta (x1^2/2 + x2^2/10 + "
                "beta x1^2 x2 + x1^4/10), prop6 (x^2/2 + x^4/4 and a x^2/2, two samples), custom",
                {},
@@ -220,13 +221,27 @@ ModelInfo poly_info() {
                true},
       ParamDef{"model.beta", ParamKind::Real, "0.25", "beta of L_beta", Range::any(), {}, true},
       ParamDef{"model.a", ParamKind::Real, "0.5", "a of prop6", Range::any(), {}, true},
-      ParamDef{"model.d", ParamKind::Integer, "1", "number of variables (custom only)",
-               Range{1, 4096}, {}, true},
-      ParamDef{"model.monomials", ParamKind::Matrix, "",
+      ParamDef{"model.d",
+               ParamKind::Integer,
+               "1",
+               "number of variables (custom only)",
+               Range{1, 4096},
+               {},
+               true},
+      ParamDef{"model.monomials",
+               ParamKind::Matrix,
+               "",
                "custom only: rows 'sample, coefficient, i1, i2, i3, i4' (-1: no factor)",
-               Range::any(), {}, false},
-      ParamDef{"model.x0", ParamKind::Vector, "0.1", "the starting point (length d)", Range::any(),
-               {}, true},
+               Range::any(),
+               {},
+               false},
+      ParamDef{"model.x0",
+               ParamKind::Vector,
+               "0.1",
+               "the starting point (length d)",
+               Range::any(),
+               {},
+               true},
   };
   info.rules = {
       {{"model.preset", "model.d", "model.monomials", "model.x0", "data.n", "data.mode",
@@ -236,16 +251,16 @@ ModelInfo poly_info() {
          const auto x0 = p.vector("model.x0").size();
          if (static_cast<Index>(x0) != s.d) {
            return "model.x0 = '" + p.value("model.x0").text + "': must have " +
-                  std::to_string(s.d) + " value(s), one per variable of model.preset = " +
-                  p.text("model.preset");
+                  std::to_string(s.d) +
+                  " value(s), one per variable of model.preset = " + p.text("model.preset");
          }
          if (p.text("data.mode") != "finite") {
            return "data.mode = " + p.text("data.mode") +
                   ": poly's data are its own samples; use data.mode = finite";
          }
          if (p.integer("data.n") != s.n) {
-           return "data.n = " + std::to_string(p.integer("data.n")) + ": model.preset = " +
-                  p.text("model.preset") + " has " + std::to_string(s.n) +
+           return "data.n = " + std::to_string(p.integer("data.n")) +
+                  ": model.preset = " + p.text("model.preset") + " has " + std::to_string(s.n) +
                   " sample(s); set data.n = " + std::to_string(s.n) +
                   " (and optimizer.batch <= " + std::to_string(s.n) + ")";
          }

@@ -52,7 +52,7 @@ def test_open_sweep_gives_the_axes_as_coordinates_and_every_field(result):
         assert ds.attrs["config_text"] == f.attrs["config_text"]
     assert ds["final_loss"].dims == ("optimizer.eta", "optimizer.batch", "sweep.seed")
     assert ds["trace_C"].dims[-2:] == ("step", "k")
-    assert members(ds["outcome"]) == ["unknown", "converged", "diverged", "moving"]
+    assert members(ds["outcome"])[:4] == ["unknown", "converged", "diverged", "moving"]
     assert set(decode(ds["status"]).values.ravel()) == {"done"}
     assert float(param(ds, "data.noise_var").max()) == 0.1  # a fixed key, at every point
     # A reduction over seeds is one line, and the fractions add up to one per cell.
@@ -214,7 +214,13 @@ def test_compare_passes_identical_files_and_catches_one_flipped_bit(result, tmp_
 def test_the_report_holds_every_figure(result, tmp_path):
     page = tmp_path / "report.html"
     titles = write_report(result, page, figure_dir=tmp_path / "figs", formats=("png", "pdf"))
-    assert titles == ["outcome", "final_loss", "grad_norm", "sharpness", "trace_loss"]
+    with h5py.File(result, "r") as f:  # every real per-point field with a finite value, by name
+        grid = f["results/status"].shape
+        fields = sorted(n for n, d in f["results"].items() if d.shape == grid
+                        and d.dtype.kind == "f" and np.isfinite(d[()]).any())
+    assert "final_loss" in fields and "sharpness" in fields
+    assert titles[0] == "outcome" and sorted(titles[1:-1]) == fields
+    assert titles[-1] == "trace_loss"
     html = page.read_text()
     images = re.findall(r'<figure id="([^"]+)"><img alt="[^"]+" src="data:image/png;base64,'
                         r'([A-Za-z0-9+/=]+)"', html)

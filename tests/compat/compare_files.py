@@ -4,6 +4,8 @@ results, traces, run, scales), the same type (enum members included), shape, val
 fill value, dimension labels and attributes; and the same root attributes. What NEW adds (datasets,
 links, attributes) is listed, not judged.
 
+New enum members are additions (an old member must keep its code).
+
 Usage: compare_files.py [--layout] OLD.h5 NEW.h5   (exit 0: nothing of OLD changed; 1: it did)
 
 --layout compares everything but the values of /results, /traces and /run and the root
@@ -73,6 +75,13 @@ def compare_config(old_text, new_text, problems, added):
     added += [f"/: config key {k} = {new[k]!r}" for k in new if k not in old]
 
 
+def grown(old, new):
+    """True when the CF flags `new` are `old` with members appended."""
+    old_items = old.split() if isinstance(old, str) else list(np.asarray(old))
+    new_items = new.split() if isinstance(new, str) else list(np.asarray(new))
+    return len(new_items) > len(old_items) and new_items[: len(old_items)] == old_items
+
+
 def compare_attrs(where, old, new, problems, added, skip=frozenset()):
     for key, value in old.attrs.items():
         if key in skip or key in REFERENCES:
@@ -83,6 +92,8 @@ def compare_attrs(where, old, new, problems, added, skip=frozenset()):
             compare_config(value, new.attrs[key], problems, added)
         elif key == "config_sha256" and old.attrs["config_text"] != new.attrs["config_text"]:
             continue  # follows from config_text, compared key by key
+        elif key in ("flag_meanings", "flag_values") and grown(value, new.attrs[key]):
+            continue  # an enum's new members, listed with the enum
         elif not same(value, new.attrs[key]):
             line = f"{where}: attribute {key} = {new.attrs[key]!r}, was {value!r}"
             (added if key in DOCUMENTATION else problems).append(
@@ -105,8 +116,16 @@ def main(argv):
             if b is None:
                 problems.append(f"/{path}: missing")
                 continue
-            if a.dtype != b.dtype or h5py.check_enum_dtype(a.dtype) != h5py.check_enum_dtype(b.dtype):
+            old_enum, new_enum = h5py.check_enum_dtype(a.dtype), h5py.check_enum_dtype(b.dtype)
+            if a.dtype != b.dtype or (old_enum is None) != (new_enum is None):
                 problems.append(f"/{path}: type {b.dtype}, was {a.dtype}")
+            elif old_enum is not None and old_enum != new_enum:
+                # Members may be added (the file names them); an old member keeps its code.
+                if any(new_enum.get(name) != code for name, code in old_enum.items()):
+                    problems.append(f"/{path}: enum {new_enum}, was {old_enum}")
+                else:
+                    added.append(f"/{path}: enum members "
+                                 f"{sorted(set(new_enum) - set(old_enum))}")
             if a.shape != b.shape:
                 problems.append(f"/{path}: shape {b.shape}, was {a.shape}")
             elif path not in PLACEMENT and not (layout and path.split("/")[0] in VALUES) \

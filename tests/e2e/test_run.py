@@ -75,13 +75,16 @@ def test_tiny_sweep_under_mpiexec_reads_back_with_h5py(tmp_path, tiny_config):
         assert h5py.check_enum_dtype(status.dtype) == {"pending": 0, "done": 1, "failed": 2}
         assert (status[()] == 1).all(), "every point done"
         outcomes = h5py.check_enum_dtype(f["results/outcome"].dtype)
-        assert outcomes == {"unknown": 0, "converged": 1, "diverged": 2, "moving": 3}
+        assert outcomes == {"unknown": 0, "converged": 1, "diverged": 2, "moving": 3,
+                            "periodic": 4, "aperiodic": 5}
         for name, enum in (("status", {"pending": 0, "done": 1, "failed": 2}), ("outcome", outcomes)):
             attrs = f["results"][name].attrs  # CF conventions for categorical data
             assert list(attrs["flag_values"]) == list(enum.values())
             assert attrs["flag_meanings"] == " ".join(enum)
         outcome = f["results/outcome"][()]
-        assert set(np.unique(outcome)) <= {1, 2, 3} and 2 in outcome  # eta = 3.16 diverges
+        assert set(np.unique(outcome)) <= {1, 2, 3, 4, 5} and 2 in outcome  # eta = 3.16 diverges
+        # Only full-batch GD (batch 16 = n) can end periodic or aperiodic; SGD never does.
+        assert set(np.unique(outcome[:, :2, :])) <= {1, 2, 3}
         diverged = outcome == 2
         assert (f["results/diverged_at"][()][diverged] >= 1).all()
         assert np.isnan(f["results/final_loss"][()][diverged]).all()
@@ -141,7 +144,8 @@ def test_xarray_reads_labelled_dimensions(tmp_path, tiny_config):
     assert results["final_loss"].dims == tuple(AXES)
     for key, values in AXES.items():  # the axes are coordinates of /results itself
         np.testing.assert_allclose(results.coords[key].values, values, rtol=1e-15)
-    assert results["outcome"].attrs["flag_meanings"] == "unknown converged diverged moving"
+    assert results["outcome"].attrs["flag_meanings"] == \
+        "unknown converged diverged moving periodic aperiodic"
     assert results["C_final"].dims == tuple(AXES) + ("k",)
     traces = xr.open_dataset(out, group="traces", engine="h5netcdf")
     assert traces["C"].dims == tuple(AXES) + ("step", "k")
@@ -246,7 +250,8 @@ def test_inspect_summarises_a_file(tmp_path, tiny_config):
     assert re.search(r"outcome: 0 unknown, \d+ converged, \d+ diverged, \d+ moving", r.out)
     assert re.search(r"final_loss: \d+ finite, min \S+, median \S+, max \S+", r.out)
     assert re.search(r"numerics version \d+\n", r.out)
-    assert "trailing dimensions: k (2: 0 .. 1), step (4: 0 .. 60)" in r.out
+    assert ("trailing dimensions: coord (8: 0 .. 7), k (2: 0 .. 1), orbit_point (16: 0 .. 15), "
+            "step (4: 0 .. 60)") in r.out
     assert "traces: C, loss" in r.out
     assert "seed swept" in r.out
 

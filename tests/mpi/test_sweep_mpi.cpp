@@ -61,7 +61,8 @@ TEST(MpiSweep, ModelFieldsAndTypedAxesReachTheFile) {
   const SweepSummary summary = run_sweep(spec, MPI_COMM_WORLD, options);
   EXPECT_TRUE(summary.ok());
   EXPECT_EQ(summary.path, g_path);
-  ASSERT_EQ(summary.outcome_names.size(), 4u);
+  ASSERT_GE(summary.outcome_names.size(), 2u);
+  EXPECT_EQ(summary.outcome_names[1], "converged");
   EXPECT_EQ(summary.outcome_counts[1], 8);  // every point converged
   if (rank != 0) return;
 

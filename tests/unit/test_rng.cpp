@@ -151,11 +151,11 @@ TEST(Rng, PhiloxMatchesTheRandom123KnownAnswers) {
   for (int k = 0; k < 4; ++k) EXPECT_EQ(s.next_u64(), block0.v[k]);
 }
 
-// Golden values of numerics version 2: the first numbers of every purpose, recorded from this
-// implementation. A change here changes every stored number: bump kNumericsVersion and say so
-// in the README (tests/compat/reference_v2.h5 is regenerated with it).
+// Golden values of the random streams, recorded at numerics version 2 and unchanged since (3
+// changed how GD runs are classified, not the streams). A change here changes every stored
+// number: bump kNumericsVersion and say so in the README (tests/compat/ gets a reference file).
 TEST(Rng, GoldenValues) {
-  ASSERT_EQ(kNumericsVersion, 2) << "a new numerics version: record its golden values";
+  ASSERT_GE(kNumericsVersion, 2);
   const std::vector<std::vector<std::uint64_t>> words = {draw(Stream(42, 7, Purpose::data), 3),
                                                          draw(Stream(42, 7, Purpose::init), 3),
                                                          draw(Stream(42, 7, Purpose::batches), 3)};

@@ -459,7 +459,8 @@ TEST_F(ProbeSpec, TypedValueErrors) {
             "keys: sweep.seed, model.x0, model.variant, data.mode, data.n, data.x_var, "
             "data.x_decay, data.teacher_scale, data.teacher_decay, data.noise_var, "
             "data.noise_decay, optimizer.eta, optimizer.batch, optimizer.steps, "
-            "optimizer.weight_decay, optimizer.tol, optimizer.divergence_bound");
+            "optimizer.weight_decay, optimizer.tol, optimizer.divergence_bound, stability.x_star, "
+            "stability.period_tol");
 }
 
 TEST(Spec, SectionNamesMayBePadded) {

@@ -5,7 +5,8 @@
 // T[v, v] (a vector) and Q[v, v, v, v] that the nonlinear stability criterion needs.
 //
 // Every derivative of a monomial is a sum over ordered tuples of distinct factor positions:
-//     D^r m [u_1, ..., u_r] = c sum_{(a_1..a_r) distinct} prod_t u_t[i_{a_t}] prod_{b not in a} x_{i_b}
+//     D^r m [u_1, ..., u_r] = c sum_{(a_1..a_r) distinct} prod_t u_t[i_{a_t}] prod_{b not in a}
+//     x_{i_b}
 // (at most 4! = 24 tuples).
 //
 // Presets (model.preset), each parameter sweepable:

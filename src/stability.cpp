@@ -1,0 +1,133 @@
+// Stability checks and run classification. The maths is in include/symsweep/stability.hpp.
+#include "symsweep/stability.hpp"
+
+#include <cmath>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+
+#include "detmath.hpp"
+
+namespace symsweep {
+
+namespace {
+constexpr Index kMaxDense = 4096;
+}  // namespace
+
+const char* to_string(StabilityNote note) {
+  switch (note) {
+    case StabilityNote::not_checked:
+      return "not_checked";
+    case StabilityNote::ok:
+      return "ok";
+    case StabilityNote::no_reference:
+      return "no_reference";
+    case StabilityNote::not_positive_definite:
+      return "not_positive_definite";
+    case StabilityNote::no_derivatives:
+      return "no_derivatives";
+    case StabilityNote::too_large:
+      return "too_large";
+  }
+  return "?";
+}
+
+MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star, double eta,
+                           double gamma) {
+  MinimumCheck c;
+  const Index d = model.dim();
+  if (d > kMaxDense) {
+    c.note = StabilityNote::too_large;
+    return c;
+  }
+  Matrix h;
+  model.hessian(x_star, full, h);
+  h.diagonal().array() += gamma;
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(h);
+  const double lo = eig.eigenvalues()[0], hi = eig.eigenvalues()[d - 1];
+  if (!(lo > 1e-12 * std::fabs(hi)) || !std::isfinite(hi)) {
+    c.note = StabilityNote::not_positive_definite;
+    return c;
+  }
+  c.lambda_max = hi;
+  c.eta_gd = 2.0 / hi;
+  c.v = eig.eigenvectors().col(d - 1);
+  Index big = 0;
+  c.v.cwiseAbs().maxCoeff(&big);
+  if (c.v[big] < 0) c.v = -c.v;  // a fixed sign, so that runs agree bit for bit
+  Vector g;
+  double q = 0;
+  if (!model.directional_derivatives(x_star, full, c.v, g, q)) {
+    c.note = StabilityNote::no_derivatives;
+    return c;
+  }
+  const Eigen::LDLT<Matrix> solve(h);
+  const Vector hg = solve.solve(g);
+  c.K = 3.0 * g.dot(hg) - q;
+  const double a2 = (eta * hi - 2.0) / ((eta / 6.0) * c.K);
+  if (a2 > 0 && std::isfinite(a2)) {
+    c.amplitude = std::sqrt(a2);
+    c.centre_shift = -0.5 * a2 * hg;
+  }
+  c.note = StabilityNote::ok;
+  return c;
+}
+
+std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x, double gamma) {
+  const Index d = model.dim();
+  if (d > kMaxDense) return std::nullopt;
+  Vector grad(d);
+  Matrix h;
+  for (int it = 0; it < 100; ++it) {
+    model.loss_grad(x, full, grad);
+    grad += gamma * x;
+    if (!grad.allFinite()) return std::nullopt;
+    model.hessian(x, full, h);
+    h.diagonal().array() += gamma;
+    if (grad.norm() <= 1e-13 * (1.0 + x.norm())) {
+      const Eigen::SelfAdjointEigenSolver<Matrix> eig(h, Eigen::EigenvaluesOnly);
+      if (eig.eigenvalues()[0] > 1e-12 * std::fabs(eig.eigenvalues()[d - 1])) return x;
+      return std::nullopt;  // a saddle or a degenerate point
+    }
+    x -= h.ldlt().solve(grad);
+  }
+  return std::nullopt;
+}
+
+int detect_period(const RowMatrix& window, Index count, int max_period, double tol) {
+  if (count < 2 * max_period) return 0;
+  const Index first = window.rows() - count, last = window.rows() - 1;
+  for (int k = 1; k <= max_period; ++k) {
+    // Every iterate equals the last one of its phase (t = last - j k): a slow drift adds up over
+    // the window and is not taken for a period.
+    bool repeats = true;
+    for (Index t = first; t <= last - k && repeats; ++t) {
+      const Index ref = last - (last - t) % k;
+      const double scale = 1.0 + window.row(ref).cwiseAbs().maxCoeff();
+      repeats = (window.row(t) - window.row(ref)).cwiseAbs().maxCoeff() <= tol * scale;
+    }
+    if (repeats) return k;
+  }
+  return 0;
+}
+
+double lyapunov_exponent(Model& model, const Batch& full, const RowMatrix& window, Index count,
+                         double eta, double gamma) {
+  const Index d = model.dim();
+  if (count < 2 || d > 64) return MinimumCheck::kNaN;
+  Vector u = Vector::Ones(d) / std::sqrt(static_cast<double>(d));
+  Vector hu(d);
+  double sum = 0;
+  for (Index t = window.rows() - count; t < window.rows(); ++t) {
+    const Vector x = window.row(t).transpose();
+    model.hessian_vector(x, full, u, hu);
+    u -= eta * (hu + gamma * u);  // the Jacobian of GD's step, applied to u
+    const double n = u.norm();
+    if (!(n > 0) || !std::isfinite(n)) return MinimumCheck::kNaN;
+    sum += det::log(n);
+    u /= n;
+  }
+  return sum / static_cast<double>(count);
+}
+
+}  // namespace symsweep
