@@ -203,8 +203,9 @@ SweepFields::SweepFields(const Grid& grid) {
                              "half the spread of (theta - x*) . v over a periodic run's orbit"));
   c.orbit = schema_.add(real_field(
       R, "orbit", "orbit points",
-      "the points of a periodic run's orbit, NaN past its period (coordinates as x_star)", "",
-      {"orbit_point", "coord"}));
+      "the points of a periodic run's orbit (NaN past its period), or the last 16 iterates of an "
+      "aperiodic run (coordinates as x_star)",
+      "", {"orbit_point", "coord"}));
   c.lyapunov = schema_.add(real_field(
       R, "lyapunov", "Lyapunov exponent",
       "mean log growth per step of a tangent vector along the last iterates of a deterministic "
@@ -459,13 +460,17 @@ PointResult PointRun::finish() {
   if (check.centre_shift.size() > 0)
     put_coords(out, c.centre_shift, check.centre_shift, check.v, 0);
 
-  // A periodic run's orbit: its last `period` iterates, and its half-width along v.
-  if (period >= 2) {
-    out.set_integer(c.period, period);
+  // A periodic run's orbit: its last `period` iterates, and its half-width along v; an aperiodic
+  // run's last kMaxPeriod iterates (for bifurcation diagrams).
+  const bool aperiodic = out.code(c.outcome) == static_cast<std::uint8_t>(Outcome::aperiodic) &&
+                         s.window_count >= static_cast<Index>(kMaxPeriod);
+  if (period >= 2) out.set_integer(c.period, period);
+  if (period >= 2 || aperiodic) {
+    const int shown = period >= 2 ? period : static_cast<int>(kMaxPeriod);
     const RowMatrix iterates = s.ordered_window();
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (int k = 0; k < period; ++k) {
-      const Vector point = iterates.row(s.window_count - period + k).transpose();
+    for (int k = 0; k < shown; ++k) {
+      const Vector point = iterates.row(s.window_count - shown + k).transpose();
       put_coords(out, c.orbit, point, check.v, static_cast<std::size_t>(k));
       if (x_star && check.v.size() == point.size()) {
         const double along = (point - *x_star).dot(check.v);
@@ -473,7 +478,7 @@ PointResult PointRun::finish() {
         hi = std::max(hi, along);
       }
     }
-    if (hi >= lo) out.set(c.amplitude, 0.5 * (hi - lo));
+    if (hi >= lo && period >= 2) out.set(c.amplitude, 0.5 * (hi - lo));
   }
   out.set_code(c.status, static_cast<std::uint8_t>(Status::done));
   out.set(c.seconds,

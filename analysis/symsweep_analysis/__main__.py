@@ -3,6 +3,8 @@
     phase   FILE.h5 [-o OUT.png|.pdf] [--x KEY] [--y KEY] [--color outcome|FIELD] [--facet KEY]
     compare A.h5 B.h5 [--rtol R] [--atol A] [--show N]     exit 0 same, 1 different, 2 unusable
     report  FILE.h5 [-o OUT.html] [--figures DIR] [--format png,pdf]
+    bifurcation FILE.h5 [-o OUT.png] [--x KEY] [--facet KEY]    orbit points against eta
+    amplitudes  FILE.h5 [-o OUT.png]                            measured vs predicted 2-cycles
 """
 import argparse
 import sys
@@ -36,6 +38,16 @@ def main(argv=None):
     rep.add_argument("-o", "--output", help="HTML to write (default: FILE with .html)")
     rep.add_argument("--figures", help="also write every figure into this directory")
     rep.add_argument("--format", default="png", help="formats of --figures: png, pdf or png,pdf")
+    bif = sub.add_parser("bifurcation", help="orbit points of GD against a step-size axis",
+                         description="Where each deterministic run ends (its orbit, its last "
+                         "iterates, or its fixed point) against --x (default optimizer.eta).")
+    bif.add_argument("file")
+    bif.add_argument("-o", "--output")
+    bif.add_argument("--x", default="optimizer.eta")
+    bif.add_argument("--facet", help="one panel per value (default model.preset when swept)")
+    amp = sub.add_parser("amplitudes", help="measured against predicted 2-cycle amplitudes")
+    amp.add_argument("file")
+    amp.add_argument("-o", "--output")
     args = parser.parse_args(argv)
 
     from .compare import compare
@@ -52,6 +64,16 @@ def main(argv=None):
             out = args.output or args.file.rsplit(".", 1)[0] + ".png"
             ds = open_sweep(args.file)
             save(plot_phase(ds, args.x, args.y, args.color, args.facet), out)
+            print(f"wrote {out}")
+            return 0
+        if args.command in ("bifurcation", "amplitudes"):
+            from .stability import plot_amplitudes, plot_bifurcation
+
+            out = args.output or args.file.rsplit(".", 1)[0] + f"_{args.command}.png"
+            ds = open_sweep(args.file)
+            fig = (plot_bifurcation(ds, args.x, args.facet) if args.command == "bifurcation"
+                   else plot_amplitudes(ds))
+            save(fig, out)
             print(f"wrote {out}")
             return 0
         out = args.output or args.file.rsplit(".", 1)[0] + ".html"

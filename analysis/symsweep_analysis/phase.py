@@ -11,9 +11,11 @@ the other, never silently one outcome); by a field, the median over the cell's d
 whose values are log-spaced are drawn on a log scale; text-valued axes as categories. Cells with no
 done point are hatched grey ("no data").
 
-Boundaries, each in the legend: the linear GD threshold eta (lambda_max + gamma) = 2, from the
-measured sharpness (median over the converged and moving points of each row) and the weight decay
-gamma, where eta is one of the plane's axes.
+Boundaries, each in the legend: the linear GD threshold eta (lambda_max + gamma) = 2 where eta is
+one of the plane's axes, per row from the checks' lambda_max at x* (weight decay included) where
+the file has it, else from the measured sharpness (median over the points that did not diverge)
+and the weight decay gamma; and K = 0 (the nonlinear criterion of Mulayoff &
+Stich, Thm 7) where the file's K changes sign on the plane.
 """
 import warnings
 
@@ -179,8 +181,9 @@ def _draw_outcomes(ax, ds, sub, xa, ya, reduce):
 
 
 def _gd_threshold(ax, ds, sub, xa, ya):
-    """Draws eta* = 2 / (lambda_max + gamma) per row (or column) of the plane; returns True when
-    it drew something."""
+    """Draws eta* = 2 / lambda* per row (or column) of the plane, lambda* the median over the row
+    of the checks' lambda_max at x* (weight decay included) where the file has it, else of the
+    measured sharpness + gamma over the points that did not diverge; returns True when it drew."""
     eta_key = "optimizer.eta"
     if "sharpness" not in ds or eta_key not in (xa.key, ya.key):
         return False
@@ -191,13 +194,19 @@ def _gd_threshold(ax, ds, sub, xa, ya):
     lam = sub["sharpness"].where(ok)
     gamma = param(sub, "optimizer.weight_decay")
     reduce = [d for d in lam.dims if d != other.key]
+    if reduce and float((gamma.max(reduce) - gamma.min(reduce)).max()) > 0:
+        return False  # weight decay varies inside a row: no one line is right for it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lam_row = lam.median(reduce) if reduce else lam
         gamma_row = gamma.mean(reduce) if reduce else gamma
-    if reduce and float((gamma.max(reduce) - gamma.min(reduce)).max()) > 0:
-        return False  # weight decay varies inside a row: no one line is right for it
     star = 2.0 / (lam_row + gamma_row)
+    if "lambda_max" in sub:  # the checks at x*, where there are any, are the better estimate
+        at_min = sub["lambda_max"].where(done(sub))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            at_min_row = at_min.median(reduce) if reduce else at_min
+        star = (2.0 / at_min_row).where(np.isfinite(at_min_row), star)
     values = np.atleast_1d(np.asarray(star.values, dtype=float))
     if not np.isfinite(values).any():
         return False
@@ -217,6 +226,25 @@ def _gd_threshold(ax, ds, sub, xa, ya):
 def _plottable(ds):
     """Fields with one value per point (their dimensions are exactly the axes)."""
     return [n for n in ds.data_vars if ds[n].dims == tuple(axes(ds))]
+
+
+def _k_boundary(ax, sub, xa, ya, reduce):
+    """Draws K = 0 (Mulayoff & Stich, Thm 7) where the file's K changes sign on the plane;
+    returns True when it drew something."""
+    if "K" not in sub or ya.key is None or xa.categorical or ya.categorical:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        k = sub["K"].median(reduce) if reduce else sub["K"]
+    plane = _plane(k, xa.key, ya.key).values.astype(float)
+    if plane.shape[0] < 2 or plane.shape[1] < 2 or not np.isfinite(plane).any() \
+            or not (np.nanmin(plane) < 0 < np.nanmax(plane)):
+        return False
+    ax.contour(xa.centres, ya.centres, np.ma.masked_invalid(plane), levels=[0.0], colors="white",
+               linewidths=2.2)
+    ax.contour(xa.centres, ya.centres, np.ma.masked_invalid(plane), levels=[0.0],
+               colors="black", linestyles=":", linewidths=1.6)
+    return True
 
 
 def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
@@ -256,7 +284,7 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
             planes.append(_plane(plane, x, y).values.astype(float))
         finite = np.concatenate([p[np.isfinite(p)] for p in planes])
         norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
-    seen, empty, drew = set(), False, False
+    seen, empty, drew, drew_k = set(), False, False, False
     for n, (ax, value, sub) in enumerate(zip(axs[0], panels, subs)):
         if color == "outcome":
             codes, has_empty = _draw_outcomes(ax, ds, sub, xa, ya, reduce)
@@ -269,6 +297,7 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
                                  norm=norm)
             empty = empty or bool(np.isnan(planes[n]).any())
         drew = _gd_threshold(ax, ds, sub, xa, ya) or drew
+        drew_k = _k_boundary(ax, sub, xa, ya, reduce) or drew_k
         xa.dress(ax, "x")
         ya.dress(ax, "y")
         if facet:
@@ -287,6 +316,11 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
     if drew:
         lines = [ln for a in axs[0] for ln in a.get_lines() if not ln.get_label().startswith("_")]
         handles += lines[:1]
+    if drew_k:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1.6,
+                              label="K = 0: a stable 2-cycle past eta_gd iff K > 0"))
     if handles:
         axs[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1),
                           fontsize=8, frameon=False)

@@ -47,6 +47,9 @@ def sha256_of(path):
 def axis_ends(expr):
     """First and last values of an axis expression (the grammar of include/symsweep/grid.hpp)."""
     expr = expr.strip()
+    if "|" in expr:  # vector and matrix values
+        values = [v.strip() for v in expr.split("|")]
+        return values[0], values[-1]
     if "(" not in expr:
         values = [v.strip() for v in expr.split(",")]
         return values[0], values[-1]

@@ -320,7 +320,8 @@ def test_every_shipped_sweep_runs_at_a_tiny_size(tmp_path):
         axes = parser["axes"] if parser.has_section("axes") else {}
         for key, expr in axes.items():
             lo, hi = axis_ends(expr)
-            sets += ["--set", f"axes.{key}={lo}" + (f", {hi}" if hi != lo else "")]
+            sep = " | " if "|" in expr else ", "
+            sets += ["--set", f"axes.{key}={lo}" + (f"{sep}{hi}" if hi != lo else "")]
         out = tmp_path / (cfg.stem + ".h5")
         r = symsweep("run", cfg, "-o", out, *sets, np=2)
         assert r.code == 0, (cfg, r)
