@@ -1,5 +1,7 @@
 #include "symsweep/model.hpp"
 
+#include <cmath>
+
 #include "symsweep/error.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"
@@ -25,6 +27,18 @@ void Model::hessian_from_products(Index d,
   }
   // Exactly symmetric (products of a symmetric operator are symmetric up to rounding).
   h = (0.5 * (h + h.transpose())).eval();
+}
+
+bool Model::directional_derivatives(const Vector& theta, const Batch& batch, const Vector& v,
+                                    Vector& t_vv, double& q_vvvv) {
+  const double h = 1e-3 * (1.0 + theta.cwiseAbs().maxCoeff());
+  Vector plus, minus, centre;
+  hessian_vector(theta + h * v, batch, v, plus);
+  hessian_vector(theta - h * v, batch, v, minus);
+  hessian_vector(theta, batch, v, centre);
+  t_vv = (plus - minus) / (2 * h);
+  q_vvvv = v.dot(plus - 2 * centre + minus) / (h * h);
+  return t_vv.allFinite() && std::isfinite(q_vvvv);
 }
 
 void Model::conserved(const Vector& /*theta*/, Vector& out) const {

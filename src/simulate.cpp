@@ -54,12 +54,6 @@ namespace {
 constexpr Index kCoords = 8;            // coordinates of theta stored per vector field
 constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
 
-/// Largest eigenvalue of a symmetric matrix.
-double lambda_max(const Matrix& h) {
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(h, Eigen::EigenvaluesOnly);
-  return eig.eigenvalues()[eig.eigenvalues().size() - 1];
-}
-
 const ModelInfo& model_info(const SweepSpec& spec) {
   const ModelInfo* info = find_model(spec.model());
   SYMSWEEP_VERIFY(info != nullptr, "unknown model " + spec.model());
@@ -248,7 +242,7 @@ struct PointRun::State {
     Stream init_stream(seed, key, Purpose::init);
     model->initialize(init_stream, theta);
     theta0 = theta;
-    if (deterministic) {  // enough iterates to see a period, and a Lyapunov exponent
+    if (deterministic && theta.size() <= 4096) {  // iterates to see a period (and chaos)
       const Index rows = std::clamp<Index>(65536 / std::max<Index>(theta.size(), 1), 64, 1024);
       window.resize(rows, theta.size());
     }
@@ -360,7 +354,7 @@ bool PointRun::advance(std::int64_t max_updates) {
       s.diverged_at = s.t;
       s.ended = true;
     }
-    if (s.deterministic) {
+    if (s.window.rows() > 0) {
       s.window.row(s.window_pos) = s.theta.transpose();
       s.window_pos = (s.window_pos + 1) % s.window.rows();
       s.window_count = std::min(s.window_count + 1, s.window.rows());
@@ -403,7 +397,7 @@ PointResult PointRun::finish() {
     out.set(c.grad_norm, grad_norm);
     converged = s.converged || (s.opt.tol > 0 && grad_norm <= s.opt.tol);
     Outcome outcome = converged ? Outcome::converged : Outcome::moving;
-    if (!converged && s.deterministic) {
+    if (!converged && s.window.rows() > 0) {
       const RowMatrix iterates = s.ordered_window();
       period = detect_period(iterates, s.window_count, static_cast<int>(kMaxPeriod),
                              s.params.number("stability.period_tol"));
@@ -422,9 +416,11 @@ PointResult PointRun::finish() {
       }
     }
     out.set_code(c.outcome, static_cast<std::uint8_t>(outcome));
-    Matrix hess;
-    s.model->hessian(s.theta, s.full.batch(), hess);
-    out.set(c.sharpness, lambda_max(hess));
+    const Batch all = s.full.batch();
+    out.set(c.sharpness,
+            top_eigenvalue(
+                [&](const Vector& u, Vector& hu) { s.model->hessian_vector(s.theta, all, u, hu); },
+                s.model->dim()));
     s.model->conserved(s.theta, s.spectrum);
     out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
     s.model->record_final(s.theta, s.full.batch(), out);
@@ -434,15 +430,12 @@ PointResult PointRun::finish() {
   // model has exact derivatives, or the final point of a converged run.
   std::optional<Vector> x_star;
   const std::vector<double>& given = s.params.vector("stability.x_star");
-  Vector probe_t;
-  double probe_q = 0;
   if (!given.empty()) {
     SYMSWEEP_VERIFY(static_cast<Index>(given.size()) == s.model->dim(),
                     "stability.x_star has " + std::to_string(given.size()) +
                         " value(s) but the model has d = " + std::to_string(s.model->dim()));
     x_star = Eigen::Map<const Vector>(given.data(), static_cast<Index>(given.size()));
-  } else if (s.model->directional_derivatives(s.theta0, s.full.batch(), s.theta0, probe_t,
-                                              probe_q)) {
+  } else if (s.model->exact_derivatives()) {
     x_star = newton_minimum(*s.model, s.full.batch(), s.theta0, s.opt.weight_decay);
   }
   if (!x_star && converged) x_star = s.theta;

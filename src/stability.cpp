@@ -111,6 +111,54 @@ int detect_period(const RowMatrix& window, Index count, int max_period, double t
   return 0;
 }
 
+double top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
+                      Vector* vector) {
+  if (d <= 64) {  // small: the dense matrix, exactly
+    Matrix h(d, d);
+    Vector e = Vector::Zero(d), col(d);
+    for (Index j = 0; j < d; ++j) {
+      e[j] = 1;
+      product(e, col);
+      h.col(j) = col;
+      e[j] = 0;
+    }
+    h = (0.5 * (h + h.transpose())).eval();
+    const Eigen::SelfAdjointEigenSolver<Matrix> eig(h);
+    if (vector) *vector = eig.eigenvectors().col(d - 1);
+    return eig.eigenvalues()[d - 1];
+  }
+  const Index m_max = std::min<Index>(d, 300);
+  Matrix q(d, m_max);  // the Lanczos basis, reorthogonalised in full (deterministic, no restarts)
+  std::vector<double> alpha, beta;
+  Vector w(d);
+  q.col(0) = Vector::Ones(d) / std::sqrt(static_cast<double>(d));
+  double lambda = 0;
+  Vector y;
+  for (Index k = 0; k < m_max; ++k) {
+    product(q.col(k), w);
+    alpha.push_back(q.col(k).dot(w));
+    w -= q.leftCols(k + 1) * (q.leftCols(k + 1).transpose() * w);  // against every earlier vector
+    w -= q.leftCols(k + 1) * (q.leftCols(k + 1).transpose() * w);  // twice is enough
+    const double b = w.norm();
+    Matrix t = Matrix::Zero(k + 1, k + 1);
+    for (Index i = 0; i <= k; ++i) {
+      t(i, i) = alpha[static_cast<std::size_t>(i)];
+      if (i < k) t(i, i + 1) = t(i + 1, i) = beta[static_cast<std::size_t>(i)];
+    }
+    const Eigen::SelfAdjointEigenSolver<Matrix> eig(t);
+    lambda = eig.eigenvalues()[k];
+    y = eig.eigenvectors().col(k);
+    const bool done = b * std::fabs(y[k]) <= 1e-10 * std::fabs(lambda) || b == 0 || k + 1 == m_max;
+    if (done) {
+      if (vector) *vector = (q.leftCols(k + 1) * y).normalized();
+      return lambda;
+    }
+    beta.push_back(b);
+    q.col(k + 1) = w / b;
+  }
+  return lambda;
+}
+
 double lyapunov_exponent(Model& model, const Batch& full, const RowMatrix& window, Index count,
                          double eta, double gamma) {
   const Index d = model.dim();

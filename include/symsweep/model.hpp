@@ -77,13 +77,18 @@ class Model {
   /// Draws initial parameters.
   virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
 
-  /// The directional third and fourth derivatives of the mean batch loss at theta along v:
-  /// t_vv[i] = sum_jk T_ijk v_j v_k and q_vvvv = Q[v, v, v, v] (the nonlinear stability criterion,
-  /// stability.hpp). Returns false when the model has no exact ones (the default).
-  virtual bool directional_derivatives(const Vector& /*theta*/, const Batch& /*batch*/,
-                                       const Vector& /*v*/, Vector& /*t_vv*/, double& /*q_vvvv*/) {
-    return false;
-  }
+  /// The directional third and fourth derivatives of the mean batch loss at theta along v
+  /// (|v| = 1): t_vv[i] = sum_jk T_ijk v_j v_k and q_vvvv = Q[v, v, v, v] (the nonlinear stability
+  /// criterion, stability.hpp). The default takes them from Hessian-vector products along v by
+  /// central differences, with step h = 1e-3 (1 + |theta|_inf):
+  ///     T[., v, v] ~ (H(theta + h v) v - H(theta - h v) v) / 2h
+  ///     Q[v, v, v, v] ~ v . (H(theta + h v) v - 2 H(theta) v + H(theta - h v) v) / h^2
+  /// (errors O(h^2)); models with exact ones override it and exact_derivatives(). Returns false
+  /// when they are not finite.
+  virtual bool directional_derivatives(const Vector& theta, const Batch& batch, const Vector& v,
+                                       Vector& t_vv, double& q_vvvv);
+  /// True when directional_derivatives is exact (then Newton's method may look for x*).
+  virtual bool exact_derivatives() const { return false; }
   /// A model whose samples are its own (not drawn from the teacher) fills x and y with them, one
   /// row per sample, and returns true; the default uses the teacher's data.
   virtual bool own_data(RowMatrix& /*x*/, RowMatrix& /*y*/) const { return false; }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 
@@ -38,7 +39,7 @@ enum class StabilityNote : std::uint8_t {
   ok = 1,            ///< every check computed
   no_reference = 2,  ///< no x*: none given, Newton did not find one, the run did not converge
   not_positive_definite = 3,  ///< H at x* is singular or indefinite (e.g. a continuous symmetry)
-  no_derivatives = 4,         ///< lambda_max only: the model has no exact third/fourth derivatives
+  no_derivatives = 4,         ///< lambda_max only: the derivatives along v were not finite
   too_large = 5,              ///< d above the dense limit (Lanczos comes later)
 };
 const char* to_string(StabilityNote note);
@@ -63,6 +64,13 @@ std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x0,
 /// The smallest period k in [1, max_period] of the last `count` iterates (rows of `window`, in
 /// order, oldest first), or 0 when there is none. Needs count >= 2 max_period.
 int detect_period(const RowMatrix& window, Index count, int max_period, double tol);
+
+/// The largest eigenvalue of the symmetric operator `product` (v -> H v) on R^d, and its unit
+/// eigenvector into *vector when given: exactly from the dense matrix for d <= 64, else by
+/// Lanczos with full reorthogonalisation from a fixed start (deterministic), up to 300 steps or
+/// a residual below 1e-10 |lambda|. Only Hessian-vector products: no d x d matrix, any d.
+double top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
+                      Vector* vector = nullptr);
 
 /// The largest Lyapunov exponent of GD's map x <- x - eta (grad L(x) + gamma x) along the iterates
 /// (rows of `window`, oldest first): the mean log growth per step of a tangent vector.

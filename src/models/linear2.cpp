@@ -113,10 +113,6 @@ void Linear2::initialize(NormalSource& normal, Vector& theta) const {
   for (Index i = 0; i < theta.size(); ++i) theta[i] = (i < nu ? su : sw) * normal.normal();
 }
 
-namespace {
-constexpr double kMaxDenseParams = 4096;  // d x d doubles and an O(d^3) eigensolve per point
-}  // namespace
-
 ModelInfo linear2_info() {
   const auto dim = [](std::string key, std::string help) {
     return ParamDef{
@@ -137,17 +133,6 @@ ModelInfo linear2_info() {
       dim("model.dy", "output dimension"),
       scale("model.init_u_scale", "U entries ~ N(0, init_u_scale^2 / h)"),
       scale("model.init_w_scale", "W entries ~ N(0, init_w_scale^2 / dx)"),
-  };
-  info.rules = {
-      {{"model.dx", "model.h", "model.dy"},
-       [](const ParamSet& p) -> std::optional<std::string> {
-         const double d = p.number("model.h") * (p.number("model.dx") + p.number("model.dy"));
-         if (d <= kMaxDenseParams) return std::nullopt;
-         return "model.h = " + std::to_string(p.integer("model.h")) +
-                ": the network has d = h (dx + dy) = " + std::to_string(static_cast<long long>(d)) +
-                " parameters; the dense Hessian behind `sharpness` needs d <= " +
-                std::to_string(static_cast<long long>(kMaxDenseParams));
-       }},
   };
   info.conserved_size = [](const ParamSet& p) -> Index { return p.integer("model.h"); };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {

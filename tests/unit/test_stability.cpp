@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "symsweep/grid.hpp"
+#include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"
 #include "symsweep/rng.hpp"
 #include "symsweep/simulate.hpp"
@@ -106,6 +107,67 @@ TEST(Poly, GradientHessianAndHigherDerivativesAgreeWithFiniteDifferences) {
   const double fd_q = p.v.dot(hp - 2 * h0 + hm) / (s * s);
   EXPECT_LT((t_vv - fd_t).norm(), 1e-5 * (1 + t_vv.norm()));
   EXPECT_NEAR(q, fd_q, 1e-5 * (1 + std::fabs(q)));
+}
+
+TEST(Poly, FiniteDifferencesOfHessianVectorProductsMatchTheExactHigherDerivatives) {
+  // Every model without exact ones gets T[v, v] and Q[v^4] from Model's default: check it on
+  // poly, whose exact values are known.
+  RandomPoly p;
+  Vector exact_t, fd_t;
+  double exact_q = 0, fd_q = 0;
+  ASSERT_TRUE(p.model->directional_derivatives(p.theta, p.batch(), p.v, exact_t, exact_q));
+  ASSERT_TRUE(p.model->Model::directional_derivatives(p.theta, p.batch(), p.v, fd_t, fd_q));
+  EXPECT_LT((fd_t - exact_t).norm(), 1e-5 * (1 + exact_t.norm()));
+  EXPECT_NEAR(fd_q, exact_q, 1e-5 * (1 + std::fabs(exact_q)));
+  EXPECT_TRUE(p.model->exact_derivatives());
+}
+
+// ----------------------------------------------------------------------- lambda_max, any size
+TEST(TopEigenvalue, LanczosAgreesWithTheDenseSolver) {
+  const Index d = 300;
+  Stream s(5, 5, Purpose::data);
+  Matrix a(d, d);
+  for (Index i = 0; i < d; ++i) {
+    for (Index j = 0; j < d; ++j) a(i, j) = s.normal();
+  }
+  const Matrix h = (a + a.transpose()) / 2 + 3 * Matrix::Identity(d, d);
+  Vector v;
+  const double lanczos = top_eigenvalue([&](const Vector& u, Vector& hu) { hu = h * u; }, d, &v);
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(h);
+  EXPECT_NEAR(lanczos, eig.eigenvalues()[d - 1], 1e-9 * std::fabs(lanczos));
+  EXPECT_NEAR(std::fabs(v.dot(eig.eigenvectors().col(d - 1))), 1.0, 1e-8);
+}
+
+TEST(TopEigenvalue, Linear2AtAnySizeFromHessianVectorProductsAlone) {
+  // linear2 with dx = h = dy = 16 (d = 512): Lanczos on Hessian-vector products equals the
+  // dense Hessian's lambda_max; at (64, 64, 64), d = 8192, a whole point runs with it.
+  Linear2 model(16, 16, 16, 1.0, 1.0);
+  Stream data(1, 2, Purpose::data), init(1, 2, Purpose::init);
+  RowMatrix x(64, 16), y(64, 16);
+  for (Index i = 0; i < 64; ++i) {
+    for (Index j = 0; j < 16; ++j) {
+      x(i, j) = data.normal();
+      y(i, j) = data.normal();
+    }
+  }
+  const Batch batch{x, y};
+  Vector theta;
+  model.initialize(init, theta);
+  Matrix h;
+  model.hessian(theta, batch, h);
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(h, Eigen::EigenvaluesOnly);
+  const double lanczos = top_eigenvalue(
+      [&](const Vector& u, Vector& hu) { model.hessian_vector(theta, batch, u, hu); }, model.dim());
+  EXPECT_NEAR(lanczos, eig.eigenvalues()[model.dim() - 1], 1e-9 * std::fabs(lanczos));
+
+  const SweepSpec spec = parse_spec(
+      "[model]\nname = linear2\ndx = 64\nh = 64\ndy = 64\n[data]\nn = 64\n"
+      "[optimizer]\nbatch = 64\nsteps = 3\neta = 0.01\n");
+  const Grid grid(spec);
+  const SweepFields fields(grid);
+  const PointResult r = simulate_point(grid, fields, 0);
+  EXPECT_EQ(r.values.code(fields.core().status), static_cast<std::uint8_t>(Status::done));
+  EXPECT_GT(r.values.real(fields.core().sharpness), 0.0);
 }
 
 // ------------------------------------------------------------------ checks at x*, by hand

@@ -56,6 +56,7 @@ class Poly final : public Model {
   void hessian(const Vector& theta, const Batch& batch, Matrix& h) override;
   bool directional_derivatives(const Vector& theta, const Batch& batch, const Vector& v,
                                Vector& t_vv, double& q_vvvv) override;
+  bool exact_derivatives() const override { return true; }
   bool own_data(RowMatrix& x, RowMatrix& y) const override;
   bool quadratic_in_data() const override { return false; }
   void initialize(NormalSource& normal, Vector& theta) const override;
