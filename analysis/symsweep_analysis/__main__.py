@@ -5,6 +5,7 @@
     report  FILE.h5 [-o OUT.html] [--figures DIR] [--format png,pdf]
     bifurcation FILE.h5 [-o OUT.png] [--x KEY] [--facet KEY]    orbit points against eta
     amplitudes  FILE.h5 [-o OUT.png]                            measured vs predicted 2-cycles
+    eos         FILE.h5 [-o OUT.png] [--x KEY]                  final sharpness against 2/eta
 """
 import argparse
 import sys
@@ -48,6 +49,10 @@ def main(argv=None):
     amp = sub.add_parser("amplitudes", help="measured against predicted 2-cycle amplitudes")
     amp.add_argument("file")
     amp.add_argument("-o", "--output")
+    eos = sub.add_parser("eos", help="final sharpness of converged runs against 2/eta")
+    eos.add_argument("file")
+    eos.add_argument("-o", "--output")
+    eos.add_argument("--x", default="optimizer.eta")
     args = parser.parse_args(argv)
 
     from .compare import compare
@@ -66,13 +71,17 @@ def main(argv=None):
             save(plot_phase(ds, args.x, args.y, args.color, args.facet), out)
             print(f"wrote {out}")
             return 0
-        if args.command in ("bifurcation", "amplitudes"):
-            from .stability import plot_amplitudes, plot_bifurcation
+        if args.command in ("bifurcation", "amplitudes", "eos"):
+            from .stability import plot_amplitudes, plot_bifurcation, plot_eos
 
             out = args.output or args.file.rsplit(".", 1)[0] + f"_{args.command}.png"
             ds = open_sweep(args.file)
-            fig = (plot_bifurcation(ds, args.x, args.facet) if args.command == "bifurcation"
-                   else plot_amplitudes(ds))
+            if args.command == "bifurcation":
+                fig = plot_bifurcation(ds, args.x, args.facet)
+            elif args.command == "eos":
+                fig = plot_eos(ds, args.x)
+            else:
+                fig = plot_amplitudes(ds)
             save(fig, out)
             print(f"wrote {out}")
             return 0

@@ -88,3 +88,39 @@ def plot_amplitudes(ds):
     ax.legend(fontsize=8, frameon=False)
     fig.suptitle(f"{ds.attrs.get('name')}: 2-cycle amplitude", fontsize=10)
     return fig
+
+
+def plot_eos(ds, x="optimizer.eta"):
+    """The edge of stability: the final sharpness of every converged run against the step size,
+    one colour per value of the other axes, with the curve 2 / eta (GD can end only at minima with
+    eta lambda_max <= 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _need(ds, "sharpness")
+    if x not in axes(ds):
+        raise ValueError(f"{x!r} is not an axis of {ds.attrs.get('path')}; axes: {axes(ds)}")
+    others = [a for a in axes(ds) if a != x]
+    conv = done(ds) & (ds["outcome"] == code(ds["outcome"], "converged"))
+    sharp = ds["sharpness"].where(conv)
+    stacked = sharp.stack(_other=others) if others else sharp.expand_dims("_other")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    eta = ds[x].values.astype(float)
+    for j in range(stacked.sizes["_other"]):
+        label = ", ".join(f"{k} = {v}" for k, v in zip(others, np.atleast_1d(
+            stacked["_other"].values[j]))) if others else "converged runs"
+        ax.plot(eta, stacked.isel(_other=j).transpose(x).values, "o-", markersize=3,
+                linewidth=0.8, label=label)
+    grid = np.geomspace(eta.min(), eta.max(), 200)
+    ax.plot(grid, 2 / grid, "k--", linewidth=1.2, label=r"$2/\eta$")
+    finite = sharp.values[np.isfinite(sharp.values)]
+    if finite.size:
+        ax.set_ylim(0, 1.3 * finite.max())
+    ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(r"final sharpness $\lambda_{\max}$ (converged runs)")
+    ax.legend(fontsize=8, frameon=False)
+    fig.suptitle(f"{ds.attrs.get('name')}: the edge of stability", fontsize=10)
+    return fig

@@ -302,3 +302,26 @@ def test_the_shipped_stability_sweeps_draw_their_figures(tmp_path):
     assert len(points) == periodic > 0
     # Past eta_gd by 0.5 and 1.5 %, measured and predicted amplitudes agree to a few percent.
     np.testing.assert_allclose(points[:, 1], points[:, 0], rtol=0.05)
+
+
+def test_the_edge_of_stability_sweep_ends_below_two_over_eta(tmp_path):
+    """jobs/sweeps/edge_of_stability.ini at a reduced size: every converged GD run ends at a
+    minimum with eta lambda_max <= 2, and past the start's own threshold the sharpness follows
+    2/eta down (it is below the sharpness of the small-eta runs); the figure draws 2/eta."""
+    out = tmp_path / "eos.h5"
+    r = symsweep("run", SOURCE_DIR / "jobs" / "sweeps" / "edge_of_stability.ini", "-o", out,
+                 "--quiet", "--set", "axes.optimizer.eta=geomspace(0.2, 2.5, 16)",
+                 "--set", "axes.sweep.seed=0", np=2)
+    assert r.code == 0, r
+    ds = open_sweep(out)
+    conv = (ds["outcome"] == 1).values[:, 0]
+    eta = ds["optimizer.eta"].values
+    sharp = ds["sharpness"].values[:, 0]
+    assert conv.sum() >= 8
+    assert (eta[conv] * sharp[conv] <= 2 * (1 + 1e-3)).all()
+    flatter = conv & (sharp < 0.95 * sharp[0])
+    assert flatter.any(), "no run reached a flatter minimum: no edge of stability in the sweep"
+    from symsweep_analysis.stability import plot_eos
+    fig = plot_eos(ds)
+    labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
+    assert r"$2/\eta$" in labels and fig.axes[0].get_xscale() == "log"
