@@ -114,15 +114,8 @@ int detect_period(const RowMatrix& window, Index count, int max_period, double t
 double top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
                       Vector* vector) {
   if (d <= 64) {  // small: the dense matrix, exactly
-    Matrix h(d, d);
-    Vector e = Vector::Zero(d), col(d);
-    for (Index j = 0; j < d; ++j) {
-      e[j] = 1;
-      product(e, col);
-      h.col(j) = col;
-      e[j] = 0;
-    }
-    h = (0.5 * (h + h.transpose())).eval();
+    Matrix h;
+    Model::hessian_from_products(d, product, h);
     const Eigen::SelfAdjointEigenSolver<Matrix> eig(h);
     if (vector) *vector = eig.eigenvectors().col(d - 1);
     return eig.eigenvalues()[d - 1];

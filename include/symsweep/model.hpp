@@ -103,9 +103,8 @@ class Model {
   /// full objective (the dataset, or the population's reference set online).
   virtual void record_final(const Vector& /*theta*/, const Batch& /*full*/, Record& /*out*/) {}
 
- protected:
   /// The d x d matrix whose j-th column is product(e_j), symmetrised: a Hessian from
-  /// Hessian-vector products.
+  /// Hessian-vector products (models, and the dense path of stability.hpp's top_eigenvalue).
   static void hessian_from_products(Index d,
                                     const std::function<void(const Vector&, Vector&)>& product,
                                     Matrix& h);
