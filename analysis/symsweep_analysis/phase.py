@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from .dataset import axes, code, done, members, outcome_fractions, param
+from .dataset import axes, done, members, outcome_fractions, param
 
 # Colours of the outcomes this package knows; members the file declares beyond them take the next
 # colour of EXTRA_COLORS.

@@ -2,10 +2,8 @@
 import configparser
 import hashlib
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
