@@ -389,6 +389,7 @@ PointResult PointRun::finish() {
   out.set_integer(c.diverged_at, s.diverged_at);
   bool converged = false;
   int period = 0;
+  RowMatrix iterates;  // a deterministic run's last iterates, oldest first (period, orbit)
   if (diverged) {
     out.set_code(c.outcome, static_cast<std::uint8_t>(Outcome::diverged));
   } else {  // diverged points keep NaN in every measurement of the final state
@@ -398,7 +399,7 @@ PointResult PointRun::finish() {
     converged = s.converged || (s.opt.tol > 0 && grad_norm <= s.opt.tol);
     Outcome outcome = converged ? Outcome::converged : Outcome::moving;
     if (!converged && s.window.rows() > 0) {
-      const RowMatrix iterates = s.ordered_window();
+      iterates = s.ordered_window();
       period = detect_period(iterates, s.window_count, static_cast<int>(kMaxPeriod),
                              s.params.number("stability.period_tol"));
       const double lyapunov =
@@ -460,7 +461,6 @@ PointResult PointRun::finish() {
   if (period >= 2) out.set_integer(c.period, period);
   if (period >= 2 || aperiodic) {
     const int shown = period >= 2 ? period : static_cast<int>(kMaxPeriod);
-    const RowMatrix iterates = s.ordered_window();
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (int k = 0; k < shown; ++k) {
       const Vector point = iterates.row(s.window_count - shown + k).transpose();
