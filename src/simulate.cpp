@@ -4,6 +4,7 @@
 #include <cfenv>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -499,6 +500,26 @@ PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uin
   PointRun run(grid, fields, index);
   run.advance(std::numeric_limits<std::int64_t>::max());
   return run.finish();
+}
+
+bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index,
+                    const std::function<bool()>& keep_going, PointResult& out) {
+  const FloatingPointGuard guard;
+  PointRun run(grid, fields, index);
+  // Slices of about 10 ms: short enough that a stop is seen promptly, long enough that the
+  // checks between them cost nothing. Slicing changes no number (advance is resumable).
+  std::int64_t slice = 16;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (run.advance(slice)) break;
+    if (!keep_going()) return false;
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (ms < 5 && slice < (std::int64_t{1} << 40)) slice *= 2;
+    if (ms > 40 && slice > 1) slice /= 2;
+  }
+  out = run.finish();
+  return true;
 }
 
 }  // namespace symsweep

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <exception>
@@ -14,6 +15,7 @@
 
 #include <hdf5_hl.h>
 
+#include "collective.hpp"
 #include "h5.hpp"
 #include "sha256.hpp"
 #include "symsweep/error.hpp"
@@ -58,6 +60,32 @@ std::string path_of(const FieldDef& f) {
   return std::string(to_string(f.group)) + "/" + f.name;
 }
 
+/// The fill value of a field in its memory type.
+struct Fill {
+  double f64;
+  std::int64_t i64;
+  std::int32_t i32;
+  std::uint8_t code;
+  explicit Fill(const FieldDef& f)
+      : f64(f.fill),
+        i64(static_cast<std::int64_t>(f.type == ElemType::f64 ? 0 : f.fill)),
+        i32(static_cast<std::int32_t>(i64)),
+        code(static_cast<std::uint8_t>(i64)) {}
+  const void* of(ElemType t) const {
+    switch (t) {
+      case ElemType::f64:
+        return &f64;
+      case ElemType::i64:
+        return &i64;
+      case ElemType::i32:
+        return &i32;
+      case ElemType::enum8:
+        return &code;
+    }
+    return nullptr;
+  }
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------- Impl
@@ -71,6 +99,21 @@ struct ResultStore::Impl {
   ResultStore::IoStats stats;
   bool collective = true;
   std::size_t record_size = 0;  // bytes: the point index, then the Record
+  long checkpoints = 0;         // write() calls so far (fault injection counts them)
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    // Closing a parallel file is collective. When an exception unwinds through here, the other
+    // ranks are not closing it (or agree() made every rank throw after a failed HDF5 call, after
+    // which HDF5's state is not to be trusted), so a close could hang: leave the ids instead.
+    if (std::uncaught_exceptions() > 0) {
+      for (auto& dset : datasets) dset.abandon();
+      dxpl.abandon();
+      file.abandon();
+    }
+  }
 
   std::vector<hsize_t> full_dims(FieldId id) const {
     std::vector<hsize_t> dims(grid->shape().begin(), grid->shape().end());
@@ -89,11 +132,24 @@ struct ResultStore::Impl {
   /// 2 x ndims hyperslabs (HDF5 1.10 takes superlinear time to OR many small hyperslabs, so runs
   /// are what keeps this fast).
   Handle select(const std::vector<hsize_t>& dims, const std::vector<std::uint64_t>& indices) const {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+    for (std::size_t i = 0; i < indices.size();) {
+      std::size_t j = i + 1;  // [indices[i], indices[j - 1]] is a run
+      while (j < indices.size() && indices[j] == indices[j - 1] + 1) ++j;
+      runs.emplace_back(indices[i], indices[j - 1] + 1);
+      i = j;
+    }
+    return select_runs(dims, runs);
+  }
+
+  /// File selection of the flat index ranges [a, b) in `runs` (ascending, disjoint).
+  Handle select_runs(const std::vector<hsize_t>& dims,
+                     const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs) const {
     const int rank = static_cast<int>(dims.size());
     Handle space = h5::space_handle(
         rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims.data(), nullptr),
         "file dataspace");
-    if (indices.empty()) {
+    if (runs.empty()) {
       check_status(H5Sselect_none(space.get()), "select none");
       return space;
     }
@@ -107,10 +163,8 @@ struct ResultStore::Impl {
     for (std::size_t d = ng - 1; d > 0; --d) stride[d - 1] = stride[d] * shape[d];
     std::vector<hsize_t> start(dims.size(), 0), count(dims.size(), 1), block(dims);
     bool first = true;
-    for (std::size_t i = 0; i < indices.size();) {
-      std::size_t j = i + 1;  // [indices[i], indices[j - 1]] is a run
-      while (j < indices.size() && indices[j] == indices[j - 1] + 1) ++j;
-      for (std::uint64_t a = indices[i], b = indices[j - 1] + 1; a < b;) {
+    for (const auto& [run_start, run_end] : runs) {
+      for (std::uint64_t a = run_start, b = run_end; a < b;) {
         // The largest aligned block at a: along the outermost axis d where a is a multiple of
         // stride[d] and at least one stride fits.
         std::size_t d = 0;
@@ -127,7 +181,6 @@ struct ResultStore::Impl {
         first = false;
         a += m * stride[d];
       }
-      i = j;
     }
     return space;
   }
@@ -164,20 +217,62 @@ struct ResultStore::Impl {
   void flush(const std::string& why) {
     check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush (" + why + ")");
   }
+
+  /// The flat indices this rank writes, [lo, hi): the points p with owner(p) = rank.
+  std::pair<std::uint64_t, std::uint64_t> own_block(int rank, int ranks) const {
+    __extension__ typedef unsigned __int128 u128;
+    const auto first = [&](int r) {  // the least p with p * ranks / n >= r
+      const u128 n = grid->size();
+      return static_cast<std::uint64_t>((static_cast<u128>(r) * n + static_cast<u128>(ranks) - 1) /
+                                        static_cast<u128>(ranks));
+    };
+    return {first(rank), first(rank + 1)};
+  }
+
+  /// Writes every present field's fill value over this rank's block of points, in independent
+  /// pieces of at most 8 MiB: each rank fills its share of the file in parallel, at the speed of
+  /// the file system. Not collective (each rank writes as many pieces as it needs).
+  void fill_own_block() {
+    int rank = 0, ranks = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &ranks);
+    const auto [lo, hi] = own_block(rank, ranks);
+    Handle independent = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
+    check_status(H5Pset_dxpl_mpio(independent.get(), H5FD_MPIO_INDEPENDENT), "transfer mode");
+    constexpr std::size_t kPiece = std::size_t{8} << 20;
+    std::vector<unsigned char> buf;
+    for (FieldId id = 0; id < static_cast<FieldId>(schema->fields().size()); ++id) {
+      if (!schema->present(id) || lo >= hi) continue;
+      const FieldDef& f = schema->field(id);
+      const std::size_t elem = Schema::elem_size(f.type);
+      const std::size_t point_bytes = schema->count(id) * elem;
+      const std::uint64_t per_piece = std::max<std::uint64_t>(1, kPiece / point_bytes);
+      const std::uint64_t n_buf = std::min<std::uint64_t>(per_piece, hi - lo);
+      buf.resize(n_buf * point_bytes);
+      const Fill fill(f);
+      const auto* value = static_cast<const unsigned char*>(fill.of(f.type));
+      for (std::size_t k = 0; k < n_buf * schema->count(id); ++k) {
+        std::memcpy(buf.data() + k * elem, value, elem);
+      }
+      Handle type = elem_type(f, false);
+      const auto dims = full_dims(id);
+      for (std::uint64_t a = lo; a < hi; a += per_piece) {
+        const std::uint64_t b = std::min<std::uint64_t>(hi, a + per_piece);
+        Handle file_space = select_runs(dims, {{a, b}});
+        const hsize_t n = (b - a) * schema->count(id);
+        Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
+        check_status(H5Dwrite(datasets[static_cast<std::size_t>(id)].get(), type.get(),
+                              mem_space.get(), file_space.get(), independent.get(), buf.data()),
+                     "write the fill values of /" + path_of(f));
+      }
+    }
+  }
 };
 
 ResultStore::ResultStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ResultStore::ResultStore(ResultStore&&) noexcept = default;
 ResultStore& ResultStore::operator=(ResultStore&&) noexcept = default;
-ResultStore::~ResultStore() {
-  // Closing a parallel file is collective. When an exception unwinds through here, the other
-  // ranks are not closing it, so a close would hang: leave the ids to MPI_Abort instead.
-  if (impl_ && std::uncaught_exceptions() > 0) {
-    for (auto& dset : impl_->datasets) dset.abandon();
-    impl_->dxpl.abandon();
-    impl_->file.abandon();
-  }
-}
+ResultStore::~ResultStore() = default;
 
 // -------------------------------------------------------------------------------------- create
 namespace {
@@ -254,37 +349,49 @@ void link_root(hid_t file, hid_t group, const std::string& name, const std::stri
                "link " + what + "/" + name);
 }
 
-/// The fill value of a field in its memory type.
-struct Fill {
-  double f64;
-  std::int64_t i64;
-  std::int32_t i32;
-  std::uint8_t code;
-  explicit Fill(const FieldDef& f)
-      : f64(f.fill),
-        i64(static_cast<std::int64_t>(f.type == ElemType::f64 ? 0 : f.fill)),
-        i32(static_cast<std::int32_t>(i64)),
-        code(static_cast<std::uint8_t>(i64)) {}
-  const void* of(ElemType t) const {
-    switch (t) {
-      case ElemType::f64:
-        return &f64;
-      case ElemType::i64:
-        return &i64;
-      case ElemType::i32:
-        return &i32;
-      case ElemType::enum8:
-        return &code;
-    }
-    return nullptr;
+}  // namespace
+
+namespace {
+
+/// Fault injection for the tests of the error paths (tests/e2e/test_interrupt.py): with
+/// SYMSWEEP_INJECT_FAULT=<where>:<rank>[:<n>] in the environment, rank <rank> fails with an
+/// IoError at <where> ("create": after creating the datasets; "checkpoint": in the <n>-th write,
+/// after the data and before the status). Real disk-full failures are tested too, on a small
+/// tmpfs; they can only arise at creation, since the file is fully written then.
+void maybe_inject(const char* where, int rank, long n) {
+  const char* spec = std::getenv("SYMSWEEP_INJECT_FAULT");
+  if (spec == nullptr) return;
+  const std::string s = spec;
+  const std::string head = std::string(where) + ":" + std::to_string(rank);
+  if (s == head || s == head + ":" + std::to_string(n)) {
+    throw IoError(std::string("injected fault (SYMSWEEP_INJECT_FAULT=") + spec + ")");
   }
-};
+}
 
 }  // namespace
 
 ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Grid& grid,
                                 const Schema& schema, const Provenance& prov,
                                 const StoreOptions& options) {
+  // Three steps, each agreed on by every rank (collective.hpp): a failure on any rank (a full
+  // disk, a quota) stops every rank before its next collective call, and no rank hangs.
+  std::unique_ptr<Impl> impl;
+  agree(comm, [&] { impl = create_structure(path, comm, grid, schema, prov, options); });
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  agree(comm, [&] {
+    impl->fill_own_block();
+    maybe_inject("create", rank, 0);
+  });
+  agree(comm, [&] { impl->flush("after creation"); });
+  return ResultStore(std::move(impl));
+}
+
+std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::string& path,
+                                                                 MPI_Comm comm, const Grid& grid,
+                                                                 const Schema& schema,
+                                                                 const Provenance& prov,
+                                                                 const StoreOptions& options) {
   h5::init();
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
@@ -399,7 +506,9 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
       for (std::size_t d = grid.ndims(); d < dims.size(); ++d) chunk[d] = dims[d];
       check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + fpath);
     }
-    check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "fill at allocation");
+    // HDF5 would fill at allocation in small collective pieces (over a minute for a 10^8-point
+    // grid); fill_own_block() writes the same values in large independent pieces instead.
+    check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "fill time");
     Handle mtype = elem_type(f, false);
     const Fill fill(f);
     check_status(H5Pset_fill_value(dcpl.get(), mtype.get(), fill.of(f.type)),
@@ -430,8 +539,81 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     impl->datasets[static_cast<std::size_t>(id)] = std::move(dset);
   }
   impl->record_size = sizeof(std::uint64_t) + schema.record_bytes();
-  impl->flush("after creation");
+  return impl;
+}
+
+// ---------------------------------------------------------------------------------------- open
+ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid& grid,
+                              const Schema& schema, const StoreOptions& options) {
+  std::unique_ptr<Impl> impl;
+  agree(comm, [&] {
+    h5::init();
+    SYMSWEEP_VERIFY(schema.status_field() >= 0, "the schema has no status field");
+    auto im = std::make_unique<Impl>();
+    im->comm = comm;
+    im->grid = &grid;
+    im->schema = &schema;
+    Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
+    check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
+    check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
+    check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
+    im->file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()),
+                               "open '" + path + "' for writing");
+    im->dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
+    check_status(H5Pset_dxpl_mpio(im->dxpl.get(), options.collective ? H5FD_MPIO_COLLECTIVE
+                                                                     : H5FD_MPIO_INDEPENDENT),
+                 "transfer mode");
+    im->collective = options.collective;
+    // Every field this build would write must be there with the shape and element class it
+    // would give it: otherwise the file was made by another layout.
+    const auto nfields = schema.fields().size();
+    im->datasets.resize(nfields);
+    for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
+      const FieldDef& f = schema.field(id);
+      if (!schema.present(id)) continue;
+      const std::string fpath = path_of(f);
+      if (H5Lexists(im->file.get(), to_string(f.group), H5P_DEFAULT) <= 0 ||
+          H5Lexists(im->file.get(), fpath.c_str(), H5P_DEFAULT) <= 0) {
+        throw ConfigError(text::quote(path) + ": has no /" + fpath +
+                          ", which this symsweep writes: the file was made by a symsweep of "
+                          "another layout; resume it with that build (symsweep_version and "
+                          "git_commit in its attributes)");
+      }
+      Handle dset = h5::dataset_handle(H5Dopen2(im->file.get(), fpath.c_str(), H5P_DEFAULT),
+                                       "open /" + fpath);
+      const auto shape = h5::dataset_shape(dset.get());
+      Handle ftype = h5::type_handle(H5Dget_type(dset.get()), "type of /" + fpath);
+      Handle want = elem_type(f, true);
+      if (shape != im->full_dims(id) || H5Tget_class(ftype.get()) != H5Tget_class(want.get()) ||
+          H5Tget_size(ftype.get()) != H5Tget_size(want.get())) {
+        throw ConfigError(text::quote(path) + ": /" + fpath +
+                          " has another shape or type than this symsweep writes: the file was "
+                          "made by a symsweep of another layout");
+      }
+      im->datasets[static_cast<std::size_t>(id)] = std::move(dset);
+    }
+    im->record_size = sizeof(std::uint64_t) + schema.record_bytes();
+    impl = std::move(im);
+  });
   return ResultStore(std::move(impl));
+}
+
+std::vector<std::uint8_t> ResultStore::read_status() {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "read from a closed result file");
+  std::vector<std::uint8_t> status(impl_->grid->size());
+  agree(impl_->comm, [&] {
+    const FieldId id = impl_->schema->status_field();
+    Handle type = h5::type_handle(H5Tcopy(H5T_NATIVE_UINT8), "status type");
+    Handle dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
+    check_status(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_INDEPENDENT), "transfer mode");
+    // Read as plain bytes (the enum's codes): an enum does not convert to an integer type.
+    Handle ftype = h5::type_handle(H5Dget_type(impl_->datasets[static_cast<std::size_t>(id)].get()),
+                                   "status type in the file");
+    check_status(H5Dread(impl_->datasets[static_cast<std::size_t>(id)].get(), ftype.get(), H5S_ALL,
+                         H5S_ALL, dxpl.get(), status.data()),
+                 "read /results/status");
+  });
+  return status;
 }
 
 // --------------------------------------------------------------------------------------- write
@@ -500,15 +682,23 @@ void ResultStore::write(const std::vector<PointResult>& points) {
     SYMSWEEP_VERIFY(k == 0 || indices[k - 1] < indices[k], "point written twice");
   }
 
-  // 3. Data first, then (after a flush) the status that declares it valid.
+  // 3. Data first, then (after a flush) the status that declares it valid. Every step is agreed
+  //    on (collective.hpp): a failure on one rank reaches all before the next collective call.
   std::map<std::vector<hsize_t>, Handle> selections;
   const FieldId status = im.schema->status_field();
+  int rank = 0;
+  MPI_Comm_rank(im.comm, &rank);
+  ++im.checkpoints;
   for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
-    if (id != status && im.schema->present(id)) im.write_field(id, records, indices, selections);
+    if (id == status || !im.schema->present(id)) continue;
+    agree(im.comm, [&] { im.write_field(id, records, indices, selections); });
   }
-  im.flush("data before status");
-  im.write_field(status, records, indices, selections);
-  im.flush("status");
+  agree(im.comm, [&] {
+    im.flush("data before status");
+    maybe_inject("checkpoint", rank, im.checkpoints);
+  });
+  agree(im.comm, [&] { im.write_field(status, records, indices, selections); });
+  agree(im.comm, [&] { im.flush("status"); });
 }
 
 ResultStore::IoStats ResultStore::io_stats() const {
@@ -517,16 +707,22 @@ ResultStore::IoStats ResultStore::io_stats() const {
 
 void ResultStore::close() {
   if (!impl_ || !impl_->file.valid()) return;
-  for (auto& dset : impl_->datasets) {
-    if (dset.valid()) dset.close("close a dataset");
-  }
-  impl_->datasets.clear();
-  impl_->dxpl.close("close transfer list");
-  impl_->file.close("close result file");
+  agree(impl_->comm, [&] {
+    for (auto& dset : impl_->datasets) {
+      if (dset.valid()) dset.close("close a dataset");
+    }
+    impl_->datasets.clear();
+    impl_->dxpl.close("close transfer list");
+    impl_->file.close("close result file");
+  });
 }
 
 // ------------------------------------------------------------------------------------ describe
-std::string describe_file(const std::string& path) {
+namespace {
+
+/// `path` opened read-only and serially, checked to be a symsweep file of this format. Throws
+/// ConfigError naming why not.
+Handle open_result_file(const std::string& path) {
   h5::init();
   const std::string shown = text::quote(path);
   if (H5Fis_hdf5(path.c_str()) <= 0) {
@@ -560,6 +756,28 @@ std::string describe_file(const std::string& path) {
                     kFormat + ") does not know; use the symsweep that wrote it or a newer one"
               : "not a symsweep result file (its format is " + text::quote(format) + ")"));
   }
+  return file;
+}
+
+}  // namespace
+
+FileInfo read_file_info(const std::string& path) {
+  Handle file = open_result_file(path);
+  const hid_t f = file.get();
+  FileInfo info;
+  info.config_text = h5::read_string_attribute(f, "config_text");
+  info.symsweep_version = h5::read_string_attribute(f, "symsweep_version");
+  info.git_commit = h5::read_string_attribute(f, "git_commit");
+  if (h5::has_attribute(f, "numerics_version")) {
+    info.numerics_version = h5::read_int_attribute(f, "numerics_version");
+  }
+  return info;
+}
+
+std::string describe_file(const std::string& path) {
+  Handle file = open_result_file(path);
+  const hid_t f = file.get();
+  const std::string format = h5::read_string_attribute(f, "format");
   std::ostringstream out;
   out << path << ": " << format << ", written by symsweep "
       << h5::read_string_attribute(f, "symsweep_version") << " ("

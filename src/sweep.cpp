@@ -2,17 +2,28 @@
 #include "symsweep/sweep.hpp"
 
 #include <omp.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <exception>
 #include <filesystem>
+#include <mutex>
+#include <optional>
 #include <ostream>
 #include <set>
+#include <sstream>
+#include <thread>
 
+#include "collective.hpp"
+#include "lock.hpp"
 #include "sha256.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
@@ -34,22 +45,7 @@ void broadcast(std::string& s, MPI_Comm comm, int root) {
 }
 
 void collective_check(MPI_Comm comm, const std::function<void()>& fn) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  std::string message;
-  bool failed = false;
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    message = e.what();
-    failed = true;
-  }
-  const int mine = failed ? rank : INT_MAX;
-  int lowest = INT_MAX;
-  MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, comm);
-  if (lowest == INT_MAX) return;
-  broadcast(message, comm, lowest);
-  throw ConfigError(message);
+  agree(comm, fn);
 }
 
 namespace {
@@ -136,6 +132,441 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// ------------------------------------------------------------------------------------ signals
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_signal(int sig) {
+  if (g_signal == 0) g_signal = sig;
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGUSR1:
+      return "SIGUSR1";
+    default:
+      return "a signal";
+  }
+}
+
+/// Free bytes for an unprivileged user in the file system of `dir`; negative when unknown.
+double free_bytes(const fs::path& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return -1;
+  return static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize);
+}
+
+/// Bytes of the result file of `grid` with `schema`: the fields, plus the scales and metadata.
+double file_bytes(const Grid& grid, const Schema& schema) {
+  return static_cast<double>(schema.record_bytes()) * static_cast<double>(grid.size()) + (1 << 20);
+}
+
+fs::path directory_of(const std::string& out) {
+  const fs::path path(out);
+  return path.has_parent_path() ? path.parent_path() : fs::path(".");
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
+}
+
+int pending_signal() {
+  return static_cast<int>(g_signal);
+}
+
+void request_interrupt(int signal) {
+  g_signal = signal;
+}
+
+namespace {
+
+/// The points one rank runs, in order: rank, rank + R, ... of the grid (a fresh run), or the k-th
+/// of the points not done when k mod R = rank (a resumed run).
+class RankPoints {
+ public:
+  RankPoints(std::uint64_t n_points, int rank, int ranks)
+      : n_(n_points > static_cast<std::uint64_t>(rank)
+               ? (n_points - static_cast<std::uint64_t>(rank) + static_cast<std::uint64_t>(ranks) -
+                  1) /
+                     static_cast<std::uint64_t>(ranks)
+               : 0),
+        rank_(static_cast<std::uint64_t>(rank)),
+        ranks_(static_cast<std::uint64_t>(ranks)) {}
+  explicit RankPoints(std::vector<std::uint64_t> list) : n_(list.size()), list_(std::move(list)) {}
+  std::uint64_t size() const { return n_; }
+  std::uint64_t operator[](std::uint64_t k) const {
+    return list_.empty() ? rank_ + k * ranks_ : list_[static_cast<std::size_t>(k)];
+  }
+
+ private:
+  std::uint64_t n_ = 0, rank_ = 0, ranks_ = 1;
+  std::vector<std::uint64_t> list_;
+};
+
+/// The run loop of one rank (the protocol every rank follows; see the top of this file).
+class Runner {
+ public:
+  Runner(const Grid& grid, const SweepFields& fields, ResultStore& store, const RankPoints& points,
+         MPI_Comm comm, const SweepOptions& options, std::ostream* log,
+         std::chrono::steady_clock::time_point t0, long long to_run)
+      : grid_(grid),
+        fields_(fields),
+        store_(store),
+        points_(points),
+        comm_(comm),
+        options_(options),
+        log_(log),
+        t0_(t0),
+        to_run_(to_run) {
+    MPI_Comm_rank(comm, &rank_);
+    counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
+  }
+
+  /// Runs this rank's points; returns when every rank's points are done, or all stopped (a
+  /// signal), or a checkpoint failed (then rethrows that failure, on every rank alike).
+  void run() {
+    last_tick_ = last_checkpoint_ = last_report_ = std::chrono::steady_clock::now();
+#pragma omp parallel
+    {
+      const bool master = omp_get_thread_num() == 0;
+      for (;;) {
+        if (master && !tick()) break;
+        if (!master && stop_.load()) break;
+        const std::uint64_t k = next_.fetch_add(1);
+        if (k >= points_.size()) {
+          if (!master) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));  // wait for the others
+          continue;
+        }
+        run_point(points_[k], master);
+        if (master && over_) break;
+      }
+    }
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  const std::vector<long long>& counts() const {
+    return counts_;
+  }  // outcomes, then failed
+  long checkpoints() const {
+    return checkpoints_;
+  }
+  int signal() const {
+    return signal_;
+  }
+  long long finished_everywhere() const {
+    return finished_everywhere_;
+  }
+  /// One line per cause of failed points on this rank: the message and the first points.
+  const std::vector<std::pair<std::string, std::vector<std::uint64_t>>>& causes() const {
+    return causes_;
+  }
+
+ private:
+  void run_point(std::uint64_t p, bool master) {
+    PointResult result;
+    bool finished = false;
+    try {
+      finished = simulate_point(
+          grid_, fields_, p,
+          [&] {
+            if (master) tick();
+            return !stop_.load();
+          },
+          result);
+    } catch (const std::bad_alloc&) {
+      result = failed_point(fields_, p,
+                            "out of memory while building or running the point (its data, "
+                            "model and buffers did not fit)");
+      finished = true;
+    } catch (const std::exception& e) {
+      result = failed_point(fields_, p, e.what());
+      finished = true;
+    }
+    if (!finished) return;  // abandoned: stays pending in the file, to be run on resume
+    result.values.set_integer(fields_.core().rank, rank_);
+    const std::size_t bytes =
+        sizeof(PointResult) + fields_.schema().record_bytes() + result.error.size();
+    const std::lock_guard<std::mutex> lock(mutex_);
+    held_.push_back(std::move(result));
+    held_bytes_ += bytes;
+    ++finished_here_;
+  }
+
+  /// The master thread's turn, at most every kTick: agree with every rank on what comes next
+  /// (one MPI_Allreduce), and checkpoint when it is time. Returns false once the run is over.
+  bool tick() {
+    if (over_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_tick_ < kTick) {
+      // A rank whose points are all finished waits for the others in the next agreement.
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (static_cast<std::uint64_t>(finished_here_) < points_.size()) return true;
+    }
+    last_tick_ = now;
+    try {
+      std::size_t held_bytes = 0;
+      long long finished_here = 0;
+      {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        held_bytes = held_bytes_;
+        finished_here = finished_here_;
+      }
+      const double since = std::chrono::duration<double>(now - last_checkpoint_).count();
+      // [0] signal, [1] checkpoint due, [2] finished points: max, max, sum.
+      long long state[3] = {
+          pending_signal(),
+          since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes,
+          finished_here};
+      long long max_part[2] = {state[0], state[1]};
+      long long sum_part = state[2];
+      MPI_Allreduce(MPI_IN_PLACE, max_part, 2, MPI_LONG_LONG, MPI_MAX, comm_);
+      MPI_Allreduce(MPI_IN_PLACE, &sum_part, 1, MPI_LONG_LONG, MPI_SUM, comm_);
+      finished_everywhere_ = sum_part;
+      const bool complete = sum_part == to_run_;
+      if (max_part[0] != 0) {
+        signal_ = static_cast<int>(max_part[0]);
+        stop_ = true;
+      }
+      const bool last = complete || stop_.load();
+      if (max_part[1] != 0 || last) checkpoint();
+      report(last);
+      if (last) {
+        stop_ = true;
+        over_ = true;
+      }
+    } catch (...) {
+      // Agreed on by every rank (the store's steps are): every rank stops here alike.
+      error_ = std::current_exception();
+      stop_ = true;
+      over_ = true;
+    }
+    return !over_;
+  }
+
+  void checkpoint() {
+    std::vector<PointResult> batch;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      batch.swap(held_);
+      held_bytes_ = 0;
+    }
+    store_.write(batch);
+    last_checkpoint_ = std::chrono::steady_clock::now();
+    ++checkpoints_;
+    const FieldId status = fields_.schema().status_field();
+    const FieldId outcome = fields_.core().outcome;
+    for (const PointResult& r : batch) {
+      if (r.values.code(status) == static_cast<std::uint8_t>(Status::failed)) {
+        ++counts_.back();
+        auto c = std::find_if(causes_.begin(), causes_.end(),
+                              [&](const auto& cause) { return cause.first == r.error; });
+        if (c == causes_.end()) c = causes_.insert(causes_.end(), {r.error, {}});
+        c->second.push_back(r.index);
+      } else {
+        ++counts_[r.values.code(outcome)];
+      }
+    }
+  }
+
+  void report(bool last) {
+    if (!log_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!last && now - last_report_ < std::chrono::seconds(5)) return;
+    last_report_ = now;
+    const double elapsed = seconds_since(t0_);
+    const double share =
+        to_run_ > 0 ? static_cast<double>(finished_everywhere_) / static_cast<double>(to_run_) : 1;
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "[%8.1f s] %lld/%lld points (%.0f%%), %ld checkpoint(s), about %.0f s left",
+                  elapsed, finished_everywhere_, to_run_, 100.0 * share, checkpoints_,
+                  share > 0 ? elapsed * (1 - share) / share : 0.0);
+    *log_ << line << std::endl;
+  }
+
+  static constexpr std::chrono::milliseconds kTick{200};
+
+  const Grid& grid_;
+  const SweepFields& fields_;
+  ResultStore& store_;
+  const RankPoints& points_;
+  MPI_Comm comm_;
+  const SweepOptions& options_;
+  std::ostream* log_;
+  std::chrono::steady_clock::time_point t0_;
+  long long to_run_;  // points to finish, all ranks together
+  int rank_ = 0;
+
+  std::atomic<std::uint64_t> next_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;               // guards held_, held_bytes_, finished_here_
+  std::vector<PointResult> held_;  // finished, not yet in the file
+  std::size_t held_bytes_ = 0;
+  long long finished_here_ = 0;
+
+  // The master thread's own.
+  bool over_ = false;
+  std::exception_ptr error_;
+  std::chrono::steady_clock::time_point last_tick_, last_checkpoint_, last_report_;
+  long long finished_everywhere_ = 0;
+  long checkpoints_ = 0;
+  int signal_ = 0;
+  std::vector<long long> counts_;
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes_;
+};
+
+/// Rank 0 renames `from` to `to`; every rank learns whether it worked. Throws IoError.
+void rename_collectively(const std::string& from, const std::string& to, MPI_Comm comm, int rank) {
+  std::string error;
+  if (rank == 0) {
+    std::error_code ec;
+    fs::rename(from, to, ec);
+    if (ec)
+      error = "cannot rename " + text::quote(from) + " to " + text::quote(to) + ": " + ec.message();
+  }
+  broadcast(error, comm);
+  if (!error.empty()) throw IoError(error);
+}
+
+/// The part of a run common to run_sweep and resume_sweep: the points, the checkpoints, the
+/// close, the final rename (`path` -> `final_path` when they differ) and the summary.
+SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& store,
+                     const RankPoints& points, long long to_run, long long done_before,
+                     const std::string& path, const std::string& final_path, MPI_Comm comm,
+                     const SweepOptions& options, std::chrono::steady_clock::time_point t0) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::ostream* log = rank == 0 ? options.log : nullptr;
+  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run);
+  runner.run();
+  for (const auto& [message, failed] : runner.causes()) {
+    std::string list;
+    for (std::size_t k = 0; k < std::min<std::size_t>(failed.size(), 5); ++k) {
+      list += (k ? ", " : "") + std::to_string(failed[k]);
+    }
+    std::fprintf(stderr, "symsweep: rank %d: %zu point(s) failed (%s%s): %s\n", rank, failed.size(),
+                 list.c_str(), failed.size() > 5 ? ", ..." : "",
+                 text::quote(message, false, 400).c_str());
+  }
+  store.close();
+
+  SweepSummary summary;
+  summary.points = static_cast<long long>(grid.size());
+  summary.done_before = done_before;
+  summary.outcome_names = fields.schema().field(fields.core().outcome).members;
+  std::vector<long long> counts = runner.counts();
+  MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
+                MPI_SUM, comm);
+  summary.failed = counts.back();
+  counts.pop_back();
+  summary.outcome_counts = std::move(counts);
+  long long saved = summary.failed;
+  for (long long c : summary.outcome_counts) saved += c;
+  summary.pending = summary.points - done_before - saved + summary.failed;
+  summary.checkpoints = runner.checkpoints();
+  summary.signal = runner.signal();
+  summary.path = path;
+  // A complete run with no failed point replaces the file it was written for.
+  if (path != final_path && summary.ok()) {
+    rename_collectively(path, final_path, comm, rank);
+    summary.path = final_path;
+  }
+  summary.seconds = seconds_since(t0);
+  if (log) {
+    *log << (summary.interrupted() ? "interrupted: " : "done: ");
+    // Code 0 is the fill value (a point that did not run): it is never a run's outcome.
+    for (std::size_t c = 1; c < summary.outcome_counts.size(); ++c) {
+      *log << summary.outcome_counts[c] << " " << summary.outcome_names[c] << ", ";
+    }
+    char took[32];
+    std::snprintf(took, sizeof took, "%.2f s", summary.seconds);
+    *log << summary.failed << " failed";
+    if (done_before > 0) *log << " (" << done_before << " done before)";
+    *log << "; wrote " << summary.path << " in " << took << std::endl;
+  }
+  if (rank == 0 && summary.interrupted()) {
+    std::fprintf(stderr,
+                 "symsweep: interrupted by %s: %lld of %lld point(s) are saved in %s, %lld "
+                 "pending; continue with: symsweep resume %s\n",
+                 signal_name(summary.signal), summary.points - summary.pending, summary.points,
+                 path.c_str(), summary.pending, final_path.c_str());
+  } else if (rank == 0 && !summary.ok()) {
+    std::fprintf(stderr, "symsweep: error: %lld point(s) failed (status 'failed' in %s)%s\n",
+                 summary.failed, path.c_str(),
+                 path != final_path ? ("; " + final_path + " was left unchanged").c_str() : "");
+  }
+  return summary;
+}
+
+/// Checks that the file system of `out` has room for `bytes`. Throws ConfigError.
+void check_room(const std::string& out, double bytes) {
+  // The tests of a real full disk skip this check, to reach the write that fails.
+  if (std::getenv("SYMSWEEP_TEST_SKIP_ROOM_CHECK") != nullptr) return;
+  const double free = free_bytes(directory_of(out));
+  if (free >= 0 && bytes > free) {
+    throw ConfigError("sweep.output = " + text::quote(out) + ": the file needs about " +
+                      text::format_bytes(bytes) + " but its file system has " +
+                      text::format_bytes(free) +
+                      " free; free some space, write elsewhere (-o), or shrink the grid");
+  }
+}
+
+Provenance make_provenance(const SweepOptions& options, MPI_Comm comm, int rank, int ranks,
+                           int threads) {
+  Provenance prov;
+  prov.command_line = options.command_line;
+  broadcast(prov.command_line, comm);
+  prov.hosts = gather_hosts(comm, rank, ranks);
+  prov.created_utc = utc_now();
+  broadcast(prov.created_utc, comm);
+  prov.mpi_ranks = ranks;
+  prov.omp_threads = threads;
+  return prov;
+}
+
+int max_threads(MPI_Comm comm) {
+  int threads = omp_get_max_threads();
+  MPI_Allreduce(MPI_IN_PLACE, &threads, 1, MPI_INT, MPI_MAX, comm);  // provenance: the most
+  return threads;
+}
+
+void log_sweep(std::ostream* log, const SweepSpec& spec, const Grid& grid, int ranks, int threads,
+               const std::string& output, double bytes) {
+  if (!log) return;
+  *log << version_string() << "\n"
+       << "sweep '" << spec.name() << "': model " << spec.model() << ", " << grid.size()
+       << " point(s)";
+  for (const auto& axis : grid.axes()) {
+    *log << (&axis == &grid.axes().front() ? " over " : " x ") << axis.key << "["
+         << axis.values.size() << "]";
+  }
+  *log << "\nrunning on " << ranks << " rank(s) x " << threads << " thread(s); output " << output
+       << " (about " << text::format_bytes(bytes) << ")" << std::endl;
+}
+
+/// The config text without its sweep.output line (where results go is not what they are).
+std::vector<std::string> config_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::string section;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.front() == '[') section = line;
+    if (section == "[sweep]" && line.rfind("output", 0) == 0) continue;
+    lines.push_back(section + " " + line);
+  }
+  return lines;
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions& options) {
@@ -145,137 +576,190 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   MPI_Comm_size(comm, &ranks);
   std::ostream* log = rank == 0 ? options.log : nullptr;
   const std::string output = spec.output();
-  collective_check(comm, [&] {
-    if (rank == 0) check_output(output, options.overwrite);
-  });
   check_same_axes(spec, comm, rank);
-
-  // 1. The grid, its fields and the points of this rank.
   const Grid grid(spec);
   const SweepFields fields(grid);
-  const Schema& schema = fields.schema();
-  const SweepFields::Core& core = fields.core();
-  const std::vector<std::uint64_t> mine = static_points(grid.size(), rank, ranks);
-  int threads = omp_get_max_threads();
-  MPI_Allreduce(MPI_IN_PLACE, &threads, 1, MPI_INT, MPI_MAX, comm);  // provenance: the most
-  if (log) {
-    *log << version_string() << "\n"
-         << "sweep '" << spec.name() << "': model " << spec.model() << ", " << grid.size()
-         << " point(s)";
-    for (const auto& axis : grid.axes()) {
-      *log << (&axis == &grid.axes().front() ? " over " : " x ") << axis.key << "["
-           << axis.values.size() << "]";
-    }
-    // Results stay in memory until the end (and are routed to their writers): say how much.
-    const double file_bytes =
-        static_cast<double>(schema.record_bytes()) * static_cast<double>(grid.size());
-    *log << "\nrunning on " << ranks << " rank(s) x " << threads << " thread(s); output " << output
-         << " (about " << text::format_bytes(file_bytes) << "; up to "
-         << text::format_bytes(2 * file_bytes / ranks) << " of results held per rank)" << std::endl;
-  }
+  const double bytes = file_bytes(grid, fields.schema());
 
-  // 2. The file, created collectively before any point runs. Replacing a file goes through
-  //    <output>.partial so that the old results survive a failed run.
-  std::error_code exists_error;
-  int replacing_flag = rank == 0 && fs::exists(output, exists_error) ? 1 : 0;
-  MPI_Bcast(&replacing_flag, 1, MPI_INT, 0, comm);
-  const bool replacing = replacing_flag != 0;
-  const std::string target = replacing ? output + ".partial" : output;
-  Provenance prov;
-  prov.command_line = options.command_line;
-  broadcast(prov.command_line, comm);
-  prov.hosts = gather_hosts(comm, rank, ranks);
-  prov.created_utc = utc_now();
-  broadcast(prov.created_utc, comm);
-  prov.mpi_ranks = ranks;
-  prov.omp_threads = threads;
-  StoreOptions store_options;
-  store_options.truncate = replacing;  // a stale <output>.partial of ours may be replaced
-  ResultStore store = ResultStore::create(target, comm, grid, schema, prov, store_options);
-
-  // 3. The points: OpenMP threads inside the rank; rank 0 reports its own progress.
-  auto last_report = std::chrono::steady_clock::now();
-  const ProgressFn progress = [&](std::size_t done) {
-    if (!log) return;
-    if (seconds_since(last_report) < 5.0 && done != mine.size()) return;
-    last_report = std::chrono::steady_clock::now();
-    const double elapsed = seconds_since(t0);
-    const double share = static_cast<double>(done) / static_cast<double>(mine.size());
-    char line[160];
-    std::snprintf(line, sizeof line, "[%8.1f s] rank 0: %zu/%zu points (%.0f%%), about %.0f s left",
-                  elapsed, done, mine.size(), 100.0 * share,
-                  share > 0 ? elapsed * (1 - share) / share : 0.0);
-    *log << line << std::endl;
-  };
-  std::vector<PointResult> results = run_points(grid, fields, mine, progress);
-  // One line per cause, not per point: the points that failed with each message.
-  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes;
-  for (auto& r : results) {
-    r.values.set_integer(core.rank, rank);
-    if (r.error.empty()) continue;
-    auto c = std::find_if(causes.begin(), causes.end(),
-                          [&](const auto& cause) { return cause.first == r.error; });
-    if (c == causes.end()) c = causes.insert(causes.end(), {r.error, {}});
-    c->second.push_back(r.index);
-  }
-  for (const auto& [message, points] : causes) {
-    std::string list;
-    for (std::size_t k = 0; k < std::min<std::size_t>(points.size(), 5); ++k) {
-      list += (k ? ", " : "") + std::to_string(points[k]);
-    }
-    std::fprintf(stderr, "symsweep: rank %d: %zu point(s) failed (%s%s): %s\n", rank, points.size(),
-                 list.c_str(), points.size() > 5 ? ", ..." : "",
-                 text::quote(message, false, 400).c_str());
-  }
-
-  // 4. Results into the file (data, flush, status, flush), then close on every rank.
-  store.write(results);
-  store.close();
-
-  // 5. Summary. A run with failed points is a failed run: it does not replace an existing file.
-  SweepSummary summary;
-  summary.outcome_names = schema.field(core.outcome).members;
-  const std::size_t n_outcomes = summary.outcome_names.size();
-  std::vector<long long> counts(n_outcomes + 1, 0);  // outcomes, then failed
-  for (const auto& r : results) {
-    if (r.values.code(core.status) == static_cast<std::uint8_t>(Status::failed)) {
-      ++counts[n_outcomes];
-    } else {
-      ++counts[r.values.code(core.outcome)];
-    }
-  }
-  MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
-                MPI_SUM, comm);
-  summary.failed = counts[n_outcomes];
-  counts.pop_back();
-  summary.outcome_counts = std::move(counts);
-  // Rank 0 renames; every rank learns whether it worked, so none waits for another.
-  std::string rename_error;
-  if (replacing && summary.ok() && rank == 0) {
+  // 1. The output: locked for this run (rank 0 holds the lock until it returns), writable, new
+  //    unless replacing, with room for the whole file (written in full at creation: later
+  //    checkpoints never need more space).
+  OutputLock lock;
+  int replacing = 0;
+  collective_check(comm, [&] {
+    if (rank != 0) return;
+    check_output(output, options.overwrite);
+    lock = OutputLock(output);
     std::error_code ec;
-    fs::rename(target, output, ec);
-    if (ec) rename_error = "cannot replace '" + output + "' by '" + target + "': " + ec.message();
-  }
-  broadcast(rename_error, comm);
-  if (!rename_error.empty()) throw IoError(rename_error);
-  summary.path = replacing && !summary.ok() ? target : output;
-  summary.seconds = seconds_since(t0);
-  if (log) {
-    // Code 0 is the fill value (a point that did not run): it is never a run's outcome.
-    *log << "done: ";
-    for (std::size_t c = 1; c < n_outcomes; ++c) {
-      *log << summary.outcome_counts[c] << " " << summary.outcome_names[c] << ", ";
+    replacing = fs::exists(output, ec) ? 1 : 0;
+    check_room(output, bytes);
+  });
+  MPI_Bcast(&replacing, 1, MPI_INT, 0, comm);
+  const int threads = max_threads(comm);
+  log_sweep(log, spec, grid, ranks, threads, output, bytes);
+
+  // 2. The file, created collectively before any point runs, under a name of its own: a new
+  //    output appears at its path once valid; a replacing run stays <output>.partial until it
+  //    completes, so that the old results survive a failed or interrupted run.
+  const std::string path = output + (replacing ? ".partial" : ".creating");
+  const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
+  StoreOptions store_options;
+  store_options.truncate = true;  // a stale side file of ours (we hold the lock) is replaced
+  ResultStore store = [&] {
+    try {
+      return ResultStore::create(path, comm, grid, fields.schema(), prov, store_options);
+    } catch (const SharedError& e) {  // every rank alike (agreed): remove what was made
+      if (rank == 0) {
+        std::error_code ec;
+        fs::remove(path, ec);
+      }
+      // HDF5 and MPI-IO name the failed call, not always the cause: say when it is a full disk.
+      const double free = free_bytes(directory_of(output));
+      if (free >= 0 && free < bytes) {
+        throw SharedError(std::string(e.what()) + " (the file system of " +
+                          text::quote(directory_of(output).string()) +
+                          " is full: " + text::format_bytes(free) + " free; the file needs about " +
+                          text::format_bytes(bytes) + ")");
+      }
+      throw;
     }
-    char took[32];
-    std::snprintf(took, sizeof took, "%.2f s", summary.seconds);
-    *log << summary.failed << " failed; wrote " << summary.path << " in " << took << std::endl;
+  }();
+  std::string written = path;
+  if (!replacing) {
+    rename_collectively(path, output, comm, rank);
+    written = output;
   }
-  if (rank == 0 && !summary.ok()) {
-    std::fprintf(stderr, "symsweep: error: %lld point(s) failed (status 'failed' in %s)%s\n",
-                 summary.failed, target.c_str(),
-                 replacing ? ("; " + output + " was left unchanged").c_str() : "");
+
+  // 3. The points, checkpointed; then the summary.
+  const RankPoints mine(grid.size(), rank, ranks);
+  return execute(grid, fields, store, mine, static_cast<long long>(grid.size()), 0, written, output,
+                 comm, options, t0);
+}
+
+SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_Comm comm,
+                          const SweepOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &ranks);
+  std::ostream* log = rank == 0 ? options.log : nullptr;
+
+  // 1. Which file (an unfinished --overwrite run's .partial goes first), locked; its config.
+  const std::string suffix = ".partial";
+  const bool named_partial = file.size() > suffix.size() &&
+                             file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const std::string final_path = named_partial ? file.substr(0, file.size() - suffix.size()) : file;
+  std::string path = file;
+  std::string config_text;
+  OutputLock lock;
+  collective_check(comm, [&] {
+    if (rank != 0) return;
+    std::error_code ec;
+    if (!named_partial && fs::exists(file + suffix, ec)) path = file + suffix;
+    if (!fs::exists(path, ec)) {
+      throw ConfigError(text::quote(file) +
+                        ": no such file (symsweep resume continues a result "
+                        "file that a run left unfinished)");
+    }
+    lock = OutputLock(final_path);
+    const FileInfo info = read_file_info(path);
+    if (info.numerics_version != kNumericsVersion) {
+      throw ConfigError(text::quote(path) + ": its points were computed with numerics version " +
+                        std::to_string(info.numerics_version) +
+                        ", this symsweep computes version " + std::to_string(kNumericsVersion) +
+                        " (other numbers from the same config): resume it with the symsweep "
+                        "that wrote it (" +
+                        info.symsweep_version + ", " + info.git_commit +
+                        "), or run the sweep afresh");
+    }
+    config_text = info.config_text;
+  });
+  broadcast(path, comm);
+  broadcast(config_text, comm);
+  if (log && path != file) {
+    *log << "resuming the unfinished --overwrite run in " << path << " (it replaces " << file
+         << " once complete)" << std::endl;
   }
-  return summary;
+
+  // 2. The spec, from the file's own config; a config given beside it must be the same.
+  std::optional<SweepSpec> spec;
+  collective_check(comm, [&] {
+    spec.emplace(parse_spec(config_text, {"sweep.output=" + final_path}, path + " (config_text)"));
+    const auto stored = config_lines(config_text);
+    if (config_lines(spec->config_text()) != stored) {
+      throw ConfigError(text::quote(path) + ": this symsweep resolves the file's config_text " +
+                        "differently from the symsweep that wrote it; resume it with that build");
+    }
+    if (given == nullptr) return;
+    const auto theirs = config_lines(given->config_text());
+    for (std::size_t i = 0; i < std::max(stored.size(), theirs.size()); ++i) {
+      const std::string a = i < stored.size() ? stored[i] : "(nothing)";
+      const std::string b = i < theirs.size() ? theirs[i] : "(nothing)";
+      if (a == b) continue;
+      throw ConfigError("the config given differs from the one " + text::quote(path) +
+                        " was run with: it has " + text::quote(b) + " where the file has " +
+                        text::quote(a) + "; resume without a config (the file's own is used), " +
+                        "or run the changed sweep into another output");
+    }
+  });
+  check_same_axes(*spec, comm, rank);
+  const Grid grid(*spec);
+  const SweepFields fields(grid);
+
+  // 3. The file, opened by every rank; the points not done, dealt out in turn.
+  ResultStore store = ResultStore::open(path, comm, grid, fields.schema());
+  std::vector<std::uint64_t> mine;
+  long long todo = 0;
+  {
+    const std::vector<std::uint8_t> status = store.read_status();
+    for (std::uint64_t p = 0; p < status.size(); ++p) {
+      if (status[p] == static_cast<std::uint8_t>(Status::done)) continue;
+      if (todo % ranks == rank) mine.push_back(p);
+      ++todo;
+    }
+  }
+  const long long done_before = static_cast<long long>(grid.size()) - todo;
+  const int threads = max_threads(comm);
+  if (log) {
+    *log << version_string() << "\nresuming " << path << ": sweep '" << spec->name() << "', "
+         << done_before << " of " << grid.size() << " point(s) done, " << todo << " to run on "
+         << ranks << " rank(s) x " << threads << " thread(s)" << std::endl;
+  }
+  const RankPoints points(std::move(mine));
+  return execute(grid, fields, store, points, todo, done_before, path, final_path, comm, options,
+                 t0);
+}
+
+std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options) {
+  const Grid grid(spec);
+  const SweepFields fields(grid);
+  const double bytes = file_bytes(grid, fields.schema());
+  const double per_point = static_cast<double>(fields.schema().record_bytes());
+  const double share = bytes / ranks;
+  const double held = std::min(share, static_cast<double>(options.max_held_bytes));
+  std::ostringstream out;
+  out << "sweep '" << spec.name() << "': model " << spec.model() << ", " << grid.size()
+      << " point(s)";
+  for (const auto& axis : grid.axes()) {
+    out << (&axis == &grid.axes().front() ? " over " : " x ") << axis.key << "["
+        << axis.values.size() << "]";
+  }
+  out << "\noutput " << spec.output() << ": about " << text::format_bytes(bytes) << " ("
+      << text::format_bytes(per_point) << " per point), written in full when it is created\n";
+  out << "memory per rank (" << ranks << " rank(s)): finished points held between checkpoints "
+      << "(every " << text::format_double(options.checkpoint_seconds) << " s, or sooner past "
+      << text::format_bytes(static_cast<double>(options.max_held_bytes)) << "): at most about "
+      << text::format_bytes(held) << ", twice that while writing them\n";
+  const double free = free_bytes(directory_of(spec.output()));
+  if (free < 0) {
+    out << "free disk: unknown (" << directory_of(spec.output()).string() << " cannot be read)\n";
+  } else {
+    out << "free disk at " << directory_of(spec.output()).string() << ": "
+        << text::format_bytes(free)
+        << (bytes > free ? " -- the file does NOT fit: the run would refuse" : " (it fits)")
+        << "\n";
+  }
+  return out.str();
 }
 
 }  // namespace symsweep

@@ -1,8 +1,9 @@
 // Exceptions and checks used across symsweep.
 //
 // Every failure a user can cause is a ConfigError (exit status 2); failures of the machine or the
-// file system are IoError (exit status 1); broken invariants inside symsweep are Error raised by
-// SYMSWEEP_VERIFY, which names the expression and file:line.
+// file system are IoError (exit status 1; SharedError when every rank raised it together); broken
+// invariants inside symsweep are Error raised by SYMSWEEP_VERIFY, which names the expression and
+// file:line.
 #pragma once
 
 #include <stdexcept>
@@ -28,11 +29,22 @@ class IoError : public Error {
   using Error::Error;
 };
 
+/// A failure that every rank of a run raised together, with the same message (the ranks agreed
+/// on it before any went on: src/collective.hpp). Each rank may return normally; no rank waits
+/// for another, so no MPI_Abort is needed.
+class SharedError : public IoError {
+ public:
+  using IoError::IoError;
+};
+
 /// Process exit statuses of the `symsweep` driver.
 enum ExitStatus : int {
   kExitOk = 0,
   kExitFailure = 1,  ///< runtime failure (I/O, MPI, internal)
   kExitUsage = 2,    ///< bad configuration or command line; nothing was written
+  /// Interrupted by a signal (SIGTERM, SIGINT, SIGUSR1) after saving every finished point:
+  /// `symsweep resume OUT.h5` continues it.
+  kExitInterrupted = 3,
 };
 
 namespace detail {

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -96,6 +97,12 @@ PointResult failed_point(const SweepFields& fields, std::uint64_t index, std::st
 /// numerical trouble (overflow and NaN end the run as `diverged`); throws Error only for broken
 /// invariants. The floating-point environment is restored afterwards, whatever the point did.
 PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index);
+
+/// As above, in slices of SGD updates: between slices it calls `keep_going`, and as soon as that
+/// returns false it abandons the point and returns false (`out` untouched). Returns true with the
+/// point's result in `out` otherwise. The slicing changes no number.
+bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index,
+                    const std::function<bool()>& keep_going, PointResult& out);
 
 /// One point's run in three phases: set-up (the constructor: model, data, streams, every buffer),
 /// the SGD loop (advance: allocation-free, resumable in slices), and the final measurements

@@ -22,12 +22,16 @@
 //
 // Parallel HDF5 decides the shape of this code: every structural call is collective with
 // identical arguments, so all datasets are created at full size when the file is created (at the
-// schema's fill values). After that only raw data changes. write() is collective: every rank
-// passes its own finished points (possibly none); their Records are routed (MPI_Alltoallv) to the
-// rank that owns their contiguous block of flat indices, so each rank writes a few large
-// hyperslabs whatever the distribution of the computation; every field but the schema's status
-// field is written with collective MPI-IO, the file is flushed, then the points' status is written
-// and flushed, so a point reads `done` only once its data is on disk.
+// schema's fill values, which every rank writes over its own block of points in large independent
+// pieces: a 10^8-point grid's file is written once, at the file system's speed). After that only
+// raw data changes: the metadata is final at creation, so a kill at any moment cannot tear it, and
+// a checkpoint cannot run out of disk space. Every step that can fail on some ranks only is agreed
+// on by all ranks before the next collective call (src/collective.hpp): errors never hang. write()
+// is collective: every rank passes its own finished points (possibly none); their Records are
+// routed (MPI_Alltoallv) to the rank that owns their contiguous block of flat indices, so each rank
+// writes a few large hyperslabs whatever the distribution of the computation; every field but the
+// schema's status field is written with collective MPI-IO, the file is flushed, then the points'
+// status is written and flushed, so a point reads `done` only once its data is on disk.
 #pragma once
 
 #include <memory>
@@ -77,6 +81,15 @@ class ResultStore {
   ResultStore& operator=(ResultStore&&) noexcept;
   ~ResultStore();
 
+  /// Opens an existing result file of this grid and schema for writing, collectively (to resume
+  /// it). Throws ConfigError on every rank when a field this schema writes is missing or has
+  /// another shape or type (a file of another layout), IoError when HDF5 cannot open it.
+  static ResultStore open(const std::string& path, MPI_Comm comm, const Grid& grid,
+                          const Schema& schema, const StoreOptions& options = {});
+
+  /// Every point's status code (Status), in flat index order, read by every rank. Collective.
+  std::vector<std::uint8_t> read_status();
+
   /// Writes this rank's finished points (any subset of the grid, possibly empty; their Records
   /// made from this store's schema). Collective.
   void write(const std::vector<PointResult>& points);
@@ -94,8 +107,22 @@ class ResultStore {
  private:
   struct Impl;
   explicit ResultStore(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<Impl> create_structure(const std::string& path, MPI_Comm comm,
+                                                const Grid& grid, const Schema& schema,
+                                                const Provenance& provenance,
+                                                const StoreOptions& options);
   std::unique_ptr<Impl> impl_;
 };
+
+/// The root attributes resume needs, read serially.
+struct FileInfo {
+  std::string config_text;
+  std::string symsweep_version;
+  std::string git_commit;
+  long long numerics_version = 1;  ///< files of numerics version 1 have no such attribute
+};
+/// Reads them. A file that is not a symsweep result file of this format is a ConfigError.
+FileInfo read_file_info(const std::string& path);
 
 /// A human-readable summary of a result file (provenance, axes, the counts of every enum field and
 /// a summary of every scalar real field of /results, read from the file itself), as printed by

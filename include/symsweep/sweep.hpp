@@ -1,11 +1,13 @@
 // The run loop of a whole sweep, as a library call: a validated SweepSpec -> the grid's points on
-// this communicator's ranks (static: point p on rank p mod R) and each rank's OpenMP threads ->
-// one result file. `symsweep run` is a thin driver around run_sweep; tests call it directly, with
-// models of their own (register_model, model.hpp).
+// this communicator's ranks (static: point p on rank p mod R; on resume, the points not done, dealt
+// out in turn) and each rank's OpenMP threads -> one result file, written at checkpoints. `symsweep
+// run` is a thin driver around run_sweep; tests call it directly, with models of their own
+// (register_model, model.hpp).
 //
 // Every function here is collective over `comm`: all ranks call it with the same arguments.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -17,36 +19,77 @@
 
 namespace symsweep {
 
-/// How run_sweep writes and reports.
+/// How run_sweep and resume_sweep write and report.
 struct SweepOptions {
   /// Replace an existing output. The new run is written beside it as <output>.partial and renamed
-  /// over it only once it completes with no failed point, so a failed run leaves the old file.
+  /// over it only once it completes with no failed point, so a failed or interrupted run leaves
+  /// the old file (and the .partial can be resumed: resume_sweep).
   bool overwrite = false;
   /// The command line recorded in the file's provenance.
   std::string command_line;
   /// Where rank 0 prints the resolved sweep, its progress (every 5 s on long runs) and the
   /// summary; nullptr prints nothing. Other ranks never print.
   std::ostream* log = nullptr;
+  /// Every this many seconds (and at the end, and when interrupted) each rank's finished points
+  /// go into the file and leave memory.
+  double checkpoint_seconds = 60;
+  /// A rank holding more finished points than this (bytes) checkpoints early: memory per rank is
+  /// bounded by the work between checkpoints, never by the grid.
+  std::size_t max_held_bytes = std::size_t{128} << 20;
 };
 
 /// What a sweep did, summed over all ranks (identical on every rank).
 struct SweepSummary {
   std::string path;                        ///< the file written
   std::vector<std::string> outcome_names;  ///< the outcome field's members, by code
-  std::vector<long long> outcome_counts;   ///< points per outcome code (failed points excluded)
-  long long failed = 0;                    ///< points whose status is failed
-  double seconds = 0;                      ///< wall time of run_sweep
-  bool ok() const { return failed == 0; }
+  std::vector<long long> outcome_counts;   ///< points this run finished, per outcome code
+  long long failed = 0;                    ///< points this run finished with status failed
+  long long points = 0;                    ///< points of the grid
+  long long done_before = 0;               ///< points already done when it began (resume)
+  long long pending = 0;                   ///< points not done when it ended
+  long checkpoints = 0;                    ///< checkpoints written
+  int signal = 0;                          ///< the signal that interrupted it; 0: none
+  double seconds = 0;                      ///< wall time
+  bool interrupted() const { return signal != 0; }
+  bool ok() const { return failed == 0 && !interrupted(); }
 };
 
 /// Runs every point of `spec` and writes spec.output() (or, when replacing a file, as described
-/// at SweepOptions::overwrite). Throws ConfigError on every rank, before any file is created,
-/// when the output cannot be written (its directory is missing or read-only, it is a directory,
-/// or it exists without `overwrite`); IoError for failures of the file system or HDF5.
+/// at SweepOptions::overwrite). A fresh output is created under <output>.creating and appears at
+/// its path once it is a valid result file (every point pending); from then on a kill at any
+/// moment leaves a file whose done points are final, and resume_sweep finishes it. Throws
+/// ConfigError on every rank, before any file is created, when the output cannot be written (its
+/// directory is missing or read-only, it is a directory, it exists without `overwrite`, another
+/// run holds it, or its file system has no room for it); IoError for failures of the file system
+/// or HDF5, on every rank alike. A signal (install_signal_handlers) stops it with a checkpoint:
+/// the summary is then interrupted().
 SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions& options);
 
-/// Runs `fn` on every rank. When it throws ConfigError on any rank, throws ConfigError on every
-/// rank, with the message of the lowest such rank: ranks never part ways over bad input.
+/// Finishes the result file `file`: runs the points whose status is not done, with the config
+/// stored in the file, and gives the same /results and /traces as an uninterrupted run, whatever
+/// the rank counts of each part. When <file>.partial exists (an unfinished --overwrite run), that
+/// is the run resumed, and it replaces `file` once complete; `file` may also name the .partial.
+/// Throws ConfigError on every rank when the file is not a symsweep file, was computed with
+/// another numerics version, or `given` (a config named beside it; may be null) resolves to
+/// another config, naming the first difference; or when another run holds the output.
+SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_Comm comm,
+                          const SweepOptions& options);
+
+/// What run_sweep would do, without doing it: the points, the file's size, the memory each rank
+/// holds, and the free space where the file goes. Not collective.
+std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options);
+
+/// Makes SIGTERM, SIGINT and SIGUSR1 interrupt a running sweep (stop, checkpoint, close, return
+/// an interrupted summary) instead of killing the process. Call once, before run_sweep.
+void install_signal_handlers();
+/// The interrupting signal received so far (0: none).
+int pending_signal();
+/// Interrupts the sweep running in this process as if `signal` had arrived (tests).
+void request_interrupt(int signal);
+
+/// Runs `fn` on every rank. When it throws on any rank, throws on every rank, with the message of
+/// the lowest such rank: ConfigError when that was one, SharedError otherwise. Ranks never part
+/// ways over bad input or a failed check.
 void collective_check(MPI_Comm comm, const std::function<void()>& fn);
 
 /// Broadcasts a string from `root` to every rank of `comm`.

@@ -8,6 +8,8 @@ namespace symsweep::apps {
 
 /// `symsweep run CONFIG [options]` — args are the words after "run". Needs MPI initialised.
 int run(const std::vector<std::string>& args, const std::string& command_line);
+/// `symsweep resume OUT.h5 [CONFIG] [options]` — args are the words after "resume". Needs MPI.
+int resume(const std::vector<std::string>& args, const std::string& command_line);
 /// `symsweep inspect FILE`.
 int inspect(const std::vector<std::string>& args);
 /// The configuration reference printed by --help: every section, key, default and rule, and every

@@ -4,8 +4,8 @@
 //   symsweep inspect results/quickstart.h5
 //   symsweep --help
 //
-// Only `run` initialises MPI (MPI_THREAD_FUNNELED: the master thread of each rank makes every MPI
-// and HDF5 call); `inspect`, --help and --version run as plain processes.
+// Only `run` and `resume` initialise MPI (MPI_THREAD_FUNNELED: the master thread of each rank makes
+// every MPI and HDF5 call); `inspect`, --help and --version run as plain processes.
 #include <mpi.h>
 
 #include <iostream>
@@ -23,14 +23,26 @@ constexpr const char* kUsage = R"(Usage:
   mpirun -np R symsweep run CONFIG.ini [--set section.key=value]... [-o OUT.h5] [--overwrite] [--quiet]
         Run the sweep CONFIG.ini describes: MPI ranks share the grid points (point p runs on rank
         p mod R), OpenMP threads (OMP_NUM_THREADS) run a rank's points, and every result goes into
-        one HDF5 file written by all ranks. `symsweep run --help` lists run's options.
+        one HDF5 file written by all ranks, at checkpoints (--checkpoint SECONDS, default 60).
+        --dry-run prints the points, the file size, the memory per rank and the free disk.
+        `symsweep run --help` lists run's options.
+  mpirun -np R symsweep resume OUT.h5 [CONFIG.ini]
+        Finish a result file that a run left unfinished (killed, interrupted, out of time): run
+        the points not done, with the file's own config, on any number of ranks. The result is
+        the file an uninterrupted run gives, bit for bit. An interrupted --overwrite run lives
+        in OUT.h5.partial beside the old OUT.h5: resume OUT.h5 finds it and replaces OUT.h5 once
+        it completes.
   symsweep inspect OUT.h5
         Summarise a result file: provenance, axes, the points per member of every enum field
         (status, outcome, ...) and the range of every real field, as the file declares them.
   symsweep --help | --version
 
-Exit status: 0 done; 1 runtime failure (I/O, MPI); 2 bad configuration or command line (the
-message names the key, the value and the rule; no file was created or changed).
+Exit status: 0 done; 1 failed points or a runtime failure (I/O, MPI; what was checkpointed
+stays valid); 2 bad configuration or command line (the message names the key, the value and the
+rule; no file was created or changed); 3 interrupted by SIGTERM, SIGINT or SIGUSR1: every
+finished point was saved, continue with `symsweep resume OUT.h5`. (mpirun itself exits 1 when it
+is sent SIGTERM or SIGINT, and kills the ranks 1 s later unless OMPI_MCA_odls_base_sigkill_timeout
+is larger; it forwards SIGUSR1 to the ranks and then exits 3.)
 )";
 
 /// The MPI guard: the first object of a command that uses MPI, so that everything else (files
@@ -67,11 +79,12 @@ std::string quoted_command_line(int argc, char** argv) {
   return line;
 }
 
-int run_command(int argc, char** argv) {
+int mpi_command(int argc, char** argv, bool resume) {
   const MpiSession mpi(argc, argv);
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
-    return symsweep::apps::run(args, quoted_command_line(argc, argv));
+    return resume ? symsweep::apps::resume(args, quoted_command_line(argc, argv))
+                  : symsweep::apps::run(args, quoted_command_line(argc, argv));
   } catch (const std::bad_alloc&) {
     std::cerr << "symsweep: rank " << world_rank()
               << ": error: out of memory; run fewer ranks per node, fewer threads per rank, "
@@ -91,7 +104,8 @@ int run_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   try {
-    if (command == "run") return run_command(argc, argv);
+    if (command == "run") return mpi_command(argc, argv, false);
+    if (command == "resume") return mpi_command(argc, argv, true);
     if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
     if (command == "--version" || command == "-V") {
       std::cout << symsweep::version_string() << "\n";

@@ -1,13 +1,18 @@
-// `symsweep run`: config -> grid -> SGD on MPI ranks x OpenMP threads -> one parallel HDF5 file.
+// `symsweep run` and `symsweep resume`: config -> grid -> SGD on MPI ranks x OpenMP threads -> one
+// parallel HDF5 file, written at checkpoints; and the continuation of a file a run left unfinished.
 //
 //   mpirun -np 2 symsweep run jobs/sweeps/quickstart.ini -o results/quickstart.h5
 //   OMP_NUM_THREADS=4 mpirun -np 4 symsweep run sweep.ini --set optimizer.steps=100 --overwrite
+//   mpirun -np 8 symsweep resume results/quickstart.h5
 //
-// The work is the library's run_sweep (include/symsweep/sweep.hpp); this driver parses the
-// command line and the config identically on every rank and reports. A bad configuration is found
-// on every rank before anything is created: the run exits 2 and no file is touched.
+// The work is the library's run_sweep / resume_sweep (include/symsweep/sweep.hpp); this driver
+// parses the command line and the config identically on every rank and reports. A bad
+// configuration is found on every rank before anything is created: the run exits 2 and no file
+// is touched. SIGTERM, SIGINT and SIGUSR1 stop a run with a checkpoint: exit 3, resumable.
 #include <mpi.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 #include <optional>
 
@@ -17,6 +22,7 @@
 #include "symsweep/error.hpp"
 #include "symsweep/spec.hpp"
 #include "symsweep/sweep.hpp"
+#include "text.hpp"
 
 namespace po = boost::program_options;
 
@@ -26,64 +32,118 @@ namespace {
 
 struct RunOptions {
   std::string config;
+  std::string file;    // resume: the result file
   std::string output;  // empty: from the config
   std::vector<std::string> sets;
+  double checkpoint = 60;
   bool overwrite = false;
+  bool dry_run = false;
   bool quiet = false;
   bool help = false;
 };
 
-po::options_description run_options_description(RunOptions& o) {
-  po::options_description desc("Options of `symsweep run CONFIG.ini`");
-  desc.add_options()("output,o", po::value(&o.output)->value_name("FILE"),
-                     "result file to write (overrides [sweep] output)")(
+po::options_description run_options_description(RunOptions& o, bool resume) {
+  po::options_description desc(resume ? "Options of `symsweep resume OUT.h5 [CONFIG.ini]`"
+                                      : "Options of `symsweep run CONFIG.ini`");
+  if (!resume) {
+    desc.add_options()("output,o", po::value(&o.output)->value_name("FILE"),
+                       "result file to write (overrides [sweep] output)");
+  }
+  desc.add_options()(
       "set", po::value(&o.sets)->composing()->value_name("KEY=VALUE"),
-      "override a config key, e.g. --set optimizer.eta=0.1 or --set axes.optimizer.batch=1,2,4;\n"
-      "setting a swept key fixes it; may be repeated")(
-      "overwrite", po::bool_switch(&o.overwrite),
-      "replace an existing result file (the old file stays until the new run completes)")(
-      "quiet,q", po::bool_switch(&o.quiet), "print only errors")("help,h", po::bool_switch(&o.help),
-                                                                 "show this help");
+      resume ? "an override of CONFIG.ini, given to check that it is the file's config"
+             : "override a config key, e.g. --set optimizer.eta=0.1 or --set "
+               "axes.optimizer.batch=1,2,4;\nsetting a swept key fixes it; may be repeated")(
+      "checkpoint", po::value(&o.checkpoint)->value_name("SECONDS")->default_value(60),
+      "write finished points into the file (and free their memory) at least this often");
+  if (!resume) {
+    desc.add_options()("overwrite", po::bool_switch(&o.overwrite),
+                       "replace an existing result file (the old file stays until the new run "
+                       "completes; an interrupted replacement is resumed with `symsweep resume`)")(
+        "dry-run,n", po::bool_switch(&o.dry_run),
+        "print the points, the file's size, the memory per rank and the free disk, and stop");
+  }
+  desc.add_options()("quiet,q", po::bool_switch(&o.quiet), "print only errors")(
+      "help,h", po::bool_switch(&o.help), "show this help");
   return desc;
 }
 
-RunOptions parse_run_options(const std::vector<std::string>& args) {
+RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) {
   RunOptions o;
-  po::options_description desc = run_options_description(o);
+  po::options_description desc = run_options_description(o, resume);
   po::options_description hidden;
-  hidden.add_options()("config", po::value(&o.config));
+  po::positional_options_description positional;
+  if (resume) {
+    hidden.add_options()("file", po::value(&o.file))("config", po::value(&o.config));
+    positional.add("file", 1).add("config", 1);
+  } else {
+    hidden.add_options()("config", po::value(&o.config));
+    positional.add("config", 1);
+  }
   po::options_description all;
   all.add(desc).add(hidden);
-  po::positional_options_description positional;
-  positional.add("config", 1);
   po::variables_map vm;
+  const char* command = resume ? "resume" : "run";
   try {
     po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    throw ConfigError(std::string("command line: ") + e.what() +
-                      " (symsweep run --help lists the options)");
+    throw ConfigError(std::string("command line: ") + e.what() + " (symsweep " + command +
+                      " --help lists the options)");
   }
   if (vm.count("output") && o.output.empty()) {
     throw ConfigError(
         "command line: --output '': must name a file (or leave -o out to use "
         "[sweep] output)");
   }
-  if (!o.help && o.config.empty()) {
+  if (!(o.checkpoint > 0 && o.checkpoint <= 1e9)) {
+    throw ConfigError("command line: --checkpoint " + text::format_double(o.checkpoint) +
+                      ": must be a number of seconds in (0, 1e9]");
+  }
+  if (o.help) return o;
+  if (resume && o.file.empty()) {
+    throw ConfigError(
+        "command line: missing OUT.h5 (usage: symsweep resume OUT.h5 [CONFIG.ini] [options])");
+  }
+  if (!resume && o.config.empty()) {
     throw ConfigError(
         "command line: missing CONFIG.ini (usage: symsweep run CONFIG.ini [options])");
+  }
+  if (resume && o.config.empty() && !o.sets.empty()) {
+    throw ConfigError(
+        "command line: --set needs CONFIG.ini beside OUT.h5 (a resume runs the "
+        "file's own config; a config given is only compared with it)");
   }
   return o;
 }
 
-}  // namespace
+/// Rank 0 reads the file; every rank parses the same bytes. Collective.
+SweepSpec parse_config(const RunOptions& opts, MPI_Comm comm, int rank) {
+  std::string ini_text;
+  collective_check(comm, [&] {
+    if (rank == 0) ini_text = read_config_file(opts.config);
+  });
+  broadcast(ini_text, comm);
+  std::vector<std::string> overrides = opts.sets;
+  if (!opts.output.empty()) overrides.push_back("sweep.output=" + opts.output);
+  std::optional<SweepSpec> spec;
+  collective_check(comm, [&] { spec.emplace(parse_spec(ini_text, overrides, opts.config)); });
+  return *spec;
+}
 
-int run(const std::vector<std::string>& rank_args, const std::string& command_line) {
+int exit_status(const SweepSummary& summary) {
+  if (summary.interrupted()) return kExitInterrupted;
+  return summary.ok() ? kExitOk : kExitFailure;
+}
+
+int command(const std::vector<std::string>& rank_args, const std::string& command_line,
+            bool resume) {
   // 1. Ranks. Every rank works from rank 0's command line, so that a launch that gives ranks
   //    different arguments cannot make them disagree inside a collective call.
   MPI_Comm comm = MPI_COMM_WORLD;
-  int rank = 0;
+  int rank = 0, ranks = 1;
   MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &ranks);
   std::string packed;
   for (const auto& a : rank_args) packed += a + '\0';
   broadcast(packed, comm);
@@ -95,39 +155,65 @@ int run(const std::vector<std::string>& rank_args, const std::string& command_li
   }
 
   try {
-    // 2. Command line and configuration, parsed identically on every rank (rank 0 reads the
-    //    file and broadcasts its text, so all ranks see the same bytes).
+    // 2. Command line and configuration, parsed identically on every rank.
     RunOptions opts;
-    collective_check(comm, [&] { opts = parse_run_options(args); });
+    collective_check(comm, [&] { opts = parse_run_options(args, resume); });
     if (opts.help) {
       if (rank == 0) {
         RunOptions scratch;
-        std::cout << "Usage: mpirun -np R symsweep run CONFIG.ini [options]\n\n"
-                  << run_options_description(scratch) << "\n"
+        std::cout << (resume ? "Usage: mpirun -np R symsweep resume OUT.h5 [CONFIG.ini] [options]\n"
+                               "Runs the points of OUT.h5 that are not done, with the config "
+                               "stored in the file (a CONFIG.ini given is compared with it).\n\n"
+                             : "Usage: mpirun -np R symsweep run CONFIG.ini [options]\n\n")
+                  << run_options_description(scratch, resume) << "\n"
+                  << "Exit status: 0 done; 1 failed points or a runtime failure; 2 bad input "
+                     "(nothing changed); 3 interrupted by SIGTERM, SIGINT or SIGUSR1 after "
+                     "saving every finished point (continue with symsweep resume OUT.h5).\n"
                   << "The configuration keys and models are listed by `symsweep --help`.\n";
       }
       return kExitOk;
     }
-    std::string ini_text;
-    collective_check(comm, [&] {
-      if (rank == 0) ini_text = read_config_file(opts.config);
-    });
-    broadcast(ini_text, comm);
-    std::vector<std::string> overrides = opts.sets;
-    if (!opts.output.empty()) overrides.push_back("sweep.output=" + opts.output);
     std::optional<SweepSpec> spec;
-    collective_check(comm, [&] { spec.emplace(parse_spec(ini_text, overrides, opts.config)); });
+    if (!opts.config.empty()) spec.emplace(parse_config(opts, comm, rank));
 
-    // 3. The sweep.
     SweepOptions options;
     options.overwrite = opts.overwrite;
     options.command_line = command_line;
     options.log = opts.quiet ? nullptr : &std::cout;
-    return run_sweep(*spec, comm, options).ok() ? kExitOk : kExitFailure;
+    options.checkpoint_seconds = opts.checkpoint;
+    if (opts.dry_run) {
+      if (rank == 0) std::cout << describe_plan(*spec, ranks, options);
+      return kExitOk;
+    }
+    // 3. The sweep. From here a signal stops it with a checkpoint instead of killing it.
+    install_signal_handlers();
+    const SweepSummary summary =
+        resume ? resume_sweep(opts.file, spec ? &*spec : nullptr, comm, options)
+               : run_sweep(*spec, comm, options);
+    return exit_status(summary);
   } catch (const ConfigError& e) {  // thrown on every rank alike: report once
     if (rank == 0) std::cerr << "symsweep: error: " << e.what() << std::endl;
     return kExitUsage;
+  } catch (const SharedError& e) {
+    // Every rank raised it together (none waits for another), but the result file may still be
+    // open in HDF5 after a failed write, and HDF5 would try to close it inside MPI_Finalize
+    // (crashing, or waiting on a rank that gave up). What was checkpointed is on disk already:
+    // leave without closing anything (the same exit status and mpirun report as a return).
+    if (rank == 0) std::cerr << "symsweep: error: " << e.what() << std::endl;
+    std::cout.flush();
+    std::fflush(nullptr);
+    ::_exit(kExitFailure);
   }
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, const std::string& command_line) {
+  return command(args, command_line, false);
+}
+
+int resume(const std::vector<std::string>& args, const std::string& command_line) {
+  return command(args, command_line, true);
 }
 
 }  // namespace symsweep::apps

@@ -1,0 +1,76 @@
+#include "lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "symsweep/error.hpp"
+#include "text.hpp"
+
+namespace symsweep {
+
+OutputLock::OutputLock(const std::string& output) : path_(path_of(output)) {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw IoError("cannot create the lock file " + text::quote(path_) + ": " +
+                  std::strerror(errno));
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      std::ifstream in(path_);
+      std::stringstream holder;
+      holder << in.rdbuf();
+      std::string who = holder.str();
+      while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+      ::close(fd_);
+      fd_ = -1;
+      throw ConfigError("sweep.output = " + text::quote(output) +
+                        ": another symsweep run or resume is writing it" +
+                        (who.empty() ? "" : " (" + who + ")") +
+                        "; wait for it to end, or stop it " +
+                        "(it saves its work and can be resumed), or choose another output");
+    }
+    std::fprintf(stderr,
+                 "symsweep: warning: cannot lock %s (%s): the file system does not support "
+                 "locks; nothing stops a second run on the same output\n",
+                 path_.c_str(), std::strerror(err));
+    return;
+  }
+  // Who holds it, for the message of a run that finds it taken.
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const std::string line = "pid " + std::to_string(::getpid()) + " on " + host + " since " + when;
+  if (::ftruncate(fd_, 0) == 0) {
+    const ssize_t written = ::pwrite(fd_, line.data(), line.size(), 0);
+    (void)written;  // the note is a courtesy; the lock is what matters
+  }
+}
+
+OutputLock& OutputLock::operator=(OutputLock&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+OutputLock::~OutputLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+}  // namespace symsweep

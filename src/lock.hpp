@@ -1,0 +1,37 @@
+// One writer per output (private to the library): the run or resume that writes OUT.h5 holds an
+// exclusive lock on OUT.h5.lock for as long as it runs, so that a second run or resume on the same
+// output refuses instead of writing into the same files.
+//
+// The lock is flock(2) on the lock file, taken by rank 0: the kernel drops it when the process
+// ends, however it ends (kill -9 included), so a lock is never stale; the lock file itself stays
+// (it holds who took the lock last, for the message). Limits: on NFS, Linux emulates flock with
+// byte-range locks, which work across clients only with a lock manager (NFSv4, or lockd for v3);
+// Lustre honours it only when mounted with -o flock (with -o localflock only within a node);
+// where the file system refuses locks (ENOLCK, EOPNOTSUPP), symsweep warns and runs unlocked.
+#pragma once
+
+#include <string>
+
+namespace symsweep {
+
+class OutputLock {
+ public:
+  OutputLock() = default;
+  /// Locks `output` (the final path of the result file). Throws ConfigError naming the holder
+  /// when another process holds it; IoError when the lock file cannot be created.
+  explicit OutputLock(const std::string& output);
+  ~OutputLock();
+  OutputLock(OutputLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  OutputLock& operator=(OutputLock&& o) noexcept;
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+  /// The lock file of `output`.
+  static std::string path_of(const std::string& output) { return output + ".lock"; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+}  // namespace symsweep
