@@ -1,9 +1,11 @@
 #include "symsweep/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <utility>
 
+#include "detmath.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/spec.hpp"
 
@@ -18,12 +20,40 @@ OptimizerSpec OptimizerSpec::from(const ParamSet& p) {
   s.tol = p.number("optimizer.tol");
   s.check_every = p.integer("optimizer.check_every");
   s.divergence_bound = p.number("optimizer.divergence_bound");
+  s.method = p.text("optimizer.method") == "gd" ? Method::gd : Method::sgd;
+  s.sampling = p.text("optimizer.sampling") == "reshuffle" ? Sampling::reshuffle : Sampling::iid;
+  const std::string& schedule = p.text("optimizer.schedule");
+  s.schedule = schedule == "warmup" ? Schedule::warmup
+               : schedule == "step" ? Schedule::step
+                                    : Schedule::constant;
+  s.warmup_steps = p.integer("optimizer.warmup_steps");
+  s.decay_every = p.integer("optimizer.decay_every");
+  s.decay_factor = p.number("optimizer.decay_factor");
   return s;
 }
 
-BatchSource::BatchSource(const SampleSet& data, Index batch, Stream stream)
-    : data_(&data), batch_(batch), stream_(stream) {
+double OptimizerSpec::eta_at(std::int64_t k) const {
+  switch (schedule) {
+    case Schedule::constant:
+      return eta;
+    case Schedule::warmup:
+      return k + 1 >= warmup_steps
+                 ? eta
+                 : eta * (static_cast<double>(k + 1) / static_cast<double>(warmup_steps));
+    case Schedule::step:
+      return eta * det::powi(decay_factor, static_cast<long>(k / decay_every));
+  }
+  return eta;
+}
+
+BatchSource::BatchSource(const SampleSet& data, Index batch, Stream stream,
+                         OptimizerSpec::Sampling sampling)
+    : data_(&data),
+      batch_(batch),
+      stream_(stream),
+      reshuffle_(sampling == OptimizerSpec::Sampling::reshuffle) {
   SYMSWEEP_VERIFY(batch >= 1 && batch <= data.size(), "batch size must be in [1, n]");
+  last_size_ = batch_;
   if (batch_ < data.size()) {
     perm_.resize(static_cast<std::size_t>(data.size()));
     std::iota(perm_.begin(), perm_.end(), Index{0});
@@ -46,6 +76,23 @@ Batch BatchSource::next() {
   }
   const Index n = data_->size();
   if (batch_ == n) return data_->batch();
+  if (reshuffle_) {
+    if (pos_ == 0) {  // a new epoch: a uniformly random permutation (Fisher–Yates)
+      for (Index i = 0; i + 1 < n; ++i) {
+        const auto j = i + static_cast<Index>(stream_.below(static_cast<std::uint64_t>(n - i)));
+        std::swap(perm_[static_cast<std::size_t>(i)], perm_[static_cast<std::size_t>(j)]);
+      }
+    }
+    last_start_ = pos_;
+    last_size_ = std::min(batch_, n - pos_);
+    for (Index i = 0; i < last_size_; ++i) {
+      const Index row = perm_[static_cast<std::size_t>(pos_ + i)];
+      x_.row(i) = data_->x.row(row);
+      y_.row(i) = data_->y.row(row);
+    }
+    pos_ = pos_ + last_size_ == n ? 0 : pos_ + last_size_;
+    return Batch{x_.topRows(last_size_), y_.topRows(last_size_)};
+  }
   // Partial Fisher–Yates: the first batch_ entries become a uniformly random ordered subset.
   for (Index i = 0; i < batch_; ++i) {
     const auto j = i + static_cast<Index>(stream_.below(static_cast<std::uint64_t>(n - i)));
@@ -60,19 +107,20 @@ Batch BatchSource::next() {
 Sgd::Sgd(Model& model, BatchSource& batches, const OptimizerSpec& spec)
     : model_(&model),
       batches_(&batches),
-      eta_(spec.eta),
+      spec_(spec),
       weight_decay_(spec.weight_decay),
       grad_(model.dim()) {
-  model.reserve(spec.batch);
+  model.reserve(batches.batch_size());
 }
 
 double Sgd::step(Vector& theta) {
   const double loss = model_->loss_grad(theta, batches_->next(), grad_);
   if (!std::isfinite(loss)) return loss;  // diverged already: theta stays as it was
+  const double eta = spec_.eta_at(k_++);
   if (weight_decay_ != 0.0) {
-    theta -= eta_ * (grad_ + weight_decay_ * theta);
+    theta -= eta * (grad_ + weight_decay_ * theta);
   } else {
-    theta -= eta_ * grad_;
+    theta -= eta * grad_;
   }
   return loss;
 }

@@ -231,9 +231,7 @@ struct PointRun::State {
         teacher(data_spec),
         opt(OptimizerSpec::from(params)),
         full(make_full()),
-        batches(data_spec.online
-                    ? BatchSource(teacher, opt.batch, Stream(seed, key, Purpose::batches))
-                    : BatchSource(full, opt.batch, Stream(seed, key, Purpose::batches))),
+        batches(make_batches()),
         sgd(reserved(*model, std::max(opt.batch, full.size())), batches, opt),
         full_grad(model->dim()),
         spectrum(model->conserved_size()) {
@@ -265,11 +263,26 @@ struct PointRun::State {
     SampleSet own;
     if (model->own_data(own.x, own.y)) return own;  // e.g. poly: its samples are its potentials
     SYMSWEEP_VERIFY(!data_spec.online || model->quadratic_in_data(),
-                    "online mode needs a model whose loss is quadratic in the data");
+                    opt.method == OptimizerSpec::Method::gd
+                        ? "optimizer.method = gd in online mode needs a model whose loss is "
+                          "quadratic in the data (its population gradient is exact only then)"
+                        : "online mode needs a model whose loss is quadratic in the data");
     if (data_spec.online) return teacher.reference_set();
     Stream data_stream(seed, key, Purpose::data);
     return teacher.sample(data_stream, data_spec.n);
   }
+
+  /// Minibatches, fresh online samples, or (method gd) the full objective every step.
+  BatchSource make_batches() const {
+    const Stream stream(seed, key, Purpose::batches);
+    if (opt.method == OptimizerSpec::Method::gd) return BatchSource(full, full.size(), stream);
+    if (data_spec.online) return BatchSource(teacher, opt.batch, stream);
+    return BatchSource(full, opt.batch, stream, opt.sampling);
+  }
+
+  /// The step size of the last update (the base eta before any): the one the checks at the end
+  /// use.
+  double last_eta() const { return opt.eta_at(std::max<std::int64_t>(t - 1, 0)); }
 
   /// Full-batch gradient norm of the objective with weight decay.
   double objective_grad_norm() {
@@ -295,7 +308,8 @@ struct PointRun::State {
   Vector theta0;  // the start (Newton's method looks for x* from there)
   // Full-batch GD on a finite set: its end can be periodic or aperiodic (stability.hpp), seen
   // in a ring of its last iterates.
-  const bool deterministic = !data_spec.online && opt.batch == full.size();
+  const bool deterministic =
+      opt.method == OptimizerSpec::Method::gd || (!data_spec.online && opt.batch == full.size());
   RowMatrix window;
   Index window_pos = 0, window_count = 0;
   PointResult res;
@@ -406,7 +420,7 @@ PointResult PointRun::finish() {
       const double lyapunov =
           period == 1 ? std::numeric_limits<double>::quiet_NaN()
                       : lyapunov_exponent(*s.model, s.full.batch(), iterates, s.window_count,
-                                          s.opt.eta, s.opt.weight_decay);
+                                          s.last_eta(), s.opt.weight_decay);
       out.set(c.lyapunov, lyapunov);
       if (period == 1) {
         outcome = Outcome::converged;  // the iterates stopped moving
@@ -444,7 +458,7 @@ PointResult PointRun::finish() {
   MinimumCheck check;
   check.note = StabilityNote::no_reference;
   if (x_star) {
-    check = check_minimum(*s.model, s.full.batch(), *x_star, s.opt.eta, s.opt.weight_decay);
+    check = check_minimum(*s.model, s.full.batch(), *x_star, s.last_eta(), s.opt.weight_decay);
     put_coords(out, c.x_star, *x_star, check.v, 0);
   }
   out.set_code(c.note, static_cast<std::uint8_t>(check.note));

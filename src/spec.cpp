@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/model.hpp"
@@ -122,6 +123,9 @@ ParamDef words(std::string key, std::string def, std::vector<std::string> choice
   return ParamDef{std::move(key),     ParamKind::Choice, std::move(def), std::move(help), {},
                   std::move(choices), sweepable};
 }
+ParamDef matrix(std::string key, std::string help) {
+  return ParamDef{std::move(key), ParamKind::Matrix, "", std::move(help), Range::any(), {}, true};
+}
 ParamDef free_text(std::string key, std::string def, std::string help) {
   return ParamDef{std::move(key), ParamKind::Text, std::move(def), std::move(help), {}, {}, false,
                   false};
@@ -167,9 +171,40 @@ std::vector<ParamDef> common_params() {
       real("data.noise_var", "0", Range::at_least(0),
            "label noise covariance Sigma_eps = noise_var * diag(1, noise_decay, ...)"),
       real("data.noise_decay", "1", Range::above(0), "ratio of consecutive label-noise variances"),
-      real("optimizer.eta", "0.01", Range::above(0), "step size"),
+      matrix("data.x_cov",
+             "input covariance Sigma_x given explicitly (replaces x_var, x_decay): dx "
+             "eigenvalues '1, 0.5' (diagonal), or a symmetric positive semidefinite dx x dx "
+             "matrix '1, 0.5; 0.5, 2'; empty: the geometric diagonal"),
+      matrix("data.noise_cov",
+             "label-noise covariance Sigma_eps given explicitly (replaces noise_var, "
+             "noise_decay): dy eigenvalues, or a symmetric positive semidefinite dy x dy matrix; "
+             "empty: the geometric diagonal"),
+      matrix("data.teacher",
+             "teacher V given explicitly (replaces teacher_scale, teacher_decay): any dy x dx "
+             "matrix, rows separated by ';'; empty: the geometric diagonal"),
+      real("optimizer.eta", "0.01", Range::above(0), "step size (the base of optimizer.schedule)"),
       integer("optimizer.batch", "16", Range::at_least(1),
               "batch size S: S distinct samples drawn uniformly each step; S = n is full-batch GD"),
+      words("optimizer.method", "sgd", {"sgd", "gd"},
+            "sgd: minibatches of optimizer.batch; gd: the exact full-batch gradient every step "
+            "(online: the population gradient, exact for models quadratic in the data); "
+            "optimizer.batch and optimizer.sampling are then unused",
+            true),
+      words("optimizer.sampling", "iid", {"iid", "reshuffle"},
+            "iid: every batch drawn afresh; reshuffle: a random permutation of the n samples "
+            "every epoch, cut into consecutive batches (the last one holds n mod S when S does "
+            "not divide n); finite mode only",
+            true),
+      words("optimizer.schedule", "constant", {"constant", "warmup", "step"},
+            "step size of update k = 0, 1, ...: constant eta; warmup eta min(1, (k + 1) / "
+            "warmup_steps); step eta decay_factor^floor(k / decay_every)",
+            true),
+      integer("optimizer.warmup_steps", "100", Range::at_least(1),
+              "updates of the linear warmup (schedule = warmup)"),
+      integer("optimizer.decay_every", "1000", Range::at_least(1),
+              "updates between step decays (schedule = step)"),
+      real("optimizer.decay_factor", "0.1", Range::above(0),
+           "factor of each step decay (schedule = step)"),
       observation(
           integer("optimizer.steps", "1000", Range{1, 1e12}, "maximum number of SGD steps")),
       real("optimizer.weight_decay", "0", Range::at_least(0),
@@ -200,8 +235,111 @@ std::vector<ParamDef> common_params() {
   };
 }
 
+namespace {
+
+/// True when a key has its default value at this point.
+bool at_default(const ParamSet& p, const std::string& key) {
+  const SweepSpec& spec = p.spec();
+  const ParamDef& def = spec.schema()[static_cast<std::size_t>(spec.find(key))];
+  return p.value(key).numbers == parse_value(def, def.default_text).numbers;
+}
+
+/// An explicit data matrix replaces the keys of its geometric construction: setting both is an
+/// error rather than one of them silently unused.
+CrossRule replaces(std::string key, std::vector<std::string> scalars) {
+  std::vector<std::string> keys = scalars;
+  keys.insert(keys.begin(), key);
+  return {keys, [key, scalars](const ParamSet& p) -> std::optional<std::string> {
+            const Value& v = p.value(key);
+            if (v.numbers.empty()) return std::nullopt;
+            for (const std::string& other : scalars) {
+              if (at_default(p, other)) continue;
+              return text::setting(key, v.text) + ": replaces " + text::join(scalars, " and ") +
+                     ", so " + other + " (" + p.value(other).text +
+                     ") must stay at its default; set one or the other";
+            }
+            return std::nullopt;
+          }};
+}
+
+/// A covariance value on its own: square (or one row), symmetric, positive semidefinite.
+CrossRule covariance_rule(std::string key) {
+  return {{key}, [key](const ParamSet& p) -> std::optional<std::string> {
+            const Value& v = p.value(key);
+            if (auto problem = covariance_problem(matrix_value(v))) {
+              return text::setting(key, v.text) + ": " + *problem;
+            }
+            return std::nullopt;
+          }};
+}
+
+const char* const kDataMatrices[] = {"data.x_cov", "data.noise_cov", "data.teacher"};
+
+/// The explicit data matrices against the dimensions of the model each point builds (dx, dy):
+/// the model decides them, so it is built once per combination of its own axes and the
+/// matrices'. Only added when some matrix is given.
+CrossRule data_shape_rule(const std::vector<ParamDef>& schema) {
+  std::vector<std::string> keys(std::begin(kDataMatrices), std::end(kDataMatrices));
+  for (const ParamDef& def : schema) {
+    if (def.section() == "model") keys.push_back(def.key);
+  }
+  return {
+      keys, [](const ParamSet& p) -> std::optional<std::string> {
+        const ModelInfo* info = find_model(p.text("model.name"));
+        if (info == nullptr) return std::nullopt;
+        std::unique_ptr<Model> model;
+        try {
+          model = info->create(p);
+        } catch (const std::exception&) {
+          return std::nullopt;  // bad model parameters: the point reports them
+        }
+        RowMatrix own_x, own_y;
+        const bool own = model->own_data(own_x, own_y);
+        const Index dx = model->input_dim(), dy = model->output_dim();
+        const std::string model_dims = " (model " + info->name + " has dx = " + std::to_string(dx) +
+                                       ", dy = " + std::to_string(dy) + ")";
+        for (const char* key : kDataMatrices) {
+          const Value& v = p.value(key);
+          if (v.numbers.empty()) continue;
+          const std::string head = text::setting(key, v.text) + ": ";
+          if (own) {
+            return head + "model " + info->name +
+                   " trains on its own samples, not on the teacher's data; leave " + key + " empty";
+          }
+          const Matrix m = matrix_value(v);
+          if (std::string(key) == "data.teacher") {
+            if (m.rows() != dy || m.cols() != dx) {
+              return head + "is " + std::to_string(m.rows()) + " x " + std::to_string(m.cols()) +
+                     " but the teacher must be dy x dx = " + std::to_string(dy) + " x " +
+                     std::to_string(dx) + model_dims;
+            }
+          } else if (auto problem =
+                         covariance_problem(m, std::string(key) == "data.x_cov" ? dx : dy)) {
+            return head + *problem + model_dims;
+          }
+        }
+        return std::nullopt;
+      }};
+}
+
+}  // namespace
+
 const std::vector<CrossRule>& common_rules() {
   static const std::vector<CrossRule> rules = {
+      covariance_rule("data.x_cov"),
+      covariance_rule("data.noise_cov"),
+      replaces("data.x_cov", {"data.x_var", "data.x_decay"}),
+      replaces("data.noise_cov", {"data.noise_var", "data.noise_decay"}),
+      replaces("data.teacher", {"data.teacher_scale", "data.teacher_decay"}),
+      {{"optimizer.sampling", "data.mode", "optimizer.method"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         if (p.text("optimizer.sampling") != "reshuffle" || p.text("data.mode") == "finite" ||
+             p.text("optimizer.method") == "gd") {
+           return std::nullopt;
+         }
+         return "optimizer.sampling = reshuffle: needs data.mode = finite (online batches are "
+                "fresh samples; there is no dataset to reshuffle)";
+       }},
       {{"optimizer.batch", "data.n", "data.mode"},
        [](const ParamSet& p) -> std::optional<std::string> {
          if (p.text("data.mode") != "finite") return std::nullopt;
@@ -707,6 +845,20 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
         e->where, [&] { return parse_axis(spec.schema_[static_cast<std::size_t>(i)], axis.text); });
     spec.axes_.push_back(std::move(axis));
   }
+
+  // Explicit data matrices must fit the model: checked only when one is given (it builds models).
+  const bool matrices =
+      std::any_of(std::begin(kDataMatrices), std::end(kDataMatrices), [&](const char* key) {
+        if (!spec.value(key).numbers.empty()) return true;
+        for (const AxisSpec& axis : spec.axes()) {
+          if (axis.key != key) continue;
+          for (const Value& v : axis.values) {
+            if (!v.numbers.empty()) return true;
+          }
+        }
+        return false;
+      });
+  if (matrices) spec.rules_.push_back(data_shape_rule(spec.schema_));
 
   check_common_random(spec);
   check_rules(spec);

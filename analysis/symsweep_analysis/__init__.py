@@ -16,6 +16,8 @@ from .dataset import (axes, code, config, decode, done, members, open_sweep, out
                       param)
 from .phase import plot_phase, save
 from .report import write_report
+from .trace import approach_rates, fit_exponents, plot_trace
 
-__all__ = ["axes", "code", "compare", "config", "decode", "done", "members", "open_sweep",
-           "outcome_fractions", "param", "plot_phase", "save", "write_report"]
+__all__ = ["approach_rates", "axes", "code", "compare", "config", "decode", "done",
+           "fit_exponents", "members", "open_sweep", "outcome_fractions", "param", "plot_phase",
+           "plot_trace", "save", "write_report"]

@@ -6,6 +6,8 @@
     bifurcation FILE.h5 [-o OUT.png] [--x KEY] [--facet KEY]    orbit points against eta
     amplitudes  FILE.h5 [-o OUT.png]                            measured vs predicted 2-cycles
     eos         FILE.h5 [-o OUT.png] [--x KEY]                  final sharpness against 2/eta
+    trace       FILE.h5 --var trace_NAME [--select KEY=VALUE ...] [--predicted FIELD|NUMBER]
+                [--fit-rate] [-o OUT.png]        time series per point; approach rates, exponents
 """
 import argparse
 import sys
@@ -53,6 +55,24 @@ def main(argv=None):
     eos.add_argument("file")
     eos.add_argument("-o", "--output")
     eos.add_argument("--x", default="optimizer.eta")
+    tr = sub.add_parser("trace", help="time series of a trace for chosen points",
+                        description="The trace against the step for the points at the --select "
+                        "values (colour per remaining axis, seeds thin with their mean), the "
+                        "predicted value dashed. --fit-rate prints each point's approach rate to "
+                        "equilibrium (exponential fit of |q(t) - q_final|, q_final the --predicted "
+                        "value where given, else the mean of the last records) and, where "
+                        "optimizer.eta and optimizer.batch are axes, the exponents a, b of "
+                        "rate ~ eta^a S^b.")
+    tr.add_argument("file")
+    tr.add_argument("--var", required=True, help="a trace variable, e.g. trace_C or trace_loss")
+    tr.add_argument("--select", action="append", default=[], metavar="KEY=VALUE",
+                    help="an axis (or trailing dimension, e.g. k) at one value; repeatable")
+    tr.add_argument("--predicted", help="a results field (per point) or a number: drawn dashed")
+    tr.add_argument("--fit-rate", action="store_true",
+                    help="print the approach rate per point and the exponents of eta and S")
+    tr.add_argument("--tail", type=float, default=0.2,
+                    help="fraction of the last records that estimates q_final (default 0.2)")
+    tr.add_argument("-o", "--output")
     args = parser.parse_args(argv)
 
     from .compare import compare
@@ -85,6 +105,8 @@ def main(argv=None):
             save(fig, out)
             print(f"wrote {out}")
             return 0
+        if args.command == "trace":
+            return _trace(args, open_sweep, save)
         out = args.output or args.file.rsplit(".", 1)[0] + ".html"
         titles = write_report(args.file, out, args.figures, tuple(f.strip() for f in args.format.split(",")))
         print(f"wrote {out} ({len(titles)} figure(s): {', '.join(titles)})")
@@ -92,6 +114,32 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as err:
         print(f"symsweep_analysis: error: {err}", file=sys.stderr)
         return 2
+
+
+def _trace(args, open_sweep, save):
+    from .trace import approach_rates, fit_exponents, plot_trace
+
+    selection = {}
+    for item in args.select:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--select {item!r}: expected KEY=VALUE")
+        selection[key.strip()] = value.strip()
+    ds = open_sweep(args.file)
+    out = args.output or args.file.rsplit(".", 1)[0] + f"_{args.var}.png"
+    save(plot_trace(ds, args.var, selection, args.predicted), out)
+    print(f"wrote {out}")
+    if args.fit_rate:
+        rates = approach_rates(ds, args.var, selection, tail=args.tail, final=args.predicted)
+        flat = rates.stack(_p=rates.dims) if rates.dims else rates.expand_dims(_p=[0])
+        print(f"approach rate of {args.var} per step (|q(t) - q_final| ~ exp(-rate step)):")
+        for j in range(flat.sizes["_p"]):
+            where = ", ".join(f"{d} = {flat[d].values[j]}" for d in rates.dims) or "the point"
+            print(f"  {where}: {float(flat.values[j]):.6g}")
+        if all(k in rates.dims for k in ("optimizer.eta", "optimizer.batch")):
+            a, b, c = fit_exponents(rates)
+            print(f"rate ~ eta^a S^b: a = {a:.4f}, b = {b:.4f} (log prefactor {c:.4f})")
+    return 0
 
 
 if __name__ == "__main__":

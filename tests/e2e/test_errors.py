@@ -26,6 +26,21 @@ CASES = [
      ["axes.record.every", "not a parameter that can be swept"]),
     ("integer past 2^53", ["optimizer.batch=99999999999999999999"],
      ["--set optimizer.batch = '99999999999999999999': too large; integers must be at most 2^53"]),
+    # Explicit data matrices (TINY: linear2 with dx = 3, dy = 2) and optimizer choices.
+    ("covariance of the wrong size", ["data.x_cov=1, 2"],
+     ["data.x_cov = '1, 2'", "2 eigenvalue(s) but the model's dimension is 3", "dx = 3"]),
+    ("covariance not symmetric", ["data.noise_cov=1, 0.5; 0.4, 1"],
+     ["data.noise_cov = '1, 0.5; 0.4, 1'", "a covariance must be symmetric"]),
+    ("covariance not semidefinite", ["data.noise_cov=1, 2; 2, 1"],
+     ["data.noise_cov = '1, 2; 2, 1'", "not positive semidefinite"]),
+    ("teacher of the wrong shape", ["data.teacher=1, 0; 0, 1"],
+     ["data.teacher = '1, 0; 0, 1'", "is 2 x 2 but the teacher must be dy x dx = 2 x 3"]),
+    ("matrix and the scalars it replaces", ["data.x_cov=1, 1, 1", "data.x_var=2"],
+     ["data.x_cov = '1, 1, 1'", "data.x_var (2) must stay at its default"]),
+    ("reshuffling online", ["data.mode=online", "optimizer.sampling=reshuffle"],
+     ["optimizer.sampling = reshuffle", "needs data.mode = finite"]),
+    ("unknown schedule", ["optimizer.schedule=cosine"],
+     ["optimizer.schedule", "'cosine'", "one of constant, warmup, step"]),
 ]
 
 

@@ -105,8 +105,21 @@ TEST_P(PointLoop, AllocatesNothing) {
                                    "optimizer.tol=1e-30", "optimizer.check_every=7",
                                    "record.every=10",     "optimizer.weight_decay=1e-3",
                                    "data.noise_var=0.1",  "model.h=5"};
-  if (mode == "online") sets.push_back("data.mode=online");
+  if (mode == "online" || mode == "gd_online") sets.push_back("data.mode=online");
   if (mode == "minibatch" || mode == "online") sets.push_back("optimizer.batch=4");
+  if (mode == "gd_online") sets.push_back("optimizer.method=gd");
+  if (mode == "reshuffle") {
+    sets.push_back("optimizer.batch=5");  // 32 = 6 x 5 + 2
+    sets.push_back("optimizer.sampling=reshuffle");
+  }
+  if (mode == "matrices_step_decay") {
+    sets.push_back("optimizer.batch=4");
+    sets.push_back("data.x_cov=1, 0.3, 0; 0.3, 1, -0.2; 0, -0.2, 0.5");
+    sets.push_back("data.teacher=1, -1, 0.5; 0.2, 0, 1");
+    sets.push_back("optimizer.schedule=step");
+    sets.push_back("optimizer.decay_every=500");
+    sets.push_back("optimizer.decay_factor=0.7");
+  }
   const Sweep s(kIni, sets);
   PointRun run(s.grid, s.fields, 0);
   testing::start_counting_allocations();
@@ -119,10 +132,45 @@ TEST_P(PointLoop, AllocatesNothing) {
   EXPECT_TRUE(std::isfinite(r.trace_loss.back()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, PointLoop, ::testing::Values("minibatch", "fullbatch", "online"),
+INSTANTIATE_TEST_SUITE_P(Modes, PointLoop,
+                         ::testing::Values("minibatch", "fullbatch", "online", "gd_online",
+                                           "reshuffle", "matrices_step_decay"),
                          [](const ::testing::TestParamInfo<const char*>& p) {
                            return std::string(p.param);
                          });
+
+TEST(Simulate, MethodGdIsFullBatchSgdBitForBit) {
+  // Common random numbers over method and batch: one dataset and start. gd ignores the batch
+  // size and equals SGD with S = n; SGD with S = 4 is another run.
+  const Sweep s(kIni, {"sweep.common_random=optimizer.method, optimizer.batch",
+                       "optimizer.eta=0.05", "optimizer.steps=300", "data.noise_var=0.1",
+                       "axes.optimizer.method=sgd, gd", "axes.optimizer.batch=4, 32"});
+  const Point sgd4 = s.run(0), sgd32 = s.run(1), gd4 = s.run(2), gd32 = s.run(3);
+  for (const Point* gd : {&gd4, &gd32}) {
+    EXPECT_EQ(gd->steps_run, sgd32.steps_run);
+    EXPECT_TRUE(same_bits(gd->trace_loss, sgd32.trace_loss));
+    EXPECT_TRUE(same_bits(gd->trace_conserved, sgd32.trace_conserved));
+    EXPECT_TRUE(same_bits(gd->final_loss, sgd32.final_loss));
+  }
+  EXPECT_FALSE(same_bits(sgd4.trace_loss, sgd32.trace_loss));
+}
+
+TEST(Simulate, OnlineGdDescendsThePopulationLossDeterministically) {
+  // Online gd is GD on the population loss: it falls monotonically (eta far below
+  // 2 / lambda_max) to the Bayes risk.
+  const Sweep s(kIni, {"data.mode=online", "optimizer.method=gd", "optimizer.eta=0.05",
+                       "optimizer.steps=2000", "data.noise_cov=0.2, 0.05; 0.05, 0.1",
+                       "data.x_cov=1, 0.5, 0.25"});
+  const Point r = s.run(0);
+  EXPECT_EQ(r.status, Status::done);
+  for (std::size_t i = 1; i < r.trace_loss.size() && std::isfinite(r.trace_loss[i]); ++i) {
+    EXPECT_LE(r.trace_loss[i], r.trace_loss[i - 1]) << i;
+  }
+  // The Bayes risk 1/2 tr(Sigma_eps) = 0.15 bounds the population loss from below.
+  EXPECT_GE(r.final_loss, 0.15);
+  EXPECT_LT(r.final_loss, 0.15 + 1e-6);
+  EXPECT_EQ(r.outcome, Outcome::converged);
+}
 
 TEST(Simulate, AdvanceInSlicesGivesTheSameRun) {
   const Sweep s(kIni, {"optimizer.eta=0.1", "optimizer.batch=4", "optimizer.steps=500",

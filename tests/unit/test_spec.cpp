@@ -454,7 +454,10 @@ TEST_F(ProbeSpec, TypedValueErrors) {
             "--set axes.model.A = '1 | 2': not a parameter that can be swept; sweepable "
             "keys: sweep.seed, model.x0, model.variant, data.mode, data.n, data.x_var, "
             "data.x_decay, data.teacher_scale, data.teacher_decay, data.noise_var, "
-            "data.noise_decay, optimizer.eta, optimizer.batch, optimizer.steps, "
+            "data.noise_decay, data.x_cov, data.noise_cov, data.teacher, optimizer.eta, "
+            "optimizer.batch, optimizer.method, optimizer.sampling, optimizer.schedule, "
+            "optimizer.warmup_steps, optimizer.decay_every, optimizer.decay_factor, "
+            "optimizer.steps, "
             "optimizer.weight_decay, optimizer.tol, optimizer.divergence_bound, stability.x_star, "
             "stability.period_tol");
 }
