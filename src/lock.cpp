@@ -17,7 +17,9 @@
 namespace symsweep {
 
 OutputLock::OutputLock(const std::string& output) : path_(path_of(output)) {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  created_ = fd_ >= 0;
+  if (fd_ < 0 && errno == EEXIST) fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
   if (fd_ < 0) {
     throw IoError("cannot create the lock file " + text::quote(path_) + ": " +
                   std::strerror(errno));
@@ -59,10 +61,18 @@ OutputLock::OutputLock(const std::string& output) : path_(path_of(output)) {
   }
 }
 
+void OutputLock::discard() {
+  if (fd_ < 0) return;
+  if (created_) ::unlink(path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
+}
+
 OutputLock& OutputLock::operator=(OutputLock&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
+    created_ = o.created_;
     path_ = std::move(o.path_);
     o.fd_ = -1;
   }

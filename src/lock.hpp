@@ -21,16 +21,24 @@ class OutputLock {
   /// when another process holds it; IoError when the lock file cannot be created.
   explicit OutputLock(const std::string& output);
   ~OutputLock();
-  OutputLock(OutputLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  OutputLock(OutputLock&& o) noexcept
+      : fd_(o.fd_), created_(o.created_), path_(std::move(o.path_)) {
+    o.fd_ = -1;
+  }
   OutputLock& operator=(OutputLock&& o) noexcept;
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;
+
+  /// Gives the lock up, removing the lock file when this lock created it (a run that refuses
+  /// leaves nothing behind; no other process can be using a file it has just created and locked).
+  void discard();
 
   /// The lock file of `output`.
   static std::string path_of(const std::string& output) { return output + ".lock"; }
 
  private:
   int fd_ = -1;
+  bool created_ = false;
   std::string path_;
 };
 

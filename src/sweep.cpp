@@ -161,7 +161,7 @@ double free_bytes(const fs::path& dir) {
 
 /// Bytes of the result file of `grid` with `schema`: the fields, plus the scales and metadata.
 double file_bytes(const Grid& grid, const Schema& schema) {
-  return static_cast<double>(schema.record_bytes()) * static_cast<double>(grid.size()) + (1 << 20);
+  return static_cast<double>(schema.record_bytes()) * static_cast<double>(grid.size()) + (64 << 10);
 }
 
 fs::path directory_of(const std::string& out) {
@@ -588,11 +588,17 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   int replacing = 0;
   collective_check(comm, [&] {
     if (rank != 0) return;
-    check_output(output, options.overwrite);
-    lock = OutputLock(output);
+    const fs::path dir = directory_of(output);
     std::error_code ec;
-    replacing = fs::exists(output, ec) ? 1 : 0;
-    check_room(output, bytes);
+    if (fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK) == 0) lock = OutputLock(output);
+    try {
+      check_output(output, options.overwrite);
+      replacing = fs::exists(output, ec) ? 1 : 0;
+      check_room(output, bytes);
+    } catch (...) {
+      lock.discard();
+      throw;
+    }
   });
   MPI_Bcast(&replacing, 1, MPI_INT, 0, comm);
   const int threads = max_threads(comm);
@@ -652,56 +658,62 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   std::string path = file;
   std::string config_text;
   OutputLock lock;
-  collective_check(comm, [&] {
-    if (rank != 0) return;
-    std::error_code ec;
-    if (!named_partial && fs::exists(file + suffix, ec)) path = file + suffix;
-    if (!fs::exists(path, ec)) {
-      throw ConfigError(text::quote(file) +
-                        ": no such file (symsweep resume continues a result "
-                        "file that a run left unfinished)");
-    }
-    lock = OutputLock(final_path);
-    const FileInfo info = read_file_info(path);
-    if (info.numerics_version != kNumericsVersion) {
-      throw ConfigError(text::quote(path) + ": its points were computed with numerics version " +
-                        std::to_string(info.numerics_version) +
-                        ", this symsweep computes version " + std::to_string(kNumericsVersion) +
-                        " (other numbers from the same config): resume it with the symsweep "
-                        "that wrote it (" +
-                        info.symsweep_version + ", " + info.git_commit +
-                        "), or run the sweep afresh");
-    }
-    config_text = info.config_text;
-  });
-  broadcast(path, comm);
-  broadcast(config_text, comm);
-  if (log && path != file) {
-    *log << "resuming the unfinished --overwrite run in " << path << " (it replaces " << file
-         << " once complete)" << std::endl;
-  }
-
-  // 2. The spec, from the file's own config; a config given beside it must be the same.
   std::optional<SweepSpec> spec;
-  collective_check(comm, [&] {
-    spec.emplace(parse_spec(config_text, {"sweep.output=" + final_path}, path + " (config_text)"));
-    const auto stored = config_lines(config_text);
-    if (config_lines(spec->config_text()) != stored) {
-      throw ConfigError(text::quote(path) + ": this symsweep resolves the file's config_text " +
-                        "differently from the symsweep that wrote it; resume it with that build");
+  try {
+    collective_check(comm, [&] {
+      if (rank != 0) return;
+      std::error_code ec;
+      if (!named_partial && fs::exists(file + suffix, ec)) path = file + suffix;
+      if (!fs::exists(path, ec)) {
+        throw ConfigError(text::quote(file) +
+                          ": no such file (symsweep resume continues a result "
+                          "file that a run left unfinished)");
+      }
+      lock = OutputLock(final_path);
+      const FileInfo info = read_file_info(path);
+      if (info.numerics_version != kNumericsVersion) {
+        throw ConfigError(text::quote(path) + ": its points were computed with numerics version " +
+                          std::to_string(info.numerics_version) +
+                          ", this symsweep computes version " + std::to_string(kNumericsVersion) +
+                          " (other numbers from the same config): resume it with the symsweep "
+                          "that wrote it (" +
+                          info.symsweep_version + ", " + info.git_commit +
+                          "), or run the sweep afresh");
+      }
+      config_text = info.config_text;
+    });
+    broadcast(path, comm);
+    broadcast(config_text, comm);
+    if (log && path != file) {
+      *log << "resuming the unfinished --overwrite run in " << path << " (it replaces " << file
+           << " once complete)" << std::endl;
     }
-    if (given == nullptr) return;
-    const auto theirs = config_lines(given->config_text());
-    for (std::size_t i = 0; i < std::max(stored.size(), theirs.size()); ++i) {
-      const std::string a = i < stored.size() ? stored[i] : "(nothing)";
-      const std::string b = i < theirs.size() ? theirs[i] : "(nothing)";
-      if (a == b) continue;
-      throw ConfigError("the config given differs from the one " + text::quote(path) +
-                        " was run with: it has " + text::quote(b) + " where the file has " +
-                        text::quote(a) + "; resume without a config (the file's own is used), " +
-                        "or run the changed sweep into another output");
-    }
-  });
+
+    // 2. The spec, from the file's own config; a config given beside it must be the same.
+    collective_check(comm, [&] {
+      spec.emplace(
+          parse_spec(config_text, {"sweep.output=" + final_path}, path + " (config_text)"));
+      const auto stored = config_lines(config_text);
+      if (config_lines(spec->config_text()) != stored) {
+        throw ConfigError(text::quote(path) + ": this symsweep resolves the file's config_text " +
+                          "differently from the symsweep that wrote it; resume it with that build");
+      }
+      if (given == nullptr) return;
+      const auto theirs = config_lines(given->config_text());
+      for (std::size_t i = 0; i < std::max(stored.size(), theirs.size()); ++i) {
+        const std::string a = i < stored.size() ? stored[i] : "(nothing)";
+        const std::string b = i < theirs.size() ? theirs[i] : "(nothing)";
+        if (a == b) continue;
+        throw ConfigError("the config given differs from the one " + text::quote(path) +
+                          " was run with: it has " + text::quote(b) + " where the file has " +
+                          text::quote(a) + "; resume without a config (the file's own is used), " +
+                          "or run the changed sweep into another output");
+      }
+    });
+  } catch (const ConfigError&) {
+    lock.discard();  // a refusal leaves nothing behind
+    throw;
+  }
   check_same_axes(*spec, comm, rank);
   const Grid grid(*spec);
   const SweepFields fields(grid);

@@ -1,0 +1,352 @@
+"""Production runs: checkpoints, kill -9 and resume, signals, one writer per output, errors that
+never hang, big grids (README, "Interruptions and resume").
+
+Every run here is the real driver under the real mpiexec; every file is read with h5py. The
+reference of each comparison is an uninterrupted run of the same config.
+"""
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep
+
+# About 2.5 s on 2 ranks x 1 thread: 48 points of about 0.1 s, so that checkpoints every 0.1 s
+# catch the run at many different stages.
+SLOW = """
+[sweep]
+name = slow
+
+[model]
+name = linear2
+dx = 4
+h = 4
+dy = 4
+
+[data]
+n = 64
+noise_var = 0.1
+
+[optimizer]
+steps = 150000
+tol = 0
+
+[record]
+every = 15000
+
+[axes]
+optimizer.eta = logspace(-2.5, -1, 6)
+optimizer.batch = 1, 4, 16, 64
+sweep.seed = 0, 1
+"""
+
+DETERMINISTIC_GROUPS = ("results", "traces")  # /run holds timings and placement
+
+
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory):
+    """The slow config and its uninterrupted reference file."""
+    d = tmp_path_factory.mktemp("slow")
+    config = d / "slow.ini"
+    config.write_text(SLOW)
+    ref = d / "reference.h5"
+    r = symsweep("run", config, "-o", ref, "--quiet", np=2)
+    assert r.code == 0, r
+    return config, ref
+
+
+def start(*args, np=2, env=None):
+    """Starts the driver (under mpiexec when np is given) in its own process group."""
+    cmd = [BIN, *map(str, args)]
+    if np is not None:
+        cmd = [MPIEXEC, "-np", str(np), *MPIEXEC_FLAGS, *cmd]
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env, start_new_session=True)
+
+
+def kill_9_all(p):
+    """kill -9 of mpiexec and every rank at once. Open MPI puts each rank in a process group of
+    its own (and ranks outlive a killed mpiexec), so this kills the whole session."""
+    subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
+    p.communicate()
+    wait_for(lambda: subprocess.run(["pgrep", "-s", str(p.pid)],
+                                    capture_output=True).returncode != 0)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def done_count(path):
+    with h5py.File(path, "r") as f:
+        return int((f["results/status"][()] == 1).sum())
+
+
+def datasets(f):
+    out = {}
+    for group in DETERMINISTIC_GROUPS:
+        if group in f:
+            for name, obj in f[group].items():
+                if isinstance(obj, h5py.Dataset) and "CLASS" not in obj.attrs:  # not a scale
+                    out[f"{group}/{name}"] = obj[()]
+    return out
+
+
+def assert_same_results(path, ref):
+    """Bit for bit in /results and /traces (NaN bits included)."""
+    with h5py.File(path, "r") as a, h5py.File(ref, "r") as b:
+        da, db = datasets(a), datasets(b)
+        assert sorted(da) == sorted(db)
+        for name in db:
+            assert da[name].dtype == db[name].dtype and da[name].shape == db[name].shape, name
+            assert da[name].tobytes() == db[name].tobytes(), f"{path}: /{name} differs"
+
+
+def assert_done_points_final(path, ref):
+    """The file opens, and every point it marks done holds the reference's values."""
+    with h5py.File(path, "r") as a, h5py.File(ref, "r") as b:
+        done = a["results/status"][()] == 1
+        da, db = datasets(a), datasets(b)
+        for name in db:
+            assert np.array_equal(da[name][done].view(np.uint8), db[name][done].view(np.uint8)), \
+                f"{path}: a done point's /{name} differs from the uninterrupted run"
+        return int(done.sum())
+
+
+def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_file(slow, tmp_path):
+    config, ref = slow
+    seed = int(os.environ.get("SYMSWEEP_KILL_SEED", "20261127"))
+    rng = random.Random(seed)
+    trials = int(os.environ.get("SYMSWEEP_KILL_TRIALS", "10"))
+    stages = []
+    for trial in range(trials):
+        out = tmp_path / f"kill{trial}.h5"
+        np_run, np_resume = rng.choice([1, 2, 3]), rng.choice([1, 2, 3])
+        delay = rng.uniform(0.05, 2.0)
+        p = start("run", config, "-o", out, "--quiet", "--checkpoint", "0.1", np=np_run)
+        time.sleep(delay)
+        kill_9_all(p)
+        if out.exists():
+            done = assert_done_points_final(out, ref)
+            r = symsweep("resume", out, "--quiet", np=np_resume)
+            assert r.code == 0, (seed, trial, r)
+        else:  # killed before the file was valid: nothing at the output path, a new run starts
+            done = -1
+            r = symsweep("run", config, "-o", out, "--quiet", np=np_resume)
+            assert r.code == 0, (seed, trial, r)
+        assert_same_results(out, ref)
+        stages.append((round(delay, 2), np_run, np_resume, done))
+    print(f"kill -9 trials (seed {seed}): (delay s, ranks, resume ranks, points done) {stages}")
+    # The trials must have caught runs at different stages, some with work saved and some not.
+    assert len({s[3] for s in stages}) >= 3, stages
+    assert any(0 < s[3] < 48 for s in stages), stages
+
+
+@pytest.mark.parametrize("how", ["usr1_to_mpiexec", "term_to_ranks", "int_to_single_process"])
+def test_signal_checkpoints_and_exits_3_within_seconds(slow, tmp_path, how):
+    config, ref = slow
+    out = tmp_path / "sig.h5"
+    p = start("run", config, "-o", out, "--checkpoint", "1000", np=None if "single" in how else 2)
+    wait_for(lambda: out.exists())
+    time.sleep(0.7)
+    sent = time.time()
+    if how == "usr1_to_mpiexec":
+        os.kill(p.pid, signal.SIGUSR1)  # mpiexec forwards it to every rank
+    elif how == "term_to_ranks":  # as SLURM signals every task of a step
+        ranks = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True)
+        pids = [int(x) for x in ranks.stdout.split()]
+        assert len(pids) == 2, ranks.stdout
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+    else:
+        os.kill(p.pid, signal.SIGINT)
+    out_text, err = p.communicate(timeout=30)
+    took = time.time() - sent
+    assert p.returncode == 3, (p.returncode, out_text, err)
+    assert took < 5, took
+    name = {"usr1_to_mpiexec": "SIGUSR1", "term_to_ranks": "SIGTERM"}.get(how, "SIGINT")
+    assert f"interrupted by {name}" in err and f"symsweep resume {out}" in err, err
+    # Nothing was checkpointed before the signal (--checkpoint 1000): what is saved is what the
+    # signal's checkpoint wrote.
+    saved = assert_done_points_final(out, ref)
+    assert 0 < saved < 48, saved
+    assert f"{saved} of 48 point(s) are saved" in err, err
+    r = symsweep("resume", out, np=1)
+    assert r.code == 0 and f"{saved} of 48 point(s) done, {48 - saved} to run" in r.out, r
+    assert_same_results(out, ref)
+
+
+def test_two_runs_on_one_output_one_refuses_and_the_file_stays_whole(slow, tmp_path):
+    config, ref = slow
+    out = tmp_path / "one.h5"
+    # One rank (about 5 s); the others are single processes (MPI singletons), quick to start.
+    first = start("run", config, "-o", out, "--quiet", "--checkpoint", "0.1", np=1)
+    wait_for(lambda: out.exists() and done_count(out) > 0)
+    for args in (["run", config, "-o", out], ["run", config, "-o", out, "--overwrite"],
+                 ["resume", out]):
+        r = symsweep(*args)
+        assert r.code == 2, r
+        assert "another symsweep run or resume is writing it" in r.err and "pid" in r.err, r
+    assert first.poll() is None  # it was running all along
+    kill_9_all(first)
+    saved = assert_done_points_final(out, ref)  # the first run's, readable, nothing mixed in
+    assert 0 < saved < 48
+    assert not Path(str(out) + ".partial").exists()
+    r = symsweep("resume", out, "--quiet", np=2)
+    assert r.code == 0, r
+    assert_same_results(out, ref)
+
+
+def test_killed_overwrite_keeps_the_old_file_and_resumes_into_it(slow, tmp_path):
+    config, ref = slow
+    out = tmp_path / "old.h5"
+    r = symsweep("run", config, "-o", out, "--quiet", "--set", "optimizer.steps=10",
+                 "--set", "record.every=5", np=2)
+    assert r.code == 0, r
+    old = sha256_of(out)
+    partial = Path(str(out) + ".partial")
+    replacing = start("run", config, "-o", out, "--overwrite", "--quiet", "--checkpoint", "0.1",
+                      np=1)
+    wait_for(lambda: partial.exists() and done_count(partial) > 0)
+    second = symsweep("run", config, "-o", out, "--overwrite")  # while the first holds it
+    assert second.code == 2 and "another symsweep run" in second.err, second
+    assert replacing.poll() is None
+    kill_9_all(replacing)
+    assert sha256_of(out) == old  # the old results, untouched
+    assert_done_points_final(partial, ref)
+    r = symsweep("resume", out, np=3)  # finds the .partial, finishes it, replaces the old file
+    assert r.code == 0 and f"resuming the unfinished --overwrite run in {partial}" in r.out, r
+    assert not partial.exists()
+    assert_same_results(out, ref)
+
+
+def test_resume_refuses_another_numerics_version_or_config(slow, tmp_path):
+    config, ref = slow
+    out = tmp_path / "r.h5"
+    r = symsweep("run", config, "-o", out, "--quiet", "--set", "optimizer.steps=100",
+                 "--set", "record.every=10", np=2)
+    assert r.code == 0, r
+    # A config given beside the file must be the file's: the first difference is named.
+    r = symsweep("resume", out, config, "--set", "optimizer.steps=100", "--set", "record.every=10",
+                 np=1)
+    assert r.code == 0 and "48 of 48 point(s) done, 0 to run" in r.out, r
+    r = symsweep("resume", out, config, "--set", "optimizer.steps=100", np=1)
+    assert r.code == 2, r
+    assert "differs from the one" in r.err and "every = 15000" in r.err and "every = 10" in r.err, r
+    # Another numerics version: named, with the build that can resume it; the file untouched.
+    with h5py.File(out, "r+") as f:
+        f.attrs["numerics_version"] = np.int64(2)
+    before = sha256_of(out)
+    r = symsweep("resume", out, np=2)
+    assert r.code == 2 and "numerics version 2" in r.err and "computes version" in r.err, r
+    assert sha256_of(out) == before
+    r = symsweep("resume", tmp_path / "missing.h5", np=1)
+    assert r.code == 2 and "no such file" in r.err, r
+    (tmp_path / "text.h5").write_text("not hdf5")
+    r = symsweep("resume", tmp_path / "text.h5", np=1)
+    assert r.code == 2 and "not an HDF5 file" in r.err, r
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_io_error_at_a_checkpoint_stops_every_rank_and_keeps_what_was_saved(slow, tmp_path,
+                                                                             ranks):
+    config, ref = slow
+    out = tmp_path / "fault.h5"
+    # The last rank fails in its 3rd checkpoint, after the data and before the status.
+    fault = f"checkpoint:{ranks - 1}:3"
+    t0 = time.time()
+    r = symsweep("run", config, "-o", out, "--checkpoint", "0.2", np=ranks,
+                 env={"SYMSWEEP_INJECT_FAULT": fault}, timeout=120)
+    took = time.time() - t0
+    assert r.code == 1, r
+    assert took < 30, took
+    errors = [line for line in r.err.splitlines() if line.startswith("symsweep: ")]
+    assert len(errors) == 1 and "injected fault" in errors[0], r.err
+    if ranks > 1:
+        assert f"rank {ranks - 1}:" in errors[0]
+    saved = assert_done_points_final(out, ref)
+    assert 0 < saved < 48, saved
+    r = symsweep("resume", out, "--quiet", np=2)
+    assert r.code == 0, r
+    assert_same_results(out, ref)
+
+
+def tmpfs(path, size):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_full_disk_at_creation_is_one_clear_error_without_hanging(slow, tmp_path, ranks):
+    config, _ = slow
+    disk = tmp_path / "disk"
+    tmpfs(disk, "64k")  # the file takes about 135 kB
+    try:
+        out = disk / "full.h5"
+        # Up front: a file that cannot fit is refused before anything is created.
+        r = symsweep("run", config, "-o", out, np=ranks)
+        assert r.code == 2 and "the file needs about" in r.err and "free" in r.err, r
+        assert sorted(p.name for p in disk.iterdir()) == []
+        # Past the check (as when another program fills the disk meanwhile): the write that
+        # fails stops every rank with one message, within seconds, and leaves no file behind.
+        t0 = time.time()
+        r = symsweep("run", config, "-o", out, np=ranks, timeout=120,
+                     env={"SYMSWEEP_TEST_SKIP_ROOM_CHECK": "1"})
+        took = time.time() - t0
+        assert r.code == 1, r
+        assert took < 30, took
+        errors = [line for line in r.err.splitlines() if line.startswith("symsweep: ")]
+        assert len(errors) == 1 and "is full" in errors[0], r.err
+        assert "HDF5-DIAG" not in r.err  # no raw HDF5 error stack
+        assert sorted(p.name for p in disk.iterdir()) == ["full.h5.lock"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_dry_run_of_a_huge_grid_and_a_grid_that_cannot_fit(tmp_path):
+    huge = tmp_path / "huge.ini"
+    huge.write_text("[model]\nname = linear2\n[axes]\noptimizer.eta = linspace(0.01, 1, 10000)\n"
+                    "sweep.seed = range(0, 10000)\n")
+    t0 = time.time()
+    r = symsweep("run", huge, "-o", tmp_path / "huge.h5", "--dry-run", np=1)
+    assert r.code == 0, r
+    assert time.time() - t0 < 20
+    assert "100000000 point(s)" in r.out and "per point" in r.out, r
+    assert "memory per rank" in r.out and "free disk at" in r.out, r
+    assert not (tmp_path / "huge.h5").exists()
+    # 10^10 points need terabytes: refused before anything is made, naming both sizes.
+    r = symsweep("run", huge, "-o", tmp_path / "huger.h5",
+                 "--set", "axes.sweep.seed=range(0, 1000000)", np=2)
+    assert r.code == 2 and "the file needs about" in r.err and "TB" in r.err, r
+    assert list(tmp_path.glob("huger.h5*")) in ([], [tmp_path / "huger.h5.lock"])
+
+
+def test_checkpoints_bound_what_a_rank_holds(slow, tmp_path):
+    """Points reach the file during the run, not only at its end."""
+    config, ref = slow
+    out = tmp_path / "cp.h5"
+    p = start("run", config, "-o", out, "--checkpoint", "0.2", np=2)
+    wait_for(lambda: out.exists())
+    seen = set()
+    while p.poll() is None:
+        seen.add(done_count(out))
+        time.sleep(0.05)
+    out_text, err = p.communicate()
+    assert p.returncode == 0, (out_text, err)
+    assert len([n for n in seen if 0 < n < 48]) >= 3, seen  # the file filled up step by step
+    assert_same_results(out, ref)
