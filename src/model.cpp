@@ -3,8 +3,10 @@
 #include <cmath>
 
 #include "symsweep/error.hpp"
+#include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"
+#include "symsweep/models/scaleinv.hpp"
 
 namespace symsweep {
 
@@ -82,7 +84,8 @@ namespace {
 std::vector<ModelInfo>& registry() {
   // Built-in models are listed explicitly: self-registration through static initialisers is
   // dropped by the linker when the library is static.
-  static std::vector<ModelInfo> models = {linear2_info(), poly_info()};
+  static std::vector<ModelInfo> models = {linear2_info(), poly_info(), diaglinear_info(),
+                                          scaleinv_info()};
   return models;
 }
 }  // namespace
