@@ -3,8 +3,10 @@
 #include <cmath>
 
 #include "symsweep/error.hpp"
+#include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"
+#include "symsweep/models/scaleinv.hpp"
 
 namespace symsweep {
 
@@ -45,11 +47,45 @@ void Model::conserved(const Vector& /*theta*/, Vector& out) const {
   out.resize(0);
 }
 
+void Model::apply_generator(Index k, const Vector& /*v*/, Vector& /*out*/) const {
+  SYMSWEEP_VERIFY(false, "generator " + std::to_string(k) + " of a model without symmetry");
+}
+
+void Model::layer(Index l, Index& /*first*/, Index& /*size*/) const {
+  SYMSWEEP_VERIFY(false, "layer " + std::to_string(l) + " of a model without layers");
+}
+
+void Model::sample_gradients(const Vector& theta, const Batch& batch, RowMatrix& out,
+                             Vector& scratch) {
+  SYMSWEEP_VERIFY(out.rows() >= batch.size() && out.cols() == dim() && scratch.size() == dim(),
+                  "sample_gradients: buffers have the wrong shape");
+  for (Index s = 0; s < batch.size(); ++s) {
+    loss_grad(theta, Batch{batch.x.middleRows(s, 1), batch.y.middleRows(s, 1)}, scratch);
+    out.row(s) = scratch.transpose();
+  }
+}
+
+double Model::hessian_trace(const Vector& theta, const Batch& batch) {
+  if (trace_e_.size() != dim()) {
+    trace_e_ = Vector::Zero(dim());
+    trace_col_.resize(dim());
+  }
+  double t = 0;
+  for (Index i = 0; i < dim(); ++i) {
+    trace_e_[i] = 1.0;
+    hessian_vector(theta, batch, trace_e_, trace_col_);
+    t += trace_col_[i];
+    trace_e_[i] = 0.0;
+  }
+  return t;
+}
+
 namespace {
 std::vector<ModelInfo>& registry() {
   // Built-in models are listed explicitly: self-registration through static initialisers is
   // dropped by the linker when the library is static.
-  static std::vector<ModelInfo> models = {linear2_info(), poly_info()};
+  static std::vector<ModelInfo> models = {linear2_info(), poly_info(), diaglinear_info(),
+                                          scaleinv_info()};
   return models;
 }
 }  // namespace

@@ -54,6 +54,9 @@ namespace {
 
 constexpr Index kCoords = 8;            // coordinates of theta stored per vector field
 constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
+constexpr Index kDenseCurvature = 64;   // trace records: lambda_max from the dense Hessian up to d
+constexpr Index kMaxGenerators = 64;    // Noether flows stored per point (the first ones)
+constexpr Index kGradientChunk = 1 << 18;  // per-sample gradient rows x d held at once
 
 const ModelInfo& model_info(const SweepSpec& spec) {
   const ModelInfo* info = find_model(spec.model());
@@ -206,6 +209,65 @@ SweepFields::SweepFields(const Grid& grid) {
       "mean log growth per step of a tangent vector along the last iterates of a deterministic "
       "run that neither converged nor diverged (d <= 64)"));
 
+  // Symmetry and noise diagnostics (SCIENCE.md Sec. 2, 4): per layer and per generator, sized
+  // for the largest model of the grid (model keys only, as the conserved spectrum).
+  Index n_layers = 0, n_generators = 0;
+  grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },
+                            [&](const ParamSet& params) {
+                              if (info.layer_count)
+                                n_layers = std::max(n_layers, info.layer_count(params));
+                              if (info.generator_count) {
+                                n_generators = std::max(n_generators, info.generator_count(params));
+                              }
+                            });
+  n_generators = std::min(n_generators, kMaxGenerators);
+  const auto range = [](Index n) {
+    std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<std::int64_t>(i);
+    return v;
+  };
+  schema_.add_dim(
+      {"layer", "a parameter block of the model (its order in theta)", range(n_layers)});
+  schema_.add_dim(
+      {"generator", "a symmetry generator A_k of the model (the first 64)", range(n_generators)});
+  const std::string noise_where =
+      " over the dataset (finite mode) or over record.noise_batch fresh samples of their own "
+      "stream (online mode)";
+  const Group T = Group::traces;
+  c.theta_norm = schema_.add(real_field(R, "theta_norm", "|theta| at the end",
+                                        "Euclidean norm of theta at the end; NaN if diverged"));
+  c.hessian_trace =
+      schema_.add(real_field(R, "hessian_trace", "Tr H at the end",
+                             "trace of the full-batch Hessian of L at the end (weight decay "
+                             "excluded); NaN if diverged"));
+  c.grad_noise = schema_.add(real_field(
+      R, "grad_noise", "gradient-noise variance per layer at the end",
+      "Tr Sigma_l: the per-sample gradient variance of layer l, mean_i |g_i,l - mean g_l|^2," +
+          noise_where + "; at the end, NaN if diverged",
+      "", {"layer"}));
+  c.noether_flow = schema_.add(real_field(
+      R, "noether_flow", "Tr[A_k Sigma] at the end",
+      "Tr[A_k Sigma] = mean_i (g_i - mean g)^T A_k (g_i - mean g), the Noether flow of C_k = "
+      "theta^T A_k theta (dC_k/dt = eta/S Tr[A_k Sigma]; zero at the noise equilibrium)," +
+          noise_where + "; at the end",
+      "", {"generator"}));
+  c.trace_theta_norm = schema_.add(
+      real_field(T, "theta_norm", "|theta|", "norm of theta at /traces/step", "", {"step"}));
+  c.trace_hessian_trace =
+      schema_.add(real_field(T, "hessian_trace", "Tr H",
+                             "trace of the full-batch Hessian of L at /traces/step", "", {"step"}));
+  c.trace_sharpness = schema_.add(real_field(
+      T, "sharpness", "lambda_max",
+      "largest eigenvalue of the full-batch Hessian of L at /traces/step (dense, d <= 64; NaN "
+      "above)",
+      "", {"step"}));
+  c.trace_grad_noise = schema_.add(real_field(T, "grad_noise", "gradient-noise variance per layer",
+                                              "Tr Sigma_l (as /results/grad_noise) at /traces/step",
+                                              "", {"step", "layer"}));
+  c.trace_noether_flow = schema_.add(real_field(
+      T, "noether_flow", "Tr[A_k Sigma]",
+      "Tr[A_k Sigma] (as /results/noether_flow) at /traces/step", "", {"step", "generator"}));
+
   if (info.declare_fields) info.declare_fields(grid, schema_);
 }
 
@@ -232,15 +294,20 @@ struct PointRun::State {
         opt(OptimizerSpec::from(params)),
         full(make_full()),
         batches(make_batches()),
-        sgd(reserved(*model, std::max(opt.batch, full.size())), batches, opt),
+        sgd(reserved(*model, std::max({opt.batch, full.size(), noise_rows()})), batches, opt),
         full_grad(model->dim()),
-        spectrum(model->conserved_size()) {
+        spectrum(model->conserved_size()),
+        noise_stream(seed, key, Purpose::noise),
+        final_window(params.integer("record.final_window")) {
     res.index = index;
     res.values = Record(fields.schema());
     model->bind_fields(fields.schema());
+    model->prepare_diagnostics(full.batch());
+    size_diagnostics();
     Stream init_stream(seed, key, Purpose::init);
     model->initialize(init_stream, theta);
     theta0 = theta;
+    model->hessian_trace(theta, full.batch());    // sizes any scratch it has before the loop
     if (deterministic && theta.size() <= 4096) {  // iterates to see a period (and chaos)
       const Index rows = std::clamp<Index>(65536 / std::max<Index>(theta.size(), 1), 64, 1024);
       window.resize(rows, theta.size());
@@ -284,6 +351,89 @@ struct PointRun::State {
   /// use.
   double last_eta() const { return opt.eta_at(std::max<std::int64_t>(t - 1, 0)); }
 
+  /// Rows of the gradient-noise set: record.noise_batch fresh samples online, else the dataset.
+  Index noise_rows() const {
+    return data_spec.online ? static_cast<Index>(params.integer("record.noise_batch"))
+                            : full.size();
+  }
+
+  /// Every buffer of the diagnostics, so that measuring them in the SGD loop allocates nothing.
+  void size_diagnostics() {
+    const Index d = model->dim();
+    const Schema& schema = fields.schema();
+    n_layers = std::min<Index>(model->layer_count(),
+                               static_cast<Index>(schema.find_dim("layer")->coords.size()));
+    n_generators = std::min<Index>(model->generator_count(),
+                                   static_cast<Index>(schema.find_dim("generator")->coords.size()));
+    if (data_spec.online) {
+      noise_set.x.resize(noise_rows(), data_spec.dx);
+      noise_set.y.resize(noise_rows(), data_spec.dy);
+    }
+    const Index chunk = std::clamp<Index>(kGradientChunk / std::max<Index>(d, 1), 1, noise_rows());
+    sample_grads.resize(chunk, d);
+    grad_scratch.resize(d);
+    mean_grad.resize(d);
+    diff.resize(d);
+    a_diff.resize(d);
+    layer_noise = Vector::Zero(n_layers);
+    flow = Vector::Zero(n_generators);
+    if (d <= kDenseCurvature) {
+      hess.resize(d, d);
+      hess_eigen = Eigen::SelfAdjointEigenSolver<Matrix>(d);
+      unit = Vector::Zero(d);
+      hess_col.resize(d);
+    }
+  }
+
+  /// Tr Sigma per layer and Tr[A_k Sigma] per generator at theta (layer_noise, flow): two passes,
+  /// the mean gradient, then the per-sample deviations from it. Allocation-free.
+  void measure_noise() {
+    if (n_layers == 0 && n_generators == 0) return;
+    if (data_spec.online) teacher.sample(noise_stream, noise_set.x, noise_set.y);
+    const Batch set = data_spec.online ? noise_set.batch() : full.batch();
+    const Index n = set.size();
+    model->loss_grad(theta, set, mean_grad);
+    layer_noise.setZero();
+    flow.setZero();
+    for (Index first = 0; first < n; first += sample_grads.rows()) {
+      const Index rows = std::min(sample_grads.rows(), n - first);
+      model->sample_gradients(theta,
+                              Batch{set.x.middleRows(first, rows), set.y.middleRows(first, rows)},
+                              sample_grads, grad_scratch);
+      for (Index r = 0; r < rows; ++r) {
+        diff = sample_grads.row(r).transpose();
+        diff -= mean_grad;
+        for (Index l = 0; l < n_layers; ++l) {
+          Index begin = 0, size = 0;
+          model->layer(l, begin, size);
+          layer_noise[l] += diff.segment(begin, size).squaredNorm();
+        }
+        for (Index k = 0; k < n_generators; ++k) {
+          model->apply_generator(k, diff, a_diff);
+          flow[k] += diff.dot(a_diff);
+        }
+      }
+    }
+    layer_noise /= static_cast<double>(n);
+    flow /= static_cast<double>(n);
+  }
+
+  /// lambda_max of the full-batch Hessian from its dense form (d <= kDenseCurvature; else NaN).
+  /// Allocation-free when the model's hessian_vector is.
+  double dense_sharpness() {
+    if (hess.rows() == 0) return std::numeric_limits<double>::quiet_NaN();
+    const Batch all = full.batch();
+    for (Index j = 0; j < unit.size(); ++j) {
+      unit[j] = 1.0;
+      model->hessian_vector(theta, all, unit, hess_col);
+      hess.col(j) = hess_col;
+      unit[j] = 0.0;
+    }
+    hess_eigen.compute(hess, Eigen::EigenvaluesOnly);  // reads the lower triangle
+    return hess_eigen.info() == Eigen::Success ? hess_eigen.eigenvalues().maxCoeff()
+                                               : std::numeric_limits<double>::quiet_NaN();
+  }
+
   /// Full-batch gradient norm of the objective with weight decay.
   double objective_grad_norm() {
     model->loss_grad(theta, full.batch(), full_grad);
@@ -306,6 +456,17 @@ struct PointRun::State {
   Sgd sgd;
   Vector theta, full_grad, spectrum;
   Vector theta0;  // the start (Newton's method looks for x* from there)
+  // Diagnostics (size_diagnostics): the gradient-noise set online, per-sample gradients in
+  // chunks, per-layer and per-generator sums, the dense Hessian of the trace records.
+  Stream noise_stream;
+  const std::int64_t final_window;  // record.final_window
+  SampleSet noise_set;
+  RowMatrix sample_grads;
+  Vector grad_scratch, mean_grad, diff, a_diff, layer_noise, flow;
+  Index n_layers = 0, n_generators = 0;
+  Matrix hess;
+  Eigen::SelfAdjointEigenSolver<Matrix> hess_eigen;
+  Vector unit, hess_col;
   // Full-batch GD on a finite set: its end can be periodic or aperiodic (stability.hpp), seen
   // in a ring of its last iterates.
   const bool deterministic =
@@ -338,6 +499,8 @@ bool PointRun::advance(std::int64_t max_updates) {
   State& s = *s_;
   const std::vector<std::int64_t>& steps = s.fields.record_steps();
   const std::size_t nc = s.fields.schema().find_dim("k")->coords.size();
+  const std::size_t n_layer_dim = s.fields.schema().find_dim("layer")->coords.size();
+  const std::size_t n_generator_dim = s.fields.schema().find_dim("generator")->coords.size();
   Record& out = s.res.values;
   for (std::int64_t done = 0; !s.ended && done < max_updates; ++done) {
     // theta is theta_t here: record, stop, or take update t + 1.
@@ -347,6 +510,14 @@ bool PointRun::advance(std::int64_t max_updates) {
       s.model->conserved(s.theta, s.spectrum);
       out.set_reals(s.core.trace_conserved, s.spectrum.data(),
                     static_cast<std::size_t>(s.spectrum.size()), slot * nc);
+      out.set(s.core.trace_theta_norm, s.theta.norm(), slot);
+      out.set(s.core.trace_hessian_trace, s.model->hessian_trace(s.theta, s.full.batch()), slot);
+      out.set(s.core.trace_sharpness, s.dense_sharpness(), slot);
+      s.measure_noise();
+      out.set_reals(s.core.trace_grad_noise, s.layer_noise.data(),
+                    static_cast<std::size_t>(s.n_layers), slot * n_layer_dim);
+      out.set_reals(s.core.trace_noether_flow, s.flow.data(),
+                    static_cast<std::size_t>(s.n_generators), slot * n_generator_dim);
       s.model->record_traces(s.theta, out, slot);
     }
     if (s.t == s.opt.steps) {
@@ -368,6 +539,8 @@ bool PointRun::advance(std::int64_t max_updates) {
     if (!(s.theta.norm() <= s.opt.divergence_bound)) {  // also catches NaN
       s.diverged_at = s.t;
       s.ended = true;
+    } else if (s.final_window > 0 && s.t > s.opt.steps - s.final_window) {
+      s.model->accumulate_window(s.theta);
     }
     if (s.window.rows() > 0) {
       s.window.row(s.window_pos) = s.theta.transpose();
@@ -439,6 +612,12 @@ PointResult PointRun::finish() {
                 s.model->dim()));
     s.model->conserved(s.theta, s.spectrum);
     out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
+    out.set(c.theta_norm, s.theta.norm());
+    out.set(c.hessian_trace, s.model->hessian_trace(s.theta, all));
+    s.measure_noise();
+    out.set_reals(c.grad_noise, s.layer_noise.data(), static_cast<std::size_t>(s.n_layers));
+    out.set_reals(c.noether_flow, s.flow.data(), static_cast<std::size_t>(s.n_generators));
+    // The model's own fields last: they may read the core's (e.g. Tr Sigma at the end).
     s.model->record_final(s.theta, s.full.batch(), out);
   }
 

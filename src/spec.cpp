@@ -232,6 +232,16 @@ std::vector<ParamDef> common_params() {
       observation(integer("record.every", "0", Range{0, 1e12},
                           "record traces every k steps (step 0 included); 0 records no traces",
                           false)),
+      observation(integer("record.final_window", "0", Range{0, 1e12},
+                          "the last k steps of optimizer.steps over which models time-average "
+                          "their equilibrium diagnostics (SGD fluctuates around an equilibrium); "
+                          "0: the final state alone",
+                          false)),
+      observation(integer("record.noise_batch", "1024", Range{2, 1e9},
+                          "online mode: fresh samples (their own stream) over which the gradient "
+                          "noise Sigma is measured at each record and at the end; finite mode "
+                          "uses the dataset",
+                          false)),
   };
 }
 

@@ -10,6 +10,13 @@
 //   - Hessian-vector products and the dense Hessian (sharpness, stability),
 //   - its conserved quantity under gradient flow, as a spectrum (Noether diagnostics),
 //   - parameter initialisation from its own random stream,
+//   - its symmetry (SCIENCE.md Sec. 2): the generators A_k of its exponential symmetries
+//     (l_i(e^{lambda A_k} theta) = l_i(theta)), as products A_k v, so that C_k = theta^T A_k theta
+//     and the Noether flow Tr[A_k Sigma] come from one code path for every model; its parameter
+//     blocks ("layers"), for per-layer diagnostics; per-sample gradients (for Sigma),
+//   - optionally, its closed-form equilibrium: written by the model into its own fields beside
+//     the measured values (record_final), from the moments of the full objective it is given
+//     (prepare_diagnostics) and iterates of the run's final window (accumulate_window),
 //   - optionally, result fields of its own: declared per sweep (ModelInfo::declare_fields), found
 //     by each point's model (bind_fields), filled on the trace schedule (record_traces) and at the
 //     end of a run that did not diverge (record_final).
@@ -77,6 +84,37 @@ class Model {
   /// Draws initial parameters.
   virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
 
+  // ---- Symmetry (SCIENCE.md Sec. 2). Defaults: no generator, no layers.
+  /// Number of symmetry generators A_k: symmetric d x d matrices with l_i(e^{lambda A_k} theta)
+  /// = l_i(theta) for every sample, lambda and theta (when the model's symmetry-breaking keys are
+  /// at their defaults). Then grad l_i^T A_k theta = 0, C_k = theta^T A_k theta is conserved by
+  /// gradient flow, and one SGD step (gamma = 0) moves it by exactly eta^2 g^T A_k g.
+  virtual Index generator_count() const { return 0; }
+  /// out = A_k v (out has length dim()). Allocation-free when out is sized.
+  virtual void apply_generator(Index k, const Vector& v, Vector& out) const;
+  /// Number of parameter blocks ("layers") for per-layer diagnostics (0: none declared).
+  virtual Index layer_count() const { return 0; }
+  /// Layer l's coordinates of theta: [first, first + size).
+  virtual void layer(Index l, Index& first, Index& size) const;
+  /// Per-sample gradients: row s of `out` (S x dim(), sized by the caller) is grad l_s(theta) of
+  /// batch row s. The default calls loss_grad on one-row batches through `scratch` (length dim());
+  /// allocation-free once out and scratch are sized.
+  virtual void sample_gradients(const Vector& theta, const Batch& batch, RowMatrix& out,
+                                Vector& scratch);
+  /// Trace of the Hessian of the mean batch loss. Default: sum of e_i^T H e_i over hessian_vector
+  /// products (d of them, through scratch sized on first use; then allocation-free when
+  /// hessian_vector is); models override it in closed form.
+  virtual double hessian_trace(const Vector& theta, const Batch& batch);
+
+  // ---- The model's own diagnostics of the final window (e.g. a time-averaged equilibrium).
+  /// Called once before the run with the full objective (the dataset, or the population's
+  /// moment-matched reference set online): the model may keep what its diagnostics need (e.g.
+  /// the data moments). May allocate.
+  virtual void prepare_diagnostics(const Batch& /*full*/) {}
+  /// Called with theta after each update of the run's final window (record.final_window steps
+  /// before optimizer.steps). Runs inside the SGD loop: must not allocate.
+  virtual void accumulate_window(const Vector& /*theta*/) {}
+
   /// The directional third and fourth derivatives of the mean batch loss at theta along v
   /// (|v| = 1): t_vv[i] = sum_jk T_ijk v_j v_k and q_vvvv = Q[v, v, v, v] (the nonlinear stability
   /// criterion, stability.hpp). The default takes them from Hessian-vector products along v by
@@ -108,6 +146,9 @@ class Model {
   static void hessian_from_products(Index d,
                                     const std::function<void(const Vector&, Vector&)>& product,
                                     Matrix& h);
+
+ private:
+  Vector trace_e_, trace_col_;  // hessian_trace's scratch
 };
 
 /// A registered model: its name, its parameter schema and its factory.
@@ -124,6 +165,10 @@ struct ModelInfo {
   /// the largest point of the grid) into the sweep's schema. The "step" dimension (the trace
   /// records) is declared before it is called.
   std::function<void(const Grid&, Schema&)> declare_fields;
+  /// Optional: generator_count() and layer_count() of the model these parameters would build
+  /// (the core's Noether-flow and per-layer fields are sized from them); absent: 0.
+  std::function<Index(const ParamSet&)> generator_count;
+  std::function<Index(const ParamSet&)> layer_count;
 };
 
 /// Every model: the built-in ones in --help order, then the registered ones.

@@ -44,6 +44,7 @@ enum class Purpose : std::uint64_t {
   data = 1,     ///< the finite dataset (inputs and label noise)
   init = 2,     ///< initial parameters
   batches = 3,  ///< minibatch indices, or fresh samples in online mode
+  noise = 4,    ///< online mode: the fresh large batch of the gradient-noise diagnostics
 };
 
 /// The stream key of a point: see the header comment for what enters it and how.

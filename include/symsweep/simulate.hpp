@@ -19,6 +19,11 @@
 //                         period, amplitude (along v), orbit, lyapunov: the end of a
 //                         deterministic run. Vectors along "coord": the first 8 coordinates, or
 //                         (d > 8) the projection on v in coord 0.
+//   /results/theta_norm, hessian_trace, grad_noise (per "layer"), noether_flow (Tr[A_k Sigma]
+//                         per "generator", the model's symmetry generators A_k): the end, and the
+//                         same on the trace schedule with /traces/sharpness (lambda_max, d <= 64).
+//                         Sigma is the per-sample gradient covariance over the dataset, or online
+//                         over record.noise_batch fresh samples (stream purpose noise).
 // then the model's own fields (model.hpp).
 #pragma once
 
@@ -74,6 +79,10 @@ class SweepFields {
     // The stability checks at x* and the orbit of a periodic run (stability.hpp).
     FieldId x_star, lambda_max, eta_gd, K, amplitude_predicted, centre_shift, note;
     FieldId period, amplitude, orbit, lyapunov;
+    // Symmetry and noise diagnostics, at the end and on the trace schedule.
+    FieldId theta_norm, hessian_trace, grad_noise, noether_flow;
+    FieldId trace_theta_norm, trace_hessian_trace, trace_sharpness, trace_grad_noise,
+        trace_noether_flow;
   };
   const Core& core() const { return core_; }
 

@@ -1,25 +1,94 @@
 // Two-layer linear network. The maths is in include/symsweep/models/linear2.hpp.
 #include "symsweep/models/linear2.hpp"
 
+#include <Eigen/Cholesky>
+#include <Eigen/SVD>
+
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
 
 #include "symsweep/error.hpp"
+#include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"
 
 namespace symsweep {
 
 Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale)
+    : Linear2(dx, h, dy, init_u_scale, init_w_scale, Options{}) {}
+
+Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale,
+                 const Options& options)
     : dx_(dx),
       h_(h),
       dy_(dy),
       init_u_scale_(init_u_scale),
       init_w_scale_(init_w_scale),
+      options_(options),
       g_(dy, dx),
       d_(h, h),
       d_eigen_(h) {
   SYMSWEEP_VERIFY(dx >= 1 && h >= 1 && dy >= 1, "linear2 needs positive dimensions");
+  sxx_.resize(dx, dx);
+  p_.resize(dy, dx);
+  dg_.resize(dy, dx);
+}
+
+double Linear2::penalty(const Vector& theta) const {
+  double p = 0;
+  if (options_.layer_decay != 0.0) {
+    Index first = 0, size = 0;
+    layer(options_.decay_layer, first, size);
+    p += 0.5 * options_.layer_decay * theta.segment(first, size).squaredNorm();
+  }
+  if (options_.break_strength != 0.0) {
+    p += options_.break_strength * theta.sum() / std::sqrt(static_cast<double>(dim()));
+  }
+  return p;
+}
+
+void Linear2::add_penalty_gradient(const Vector& theta, Vector& grad) const {
+  if (options_.layer_decay != 0.0) {
+    Index first = 0, size = 0;
+    layer(options_.decay_layer, first, size);
+    grad.segment(first, size) += options_.layer_decay * theta.segment(first, size);
+  }
+  if (options_.break_strength != 0.0) {
+    grad.array() += options_.break_strength / std::sqrt(static_cast<double>(dim()));
+  }
+}
+
+void Linear2::layer(Index l, Index& first, Index& size) const {
+  SYMSWEEP_VERIFY(l == 0 || l == 1, "linear2 has layers 0 (U) and 1 (W)");
+  first = l == 0 ? 0 : dy_ * h_;
+  size = l == 0 ? dy_ * h_ : h_ * dx_;
+}
+
+void Linear2::apply_generator(Index k, const Vector& v, Vector& out) const {
+  SYMSWEEP_VERIFY(k >= 0 && k < generator_count() && v.size() == dim() && out.size() == dim(),
+                  "linear2: bad generator or vector length");
+  // M = E_ii (k < h), else E_ij + E_ji for the (k - h)-th pair i < j, row by row.
+  Index i = k, j = k;
+  if (k >= h_) {
+    Index rest = k - h_;
+    i = 0;
+    while (rest >= h_ - 1 - i) {
+      rest -= h_ - 1 - i;
+      ++i;
+    }
+    j = i + 1 + rest;
+  }
+  out.setZero();
+  const ConstMap vu(v.data(), dy_, h_), vw(v.data() + dy_ * h_, h_, dx_);
+  Eigen::Map<Matrix> ou(out.data(), dy_, h_), ow(out.data() + dy_ * h_, h_, dx_);
+  // (U M, -M W): U M's column j is U's column i (and i's is j's); M W's row i is W's row j.
+  ou.col(j) = vu.col(i);
+  ow.row(i) = -vw.row(j);
+  if (i != j) {
+    ou.col(i) = vu.col(j);
+    ow.row(j) = -vw.row(i);
+  }
 }
 
 void Linear2::reserve(Index max_batch) {
@@ -53,44 +122,71 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
   Eigen::Map<Matrix> gw(grad.data() + dy_ * h_, h_, dx_);
   gu.noalias() = g_ * w(theta).transpose();
   gw.noalias() = u(theta).transpose() * g_;
+  if (options_.layer_decay != 0.0 || options_.break_strength != 0.0) {
+    add_penalty_gradient(theta, grad);
+    return l + penalty(theta);
+  }
   return l;
 }
 
 double Linear2::loss(const Vector& theta, const Batch& batch) {
-  return forward(theta, batch);
+  const double l = forward(theta, batch);
+  return options_.layer_decay != 0.0 || options_.break_strength != 0.0 ? l + penalty(theta) : l;
 }
 
-namespace {
-
-/// H v for the two-layer linear net given the batch's G and Sxx (see the header).
-void linear2_hvp(const Eigen::Map<const Matrix>& u, const Eigen::Map<const Matrix>& w,
-                 const Matrix& g, const Matrix& sxx, const Vector& v, Vector& out) {
-  const Index dy = u.rows(), h = u.cols(), dx = w.cols();
-  const Eigen::Map<const Matrix> du(v.data(), dy, h);
-  const Eigen::Map<const Matrix> dw(v.data() + dy * h, h, dx);
-  const Matrix dg = (du * w + u * dw) * sxx;
-  out.resize(dy * h + h * dx);
-  Eigen::Map<Matrix>(out.data(), dy, h) = dg * w.transpose() + g * dw.transpose();
-  Eigen::Map<Matrix>(out.data() + dy * h, h, dx) = du.transpose() * g + u.transpose() * dg;
+void Linear2::hvp(const Vector& theta, const Vector& v, Vector& out) {
+  const ConstMap uu = u(theta), ww = w(theta);
+  const ConstMap du(v.data(), dy_, h_);
+  const ConstMap dw(v.data() + dy_ * h_, h_, dx_);
+  // Each product straight into its destination (no temporaries): the same sums, in the same
+  // order, as evaluating the expressions P = dU W + U dW, H v = (P Sxx W^T + G dW^T, ...).
+  p_.noalias() = du * ww;
+  p_.noalias() += uu * dw;
+  dg_.noalias() = p_ * sxx_;
+  out.resize(dim());
+  Eigen::Map<Matrix> ou(out.data(), dy_, h_), ow(out.data() + dy_ * h_, h_, dx_);
+  ou.noalias() = dg_ * ww.transpose();
+  ou.noalias() += g_ * dw.transpose();
+  ow.noalias() = du.transpose() * g_;
+  ow.noalias() += uu.transpose() * dg_;
+  if (options_.layer_decay != 0.0) {
+    Index first = 0, size = 0;
+    layer(options_.decay_layer, first, size);
+    out.segment(first, size) += options_.layer_decay * v.segment(first, size);
+  }
 }
-
-}  // namespace
 
 void Linear2::hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
                              Vector& out) {
   SYMSWEEP_VERIFY(v.size() == dim(), "v has the wrong length");
   forward(theta, batch);
-  const Matrix sxx = batch.x.transpose() * batch.x / static_cast<double>(batch.size());
-  linear2_hvp(u(theta), w(theta), g_, sxx, v, out);
+  sxx_.noalias() = batch.x.transpose() * batch.x;
+  sxx_ /= static_cast<double>(batch.size());
+  hvp(theta, v, out);
 }
 
 void Linear2::hessian(const Vector& theta, const Batch& batch, Matrix& hess) {
   forward(theta, batch);
-  const Matrix sxx = batch.x.transpose() * batch.x / static_cast<double>(batch.size());
+  sxx_.noalias() = batch.x.transpose() * batch.x;
+  sxx_ /= static_cast<double>(batch.size());
   hessian_from_products(
-      dim(),
-      [&](const Vector& e, Vector& col) { linear2_hvp(u(theta), w(theta), g_, sxx, e, col); },
-      hess);
+      dim(), [&](const Vector& e, Vector& col) { hvp(theta, e, col); }, hess);
+}
+
+double Linear2::hessian_trace(const Vector& theta, const Batch& batch) {
+  // Tr H = dy tr(W Sxx W^T) + |U|^2 tr(Sxx): the diagonal blocks (W Sxx W^T) (x) I_dy and
+  // Sxx (x) U^T U; G enters only the off-diagonal blocks.
+  forward(theta, batch);  // z_ = X W^T
+  const Index s = batch.size();
+  const double inv_s = 1.0 / static_cast<double>(s);
+  double t = static_cast<double>(dy_) * z_.topRows(s).squaredNorm() * inv_s +
+             u(theta).squaredNorm() * batch.x.squaredNorm() * inv_s;
+  if (options_.layer_decay != 0.0) {
+    Index first = 0, size = 0;
+    layer(options_.decay_layer, first, size);
+    t += options_.layer_decay * static_cast<double>(size);
+  }
+  return t;
 }
 
 Matrix Linear2::conserved_matrix(const Vector& theta) const {
@@ -113,6 +209,148 @@ void Linear2::initialize(NormalSource& normal, Vector& theta) const {
   for (Index i = 0; i < theta.size(); ++i) theta[i] = (i < nu ? su : sw) * normal.normal();
 }
 
+// ------------------------------------------------------------------------- noise equilibrium
+void Linear2::data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps) {
+  const double inv = 1.0 / static_cast<double>(full.size());
+  sigma_x = full.x.transpose() * full.x * inv;
+  const Matrix syx = full.y.transpose() * full.x * inv;
+  const Matrix syy = full.y.transpose() * full.y * inv;
+  v = sigma_x.ldlt().solve(syx.transpose()).transpose();  // V = Syx Sx^{-1}
+  sigma_eps = syy - v * sigma_x * v.transpose();
+  sigma_eps = (0.5 * (sigma_eps + sigma_eps.transpose())).eval();
+}
+
+namespace {
+/// The symmetric square root of a positive semi-definite matrix (negative rounding clipped).
+Matrix psd_sqrt(const Matrix& a) {
+  Eigen::SelfAdjointEigenSolver<Matrix> es(a);
+  const Vector root = es.eigenvalues().cwiseMax(0.0).cwiseSqrt();
+  return es.eigenvectors() * root.asDiagonal() * es.eigenvectors().transpose();
+}
+}  // namespace
+
+Vector Linear2::predicted_spectrum(const Matrix& sigma_x, const Matrix& v, const Matrix& sigma_eps,
+                                   Index h) {
+  const Matrix m = psd_sqrt(sigma_eps) * v * psd_sqrt(sigma_x);
+  const Vector sv = Eigen::JacobiSVD<Matrix>(m).singularValues();  // descending
+  const double scale = std::sqrt(sigma_x.trace() * sigma_eps.trace());
+  Vector out = Vector::Zero(h);
+  for (Index i = 0; i < std::min(h, sv.size()); ++i) out[i] = sv[i] / scale;
+  return out;
+}
+
+void Linear2::prepare_diagnostics(const Batch& full) {
+  data_moments(full, sigma_x_, v_, sigma_eps_);
+  tr_x_ = sigma_x_.trace();
+  tr_eps_ = sigma_eps_.trace();
+  wsx_.resize(h_, dx_);
+  aw_.resize(h_, h_);
+  ueps_.resize(h_, dy_);
+  au_.resize(h_, h_);
+  aw_eigen_ = Eigen::SelfAdjointEigenSolver<Matrix>(h_);
+  au_eigen_ = Eigen::SelfAdjointEigenSolver<Matrix>(h_);
+  w_spec_.resize(h_);
+  u_spec_.resize(h_);
+  w_sum_ = Vector::Zero(h_);
+  u_sum_ = Vector::Zero(h_);
+  gap_sum_ = 0;
+  window_count_ = 0;
+}
+
+void Linear2::equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u_side,
+                                  double& gap) {
+  SYMSWEEP_VERIFY(aw_.rows() == h_, "linear2: equilibrium_spectra before prepare_diagnostics");
+  wsx_.noalias() = w(theta) * sigma_x_;
+  aw_.noalias() = wsx_ * w(theta).transpose();
+  aw_ /= tr_x_;
+  ueps_.noalias() = u(theta).transpose() * sigma_eps_;
+  au_.noalias() = ueps_ * u(theta);
+  au_ /= tr_eps_;  // Tr Sigma_eps = 0 (no label noise): NaN, there is no equilibrium
+  aw_eigen_.compute(aw_, Eigen::EigenvaluesOnly);
+  au_eigen_.compute(au_, Eigen::EigenvaluesOnly);
+  w_side = aw_eigen_.eigenvalues().reverse();
+  u_side = au_eigen_.eigenvalues().reverse();
+  aw_ -= au_;
+  gap = aw_.norm();
+}
+
+void Linear2::accumulate_window(const Vector& theta) {
+  double gap = 0;
+  equilibrium_spectra(theta, w_spec_, u_spec_, gap);
+  w_sum_ += w_spec_;
+  u_sum_ += u_spec_;
+  gap_sum_ += gap;
+  ++window_count_;
+}
+
+void Linear2::bind_fields(const Schema& schema) {
+  f_w_spec_ = schema.id(Group::results, "eq_w_spectrum");
+  f_u_spec_ = schema.id(Group::results, "eq_u_spectrum");
+  f_gap_ = schema.id(Group::results, "eq_gap");
+  f_pred_ = schema.id(Group::results, "eq_predicted");
+  f_trace_gap_ = schema.find(Group::traces, "eq_gap");
+}
+
+void Linear2::record_traces(const Vector& theta, Record& out, std::size_t slot) {
+  if (f_trace_gap_ < 0 || !out.schema().present(f_trace_gap_)) return;
+  double gap = 0;
+  equilibrium_spectra(theta, w_spec_, u_spec_, gap);
+  out.set(f_trace_gap_, gap, slot);
+}
+
+void Linear2::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
+  double gap = 0;
+  if (window_count_ > 0) {
+    const double inv = 1.0 / static_cast<double>(window_count_);
+    w_spec_ = w_sum_ * inv;
+    u_spec_ = u_sum_ * inv;
+    gap = gap_sum_ * inv;
+  } else {
+    equilibrium_spectra(theta, w_spec_, u_spec_, gap);
+  }
+  const auto n = static_cast<std::size_t>(h_);
+  out.set_reals(f_w_spec_, w_spec_.data(), n);
+  out.set_reals(f_u_spec_, u_spec_.data(), n);
+  out.set(f_gap_, gap);
+  const Vector predicted = predicted_spectrum(sigma_x_, v_, sigma_eps_, h_);
+  out.set_reals(f_pred_, predicted.data(), n);
+}
+
+namespace {
+void declare_linear2_fields(const Grid& grid, Schema& schema) {
+  Index h = 0;
+  grid.for_each_combination([](const std::string& key) { return key == "model.h"; },
+                            [&](const ParamSet& p) { h = std::max(h, p.integer("model.h")); });
+  std::vector<std::int64_t> i(static_cast<std::size_t>(h));
+  for (std::size_t k = 0; k < i.size(); ++k) i[k] = static_cast<std::int64_t>(k);
+  schema.add_dim({"hidden", "index of a hidden-layer spectrum (descending order)", i});
+  const Group R = Group::results;
+  const std::string averaged =
+      ", averaged over the last record.final_window steps (the final state when 0 or when the "
+      "run ended before)";
+  schema.add(real_field(R, "eq_w_spectrum", "spectrum of W Sx W^T / Tr Sx",
+                        "eigenvalues (descending) of W Sigma_x W^T / Tr Sigma_x" + averaged +
+                            "; NaN-padded; NaN if diverged",
+                        "", {"hidden"}));
+  schema.add(real_field(R, "eq_u_spectrum", "spectrum of U^T Se U / Tr Se",
+                        "eigenvalues (descending) of U^T Sigma_eps U / Tr Sigma_eps" + averaged +
+                            "; NaN without label noise",
+                        "", {"hidden"}));
+  schema.add(real_field(R, "eq_gap", "|W Sx W^T / Tr Sx - U^T Se U / Tr Se|",
+                        "Frobenius norm of the difference of the two matrices (zero at the noise "
+                        "equilibrium)" +
+                            averaged));
+  schema.add(real_field(R, "eq_predicted", "predicted equilibrium spectrum",
+                        "sigma_i(Sigma_eps^{1/2} V Sigma_x^{1/2}) / sqrt(Tr Sigma_x Tr Sigma_eps) "
+                        "(zero past rank V), from the moments of the full objective (exact "
+                        "population moments online): the noise equilibrium's spectrum of either "
+                        "side when h = rank V (Ziyin et al. 2024)",
+                        "", {"hidden"}));
+  schema.add(real_field(Group::traces, "eq_gap", "equilibrium gap",
+                        "eq_gap (unaveraged) at /traces/step", "", {"step"}));
+}
+}  // namespace
+
 ModelInfo linear2_info() {
   const auto dim = [](std::string key, std::string help) {
     return ParamDef{
@@ -133,12 +371,45 @@ ModelInfo linear2_info() {
       dim("model.dy", "output dimension"),
       scale("model.init_u_scale", "U entries ~ N(0, init_u_scale^2 / h)"),
       scale("model.init_w_scale", "W entries ~ N(0, init_w_scale^2 / dx)"),
+      ParamDef{"model.layer_decay",
+               ParamKind::Real,
+               "0",
+               "an L2 penalty layer_decay/2 |layer|^2 on the layer model.decay_layer alone (weight "
+               "decay on one layer; optimizer.weight_decay decays both)",
+               Range::at_least(0),
+               {},
+               true},
+      ParamDef{"model.decay_layer",
+               ParamKind::Choice,
+               "w",
+               "the layer model.layer_decay acts on: u or w",
+               {},
+               {"u", "w"},
+               true},
+      ParamDef{"model.break_strength",
+               ParamKind::Real,
+               "0",
+               "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to the "
+               "loss",
+               Range::any(),
+               {},
+               true},
   };
   info.conserved_size = [](const ParamSet& p) -> Index { return p.integer("model.h"); };
+  info.generator_count = [](const ParamSet& p) -> Index {
+    const Index h = p.integer("model.h");
+    return h * (h + 1) / 2;
+  };
+  info.layer_count = [](const ParamSet&) -> Index { return 2; };
+  info.declare_fields = &declare_linear2_fields;
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
+    Linear2::Options o;
+    o.layer_decay = p.number("model.layer_decay");
+    o.decay_layer = p.text("model.decay_layer") == "u" ? 0 : 1;
+    o.break_strength = p.number("model.break_strength");
     return std::make_unique<Linear2>(p.integer("model.dx"), p.integer("model.h"),
                                      p.integer("model.dy"), p.number("model.init_u_scale"),
-                                     p.number("model.init_w_scale"));
+                                     p.number("model.init_w_scale"), o);
   };
   return info;
 }

@@ -224,9 +224,14 @@ def test_the_report_holds_every_figure(result, tmp_path):
         grid = f["results/status"].shape
         fields = sorted(n for n, d in f["results"].items() if d.shape == grid
                         and d.dtype.kind == "f" and np.isfinite(d[()]).any())
+        traces = sorted("trace_" + n for n, d in f["traces"].items()
+                        if d.shape == grid + (f["step"].shape[0],) and d.dtype.kind == "f"
+                        and np.isfinite(d[()]).any())
     assert "final_loss" in fields and "sharpness" in fields
-    assert titles[0] == "outcome" and sorted(titles[1:-1]) == fields
-    assert titles[-1] == "trace_loss"
+    assert "trace_loss" in traces
+    # outcome, then the results, then the scalar traces (loss, and the diagnostics of simulate.hpp)
+    assert titles[0] == "outcome" and sorted(titles[1:len(titles) - len(traces)]) == fields
+    assert sorted(titles[len(titles) - len(traces):]) == traces
     html = page.read_text()
     images = re.findall(r'<figure id="([^"]+)"><img alt="[^"]+" src="data:image/png;base64,'
                         r'([A-Za-z0-9+/=]+)"', html)

@@ -10,7 +10,26 @@
 // symmetric M leaves every l_i unchanged; gradient flow conserves D = U^T U - W W^T, and one SGD
 // step moves it by exactly
 //     D' = D + eta^2 (W G^T G W^T - U^T G G^T U)         (SCIENCE.md Sec. 2).
-// conserved() reports D's eigenvalues in descending order.
+// conserved() reports D's eigenvalues in descending order. The generators (Model::apply_generator)
+// are A_M theta = (U M, -M W) for the basis M of symmetric h x h matrices: E_ii (k = 0..h-1, C_k =
+// D_ii), then E_ij + E_ji for i < j (row by row, C_k = 2 D_ij). Layers: 0 = U, 1 = W.
+//
+// Symmetry parameters (keys model.<x>, each sweepable; at their defaults nothing changes):
+//   init_u_scale / init_w_scale   the initial imbalance (D_0 ~ init_u_scale^2 dy/h - ... );
+//   layer_decay, decay_layer      an L2 penalty layer_decay/2 |layer|^2 on U or W alone: weight
+//                                 decay on one layer (optimizer.weight_decay decays both);
+//   break_strength                the explicit symmetry-breaking term beta sum_i theta_i / sqrt(d).
+// Penalties are added to every sample's loss (they do not move Sigma).
+//
+// Noise equilibrium (SCIENCE.md Sec. 2, online data at a minimum): with the data moments of the
+// full objective (Sigma_x = E x x^T, V = E[y x^T] Sigma_x^{-1}, Sigma_eps = E y y^T - V Sigma_x
+// V^T; exact population moments online),
+//     W Sigma_x W^T / Tr Sigma_x = U^T Sigma_eps U / Tr Sigma_eps,
+// and (h = rank V) the nonzero eigenvalues of either side are
+//     sigma_i(Sigma_eps^{1/2} V Sigma_x^{1/2}) / sqrt(Tr Sigma_x Tr Sigma_eps).
+// The model stores both measured spectra (descending), the Frobenius norm of their matrices'
+// difference (zero at the equilibrium; invariant under the O(h) rotation the equilibrium leaves
+// free), averaged over the run's final window (record.final_window), and the predicted spectrum.
 //
 // theta = (vec U, vec W), both column-major.
 #pragma once
@@ -26,7 +45,16 @@ ModelInfo linear2_info();
 
 class Linear2 final : public Model {
  public:
+  /// The symmetry parameters (see above); defaults leave the model symmetric.
+  struct Options {
+    double layer_decay = 0;  ///< L2 penalty strength on one layer
+    int decay_layer = 1;     ///< 0: U, 1: W
+    double break_strength = 0;
+  };
+
   Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale);
+  Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale,
+          const Options& options);
 
   Index dim() const override { return dy_ * h_ + h_ * dx_; }
   Index input_dim() const override { return dx_; }
@@ -47,6 +75,28 @@ class Linear2 final : public Model {
 
   void initialize(NormalSource& normal, Vector& theta) const override;
 
+  Index generator_count() const override { return h_ * (h_ + 1) / 2; }
+  void apply_generator(Index k, const Vector& v, Vector& out) const override;
+  Index layer_count() const override { return 2; }
+  void layer(Index l, Index& first, Index& size) const override;
+  double hessian_trace(const Vector& theta, const Batch& batch) override;
+
+  void bind_fields(const Schema& schema) override;
+  void record_traces(const Vector& theta, Record& out, std::size_t slot) override;
+  void record_final(const Vector& theta, const Batch& full, Record& out) override;
+  void prepare_diagnostics(const Batch& full) override;
+  void accumulate_window(const Vector& theta) override;
+
+  /// The data moments of `full` (see above): Sigma_x, V, Sigma_eps.
+  static void data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps);
+  /// The predicted equilibrium spectrum, h values, descending (zeros past min(dx, dy)).
+  static Vector predicted_spectrum(const Matrix& sigma_x, const Matrix& v, const Matrix& sigma_eps,
+                                   Index h);
+  /// Spectra (descending) of W Sigma_x W^T / Tr Sigma_x and U^T Sigma_eps U / Tr Sigma_eps at
+  /// theta, and the Frobenius norm of the difference of the two matrices. Needs
+  /// prepare_diagnostics. Allocation-free.
+  void equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u_side, double& gap);
+
   using ConstMap = Eigen::Map<const Matrix>;
   ConstMap u(const Vector& theta) const { return ConstMap(theta.data(), dy_, h_); }
   ConstMap w(const Vector& theta) const { return ConstMap(theta.data() + dy_ * h_, h_, dx_); }
@@ -54,9 +104,26 @@ class Linear2 final : public Model {
  private:
   /// Fills r_ (S x dy residuals) and g_ (G) for the batch; returns the mean loss.
   double forward(const Vector& theta, const Batch& batch);
+  /// H v from g_ and sxx_ (see the header comment), penalties included. Allocation-free.
+  void hvp(const Vector& theta, const Vector& v, Vector& out);
+  /// The penalties' loss (0 at the defaults) and their gradient, added to grad.
+  double penalty(const Vector& theta) const;
+  void add_penalty_gradient(const Vector& theta, Vector& grad) const;
 
   Index dx_, h_, dy_;
   double init_u_scale_, init_w_scale_;
+  Options options_;
+  // hvp's scratch
+  Matrix sxx_, p_, dg_;
+  // Equilibrium diagnostics (prepare_diagnostics, accumulate_window).
+  Matrix sigma_x_, sigma_eps_, v_;
+  double tr_x_ = 0, tr_eps_ = 0;
+  Matrix wsx_, aw_, ueps_, au_;
+  Eigen::SelfAdjointEigenSolver<Matrix> aw_eigen_, au_eigen_;
+  Vector w_spec_, u_spec_, w_sum_, u_sum_;
+  double gap_sum_ = 0;
+  std::int64_t window_count_ = 0;
+  FieldId f_w_spec_ = -1, f_u_spec_ = -1, f_gap_ = -1, f_pred_ = -1, f_trace_gap_ = -1;
   // Scratch, sized by reserve(); row s belongs to sample s.
   RowMatrix z_;  // S x h: X W^T
   RowMatrix r_;  // S x dy: residuals

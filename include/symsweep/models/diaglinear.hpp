@@ -1,0 +1,73 @@
+// "diaglinear": the diagonal linear network f(x) = sum_j u_j v_j x_j, l = 1/2 (f - y)^2, u, v in
+// R^m (m = model.dx, dy = 1). theta = (u, v).
+//
+// Batch quantities (S samples, r_s = f(x_s) - y_s, c = X^T r / S):
+//     dL/du = c o v,   dL/dv = c o u
+//     H (du, dv) = ( X^T(X (du o v + u o dv)) / S o v + c o dv,  ... o u + c o du )
+//     Tr H = sum_j q_j (u_j^2 + v_j^2),  q_j = mean_s x_sj^2
+// Symmetry (SCIENCE.md Sec. 2, table): per coordinate, u_j -> e^l u_j, v_j -> e^-l v_j; generator
+// A_j = diag(e_j, -e_j), C_j = u_j^2 - v_j^2 (conserved(): the m values, descending); one SGD step
+// moves C_j by exactly eta^2 ((g_u)_j^2 - (g_v)_j^2). Layers: 0 = u, 1 = v.
+// Noise equilibrium: Var[dl/du_j] = Var[dl/dv_j], i.e. (where the noise loads coordinate j)
+// u_j^2 = v_j^2, with u_j v_j = beta_j, beta = Sigma_x^{-1} E[x y] the least-squares weights: the
+// model stores the time-averaged balance u_j^2 - v_j^2 and product u_j v_j beside beta.
+//
+// Symmetry parameters (model.<x>, sweepable, inert at their defaults): init_imbalance rho (u ~
+// init_scale rho N(0, 1), v ~ init_scale / rho N(0, 1)), layer_decay on decay_layer (u or v), and
+// break_strength (adds beta sum_i theta_i / sqrt(d) to the loss).
+#pragma once
+
+#include "symsweep/model.hpp"
+
+namespace symsweep {
+
+/// Registry entry of the diagonal linear network ("diaglinear").
+ModelInfo diaglinear_info();
+
+class DiagLinear final : public Model {
+ public:
+  struct Options {
+    double init_scale = 1, init_imbalance = 1;
+    double layer_decay = 0;
+    int decay_layer = 1;  ///< 0: u, 1: v
+    double break_strength = 0;
+  };
+  DiagLinear(Index m, const Options& options);
+
+  Index dim() const override { return 2 * m_; }
+  Index input_dim() const override { return m_; }
+  Index output_dim() const override { return 1; }
+  void reserve(Index max_batch) override;
+  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
+  double loss(const Vector& theta, const Batch& batch) override;
+  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
+                      Vector& out) override;
+  double hessian_trace(const Vector& theta, const Batch& batch) override;
+  bool quadratic_in_data() const override { return true; }
+  Index conserved_size() const override { return m_; }
+  void conserved(const Vector& theta, Vector& out) const override;
+  void initialize(NormalSource& normal, Vector& theta) const override;
+
+  Index generator_count() const override { return m_; }
+  void apply_generator(Index k, const Vector& v, Vector& out) const override;
+  Index layer_count() const override { return 2; }
+  void layer(Index l, Index& first, Index& size) const override;
+
+  void bind_fields(const Schema& schema) override;
+  void prepare_diagnostics(const Batch& full) override;
+  void accumulate_window(const Vector& theta) override;
+  void record_final(const Vector& theta, const Batch& full, Record& out) override;
+
+ private:
+  /// Fills r_ and c_; returns the mean data loss.
+  double forward(const Vector& theta, const Batch& batch);
+  double penalty(const Vector& theta) const;
+  Index m_;
+  Options o_;
+  Vector r_, c_, z_, t_, w_;  // residuals, X^T r / S, X w (S), X^T X w / S, w (m)
+  Vector beta_, balance_sum_, product_sum_;
+  std::int64_t window_count_ = 0;
+  FieldId f_balance_ = -1, f_product_ = -1, f_beta_ = -1;
+};
+
+}  // namespace symsweep

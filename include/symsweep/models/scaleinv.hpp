@@ -1,0 +1,79 @@
+// "scaleinv": a scale-invariant model, the normalised linear predictor f(x) = theta_hat^T x,
+// theta_hat = theta / |theta|, l = 1/2 (f - y)^2, theta in R^m (m = model.dx, dy = 1).
+//
+// With rho = |theta|, P = I - theta_hat theta_hat^T, F(w) = (1/2S)|X w - y|^2 and
+// c = grad F(theta_hat) = X^T (X theta_hat - y) / S:
+//     grad L = P c / rho
+//     H d = ( P Sxx P d - (theta_hat^T c) P d - P c (theta_hat^T d) - theta_hat (P c)^T d ) / rho^2
+//     Tr H = ( tr Sxx - theta_hat^T Sxx theta_hat - (m - 1) theta_hat^T c ) / rho^2
+// Symmetry: A = I (l(e^l theta) = l(theta)); C = |theta|^2, and one SGD step moves it by exactly
+// eta^2 |g|^2 (g is orthogonal to theta). There is no noise equilibrium: |theta|^4 grows linearly
+// with slope 2 eta^2 Tr Sigma(theta_hat) / S per step, and with weight decay gamma it settles at
+// |theta*|^4 = eta Tr Sigma(theta_hat) / (2 S gamma) (SCIENCE.md Sec. 2, table). Sigma(theta) =
+// Sigma(theta_hat) / rho^2, so Tr Sigma(theta_hat) = |theta|^2 Tr Sigma(theta), taken from the
+// core's grad_noise at the end (1/S becomes (n - S) / (S (n - 1)) in finite mode).
+//
+// Keys: model.init_norm (|theta_0|, the imbalance of A = I; the direction is a random normal),
+// model.break_strength (adds beta sum_i theta_i / sqrt(d), breaking the scale invariance).
+#pragma once
+
+#include "symsweep/model.hpp"
+
+namespace symsweep {
+
+/// Registry entry of the scale-invariant model ("scaleinv").
+ModelInfo scaleinv_info();
+
+class ScaleInv final : public Model {
+ public:
+  struct Options {
+    double init_norm = 1;
+    double break_strength = 0;
+    // For the predictions (from the point's optimizer and data keys).
+    double eta = 0, weight_decay = 0;
+    double noise_factor = 0;  ///< 1/S online, (n - S) / (S (n - 1)) finite
+  };
+  ScaleInv(Index m, const Options& options);
+
+  Index dim() const override { return m_; }
+  Index input_dim() const override { return m_; }
+  Index output_dim() const override { return 1; }
+  void reserve(Index max_batch) override;
+  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
+  double loss(const Vector& theta, const Batch& batch) override;
+  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
+                      Vector& out) override;
+  double hessian_trace(const Vector& theta, const Batch& batch) override;
+  bool quadratic_in_data() const override { return true; }
+  Index conserved_size() const override { return 1; }
+  void conserved(const Vector& theta, Vector& out) const override;
+  void initialize(NormalSource& normal, Vector& theta) const override;
+
+  Index generator_count() const override { return 1; }
+  void apply_generator(Index k, const Vector& v, Vector& out) const override;
+  Index layer_count() const override { return 1; }
+  void layer(Index l, Index& first, Index& size) const override;
+
+  void bind_fields(const Schema& schema) override;
+  void accumulate_window(const Vector& theta) override;
+  void record_final(const Vector& theta, const Batch& full, Record& out) override;
+
+  /// The predicted slope of |theta|^4 per step, and |theta*|^4 under weight decay (NaN without),
+  /// given Tr Sigma(theta_hat).
+  double predicted_slope(double tr_sigma_hat) const;
+  double predicted_norm4(double tr_sigma_hat) const;
+
+ private:
+  /// Fills th_ (theta_hat), r_ and c_; returns the mean data loss.
+  double forward(const Vector& theta, const Batch& batch);
+  double penalty(const Vector& theta) const;
+  Index m_;
+  Options o_;
+  Vector th_, c_, t_, r_, z_;
+  double first_norm4_ = 0, last_norm4_ = 0, norm4_sum_ = 0;
+  std::int64_t window_count_ = 0;
+  FieldId f_grad_noise_ = -1, f_slope_pred_ = -1, f_norm4_pred_ = -1, f_slope_ = -1, f_norm4_ = -1,
+          f_tr_sigma_hat_ = -1;
+};
+
+}  // namespace symsweep

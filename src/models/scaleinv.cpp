@@ -1,0 +1,233 @@
+// The scale-invariant model. The maths is in include/symsweep/models/scaleinv.hpp.
+#include "symsweep/models/scaleinv.hpp"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "symsweep/error.hpp"
+#include "symsweep/grid.hpp"
+#include "symsweep/rng.hpp"
+
+namespace symsweep {
+
+ScaleInv::ScaleInv(Index m, const Options& options) : m_(m), o_(options), th_(m), c_(m), t_(m) {
+  SYMSWEEP_VERIFY(m >= 1, "scaleinv needs m >= 1");
+}
+
+void ScaleInv::reserve(Index max_batch) {
+  if (r_.size() < max_batch) {
+    r_.resize(max_batch);
+    z_.resize(max_batch);
+  }
+}
+
+double ScaleInv::forward(const Vector& theta, const Batch& batch) {
+  const Index s = batch.size();
+  SYMSWEEP_VERIFY(theta.size() == m_ && batch.x.cols() == m_ && batch.y.cols() == 1,
+                  "scaleinv: wrong shapes");
+  reserve(s);
+  th_ = theta / theta.norm();
+  auto r = r_.head(s);
+  r.noalias() = batch.x * th_;
+  r -= batch.y.col(0);
+  c_.noalias() = batch.x.transpose() * r;
+  c_ /= static_cast<double>(s);
+  return 0.5 * r.squaredNorm() / static_cast<double>(s);
+}
+
+double ScaleInv::penalty(const Vector& theta) const {
+  return o_.break_strength != 0.0
+             ? o_.break_strength * theta.sum() / std::sqrt(static_cast<double>(m_))
+             : 0.0;
+}
+
+double ScaleInv::loss_grad(const Vector& theta, const Batch& batch, Vector& grad) {
+  const double l = forward(theta, batch);
+  SYMSWEEP_VERIFY(grad.size() == m_, "grad has the wrong length");
+  const double rho = theta.norm();
+  grad = c_ - th_ * th_.dot(c_);  // P c
+  grad /= rho;
+  if (o_.break_strength != 0.0) {
+    grad.array() += o_.break_strength / std::sqrt(static_cast<double>(m_));
+  }
+  return l + penalty(theta);
+}
+
+double ScaleInv::loss(const Vector& theta, const Batch& batch) {
+  return forward(theta, batch) + penalty(theta);
+}
+
+void ScaleInv::hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
+                              Vector& out) {
+  SYMSWEEP_VERIFY(v.size() == m_, "v has the wrong length");
+  forward(theta, batch);
+  const Index s = batch.size();
+  const double rho2 = theta.squaredNorm();
+  const double tc = th_.dot(c_), tv = th_.dot(v);
+  out.resize(m_);
+  // P Sxx P v
+  t_ = v - th_ * tv;
+  auto z = z_.head(s);
+  z.noalias() = batch.x * t_;
+  out.noalias() = batch.x.transpose() * z;
+  out /= static_cast<double>(s);
+  out -= th_ * th_.dot(out);
+  // - (theta_hat^T c) P v - P c (theta_hat^T v) - theta_hat (P c)^T v, with P c = c - tc th
+  out -= tc * t_;
+  t_ = c_ - th_ * tc;
+  out -= t_ * tv;
+  out -= th_ * t_.dot(v);
+  out /= rho2;
+}
+
+double ScaleInv::hessian_trace(const Vector& theta, const Batch& batch) {
+  forward(theta, batch);
+  const Index s = batch.size();
+  const double inv = 1.0 / static_cast<double>(s);
+  const double tr_sxx = batch.x.squaredNorm() * inv;
+  auto z = z_.head(s);
+  z.noalias() = batch.x * th_;
+  const double t_sxx_t = z.squaredNorm() * inv;
+  return (tr_sxx - t_sxx_t - static_cast<double>(m_ - 1) * th_.dot(c_)) / theta.squaredNorm();
+}
+
+void ScaleInv::conserved(const Vector& theta, Vector& out) const {
+  out.resize(1);
+  out[0] = theta.squaredNorm();
+}
+
+void ScaleInv::initialize(NormalSource& normal, Vector& theta) const {
+  theta.resize(m_);
+  for (Index i = 0; i < m_; ++i) theta[i] = normal.normal();
+  theta *= o_.init_norm / theta.norm();
+}
+
+void ScaleInv::apply_generator(Index k, const Vector& v, Vector& out) const {
+  SYMSWEEP_VERIFY(k == 0 && v.size() == m_ && out.size() == m_, "scaleinv: generator 0 is I");
+  out = v;
+}
+
+void ScaleInv::layer(Index l, Index& first, Index& size) const {
+  SYMSWEEP_VERIFY(l == 0, "scaleinv has one layer");
+  first = 0;
+  size = m_;
+}
+
+// --------------------------------------------------------------------------------- predictions
+double ScaleInv::predicted_slope(double tr_sigma_hat) const {
+  return 2 * o_.eta * o_.eta * o_.noise_factor * tr_sigma_hat;
+}
+
+double ScaleInv::predicted_norm4(double tr_sigma_hat) const {
+  if (o_.weight_decay == 0.0) return std::numeric_limits<double>::quiet_NaN();
+  return o_.eta * o_.noise_factor * tr_sigma_hat / (2 * o_.weight_decay);
+}
+
+void ScaleInv::accumulate_window(const Vector& theta) {
+  const double n2 = theta.squaredNorm();
+  last_norm4_ = n2 * n2;
+  if (window_count_ == 0) first_norm4_ = last_norm4_;
+  norm4_sum_ += last_norm4_;
+  ++window_count_;
+}
+
+void ScaleInv::bind_fields(const Schema& schema) {
+  f_grad_noise_ = schema.id(Group::results, "grad_noise");
+  f_tr_sigma_hat_ = schema.id(Group::results, "si_tr_sigma_hat");
+  f_slope_pred_ = schema.id(Group::results, "si_norm4_slope_predicted");
+  f_norm4_pred_ = schema.id(Group::results, "si_norm4_predicted");
+  f_slope_ = schema.id(Group::results, "si_norm4_slope");
+  f_norm4_ = schema.id(Group::results, "si_norm4_mean");
+}
+
+void ScaleInv::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
+  // Sigma(theta) = Sigma(theta_hat) / |theta|^2; the core measured Tr Sigma(theta) (one layer).
+  const double tr_sigma_hat = theta.squaredNorm() * out.real(f_grad_noise_, 0);
+  out.set(f_tr_sigma_hat_, tr_sigma_hat);
+  out.set(f_slope_pred_, predicted_slope(tr_sigma_hat));
+  out.set(f_norm4_pred_, predicted_norm4(tr_sigma_hat));
+  if (window_count_ >= 2) {
+    out.set(f_slope_, (last_norm4_ - first_norm4_) / static_cast<double>(window_count_ - 1));
+  }
+  if (window_count_ >= 1) out.set(f_norm4_, norm4_sum_ / static_cast<double>(window_count_));
+}
+
+// ------------------------------------------------------------------------------------ registry
+namespace {
+
+void declare_scaleinv_fields(const Grid& /*grid*/, Schema& schema) {
+  const Group R = Group::results;
+  schema.add(real_field(R, "si_tr_sigma_hat", "Tr Sigma(theta_hat)",
+                        "trace of the gradient noise at the unit vector theta_hat = |theta|^2 "
+                        "Tr Sigma(theta) (the core's grad_noise), at the end"));
+  schema.add(real_field(R, "si_norm4_slope_predicted", "predicted slope of |theta|^4",
+                        "2 eta^2 Tr Sigma(theta_hat) / S per step (S -> S (n - 1) / (n - S) in "
+                        "finite mode), at the end",
+                        "1/steps"));
+  schema.add(real_field(R, "si_norm4_predicted", "predicted |theta*|^4",
+                        "eta Tr Sigma(theta_hat) / (2 S gamma), gamma = optimizer.weight_decay "
+                        "(NaN when 0)"));
+  schema.add(real_field(R, "si_norm4_slope", "measured slope of |theta|^4",
+                        "(|theta|^4 at the last step - at the first) / (steps - 1) over the last "
+                        "record.final_window steps (NaN when 0)",
+                        "1/steps"));
+  schema.add(real_field(R, "si_norm4_mean", "mean |theta|^4",
+                        "|theta|^4 averaged over the last record.final_window steps (NaN when 0)"));
+}
+
+}  // namespace
+
+ModelInfo scaleinv_info() {
+  ModelInfo info;
+  info.name = "scaleinv";
+  info.summary =
+      "scale-invariant normalised linear predictor f = (theta/|theta|)^T x, l = 1/2 (f - y)^2; "
+      "A = I, C = |theta|^2 grows";
+  info.params = {
+      ParamDef{"model.dx",
+               ParamKind::Integer,
+               "2",
+               "input dimension m = d (dy must be 1)",
+               Range{1, 4096},
+               {},
+               true},
+      ParamDef{"model.init_norm",
+               ParamKind::Real,
+               "1",
+               "|theta_0| (the initial C; the direction is random)",
+               Range::above(0),
+               {},
+               true},
+      ParamDef{"model.break_strength",
+               ParamKind::Real,
+               "0",
+               "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to the "
+               "loss",
+               Range::any(),
+               {},
+               true},
+  };
+  info.conserved_size = [](const ParamSet&) -> Index { return 1; };
+  info.generator_count = [](const ParamSet&) -> Index { return 1; };
+  info.layer_count = [](const ParamSet&) -> Index { return 1; };
+  info.declare_fields = &declare_scaleinv_fields;
+  info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
+    ScaleInv::Options o;
+    o.init_norm = p.number("model.init_norm");
+    o.break_strength = p.number("model.break_strength");
+    o.eta = p.number("optimizer.eta");
+    o.weight_decay = p.number("optimizer.weight_decay");
+    const double s = p.number("optimizer.batch");
+    if (p.text("data.mode") == "online") {
+      o.noise_factor = 1.0 / s;
+    } else {
+      const double n = p.number("data.n");
+      o.noise_factor = n > 1 ? (n - s) / (s * (n - 1)) : 0.0;
+    }
+    return std::make_unique<ScaleInv>(p.integer("model.dx"), o);
+  };
+  return info;
+}
+
+}  // namespace symsweep

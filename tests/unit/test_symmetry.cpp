@@ -1,0 +1,390 @@
+// The models with a continuous symmetry (linear2, diaglinear, scaleinv) through the symmetry
+// interface of model.hpp: derivatives against finite differences, the symmetry itself, the exact
+// discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step (SCIENCE.md Sec. 2), and the
+// quantitative closed forms: linear2's equilibrium spectrum with a non-diagonal teacher, the
+// scale-invariant model's |theta|^4 slope and fixed point, and init-independence of the
+// equilibrium under SGD (not under GD).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include <Eigen/Cholesky>
+#include <unsupported/Eigen/MatrixFunctions>
+
+#include "symsweep/data.hpp"
+#include "symsweep/models/diaglinear.hpp"
+#include "symsweep/models/linear2.hpp"
+#include "symsweep/models/scaleinv.hpp"
+#include "symsweep/optimizer.hpp"
+#include "symsweep/rng.hpp"
+#include "symsweep/simulate.hpp"
+
+namespace symsweep {
+namespace {
+
+struct Case {
+  const char* name;
+  std::function<std::unique_ptr<Model>()> make;
+  bool symmetric;  // false: a symmetry-breaking or one-layer decay key is on
+};
+
+std::vector<Case> cases() {
+  Linear2::Options l2_break;
+  l2_break.break_strength = 0.3;
+  l2_break.layer_decay = 0.2;
+  l2_break.decay_layer = 0;
+  DiagLinear::Options dl;
+  dl.init_imbalance = 1.5;
+  DiagLinear::Options dl_break = dl;
+  dl_break.layer_decay = 0.1;
+  dl_break.break_strength = -0.2;
+  ScaleInv::Options si, si_break;
+  si_break.break_strength = 0.4;
+  return {
+      {"linear2", [] { return std::make_unique<Linear2>(3, 2, 2, 1.0, 0.7); }, true},
+      {"linear2_broken",
+       [l2_break] { return std::make_unique<Linear2>(3, 2, 2, 1.0, 0.7, l2_break); }, false},
+      {"diaglinear", [dl] { return std::make_unique<DiagLinear>(4, dl); }, true},
+      {"diaglinear_broken", [dl_break] { return std::make_unique<DiagLinear>(4, dl_break); },
+       false},
+      {"scaleinv", [si] { return std::make_unique<ScaleInv>(4, si); }, true},
+      {"scaleinv_broken", [si_break] { return std::make_unique<ScaleInv>(4, si_break); }, false},
+  };
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class SymmetryTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    model_ = GetParam().make();
+    Stream init(7, 0, Purpose::init);
+    model_->initialize(init, theta_);
+    DataSpec ds;
+    ds.dx = model_->input_dim();
+    ds.dy = model_->output_dim();
+    ds.x_decay = 0.8;
+    ds.noise_var = 0.3;
+    ds.teacher_scale = 0.9;
+    Stream data(7, 0, Purpose::data);
+    set_ = Teacher(ds).sample(data, 12);
+    model_->reserve(set_.size());
+  }
+  /// The dense generator A_k, column by column from apply_generator.
+  Matrix generator(Index k) const {
+    const Index d = model_->dim();
+    Matrix a(d, d);
+    Vector e = Vector::Zero(d), col(d);
+    for (Index j = 0; j < d; ++j) {
+      e[j] = 1;
+      model_->apply_generator(k, e, col);
+      a.col(j) = col;
+      e[j] = 0;
+    }
+    return a;
+  }
+  std::unique_ptr<Model> model_;
+  Vector theta_;
+  SampleSet set_;
+};
+
+TEST_P(SymmetryTest, GradientMatchesCentralDifferences) {
+  Vector grad(model_->dim());
+  const double loss = model_->loss_grad(theta_, set_.batch(), grad);
+  EXPECT_DOUBLE_EQ(loss, model_->loss(theta_, set_.batch()));
+  const double eps = 1e-6;
+  for (Index i = 0; i < model_->dim(); ++i) {
+    Vector tp = theta_, tm = theta_;
+    tp[i] += eps;
+    tm[i] -= eps;
+    const double fd = (model_->loss(tp, set_.batch()) - model_->loss(tm, set_.batch())) / (2 * eps);
+    EXPECT_NEAR(grad[i], fd, 1e-7 * std::max(1.0, std::fabs(fd))) << "parameter " << i;
+  }
+}
+
+TEST_P(SymmetryTest, HessianVectorProductsAndTraceMatchDifferencesOfTheGradient) {
+  const Index d = model_->dim();
+  Matrix h;
+  model_->hessian(theta_, set_.batch(), h);
+  const double eps = 1e-5;
+  Vector gp(d), gm(d);
+  for (Index j = 0; j < d; ++j) {
+    Vector tp = theta_, tm = theta_;
+    tp[j] += eps;
+    tm[j] -= eps;
+    model_->loss_grad(tp, set_.batch(), gp);
+    model_->loss_grad(tm, set_.batch(), gm);
+    const Vector fd = (gp - gm) / (2 * eps);
+    EXPECT_LT((h.col(j) - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "column " << j;
+  }
+  EXPECT_NEAR(model_->hessian_trace(theta_, set_.batch()), h.trace(), 1e-12 * (1 + h.norm()));
+  // Per-sample gradients average to the batch gradient.
+  RowMatrix per(set_.size(), d);
+  Vector scratch(d), grad(d);
+  model_->sample_gradients(theta_, set_.batch(), per, scratch);
+  model_->loss_grad(theta_, set_.batch(), grad);
+  EXPECT_LT((per.colwise().mean().transpose() - grad).norm(), 1e-13 * (1 + grad.norm()));
+}
+
+TEST_P(SymmetryTest, LossIsInvariantUnderEveryGeneratorAndGradientsAreOrthogonalToIt) {
+  ASSERT_GE(model_->generator_count(), 1);
+  const Index d = model_->dim();
+  RowMatrix per(set_.size(), d);
+  Vector scratch(d), a_theta(d);
+  model_->sample_gradients(theta_, set_.batch(), per, scratch);
+  const double l0 = model_->loss(theta_, set_.batch());
+  double worst_loss = 0, worst_dot = 0;
+  for (Index k = 0; k < model_->generator_count(); ++k) {
+    const Matrix a = generator(k);
+    EXPECT_LT((a - a.transpose()).norm(), 1e-15) << "A_" << k << " is symmetric";
+    const Vector moved = (0.4 * a).exp() * theta_;
+    worst_loss = std::max(worst_loss, std::fabs(model_->loss(moved, set_.batch()) - l0));
+    model_->apply_generator(k, theta_, a_theta);
+    for (Index s = 0; s < set_.size(); ++s) {
+      const double dot = per.row(s).dot(a_theta);
+      worst_dot = std::max(worst_dot, std::fabs(dot) / (per.row(s).norm() * a_theta.norm()));
+    }
+  }
+  if (GetParam().symmetric) {
+    EXPECT_LT(worst_loss, 1e-12 * std::max(1.0, l0));
+    EXPECT_LT(worst_dot, 1e-12);
+  } else {  // the breaking keys break it, visibly
+    EXPECT_GT(worst_loss, 1e-3);
+    EXPECT_GT(worst_dot, 1e-3);
+  }
+}
+
+// C_k(theta_{t+1}) = C_k(theta_t) + eta^2 g_t^T A_k g_t, every step, every generator (gamma = 0).
+TEST_P(SymmetryTest, DiscreteIdentityOfEveryConservedQuantityHoldsAtEveryStep) {
+  OptimizerSpec opt;
+  opt.eta = 0.05;
+  opt.batch = 3;
+  BatchSource batches(set_, opt.batch, Stream(8, 1, Purpose::batches));
+  Sgd sgd(*model_, batches, opt);
+  const Index d = model_->dim();
+  Vector a_theta(d), a_g(d);
+  double worst = 0;
+  for (int t = 0; t < 500; ++t) {
+    std::vector<double> before, scale;
+    for (Index k = 0; k < model_->generator_count(); ++k) {
+      model_->apply_generator(k, theta_, a_theta);
+      before.push_back(theta_.dot(a_theta));
+      scale.push_back(theta_.squaredNorm());
+    }
+    sgd.step(theta_);
+    const Vector& g = sgd.last_gradient();
+    for (Index k = 0; k < model_->generator_count(); ++k) {
+      model_->apply_generator(k, theta_, a_theta);
+      model_->apply_generator(k, g, a_g);
+      const double predicted = before[static_cast<std::size_t>(k)] + opt.eta * opt.eta * g.dot(a_g);
+      worst = std::max(
+          worst, std::fabs(theta_.dot(a_theta) - predicted) / scale[static_cast<std::size_t>(k)]);
+    }
+  }
+  if (GetParam().symmetric) {
+    EXPECT_LT(worst, 1e-13);
+  } else {  // the breaking terms move C by more than eta^2 g^T A g
+    EXPECT_GT(worst, 1e-6);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, SymmetryTest, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& p) {
+                           return std::string(p.param.name);
+                         });
+
+// ----------------------------------------------------------------------------- quantitative
+
+/// x = Lx z, y = V x + Le xi: a teacher with any V, Sigma_x, Sigma_eps (the data keys' teacher is
+/// diagonal; this one is built here).
+struct GeneralTeacher {
+  Matrix v, sigma_x, sigma_eps, lx, le;
+  void sample(Stream& s, RowMatrix& x, RowMatrix& y) const {
+    Vector z(lx.cols()), xi(le.cols());
+    for (Index r = 0; r < x.rows(); ++r) {
+      for (Index i = 0; i < z.size(); ++i) z[i] = s.normal();
+      for (Index i = 0; i < xi.size(); ++i) xi[i] = s.normal();
+      const Vector xr = lx * z;
+      x.row(r) = xr.transpose();
+      y.row(r) = (v * xr + le * xi).transpose();
+    }
+  }
+  /// A moment-matched reference set (rows' second moments = the population's).
+  SampleSet reference() const {
+    const Index dx = v.cols(), dy = v.rows(), m = dx + dy;
+    const double root = std::sqrt(static_cast<double>(m));
+    SampleSet set{RowMatrix::Zero(m, dx), RowMatrix::Zero(m, dy)};
+    set.x.topRows(dx) = root * lx.transpose();
+    set.y.topRows(dx) = set.x.topRows(dx) * v.transpose();
+    set.y.bottomRows(dy) = root * le.transpose();
+    return set;
+  }
+};
+
+TEST(Linear2Equilibrium, OnlineSgdReachesThePredictedSpectrumWithANonDiagonalTeacher) {
+  GeneralTeacher t;
+  t.v.resize(2, 3);
+  t.v << 1.0, 0.5, -0.3, 0.2, -0.8, 0.6;
+  t.sigma_x.resize(3, 3);
+  t.sigma_x << 1.0, 0.3, 0.1, 0.3, 0.7, -0.2, 0.1, -0.2, 0.5;
+  t.sigma_eps.resize(2, 2);
+  t.sigma_eps << 0.5, 0.15, 0.15, 0.2;
+  t.lx = t.sigma_x.llt().matrixL();
+  t.le = t.sigma_eps.llt().matrixL();
+  const Index h = 2;  // = rank V
+  Linear2 model(3, h, 2, 1.0, 1.0);
+  const SampleSet ref = t.reference();
+  model.prepare_diagnostics(ref.batch());
+  // The moments the model reads back from the reference set are the teacher's.
+  Matrix sx, v, se;
+  Linear2::data_moments(ref.batch(), sx, v, se);
+  ASSERT_LT((v - t.v).norm(), 1e-12);
+  ASSERT_LT((se - t.sigma_eps).norm(), 1e-12);
+  const Vector predicted = Linear2::predicted_spectrum(t.sigma_x, t.v, t.sigma_eps, h);
+
+  Stream init(11, 0, Purpose::init), batches(11, 0, Purpose::batches);
+  Vector theta;
+  model.initialize(init, theta);
+  const Index batch = 1;
+  // The equilibrium is that of the continuous limit: finite-eta corrections are O(eta).
+  const double eta = 0.01;
+  const int steps = 600000, window = 400000;
+  RowMatrix x(batch, 3), y(batch, 2);
+  Vector grad(model.dim()), ws(h), us(h), w_sum = Vector::Zero(h), u_sum = Vector::Zero(h);
+  double gap = 0, gap_sum = 0;
+  for (int k = 0; k < steps; ++k) {
+    t.sample(batches, x, y);
+    model.loss_grad(theta, Batch{x, y}, grad);
+    theta -= eta * grad;
+    if (k >= steps - window) {
+      model.equilibrium_spectra(theta, ws, us, gap);
+      w_sum += ws;
+      u_sum += us;
+      gap_sum += gap;
+    }
+  }
+  const Vector w_mean = w_sum / window, u_mean = u_sum / window;
+  for (Index i = 0; i < h; ++i) {
+    const double ew = std::fabs(w_mean[i] - predicted[i]) / predicted[i];
+    const double eu = std::fabs(u_mean[i] - predicted[i]) / predicted[i];
+    std::printf(
+        "linear2 equilibrium sigma_%ld: predicted %.5f, W side %.5f (%.2f%%), U side "
+        "%.5f (%.2f%%)\n",
+        static_cast<long>(i), predicted[i], w_mean[i], 100 * ew, u_mean[i], 100 * eu);
+    EXPECT_LT(ew, 0.05);
+    EXPECT_LT(eu, 0.05);
+  }
+  std::printf("linear2 equilibrium: mean gap %.5f vs |spectrum| %.5f\n", gap_sum / window,
+              predicted.norm());
+}
+
+// The noise equilibrium does not remember the start: from four imbalances C_0 = u^2 - v^2 of the
+// diagonal net (one coordinate, u v ~ beta at every start), SGD ends at the same C to within 5% of
+// the initial spread; full-batch GD keeps the spread, moving each C only by the
+// sum of eta^2 grad L^T A grad L that the exact identity allows.
+TEST(InitIndependence, SgdForgetsTheImbalanceAndGdKeepsIt) {
+  DataSpec ds;
+  ds.dx = 1;
+  ds.dy = 1;
+  ds.noise_var = 0.5;
+  Stream data(21, 0, Purpose::data);
+  const SampleSet set = Teacher(ds).sample(data, 64);
+  const std::vector<std::pair<double, double>> starts = {
+      {2.0, 0.5}, {1.0, 1.0}, {0.5, 2.0}, {1.6, 0.6}};
+  const auto spread = [](const std::vector<double>& c) {
+    return *std::max_element(c.begin(), c.end()) - *std::min_element(c.begin(), c.end());
+  };
+  for (const bool full_batch : {false, true}) {
+    std::vector<double> c0, c1;
+    double allowed = 0;  // the largest sum of |eta^2 g^T A g| of any start
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+      DiagLinear model(1, DiagLinear::Options{});
+      OptimizerSpec opt;
+      opt.eta = 0.05;
+      opt.batch = full_batch ? set.size() : 1;
+      BatchSource batches(set, opt.batch, Stream(21, i, Purpose::batches));
+      Sgd sgd(model, batches, opt);
+      Vector theta(2), ag(2);
+      theta << starts[i].first, starts[i].second;
+      c0.push_back(theta[0] * theta[0] - theta[1] * theta[1]);
+      double drift = 0;
+      for (int t = 0; t < 20000; ++t) {
+        sgd.step(theta);
+        model.apply_generator(0, sgd.last_gradient(), ag);
+        drift += opt.eta * opt.eta * std::fabs(sgd.last_gradient().dot(ag));
+      }
+      c1.push_back(theta[0] * theta[0] - theta[1] * theta[1]);
+      allowed = std::max(allowed, drift);
+      EXPECT_LE(std::fabs(c1.back() - c0.back()), drift * (1 + 1e-9) + 1e-12);
+    }
+    std::printf("%s: spread of C from %.4f to %.6f (%.3f%%); largest allowed drift %.6f\n",
+                full_batch ? "GD" : "SGD", spread(c0), spread(c1), 100 * spread(c1) / spread(c0),
+                allowed);
+    if (full_batch) {
+      EXPECT_GE(spread(c1), spread(c0) - 2 * allowed);
+      EXPECT_LT(2 * allowed, 0.05 * spread(c0));  // GD keeps (nearly all of) the spread
+    } else {
+      EXPECT_LT(spread(c1), 0.05 * spread(c0));
+    }
+  }
+}
+
+/// A sweep of one or more points, run through simulate.
+struct SweepRun {
+  SweepRun(const std::string& ini, const std::vector<std::string>& sets)
+      : spec(parse_spec(ini, sets)), grid(spec), fields(grid) {}
+  PointResult point(std::uint64_t i) const { return simulate_point(grid, fields, i); }
+  double get(const PointResult& p, const char* name, std::size_t i = 0) const {
+    return p.values.real(fields.schema().id(Group::results, name), i);
+  }
+  SweepSpec spec;
+  Grid grid;
+  SweepFields fields;
+};
+
+const char* const kScaleInv = R"(
+[model]
+name = scaleinv
+dx = 4
+[data]
+mode = online
+noise_var = 0.5
+[optimizer]
+eta = 0.02
+batch = 4
+tol = 0
+[record]
+noise_batch = 65536
+)";
+
+TEST(ScaleInvariant, NormToTheFourthGrowsWithThePredictedSlope) {
+  const SweepRun r(kScaleInv, {"optimizer.steps=60000", "record.final_window=30000"});
+  const PointResult p = r.point(0);
+  const double slope = r.get(p, "si_norm4_slope");
+  const double predicted = r.get(p, "si_norm4_slope_predicted");
+  const double err = std::fabs(slope - predicted) / predicted;
+  std::printf("scaleinv slope of |theta|^4: measured %.6g, predicted %.6g (%.2f%%)\n", slope,
+              predicted, 100 * err);
+  EXPECT_LT(err, 0.05);
+}
+
+TEST(ScaleInvariant, WeightDecayStopsTheNormWhereThePredictionSays) {
+  const SweepRun r(kScaleInv, {"optimizer.steps=80000", "record.final_window=60000",
+                               "optimizer.weight_decay=0.005"});
+  const PointResult p = r.point(0);
+  const double norm4 = r.get(p, "si_norm4_mean");
+  const double predicted = r.get(p, "si_norm4_predicted");
+  const double err = std::fabs(norm4 - predicted) / predicted;
+  std::printf("scaleinv |theta*|^4: measured %.6g, predicted %.6g (%.2f%%)\n", norm4, predicted,
+              100 * err);
+  EXPECT_LT(err, 0.05);
+}
+
+}  // namespace
+}  // namespace symsweep
