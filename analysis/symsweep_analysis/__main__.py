@@ -8,6 +8,8 @@
     eos         FILE.h5 [-o OUT.png] [--x KEY]                  final sharpness against 2/eta
     trace       FILE.h5 --var trace_NAME [--select KEY=VALUE ...] [--predicted FIELD|NUMBER]
                 [--fit-rate] [-o OUT.png]        time series per point; approach rates, exponents
+    noether     FILE.h5 [--kind init|rate|scale] [-o OUT.png]   the Noether-flow sweeps' figure
+                and their predicted-against-measured table
 """
 import argparse
 import sys
@@ -73,6 +75,16 @@ def main(argv=None):
     tr.add_argument("--tail", type=float, default=0.2,
                     help="fraction of the last records that estimates q_final (default 0.2)")
     tr.add_argument("-o", "--output")
+    no = sub.add_parser("noether", help="figure and predicted-vs-measured table of a Noether sweep",
+                        description="jobs/sweeps/noether_init.ini (spread of C across starts "
+                        "under SGD and GD), noether_rate.ini (approach rate ~ eta^a S^b and the "
+                        "equilibrium across eta, S), scale_invariance.ini (|theta|^4 slope and "
+                        "fixed point): the kind is taken from the file's model and axes unless "
+                        "--kind says.")
+    no.add_argument("file")
+    no.add_argument("--kind", choices=("init", "rate", "scale"),
+                    help="init-independence, rate, or scale invariance (default: from the file)")
+    no.add_argument("-o", "--output")
     args = parser.parse_args(argv)
 
     from .compare import compare
@@ -107,6 +119,17 @@ def main(argv=None):
             return 0
         if args.command == "trace":
             return _trace(args, open_sweep, save)
+        if args.command == "noether":
+            from .noether import ANALYSES, detect
+
+            ds = open_sweep(args.file)
+            kind = args.kind or detect(ds)
+            out = args.output or args.file.rsplit(".", 1)[0] + f"_{kind}.png"
+            fig, lines = ANALYSES[kind](ds)
+            save(fig, out)
+            print("\n".join(lines))
+            print(f"wrote {out}")
+            return 0
         out = args.output or args.file.rsplit(".", 1)[0] + ".html"
         titles = write_report(args.file, out, args.figures, tuple(f.strip() for f in args.format.split(",")))
         print(f"wrote {out} ({len(titles)} figure(s): {', '.join(titles)})")

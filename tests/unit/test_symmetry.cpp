@@ -363,6 +363,53 @@ tol = 0
 noise_batch = 65536
 )";
 
+// The same non-diagonal teacher through the config keys data.teacher, data.x_cov and
+// data.noise_cov and simulate_point: the driver's path (its data, its window average and its
+// eq_predicted from the population moments) reaches the predicted spectrum too.
+TEST(Linear2Equilibrium, TheDataKeysAndSimulatePointReachThePredictedSpectrum) {
+  const SweepRun r(R"(
+[model]
+name = linear2
+dx = 3
+h = 2
+dy = 2
+[data]
+mode = online
+teacher = 1, 0.5, -0.3; 0.2, -0.8, 0.6
+x_cov = 1, 0.3, 0.1; 0.3, 0.7, -0.2; 0.1, -0.2, 0.5
+noise_cov = 0.5, 0.15; 0.15, 0.2
+[optimizer]
+eta = 0.01
+batch = 1
+steps = 600000
+tol = 0
+check_every = 100000
+[record]
+final_window = 400000
+)",
+                   {});
+  const PointResult p = r.point(0);
+  // eq_predicted is computed from the keys alone, independently of the file's fields.
+  Matrix v(2, 3), sx(3, 3), se(2, 2);
+  v << 1.0, 0.5, -0.3, 0.2, -0.8, 0.6;
+  sx << 1.0, 0.3, 0.1, 0.3, 0.7, -0.2, 0.1, -0.2, 0.5;
+  se << 0.5, 0.15, 0.15, 0.2;
+  const Vector predicted = Linear2::predicted_spectrum(sx, v, se, 2);
+  for (Index i = 0; i < 2; ++i) {
+    const double pred = r.get(p, "eq_predicted", static_cast<std::size_t>(i));
+    EXPECT_NEAR(pred, predicted[i], 1e-12 * predicted[i]);
+    const double w = r.get(p, "eq_w_spectrum", static_cast<std::size_t>(i));
+    const double u = r.get(p, "eq_u_spectrum", static_cast<std::size_t>(i));
+    const double ew = std::fabs(w - pred) / pred, eu = std::fabs(u - pred) / pred;
+    std::printf(
+        "linear2 equilibrium through the keys sigma_%ld: predicted %.5f, W side %.5f "
+        "(%.2f%%), U side %.5f (%.2f%%)\n",
+        static_cast<long>(i), pred, w, 100 * ew, u, 100 * eu);
+    EXPECT_LT(ew, 0.05);
+    EXPECT_LT(eu, 0.05);
+  }
+}
+
 TEST(ScaleInvariant, NormToTheFourthGrowsWithThePredictedSlope) {
   const SweepRun r(kScaleInv, {"optimizer.steps=60000", "record.final_window=30000"});
   const PointResult p = r.point(0);
