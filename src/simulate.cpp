@@ -160,7 +160,20 @@ SweepFields::SweepFields(const Grid& grid) {
   std::vector<std::int64_t> coords(static_cast<std::size_t>(kCoords));
   for (std::size_t i = 0; i < coords.size(); ++i) coords[i] = static_cast<std::int64_t>(i);
   schema_.add_dim({"coord", "a coordinate of theta (d > 8: 0 is the projection on v)", coords});
-  std::vector<std::int64_t> orbit_points(kMaxPeriod);
+  // The orbit of a deterministic run (full-batch GD: optimizer.method = gd, or a finite set
+  // with batch = n) takes most of a point's bytes: declared only for grids that have such runs.
+  bool any_deterministic = false;
+  grid.for_each_combination(
+      [](const std::string& key) {
+        return key == "optimizer.method" || key == "optimizer.batch" || key == "data.n" ||
+               key == "data.mode";
+      },
+      [&](const ParamSet& p) {
+        any_deterministic = any_deterministic || p.text("optimizer.method") == "gd" ||
+                            (p.text("data.mode") == "finite" &&
+                             p.integer("optimizer.batch") >= p.integer("data.n"));
+      });
+  std::vector<std::int64_t> orbit_points(any_deterministic ? kMaxPeriod : 0);
   for (std::size_t i = 0; i < orbit_points.size(); ++i) {
     orbit_points[i] = static_cast<std::int64_t>(i);
   }
@@ -653,7 +666,7 @@ PointResult PointRun::finish() {
   const bool aperiodic = out.code(c.outcome) == static_cast<std::uint8_t>(Outcome::aperiodic) &&
                          s.window_count >= static_cast<Index>(kMaxPeriod);
   if (period >= 2) out.set_integer(c.period, period);
-  if (period >= 2 || aperiodic) {
+  if ((period >= 2 || aperiodic) && out.schema().present(c.orbit)) {
     const int shown = period >= 2 ? period : static_cast<int>(kMaxPeriod);
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (int k = 0; k < shown; ++k) {

@@ -2,6 +2,7 @@
 #include "symsweep/store.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,7 +14,10 @@
 #include <map>
 #include <sstream>
 
+#include <fcntl.h>
 #include <hdf5_hl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "collective.hpp"
 #include "h5.hpp"
@@ -217,56 +221,6 @@ struct ResultStore::Impl {
   void flush(const std::string& why) {
     check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush (" + why + ")");
   }
-
-  /// The flat indices this rank writes, [lo, hi): the points p with owner(p) = rank.
-  std::pair<std::uint64_t, std::uint64_t> own_block(int rank, int ranks) const {
-    __extension__ typedef unsigned __int128 u128;
-    const auto first = [&](int r) {  // the least p with p * ranks / n >= r
-      const u128 n = grid->size();
-      return static_cast<std::uint64_t>((static_cast<u128>(r) * n + static_cast<u128>(ranks) - 1) /
-                                        static_cast<u128>(ranks));
-    };
-    return {first(rank), first(rank + 1)};
-  }
-
-  /// Writes every present field's fill value over this rank's block of points, in independent
-  /// pieces of at most 8 MiB: each rank fills its share of the file in parallel, at the speed of
-  /// the file system. Not collective (each rank writes as many pieces as it needs).
-  void fill_own_block() {
-    int rank = 0, ranks = 1;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &ranks);
-    const auto [lo, hi] = own_block(rank, ranks);
-    Handle independent = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
-    check_status(H5Pset_dxpl_mpio(independent.get(), H5FD_MPIO_INDEPENDENT), "transfer mode");
-    constexpr std::size_t kPiece = std::size_t{8} << 20;
-    std::vector<unsigned char> buf;
-    for (FieldId id = 0; id < static_cast<FieldId>(schema->fields().size()); ++id) {
-      if (!schema->present(id) || lo >= hi) continue;
-      const FieldDef& f = schema->field(id);
-      const std::size_t elem = Schema::elem_size(f.type);
-      const std::size_t point_bytes = schema->count(id) * elem;
-      const std::uint64_t per_piece = std::max<std::uint64_t>(1, kPiece / point_bytes);
-      const std::uint64_t n_buf = std::min<std::uint64_t>(per_piece, hi - lo);
-      buf.resize(n_buf * point_bytes);
-      const Fill fill(f);
-      const auto* value = static_cast<const unsigned char*>(fill.of(f.type));
-      for (std::size_t k = 0; k < n_buf * schema->count(id); ++k) {
-        std::memcpy(buf.data() + k * elem, value, elem);
-      }
-      Handle type = elem_type(f, false);
-      const auto dims = full_dims(id);
-      for (std::uint64_t a = lo; a < hi; a += per_piece) {
-        const std::uint64_t b = std::min<std::uint64_t>(hi, a + per_piece);
-        Handle file_space = select_runs(dims, {{a, b}});
-        const hsize_t n = (b - a) * schema->count(id);
-        Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
-        check_status(H5Dwrite(datasets[static_cast<std::size_t>(id)].get(), type.get(),
-                              mem_space.get(), file_space.get(), independent.get(), buf.data()),
-                     "write the fill values of /" + path_of(f));
-      }
-    }
-  }
 };
 
 ResultStore::ResultStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -353,6 +307,23 @@ void link_root(hid_t file, hid_t group, const std::string& name, const std::stri
 
 namespace {
 
+/// Allocates the disk blocks of the whole file `path` (its size is final after creation) with
+/// posix_fallocate, without writing them: instant on file systems that support it (ext4, XFS,
+/// tmpfs, Lustre >= 2.14, NFS 4.2), skipped where it is not supported. Throws IoError (a full
+/// disk, a quota).
+void reserve_space(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw IoError("cannot open " + text::quote(path) + ": " + std::strerror(errno));
+  struct stat st {};
+  int rc = ::fstat(fd, &st) == 0 ? ::posix_fallocate(fd, 0, st.st_size) : errno;
+  ::close(fd);
+  if (rc == EOPNOTSUPP || rc == ENOSYS || rc == EINVAL) rc = 0;  // not supported here
+  if (rc != 0) {
+    throw IoError("cannot reserve the " + text::format_bytes(static_cast<double>(st.st_size)) +
+                  " of " + text::quote(path) + ": " + std::strerror(rc));
+  }
+}
+
 /// Fault injection for the tests of the error paths (tests/e2e/test_interrupt.py): with
 /// SYMSWEEP_INJECT_FAULT=<where>:<rank>[:<n>] in the environment, rank <rank> fails with an
 /// IoError at <where> ("create": after creating the datasets; "checkpoint": in the <n>-th write,
@@ -380,10 +351,13 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   agree(comm, [&] {
-    impl->fill_own_block();
+    impl->flush("after creation");
     maybe_inject("create", rank, 0);
   });
-  agree(comm, [&] { impl->flush("after creation"); });
+  // Rank 0 reserves the file's blocks, so that no later checkpoint can run out of disk space.
+  agree(comm, [&] {
+    if (rank == 0) reserve_space(path);
+  });
   return ResultStore(std::move(impl));
 }
 
@@ -506,8 +480,12 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
       for (std::size_t d = grid.ndims(); d < dims.size(); ++d) chunk[d] = dims[d];
       check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + fpath);
     }
-    // HDF5 would fill at allocation in small collective pieces (over a minute for a 10^8-point
-    // grid); fill_own_block() writes the same values in large independent pieces instead.
+    // No fill at creation: writing it would cost a write of the whole file (32 GB for a
+    // 10^8-point grid: minutes), and a point's fields mean something only once its status is
+    // done anyway (data, flush, then status). Never-written slots read as zeros, which is the
+    // fill value of status (pending) and of every enum; a failed point's Record carries the fill
+    // values, written like any other. (Parallel HDF5 1.10 allocates every dataset early, so
+    // HDF5's own "fill on read of unallocated chunks" is not available.)
     check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "fill time");
     Handle mtype = elem_type(f, false);
     const Fill fill(f);

@@ -2,6 +2,7 @@
 #include "symsweep/sweep.hpp"
 
 #include <omp.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -482,6 +483,10 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     summary.path = final_path;
   }
   summary.seconds = seconds_since(t0);
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  double peak_rss = static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux: kilobytes
+  MPI_Allreduce(MPI_IN_PLACE, &peak_rss, 1, MPI_DOUBLE, MPI_MAX, comm);
   if (log) {
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
     // Code 0 is the fill value (a point that did not run): it is never a run's outcome.
@@ -492,7 +497,8 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     std::snprintf(took, sizeof took, "%.2f s", summary.seconds);
     *log << summary.failed << " failed";
     if (done_before > 0) *log << " (" << done_before << " done before)";
-    *log << "; wrote " << summary.path << " in " << took << std::endl;
+    *log << "; wrote " << summary.path << " in " << took << "; peak memory of a rank "
+         << text::format_bytes(peak_rss) << std::endl;
   }
   if (rank == 0 && summary.interrupted()) {
     std::fprintf(stderr,
@@ -757,9 +763,10 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
         << axis.values.size() << "]";
   }
   out << "\noutput " << spec.output() << ": about " << text::format_bytes(bytes) << " ("
-      << text::format_bytes(per_point) << " per point), written in full when it is created\n";
+      << text::format_bytes(per_point) << " per point), its disk blocks reserved when it is "
+      << "created\n";
   out << "memory per rank (" << ranks << " rank(s)): finished points held between checkpoints "
-      << "(every " << text::format_double(options.checkpoint_seconds) << " s, or sooner past "
+      << "(every " << options.checkpoint_seconds << " s, or sooner past "
       << text::format_bytes(static_cast<double>(options.max_held_bytes)) << "): at most about "
       << text::format_bytes(held) << ", twice that while writing them\n";
   const double free = free_bytes(directory_of(spec.output()));

@@ -21,11 +21,13 @@
 //                         h5netcdf) see a coordinate only in the group where the scale is found
 //
 // Parallel HDF5 decides the shape of this code: every structural call is collective with
-// identical arguments, so all datasets are created at full size when the file is created (at the
-// schema's fill values, which every rank writes over its own block of points in large independent
-// pieces: a 10^8-point grid's file is written once, at the file system's speed). After that only
-// raw data changes: the metadata is final at creation, so a kill at any moment cannot tear it, and
-// a checkpoint cannot run out of disk space. Every step that can fail on some ranks only is agreed
+// identical arguments, so all datasets are created at full size when the file is created, and
+// rank 0 reserves its disk blocks (posix_fallocate; nothing is written, so a 10^8-point grid's
+// file is made in seconds). After that only raw data changes: the metadata is final at creation,
+// so a kill at any moment cannot tear it, and a checkpoint cannot run out of disk space where the
+// reservation worked. A point's fields are meaningful once its status is done: slots never
+// written read as zeros (for status: pending; for every enum: its member 0), a failed point holds
+// the fill values. Every step that can fail on some ranks only is agreed
 // on by all ranks before the next collective call (src/collective.hpp): errors never hang. write()
 // is collective: every rank passes its own finished points (possibly none); their Records are
 // routed (MPI_Alltoallv) to the rank that owns their contiguous block of flat indices, so each rank
