@@ -218,6 +218,20 @@ struct ResultStore::Impl {
     if (collective && mode == H5D_MPIO_NO_COLLECTIVE) ++stats.not_collective;
   }
 
+  /// The end of the last dataset's storage in the file (every dataset is allocated when it is
+  /// created): the file's size but for a little metadata, which HDF5 places in blocks of a few
+  /// kB among the datasets and after them.
+  std::uint64_t allocated_end() const {
+    std::uint64_t end = 0;
+    for (const Handle& dset : datasets) {
+      if (!dset.valid()) continue;
+      const haddr_t at = H5Dget_offset(dset.get());
+      if (at == HADDR_UNDEF) continue;  // chunked traces: storage in chunks
+      end = std::max<std::uint64_t>(end, at + H5Dget_storage_size(dset.get()));
+    }
+    return end;
+  }
+
   void flush(const std::string& why) {
     check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush (" + why + ")");
   }
@@ -307,20 +321,19 @@ void link_root(hid_t file, hid_t group, const std::string& name, const std::stri
 
 namespace {
 
-/// Allocates the disk blocks of the whole file `path` (its size is final after creation) with
-/// posix_fallocate, without writing them: instant on file systems that support it (ext4, XFS,
-/// tmpfs, Lustre >= 2.14, NFS 4.2), skipped where it is not supported. Throws IoError (a full
-/// disk, a quota).
-void reserve_space(const std::string& path) {
+/// Allocates the disk blocks of the first `bytes` of the file `path` (the whole file: its size is
+/// final once its datasets exist) with posix_fallocate, without writing them: instant on file
+/// systems that support it (ext4, XFS, tmpfs, Lustre >= 2.14, NFS 4.2), skipped where it is not
+/// supported. Throws IoError (a full disk, a quota).
+void reserve_space(const std::string& path, off_t bytes) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) throw IoError("cannot open " + text::quote(path) + ": " + std::strerror(errno));
-  struct stat st {};
-  int rc = ::fstat(fd, &st) == 0 ? ::posix_fallocate(fd, 0, st.st_size) : errno;
+  int rc = ::posix_fallocate(fd, 0, bytes);
   ::close(fd);
   if (rc == EOPNOTSUPP || rc == ENOSYS || rc == EINVAL) rc = 0;  // not supported here
   if (rc != 0) {
-    throw IoError("cannot reserve the " + text::format_bytes(static_cast<double>(st.st_size)) +
-                  " of " + text::quote(path) + ": " + std::strerror(rc));
+    throw IoError("cannot reserve the " + text::format_bytes(static_cast<double>(bytes)) + " of " +
+                  text::quote(path) + ": " + std::strerror(rc));
   }
 }
 
@@ -350,14 +363,15 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   agree(comm, [&] { impl = create_structure(path, comm, grid, schema, prov, options); });
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
+  // Rank 0 reserves the file's blocks before anything is flushed into them, so that no write,
+  // the metadata's included, can run out of disk space afterwards: a full disk shows here, in
+  // one call on one rank, and not inside a collective HDF5 flush (where ranks that see different
+  // errors can part ways inside HDF5 and wait for each other forever).
   agree(comm, [&] {
-    impl->flush("after creation");
+    if (rank == 0) reserve_space(path, static_cast<off_t>(impl->allocated_end() + (64 << 10)));
     maybe_inject("create", rank, 0);
   });
-  // Rank 0 reserves the file's blocks, so that no later checkpoint can run out of disk space.
-  agree(comm, [&] {
-    if (rank == 0) reserve_space(path);
-  });
+  agree(comm, [&] { impl->flush("after creation"); });
   return ResultStore(std::move(impl));
 }
 
