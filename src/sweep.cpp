@@ -248,11 +248,22 @@ class Runner {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));  // wait for the others
           continue;
         }
-        run_point(points_[k], master);
+        try {
+          run_point(points_[k], master);
+        } catch (...) {  // nothing may leave the parallel region: every rank stops at the next tick
+          const std::lock_guard<std::mutex> lock(mutex_);
+          if (!thread_error_) thread_error_ = std::current_exception();
+          stop_ = true;
+        }
         if (master && over_) break;
       }
     }
     if (error_) std::rethrow_exception(error_);
+    // A point's failure that could not be recorded as a failed point (out of memory while
+    // recording it): every rank learns it, after the others' work was checkpointed.
+    agree(comm_, [&] {
+      if (thread_error_) std::rethrow_exception(thread_error_);
+    });
   }
 
   const std::vector<long long>& counts() const {
@@ -317,21 +328,23 @@ class Runner {
     try {
       std::size_t held_bytes = 0;
       long long finished_here = 0;
+      bool failed = false;
       {
         const std::lock_guard<std::mutex> lock(mutex_);
         held_bytes = held_bytes_;
         finished_here = finished_here_;
+        failed = thread_error_ != nullptr;
       }
       const double since = std::chrono::duration<double>(now - last_checkpoint_).count();
-      // [0] signal, [1] checkpoint due, [2] finished points: max, max, sum.
-      long long state[3] = {
+      // The signal, whether a checkpoint is due, whether a thread failed (max over ranks); the
+      // points finished (sum).
+      long long max_part[3] = {
           pending_signal(),
-          since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes,
-          finished_here};
-      long long max_part[2] = {state[0], state[1]};
-      long long sum_part = state[2];
-      MPI_Allreduce(MPI_IN_PLACE, max_part, 2, MPI_LONG_LONG, MPI_MAX, comm_);
+          since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes, failed};
+      long long sum_part = finished_here;
+      MPI_Allreduce(MPI_IN_PLACE, max_part, 3, MPI_LONG_LONG, MPI_MAX, comm_);
       MPI_Allreduce(MPI_IN_PLACE, &sum_part, 1, MPI_LONG_LONG, MPI_SUM, comm_);
+      if (max_part[2] != 0) stop_ = true;
       finished_everywhere_ = sum_part;
       const bool complete = sum_part == to_run_;
       if (max_part[0] != 0) {
@@ -410,7 +423,8 @@ class Runner {
 
   std::atomic<std::uint64_t> next_{0};
   std::atomic<bool> stop_{false};
-  std::mutex mutex_;               // guards held_, held_bytes_, finished_here_
+  std::mutex mutex_;  // guards held_, held_bytes_, finished_here_, thread_error_
+  std::exception_ptr thread_error_;
   std::vector<PointResult> held_;  // finished, not yet in the file
   std::size_t held_bytes_ = 0;
   long long finished_here_ = 0;
@@ -610,10 +624,11 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   const int threads = max_threads(comm);
   log_sweep(log, spec, grid, ranks, threads, output, bytes);
 
-  // 2. The file, created collectively before any point runs, under a name of its own: a new
-  //    output appears at its path once valid; a replacing run stays <output>.partial until it
-  //    completes, so that the old results survive a failed or interrupted run.
-  const std::string path = output + (replacing ? ".partial" : ".creating");
+  // 2. The file, created collectively before any point runs, under a name of its own
+  //    (<output>.creating), and renamed once valid: a new output to its path; a replacing run's to
+  //    <output>.partial, where it stays until it completes, so that the old results survive a
+  //    failed or interrupted run (and resume finds only valid side files).
+  const std::string path = output + ".creating";
   const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
   StoreOptions store_options;
   store_options.truncate = true;  // a stale side file of ours (we hold the lock) is replaced
@@ -636,11 +651,8 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
       throw;
     }
   }();
-  std::string written = path;
-  if (!replacing) {
-    rename_collectively(path, output, comm, rank);
-    written = output;
-  }
+  const std::string written = replacing ? output + ".partial" : output;
+  rename_collectively(path, written, comm, rank);
 
   // 3. The points, checkpointed; then the summary.
   const RankPoints mine(grid.size(), rank, ranks);
