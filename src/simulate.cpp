@@ -392,7 +392,7 @@ struct PointRun::State {
     flow = Vector::Zero(n_generators);
     if (d <= kDenseCurvature) {
       hess.resize(d, d);
-      hess_eigen = Eigen::SelfAdjointEigenSolver<Matrix>(d);
+      hess_eigen.emplace(d);  // (assigning a solver would copy its uninitialised info)
       unit = Vector::Zero(d);
       hess_col.resize(d);
     }
@@ -442,9 +442,9 @@ struct PointRun::State {
       hess.col(j) = hess_col;
       unit[j] = 0.0;
     }
-    hess_eigen.compute(hess, Eigen::EigenvaluesOnly);  // reads the lower triangle
-    return hess_eigen.info() == Eigen::Success ? hess_eigen.eigenvalues().maxCoeff()
-                                               : std::numeric_limits<double>::quiet_NaN();
+    hess_eigen->compute(hess, Eigen::EigenvaluesOnly);  // reads the lower triangle
+    return hess_eigen->info() == Eigen::Success ? hess_eigen->eigenvalues().maxCoeff()
+                                                : std::numeric_limits<double>::quiet_NaN();
   }
 
   /// Full-batch gradient norm of the objective with weight decay.
@@ -478,7 +478,7 @@ struct PointRun::State {
   Vector grad_scratch, mean_grad, diff, a_diff, layer_noise, flow;
   Index n_layers = 0, n_generators = 0;
   Matrix hess;
-  Eigen::SelfAdjointEigenSolver<Matrix> hess_eigen;
+  std::optional<Eigen::SelfAdjointEigenSolver<Matrix>> hess_eigen;
   Vector unit, hess_col;
   // Full-batch GD on a finite set: its end can be periodic or aperiodic (stability.hpp), seen
   // in a ring of its last iterates.

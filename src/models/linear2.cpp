@@ -247,8 +247,8 @@ void Linear2::prepare_diagnostics(const Batch& full) {
   aw_.resize(h_, h_);
   ueps_.resize(h_, dy_);
   au_.resize(h_, h_);
-  aw_eigen_ = Eigen::SelfAdjointEigenSolver<Matrix>(h_);
-  au_eigen_ = Eigen::SelfAdjointEigenSolver<Matrix>(h_);
+  aw_eigen_.emplace(h_);  // (assigning a solver would copy its uninitialised info)
+  au_eigen_.emplace(h_);
   w_spec_.resize(h_);
   u_spec_.resize(h_);
   w_sum_ = Vector::Zero(h_);
@@ -266,10 +266,10 @@ void Linear2::equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u
   ueps_.noalias() = u(theta).transpose() * sigma_eps_;
   au_.noalias() = ueps_ * u(theta);
   au_ /= tr_eps_;  // Tr Sigma_eps = 0 (no label noise): NaN, there is no equilibrium
-  aw_eigen_.compute(aw_, Eigen::EigenvaluesOnly);
-  au_eigen_.compute(au_, Eigen::EigenvaluesOnly);
-  w_side = aw_eigen_.eigenvalues().reverse();
-  u_side = au_eigen_.eigenvalues().reverse();
+  aw_eigen_->compute(aw_, Eigen::EigenvaluesOnly);
+  au_eigen_->compute(au_, Eigen::EigenvaluesOnly);
+  w_side = aw_eigen_->eigenvalues().reverse();
+  u_side = au_eigen_->eigenvalues().reverse();
   aw_ -= au_;
   gap = aw_.norm();
 }

@@ -34,6 +34,8 @@
 // theta = (vec U, vec W), both column-major.
 #pragma once
 
+#include <optional>
+
 #include <Eigen/Eigenvalues>
 
 #include "symsweep/model.hpp"
@@ -119,7 +121,7 @@ class Linear2 final : public Model {
   Matrix sigma_x_, sigma_eps_, v_;
   double tr_x_ = 0, tr_eps_ = 0;
   Matrix wsx_, aw_, ueps_, au_;
-  Eigen::SelfAdjointEigenSolver<Matrix> aw_eigen_, au_eigen_;
+  std::optional<Eigen::SelfAdjointEigenSolver<Matrix>> aw_eigen_, au_eigen_;
   Vector w_spec_, u_spec_, w_sum_, u_sum_;
   double gap_sum_ = 0;
   std::int64_t window_count_ = 0;
