@@ -90,6 +90,24 @@ struct Fill {
   }
 };
 
+/// File access through MPI-IO over `comm`, with metadata reads and writes collective.
+Handle mpio_access(MPI_Comm comm) {
+  Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
+  check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
+  check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
+  check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
+  return fapl;
+}
+
+/// A transfer list for raw data: collective or independent MPI-IO.
+Handle mpio_transfer(bool collective) {
+  Handle dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
+  check_status(
+      H5Pset_dxpl_mpio(dxpl.get(), collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
+      "transfer mode");
+  return dxpl;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------- Impl
@@ -98,14 +116,20 @@ struct ResultStore::Impl {
   const Grid* grid = nullptr;
   const Schema* schema = nullptr;
   Handle file;
-  Handle dxpl;                   // collective transfer
+  Handle dxpl;                   // raw-data transfer (collective unless told otherwise)
   std::vector<Handle> datasets;  // per field; invalid when absent
   ResultStore::IoStats stats;
   bool collective = true;
   std::size_t record_size = 0;  // bytes: the point index, then the Record
   long checkpoints = 0;         // write() calls so far (fault injection counts them)
 
-  Impl() = default;
+  Impl(MPI_Comm c, const Grid& g, const Schema& s, bool coll)
+      : comm(c),
+        grid(&g),
+        schema(&s),
+        dxpl(mpio_transfer(coll)),
+        collective(coll),
+        record_size(sizeof(std::uint64_t) + s.record_bytes()) {}
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   ~Impl() {
@@ -384,10 +408,7 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   SYMSWEEP_VERIFY(schema.status_field() >= 0, "the schema has no status field");
-  auto impl = std::make_unique<Impl>();
-  impl->comm = comm;
-  impl->grid = &grid;
-  impl->schema = &schema;
+  auto impl = std::make_unique<Impl>(comm, grid, schema, options.collective);
   const SweepSpec& spec = grid.spec();
   const auto nfields = schema.fields().size();
 
@@ -399,19 +420,10 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   }
 
   // 1. File access through MPI-IO; metadata reads and writes collective.
-  Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
-  check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
-  check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
-  check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
   impl->file =
       h5::file_handle(H5Fcreate(path.c_str(), options.truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL,
-                                H5P_DEFAULT, fapl.get()),
+                                H5P_DEFAULT, mpio_access(comm).get()),
                       "create '" + path + "'");
-  impl->dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
-  check_status(H5Pset_dxpl_mpio(impl->dxpl.get(),
-                                options.collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
-               "transfer mode");
-  impl->collective = options.collective;
   const hid_t file = impl->file.get();
   const hid_t dxpl = impl->dxpl.get();
 
@@ -530,7 +542,6 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     }
     impl->datasets[static_cast<std::size_t>(id)] = std::move(dset);
   }
-  impl->record_size = sizeof(std::uint64_t) + schema.record_bytes();
   return impl;
 }
 
@@ -541,21 +552,9 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
   agree(comm, [&] {
     h5::init();
     SYMSWEEP_VERIFY(schema.status_field() >= 0, "the schema has no status field");
-    auto im = std::make_unique<Impl>();
-    im->comm = comm;
-    im->grid = &grid;
-    im->schema = &schema;
-    Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
-    check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
-    check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
-    check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
-    im->file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()),
+    auto im = std::make_unique<Impl>(comm, grid, schema, options.collective);
+    im->file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, mpio_access(comm).get()),
                                "open '" + path + "' for writing");
-    im->dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
-    check_status(H5Pset_dxpl_mpio(im->dxpl.get(), options.collective ? H5FD_MPIO_COLLECTIVE
-                                                                     : H5FD_MPIO_INDEPENDENT),
-                 "transfer mode");
-    im->collective = options.collective;
     // Every field this build would write must be there with the shape and element class it
     // would give it: otherwise the file was made by another layout.
     const auto nfields = schema.fields().size();
@@ -584,7 +583,6 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
       }
       im->datasets[static_cast<std::size_t>(id)] = std::move(dset);
     }
-    im->record_size = sizeof(std::uint64_t) + schema.record_bytes();
     impl = std::move(im);
   });
   return ResultStore(std::move(impl));
@@ -595,9 +593,7 @@ std::vector<std::uint8_t> ResultStore::read_status() {
   std::vector<std::uint8_t> status(impl_->grid->size());
   agree(impl_->comm, [&] {
     const FieldId id = impl_->schema->status_field();
-    Handle type = h5::type_handle(H5Tcopy(H5T_NATIVE_UINT8), "status type");
-    Handle dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "transfer list");
-    check_status(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_INDEPENDENT), "transfer mode");
+    const Handle dxpl = mpio_transfer(false);
     // Read as plain bytes (the enum's codes): an enum does not convert to an integer type.
     Handle ftype = h5::type_handle(H5Dget_type(impl_->datasets[static_cast<std::size_t>(id)].get()),
                                    "status type in the file");
