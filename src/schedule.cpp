@@ -42,20 +42,24 @@ std::vector<PointResult> run_points(const Grid& grid, const SweepFields& fields,
     if (progress && omp_get_thread_num() == 0) progress(done);
   }
   for (std::size_t k = 0; k < errors.size(); ++k) {
-    if (!errors[k]) continue;
-    try {
-      std::rethrow_exception(errors[k]);
-    } catch (const std::bad_alloc&) {
-      results[k] = failed_point(fields, points[k],
-                                "out of memory while building or running the point (its data, "
-                                "model and buffers did not fit)");
-    } catch (const std::exception& e) {
-      results[k] = failed_point(fields, points[k], e.what());
-    } catch (...) {
-      results[k] = failed_point(fields, points[k], "an exception that is not a std::exception");
-    }
+    if (errors[k]) results[k] = failed_point(fields, points[k], errors[k]);
   }
   return results;
+}
+
+PointResult failed_point(const SweepFields& fields, std::uint64_t index,
+                         const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::bad_alloc&) {
+    return failed_point(fields, index,
+                        "out of memory while building or running the point (its data, model and "
+                        "buffers did not fit)");
+  } catch (const std::exception& e) {
+    return failed_point(fields, index, e.what());
+  } catch (...) {
+    return failed_point(fields, index, "an exception that is not a std::exception");
+  }
 }
 
 }  // namespace symsweep

@@ -51,10 +51,15 @@ void collective_check(MPI_Comm comm, const std::function<void()>& fn) {
 
 namespace {
 
-/// Checks the output path (rank 0's view of the file system). Throws ConfigError.
-void check_output(const std::string& out, bool overwrite) {
+fs::path directory_of(const std::string& out) {
   const fs::path path(out);
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  return path.has_parent_path() ? path.parent_path() : fs::path(".");
+}
+
+/// Checks that the output's directory exists and is writable (rank 0's view of the file
+/// system). Throws ConfigError.
+void check_directory(const std::string& out) {
+  const fs::path dir = directory_of(out);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw ConfigError("sweep.output = '" + out + "': the directory '" + dir.string() +
@@ -64,6 +69,13 @@ void check_output(const std::string& out, bool overwrite) {
     throw ConfigError("sweep.output = '" + out + "': the directory '" + dir.string() +
                       "' is not writable");
   }
+}
+
+/// Checks that the output may be written: not a directory, and new unless replacing. Throws
+/// ConfigError.
+void check_target(const std::string& out, bool overwrite) {
+  const fs::path path(out);
+  std::error_code ec;
   if (fs::is_directory(path, ec)) {
     throw ConfigError("sweep.output = '" + out + "': is a directory; name a file");
   }
@@ -163,11 +175,6 @@ double free_bytes(const fs::path& dir) {
 /// Bytes of the result file of `grid` with `schema`: the fields, plus the scales and metadata.
 double file_bytes(const Grid& grid, const Schema& schema) {
   return static_cast<double>(schema.record_bytes()) * static_cast<double>(grid.size()) + (64 << 10);
-}
-
-fs::path directory_of(const std::string& out) {
-  const fs::path path(out);
-  return path.has_parent_path() ? path.parent_path() : fs::path(".");
 }
 
 }  // namespace
@@ -295,13 +302,8 @@ class Runner {
             return !stop_.load();
           },
           result);
-    } catch (const std::bad_alloc&) {
-      result = failed_point(fields_, p,
-                            "out of memory while building or running the point (its data, "
-                            "model and buffers did not fit)");
-      finished = true;
-    } catch (const std::exception& e) {
-      result = failed_point(fields_, p, e.what());
+    } catch (...) {
+      result = failed_point(fields_, p, std::current_exception());
       finished = true;
     }
     if (!finished) return;  // abandoned: stays pending in the file, to be run on resume
@@ -560,16 +562,21 @@ int max_threads(MPI_Comm comm) {
   return threads;
 }
 
+/// "sweep 'name': model m, N point(s) over key[n] x key[n]".
+std::string sweep_line(const SweepSpec& spec, const Grid& grid) {
+  std::string line = "sweep '" + spec.name() + "': model " + spec.model() + ", " +
+                     std::to_string(grid.size()) + " point(s)";
+  for (const auto& axis : grid.axes()) {
+    line += (&axis == &grid.axes().front() ? " over " : " x ") + axis.key + "[" +
+            std::to_string(axis.values.size()) + "]";
+  }
+  return line;
+}
+
 void log_sweep(std::ostream* log, const SweepSpec& spec, const Grid& grid, int ranks, int threads,
                const std::string& output, double bytes) {
   if (!log) return;
-  *log << version_string() << "\n"
-       << "sweep '" << spec.name() << "': model " << spec.model() << ", " << grid.size()
-       << " point(s)";
-  for (const auto& axis : grid.axes()) {
-    *log << (&axis == &grid.axes().front() ? " over " : " x ") << axis.key << "["
-         << axis.values.size() << "]";
-  }
+  *log << version_string() << "\n" << sweep_line(spec, grid);
   *log << "\nrunning on " << ranks << " rank(s) x " << threads << " thread(s); output " << output
        << " (about " << text::format_bytes(bytes) << ")" << std::endl;
 }
@@ -608,11 +615,11 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   int replacing = 0;
   collective_check(comm, [&] {
     if (rank != 0) return;
-    const fs::path dir = directory_of(output);
-    std::error_code ec;
-    if (fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK) == 0) lock = OutputLock(output);
+    check_directory(output);
+    lock = OutputLock(output);
     try {
-      check_output(output, options.overwrite);
+      check_target(output, options.overwrite);
+      std::error_code ec;
       replacing = fs::exists(output, ec) ? 1 : 0;
       check_room(output, bytes);
     } catch (...) {
@@ -768,14 +775,9 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
   const double share = bytes / ranks;
   const double held = std::min(share, static_cast<double>(options.max_held_bytes));
   std::ostringstream out;
-  out << "sweep '" << spec.name() << "': model " << spec.model() << ", " << grid.size()
-      << " point(s)";
-  for (const auto& axis : grid.axes()) {
-    out << (&axis == &grid.axes().front() ? " over " : " x ") << axis.key << "["
-        << axis.values.size() << "]";
-  }
-  out << "\noutput " << spec.output() << ": about " << text::format_bytes(bytes) << " ("
-      << text::format_bytes(per_point) << " per point), its disk blocks reserved when it is "
+  out << sweep_line(spec, grid) << "\noutput " << spec.output() << ": about "
+      << text::format_bytes(bytes) << " (" << text::format_bytes(per_point)
+      << " per point), its disk blocks reserved when it is "
       << "created\n";
   out << "memory per rank (" << ranks << " rank(s)): finished points held between checkpoints "
       << "(every " << options.checkpoint_seconds << " s, or sooner past "

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <vector>
 
@@ -18,6 +19,11 @@ std::vector<std::uint64_t> static_points(std::uint64_t n_points, int rank, int r
 
 /// Called on the master thread after it finishes a point: (points finished by this rank so far).
 using ProgressFn = std::function<void(std::size_t done)>;
+
+/// The failed point for `error`, thrown while point `index` was built or run: its reason is the
+/// exception's message (or says it ran out of memory). Throws only if that itself fails.
+PointResult failed_point(const SweepFields& fields, std::uint64_t index,
+                         const std::exception_ptr& error);
 
 /// Runs `points` on the OpenMP threads of this process; results come back in the order of
 /// `points`, whatever thread ran each. A point that throws comes back with status failed.
