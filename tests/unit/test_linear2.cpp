@@ -8,6 +8,7 @@
 #include <Eigen/Eigenvalues>
 #include <unsupported/Eigen/MatrixFunctions>
 
+#include "../common/model_checks.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/optimizer.hpp"
@@ -57,17 +58,7 @@ class Linear2Test : public ::testing::TestWithParam<Shape> {
 };
 
 TEST_P(Linear2Test, GradientMatchesCentralDifferences) {
-  Vector grad(model_->dim());
-  const double loss = model_->loss_grad(theta_, set_.batch(), grad);
-  EXPECT_DOUBLE_EQ(loss, model_->loss(theta_, set_.batch()));
-  const double eps = 1e-6;
-  for (Index i = 0; i < model_->dim(); ++i) {
-    Vector tp = theta_, tm = theta_;
-    tp[i] += eps;
-    tm[i] -= eps;
-    const double fd = (model_->loss(tp, set_.batch()) - model_->loss(tm, set_.batch())) / (2 * eps);
-    EXPECT_NEAR(grad[i], fd, 1e-7 * std::max(1.0, std::fabs(fd))) << "parameter " << i;
-  }
+  testing::expect_gradient_matches_central_differences(*model_, theta_, set_.batch());
 }
 
 TEST_P(Linear2Test, HessianMatchesDifferencesOfTheGradient) {

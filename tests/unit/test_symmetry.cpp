@@ -15,6 +15,7 @@
 #include <Eigen/Cholesky>
 #include <unsupported/Eigen/MatrixFunctions>
 
+#include "../common/model_checks.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
@@ -95,17 +96,7 @@ class SymmetryTest : public ::testing::TestWithParam<Case> {
 };
 
 TEST_P(SymmetryTest, GradientMatchesCentralDifferences) {
-  Vector grad(model_->dim());
-  const double loss = model_->loss_grad(theta_, set_.batch(), grad);
-  EXPECT_DOUBLE_EQ(loss, model_->loss(theta_, set_.batch()));
-  const double eps = 1e-6;
-  for (Index i = 0; i < model_->dim(); ++i) {
-    Vector tp = theta_, tm = theta_;
-    tp[i] += eps;
-    tm[i] -= eps;
-    const double fd = (model_->loss(tp, set_.batch()) - model_->loss(tm, set_.batch())) / (2 * eps);
-    EXPECT_NEAR(grad[i], fd, 1e-7 * std::max(1.0, std::fabs(fd))) << "parameter " << i;
-  }
+  testing::expect_gradient_matches_central_differences(*model_, theta_, set_.batch());
 }
 
 TEST_P(SymmetryTest, HessianVectorProductsAndTraceMatchDifferencesOfTheGradient) {
