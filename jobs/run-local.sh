@@ -26,7 +26,8 @@ name=$(basename "$config" .ini)
 results=${SYMSWEEP_RESULTS:-$root/results}
 mkdir -p "$results"
 np=${NP:-$(nproc)}
-flags=(--oversubscribe --bind-to none)
+# -q: no Open MPI banner after symsweep's own one-line error (the exit status is unchanged).
+flags=(-q --oversubscribe --bind-to none)
 [[ $(id -u) -eq 0 ]] && flags+=(--allow-run-as-root)
 
 echo "== running $config on $np rank(s) x ${OMP_NUM_THREADS:-1} thread(s)"

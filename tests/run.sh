@@ -1,26 +1,85 @@
 #!/usr/bin/env bash
 # Builds symsweep (installing missing Debian packages, warnings as errors) and runs the whole test
-# suite: unit, MPI (np = 1, 2, 3), end-to-end, analysis and SLURM tests; then the unit and MPI
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-sanitize/), and a fuzz run
-# of the config parser (tests/fuzz/run.sh, 60 s). Extra arguments go to the first ctest, e.g.
-# tests/run.sh -L unit. SYMSWEEP_SANITIZE=0 or SYMSWEEP_FUZZ_SECONDS=0 leave those parts out.
-set -euo pipefail
+# suite in stages: the CTest suite (unit, MPI at np = 1, 2, 3, end-to-end, analysis, SLURM, lint);
+# then the unit and MPI tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (build-sanitize/); then a fuzz run of the config parser (tests/fuzz/run.sh, 60 s). Every stage
+# runs even when an earlier one failed, so one failing test hides nothing; the script ends with a
+# table of the stages (status and time) and fails if any stage failed.
+#
+#   tests/run.sh                 # everything (about 12 minutes on the 2-core development machine)
+#   tests/run.sh --quick         # the fast labels only (unit, mpi, lint), no sanitizers, no fuzzing
+#   tests/run.sh -L e2e          # extra arguments go to the first ctest
+#
+# SYMSWEEP_SANITIZE=0 or SYMSWEEP_FUZZ_SECONDS=0 leave those stages out.
+set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SYMSWEEP_BUILD_DIR:-$root/build}
+quick=0
+ctest_args=()
+for a in "$@"; do
+  if [[ $a == --quick ]]; then quick=1; else ctest_args+=("$a"); fi
+done
+if ((quick)); then
+  ctest_args=(-L 'unit|mpi|lint' "${ctest_args[@]}")
+  SYMSWEEP_SANITIZE=0
+  SYMSWEEP_FUZZ_SECONDS=0
+fi
+
 # The SLURM tests need a real one-node cluster (tests/slurm/cluster.sh starts it); the fuzz run
 # needs clang with its runtime.
 export SYMSWEEP_OPTIONAL_PACKAGES="slurmctld slurmd slurm-client munge clang-14 libclang-rt-14-dev ${SYMSWEEP_OPTIONAL_PACKAGES:-}"
-"$root/cmake/bootstrap.sh"
-echo "== running the test suite"
-ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "$@"
 
-if [[ ${SYMSWEEP_SANITIZE:-1} != 0 ]]; then
-  echo "== unit and MPI tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-  sanitize=$root/build-sanitize
+names=() results=() times=()
+failed=0
+# stage NAME COMMAND...: runs one stage, records its status and wall time.
+stage() {
+  local name=$1
+  shift
+  local t0=$SECONDS rc=0
+  echo "== $name"
+  "$@" || rc=$?
+  names+=("$name")
+  times+=($((SECONDS - t0)))
+  if ((rc == 0)); then
+    results+=(passed)
+  elif ((rc == 77)); then
+    results+=(skipped)
+  else
+    results+=("FAILED (exit $rc)")
+    failed=1
+  fi
+  return 0
+}
+
+summary() {
+  echo
+  echo "== stages"
+  local i
+  for i in "${!names[@]}"; do
+    printf '   %-48s %-18s %5d s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+  done
+  local passed=0 bad=0 skipped=0 r
+  for r in "${results[@]}"; do
+    case $r in passed) passed=$((passed + 1)) ;; skipped) skipped=$((skipped + 1)) ;; *) bad=$((bad + 1)) ;; esac
+  done
+  echo "stages: $passed passed, $bad failed, $skipped skipped"
+}
+
+stage "build (cmake/bootstrap.sh)" "$root/cmake/bootstrap.sh"
+if [[ ${results[0]} != passed ]]; then
+  summary
+  exit 1
+fi
+
+stage "test suite (ctest ${ctest_args[*]})" \
+  ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${ctest_args[@]}"
+
+sanitized() {
+  local sanitize=$root/build-sanitize
   cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYMSWEEP_WERROR=ON \
-    -DSYMSWEEP_SANITIZE=address,undefined >/dev/null
-  cmake --build "$sanitize" -j "$(nproc)" >/dev/null
+    -DSYMSWEEP_SANITIZE=address,undefined >/dev/null || return
+  cmake --build "$sanitize" -j "$(nproc)" >/dev/null || return
   # Open MPI's and HDF5's own allocations that live until exit are not ours: suppressed by name
   # (tests/sanitize/lsan.supp), leak detection stays on for everything else. Open MPI keeps its
   # plugins loaded so that their frames have names to suppress by.
@@ -29,11 +88,15 @@ if [[ ${SYMSWEEP_SANITIZE:-1} != 0 ]]; then
     LSAN_OPTIONS=suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$sanitize" --output-on-failure -j "$(nproc)" -L "unit|mpi"
+}
+if [[ ${SYMSWEEP_SANITIZE:-1} != 0 ]]; then
+  stage "unit + mpi under ASan/UBSan (build-sanitize/)" sanitized
 fi
 
 if [[ ${SYMSWEEP_FUZZ_SECONDS:-60} != 0 ]]; then
-  echo "== fuzzing the config parser"
-  rc=0
-  "$root/tests/fuzz/run.sh" "${SYMSWEEP_FUZZ_SECONDS:-60}" || rc=$?
-  [[ $rc -eq 0 || $rc -eq 77 ]] || exit "$rc"
+  stage "fuzzing the config parser (${SYMSWEEP_FUZZ_SECONDS:-60} s)" \
+    "$root/tests/fuzz/run.sh" "${SYMSWEEP_FUZZ_SECONDS:-60}"
 fi
+
+summary
+exit "$failed"
