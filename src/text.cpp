@@ -1,6 +1,9 @@
 #include "text.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -52,6 +55,15 @@ std::string format_bytes(double bytes) {
     std::snprintf(buf, sizeof buf, "%.3g %s", bytes, units[u]);
   }
   return buf;
+}
+
+void write_stderr(std::string_view message) {
+  while (!message.empty()) {
+    const ssize_t n = ::write(STDERR_FILENO, message.data(), message.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere to report that reporting failed
+    message.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace symsweep::text

@@ -54,4 +54,9 @@ std::string setting(std::string_view key, std::string_view value);
 /// A byte count with three significant digits and a decimal unit: "512 B", "72.3 kB", "1.39 MB".
 std::string format_bytes(double bytes);
 
+/// Writes `message` to standard error in one write(2) call (retried only for what a signal cut
+/// short), so that a rank's error line is never split by other ranks' output or mpirun's own
+/// (writes up to PIPE_BUF bytes into a pipe are atomic).
+void write_stderr(std::string_view message);
+
 }  // namespace symsweep::text

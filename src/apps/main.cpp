@@ -16,6 +16,7 @@
 #include "apps.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/version.hpp"
+#include "text.hpp"
 
 namespace {
 
@@ -86,14 +87,15 @@ int mpi_command(int argc, char** argv, bool resume) {
     return resume ? symsweep::apps::resume(args, quoted_command_line(argc, argv))
                   : symsweep::apps::run(args, quoted_command_line(argc, argv));
   } catch (const std::bad_alloc&) {
-    std::cerr << "symsweep: rank " << world_rank()
-              << ": error: out of memory; run fewer ranks per node, fewer threads per rank, "
-                 "or a smaller grid or model (symsweep run prints the memory it will hold)"
-              << std::endl;
+    symsweep::text::write_stderr(
+        "symsweep: rank " + std::to_string(world_rank()) +
+        ": error: out of memory; run fewer ranks per node, fewer threads per rank, or a smaller "
+        "grid or model (symsweep run --dry-run prints the memory it will hold)\n");
     MPI_Abort(MPI_COMM_WORLD, symsweep::kExitFailure);
   } catch (const std::exception& e) {
     // A failure after the ranks parted ways (I/O, MPI): report once per rank, then stop them all.
-    std::cerr << "symsweep: rank " << world_rank() << ": error: " << e.what() << std::endl;
+    symsweep::text::write_stderr("symsweep: rank " + std::to_string(world_rank()) +
+                                 ": error: " + e.what() + "\n");
     MPI_Abort(MPI_COMM_WORLD, symsweep::kExitFailure);
   }
   return symsweep::kExitFailure;
@@ -118,16 +120,15 @@ int main(int argc, char** argv) {
                 << symsweep::apps::config_reference();
       return symsweep::kExitOk;
     }
-    std::cerr << (command.empty() ? "symsweep: no command given"
-                                  : "symsweep: unknown command '" + command + "'")
-              << "\n\n"
-              << kUsage;
+    symsweep::text::write_stderr((command.empty() ? "symsweep: no command given"
+                                                  : "symsweep: unknown command '" + command + "'") +
+                                 "\n\n" + kUsage);
     return symsweep::kExitUsage;
   } catch (const symsweep::ConfigError& e) {
-    std::cerr << "symsweep: error: " << e.what() << "\n";
+    symsweep::text::write_stderr(std::string("symsweep: error: ") + e.what() + "\n");
     return symsweep::kExitUsage;
   } catch (const std::exception& e) {
-    std::cerr << "symsweep: error: " << e.what() << "\n";
+    symsweep::text::write_stderr(std::string("symsweep: error: ") + e.what() + "\n");
     return symsweep::kExitFailure;
   }
 }

@@ -192,14 +192,14 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
                : run_sweep(*spec, comm, options);
     return exit_status(summary);
   } catch (const ConfigError& e) {  // thrown on every rank alike: report once
-    if (rank == 0) std::cerr << "symsweep: error: " << e.what() << std::endl;
+    if (rank == 0) text::write_stderr(std::string("symsweep: error: ") + e.what() + "\n");
     return kExitUsage;
   } catch (const SharedError& e) {
     // Every rank raised it together (none waits for another), but the result file may still be
     // open in HDF5 after a failed write, and HDF5 would try to close it inside MPI_Finalize
     // (crashing, or waiting on a rank that gave up). What was checkpointed is on disk already:
     // leave without closing anything (the same exit status and mpirun report as a return).
-    if (rank == 0) std::cerr << "symsweep: error: " << e.what() << std::endl;
+    if (rank == 0) text::write_stderr(std::string("symsweep: error: ") + e.what() + "\n");
     std::cout.flush();
     std::fflush(nullptr);
     ::_exit(kExitFailure);

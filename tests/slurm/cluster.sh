@@ -80,6 +80,11 @@ SlurmctldPort=16817
 SlurmdPort=16818
 AuthType=auth/munge
 CredType=cred/munge
+# A requeued job waits cred_expire seconds before it may start again (120 by default, which made
+# the requeue test wait 2 minutes per requeue); the scheduler's periodic pass, which starts a job
+# whose begin time has come, runs every few seconds instead of every minute. A test cluster only.
+AuthInfo=cred_expire=10
+SchedulerParameters=sched_interval=3,bf_interval=3
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
