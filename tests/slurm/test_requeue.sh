@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # jobs/slurm/sweep.sbatch under a time limit, on the real test cluster (tests/slurm/cluster.sh):
 # a 1-minute limit with --signal=B:USR1@50 makes SIGUSR1 arrive mid-sweep (the sweep needs about
-# 40 s of 2 ranks, and SLURM sends the signal within the first 30 s or so); the job checkpoints,
-# requeues itself and resumes until the sweep is complete. The file must equal the same sweep run
+# 20 s of 2 ranks, and SLURM sends the signal within the first 10 s or so); the job checkpoints,
+# requeues itself and resumes until the sweep is complete. Points are short (about 0.2 s each): a
+# point interrupted mid-run starts again from its beginning on resume, so points longer than the
+# time between two signals would never finish (a busy machine made the earlier 2-second points
+# livelock this test). The file must equal the same sweep run
 # directly under mpiexec, bit for bit in /results and /traces.
 #   test_requeue.sh CLUSTER_DIR SYMSWEEP_BIN SOURCE_DIR OUT_DIR
 # SLURM makes a requeued job wait cred_expire seconds before it is eligible again: the test
@@ -28,14 +31,14 @@ dy = 4
 n = 64
 noise_var = 0.1
 [optimizer]
-steps = 3000000
+steps = 300000
 tol = 0
 [record]
-every = 300000
+every = 30000
 [axes]
 optimizer.eta = logspace(-2.5, -1.5, 6)
 optimizer.batch = 1, 4, 16, 64
-sweep.seed = 0, 1
+sweep.seed = 0, 1, 2, 3
 INI
 
 start=$(date +%s)
