@@ -137,7 +137,8 @@ SweepFields::SweepFields(const Grid& grid) {
                  "full-batch gradient norm of the objective with weight decay, at the end"));
   c.sharpness = schema_.add(real_field(
       R, "sharpness", "sharpness (lambda_max)",
-      "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded)"));
+      "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded); "
+      "NaN where Lanczos (d > 64) did not converge"));
   c.conserved = schema_.add(real_field(
       R, "C_final", "conserved spectrum at the end",
       "conserved quantity of gradient flow at the end, as a spectrum in descending order "
@@ -180,9 +181,10 @@ SweepFields::SweepFields(const Grid& grid) {
   schema_.add_dim(
       {"orbit_point", "a point of a periodic orbit, in the order GD visits them", orbit_points});
   std::vector<std::string> notes;
-  for (StabilityNote n : {StabilityNote::not_checked, StabilityNote::ok,
-                          StabilityNote::no_reference, StabilityNote::not_positive_definite,
-                          StabilityNote::no_derivatives, StabilityNote::too_large}) {
+  for (StabilityNote n :
+       {StabilityNote::not_checked, StabilityNote::ok, StabilityNote::no_reference,
+        StabilityNote::not_positive_definite, StabilityNote::no_derivatives,
+        StabilityNote::too_large, StabilityNote::degenerate_top}) {
     notes.push_back(to_string(n));
   }
   c.x_star = schema_.add(real_field(
@@ -190,21 +192,38 @@ SweepFields::SweepFields(const Grid& grid) {
       "the minimum the stability checks are made at: stability.x_star, Newton's method from the "
       "start, or a converged run's final point",
       "", {"coord"}));
-  c.lambda_max = schema_.add(
-      real_field(R, "lambda_max", "lambda_max at x*",
-                 "largest eigenvalue of the objective's Hessian at x* (weight decay included)"));
+  c.lambda_max = schema_.add(real_field(
+      R, "lambda_max", "lambda_max at x*",
+      "largest eigenvalue of the objective's Hessian at x* (weight decay included): a property "
+      "of the loss at x*, for any optimizer"));
   c.eta_gd = schema_.add(real_field(R, "eta_gd", "linear GD threshold 2 / lambda_max",
-                                    "GD is linearly stable at x* for eta < eta_gd"));
+                                    "GD is linearly stable at x* for eta < eta_gd: a property of "
+                                    "the loss at x*, for any optimizer"));
   c.K = schema_.add(real_field(
       R, "K", "nonlinear coefficient K",
-      "K = 3 g^T H^-1 g - Q[v,v,v,v], g = T[v,v]: a stable 2-cycle appears past eta_gd iff K > 0"));
+      "K = 3 g^T H^-1 g - Q[v,v,v,v], g = T[v,v]: a stable 2-cycle appears past eta_gd iff K > 0; "
+      "a property of the loss at x*, for any optimizer; NaN where lambda_max is repeated "
+      "(stability_note = degenerate_top)"));
+  const std::string assumes =
+      " Assumes full-batch GD at the step size of the last update; NaN for stochastic runs and "
+      "where lambda_max is repeated (stability_note = degenerate_top).";
   c.amplitude_predicted = schema_.add(real_field(
       R, "amplitude_predicted", "predicted 2-cycle amplitude",
-      "A = sqrt((eta lambda_max - 2) / c), c = (eta/6) K: the half-width of the 2-cycle along v "
-      "to leading order; NaN where there is none (eta < eta_gd, or K < 0)"));
+      "A = sqrt((eta lambda_max - 2) / c), c = (eta/6) K: the half-width along v of the stable "
+      "2-cycle past eta_gd, to leading order; NaN where there is none (eta <= eta_gd, or K <= 0)." +
+          assumes));
+  c.basin_radius_predicted = schema_.add(real_field(
+      R, "basin_radius_predicted", "predicted basin radius along v",
+      "A = sqrt((eta lambda_max - 2) / c), c = (eta/6) K, below eta_gd with K < 0: the half-width "
+      "of the unstable 2-cycle along v that bounds the basin of x*, to leading order; NaN "
+      "elsewhere (eta >= eta_gd, or K >= 0)." +
+          assumes));
   c.centre_shift = schema_.add(real_field(
       R, "centre_shift_predicted", "predicted shift of the 2-cycle's centre",
-      "delta = -1/2 H^-1 g A^2: the 2-cycle's centre minus x*, to leading order", "", {"coord"}));
+      "delta = -1/2 H^-1 g A^2: the stable 2-cycle's centre minus x*, to leading order; NaN "
+      "where amplitude_predicted is." +
+          assumes,
+      "", {"coord"}));
   c.note = schema_.add(enum_field(R, "stability_note", "stability checks",
                                   "why the checks at x* are, or are not, numbers", notes));
   c.period = schema_.add(integer_field(
@@ -619,10 +638,11 @@ PointResult PointRun::finish() {
     }
     out.set_code(c.outcome, static_cast<std::uint8_t>(outcome));
     const Batch all = s.full.batch();
-    out.set(c.sharpness,
-            top_eigenvalue(
-                [&](const Vector& u, Vector& hu) { s.model->hessian_vector(s.theta, all, u, hu); },
-                s.model->dim()));
+    Stream lanczos_start(s.seed, s.key, Purpose::lanczos);
+    const TopEigen top = top_eigenvalue(
+        [&](const Vector& u, Vector& hu) { s.model->hessian_vector(s.theta, all, u, hu); },
+        s.model->dim(), lanczos_start);
+    out.set(c.sharpness, top.converged ? top.value : std::numeric_limits<double>::quiet_NaN());
     s.model->conserved(s.theta, s.spectrum);
     out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
     out.set(c.theta_norm, s.theta.norm());
@@ -657,9 +677,12 @@ PointResult PointRun::finish() {
   out.set(c.lambda_max, check.lambda_max);
   out.set(c.eta_gd, check.eta_gd);
   out.set(c.K, check.K);
-  out.set(c.amplitude_predicted, check.amplitude);
-  if (check.centre_shift.size() > 0)
-    put_coords(out, c.centre_shift, check.centre_shift, check.v, 0);
+  if (s.deterministic) {  // the predictions assume full-batch GD (NaN for stochastic runs)
+    out.set(c.amplitude_predicted, check.amplitude);
+    out.set(c.basin_radius_predicted, check.basin_radius);
+    if (check.centre_shift.size() > 0)
+      put_coords(out, c.centre_shift, check.centre_shift, check.v, 0);
+  }
 
   // A periodic run's orbit: its last `period` iterates, and its half-width along v; an aperiodic
   // run's last kMaxPeriod iterates (for bifurcation diagrams).

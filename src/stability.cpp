@@ -1,12 +1,15 @@
 // Stability checks and run classification. The maths is in include/symsweep/stability.hpp.
 #include "symsweep/stability.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 
 #include "detmath.hpp"
+#include "symsweep/cancel.hpp"
 
 namespace symsweep {
 
@@ -28,6 +31,8 @@ const char* to_string(StabilityNote note) {
       return "no_derivatives";
     case StabilityNote::too_large:
       return "too_large";
+    case StabilityNote::degenerate_top:
+      return "degenerate_top";
   }
   return "?";
 }
@@ -51,6 +56,11 @@ MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star
   }
   c.lambda_max = hi;
   c.eta_gd = 2.0 / hi;
+  c.lambda_2 = d > 1 ? eig.eigenvalues()[d - 2] : -std::numeric_limits<double>::infinity();
+  if (hi - c.lambda_2 < kMinRelativeGap * hi) {  // v is arbitrary in the top eigenspace
+    c.note = StabilityNote::degenerate_top;
+    return c;
+  }
   c.v = eig.eigenvectors().col(d - 1);
   Index big = 0;
   c.v.cwiseAbs().maxCoeff(&big);
@@ -64,10 +74,15 @@ MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star
   const Eigen::LDLT<Matrix> solve(h);
   const Vector hg = solve.solve(g);
   c.K = 3.0 * g.dot(hg) - q;
-  const double a2 = (eta * hi - 2.0) / ((eta / 6.0) * c.K);
+  const double mu = eta * hi - 2.0;
+  const double a2 = mu / ((eta / 6.0) * c.K);
   if (a2 > 0 && std::isfinite(a2)) {
-    c.amplitude = std::sqrt(a2);
-    c.centre_shift = -0.5 * a2 * hg;
+    if (mu > 0 && c.K > 0) {  // supercritical, past the threshold: the stable 2-cycle
+      c.amplitude = std::sqrt(a2);
+      c.centre_shift = -0.5 * a2 * hg;
+    } else if (mu < 0 && c.K < 0) {  // subcritical, below it: the unstable one
+      c.basin_radius = std::sqrt(a2);
+    }
   }
   c.note = StabilityNote::ok;
   return c;
@@ -79,12 +94,17 @@ std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x, 
   Vector grad(d);
   Matrix h;
   for (int it = 0; it < 100; ++it) {
+    cancellation_point();
     model.loss_grad(x, full, grad);
     grad += gamma * x;
     if (!grad.allFinite()) return std::nullopt;
     model.hessian(x, full, h);
     h.diagonal().array() += gamma;
-    if (grad.norm() <= 1e-13 * (1.0 + x.norm())) {
+    // Relative to the gradient's scale: grad ~ H (x - x*), and |H|_inf (the largest absolute row
+    // sum, >= every |eigenvalue|) scales with the loss, so the test does not depend on its units.
+    const double scale = h.cwiseAbs().rowwise().sum().maxCoeff();
+    if (!std::isfinite(scale)) return std::nullopt;
+    if (grad.norm() <= 1e-13 * scale * (1.0 + x.norm())) {
       const Eigen::SelfAdjointEigenSolver<Matrix> eig(h, Eigen::EigenvaluesOnly);
       if (eig.eigenvalues()[0] > 1e-12 * std::fabs(eig.eigenvalues()[d - 1])) return x;
       return std::nullopt;  // a saddle or a degenerate point
@@ -111,45 +131,176 @@ int detect_period(const RowMatrix& window, Index count, int max_period, double t
   return 0;
 }
 
-double top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
-                      Vector* vector) {
+namespace {
+
+constexpr Index kBasis = 24;            // Lanczos basis columns at most (the memory bound)
+constexpr Index kKeep = 8;              // Ritz vectors kept at a thick restart
+constexpr double kResidualTol = 1e-10;  // Ritz residual / largest |Ritz value|
+constexpr double kBreakdown = 1e-12;    // |w| / |H q| below which the Krylov space is invariant
+constexpr int kMaxFresh = 2;            // fresh random vectors after breakdowns, per run
+constexpr Index kMaxProducts = 3000;    // per run
+constexpr int kMaxVerifications = 3;    // deflated runs (a missed top swaps roles)
+constexpr Index kRestartRows = 256;     // rows of the basis rotated at once at a restart
+
+/// One thick-restart Lanczos run on H restricted to the complement of `lock` (a unit vector, or
+/// empty): the largest eigenvalue there, its unit Ritz vector in x. q is the d x kBasis basis;
+/// u and w are work vectors of length d. Numbers depend only on the operator and the stream.
+struct Lanczos {
+  const std::function<void(const Vector&, Vector&)>& product;
+  Stream& start;
+  const Vector& lock;
+  Matrix& q;
+  Vector &u, &w, &x;
+  Index products = 0;
+  double anorm = 0;  // the largest |H q| seen: the scale of every tolerance
+
+  /// Removes from v its components along lock and the first k columns of q (twice: enough).
+  void orthogonalise(Vector& v, Index k) const {
+    for (int pass = 0; pass < 2; ++pass) {
+      if (lock.size() > 0) v -= lock.dot(v) * lock;
+      if (k > 0) {
+        const Vector c = q.leftCols(k).transpose() * v;
+        v.noalias() -= q.leftCols(k) * c;
+      }
+    }
+  }
+
+  /// A random unit vector orthogonal to lock and the first k columns, into column k.
+  bool fresh(Index k) {
+    start.normals(u.data(), static_cast<std::size_t>(u.size()));
+    orthogonalise(u, k);
+    const double n = u.norm();
+    if (!(n > 0)) return false;
+    q.col(k) = u / n;
+    return true;
+  }
+
+  /// Runs; returns whether it converged, the value into *value.
+  bool run(double* value) {
+    const Index d = q.rows();
+    Matrix t = Matrix::Zero(kBasis, kBasis);  // Q^T H Q
+    Eigen::SelfAdjointEigenSolver<Matrix> eig;
+    double b = 0;
+    int fresh_used = 0;
+    Index n = 0;  // columns in use; the first `kept` are Ritz vectors of the last restart
+    if (!fresh(0)) return false;
+    for (;;) {
+      // Expand the basis from column n: w = H q_j, orthogonalised against the basis, is the next
+      // column; its projections are column j of T.
+      Index j = n;
+      for (; j < kBasis; ++j) {
+        cancellation_point();
+        u = q.col(j);
+        product(u, w);
+        ++products;
+        if (lock.size() > 0) w -= lock.dot(w) * lock;  // stay in the complement of lock
+        Vector h = q.leftCols(j + 1).transpose() * w;
+        w.noalias() -= q.leftCols(j + 1) * h;
+        const Vector h2 = q.leftCols(j + 1).transpose() * w;
+        w.noalias() -= q.leftCols(j + 1) * h2;
+        if (lock.size() > 0) w -= lock.dot(w) * lock;
+        h += h2;
+        t.col(j).head(j + 1) = h;
+        t.row(j).head(j + 1) = h.transpose();
+        b = w.norm();
+        anorm = std::max(anorm, std::sqrt(h.squaredNorm() + b * b));
+        if (!std::isfinite(anorm)) return false;
+        if (j + 1 == kBasis) break;
+        if (b > kBreakdown * anorm) {
+          q.col(j + 1) = w / b;
+        } else if (fresh_used < kMaxFresh && j + 1 < d && fresh(j + 1)) {
+          ++fresh_used;  // an invariant subspace: go on from outside it
+          b = 0;
+        } else {
+          b = 0;  // invariant, and the fresh vectors found nothing new: done
+          break;
+        }
+      }
+      n = std::min(j + 1, kBasis);
+      eig.compute(t.topLeftCorner(n, n));
+      const double theta = eig.eigenvalues()[n - 1];
+      const double scale = std::max(anorm, eig.eigenvalues().cwiseAbs().maxCoeff());
+      *value = theta;
+      const bool small = b * std::fabs(eig.eigenvectors()(n - 1, n - 1)) <= kResidualTol * scale;
+      if (small || n < kBasis || products >= kMaxProducts) {
+        // Check the estimate on an explicit product: r = |H x - theta x|.
+        x.noalias() = q.leftCols(n) * eig.eigenvectors().col(n - 1);
+        x.normalize();
+        u = x;
+        product(u, x);
+        ++products;
+        if (lock.size() > 0) x -= lock.dot(x) * lock;
+        const double r = (x - theta * u).norm();
+        x = u;
+        if (r <= 10 * kResidualTol * scale) return true;
+        if (products >= kMaxProducts) return false;
+        if (n < kBasis) return false;  // a breakdown that the product does not confirm
+      }
+      // Thick restart: the kKeep best Ritz vectors replace the basis (in blocks of rows, so
+      // that no d x kKeep temporary is made); the residual direction (or a fresh vector after a
+      // breakdown) is the next column, and T becomes diagonal (its arrow comes with the next
+      // column's projections).
+      const Matrix y = eig.eigenvectors().rightCols(kKeep);
+      for (Index r0 = 0; r0 < d; r0 += kRestartRows) {
+        const Index rows = std::min(kRestartRows, d - r0);
+        const Matrix block = q.middleRows(r0, rows) * y;
+        q.middleRows(r0, rows).leftCols(kKeep) = block;
+      }
+      t.setZero();
+      t.diagonal().head(kKeep) = eig.eigenvalues().tail(kKeep);
+      if (b > kBreakdown * anorm) {
+        q.col(kKeep) = w / b;  // orthogonal to the old basis, so to the kept vectors
+      } else if (!fresh(kKeep)) {
+        return false;
+      }
+      n = kKeep;
+    }
+  }
+};
+
+}  // namespace
+
+TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
+                        Stream& start) {
+  TopEigen r;
   if (d <= 64) {  // small: the dense matrix, exactly
     Matrix h;
     Model::hessian_from_products(d, product, h);
     const Eigen::SelfAdjointEigenSolver<Matrix> eig(h);
-    if (vector) *vector = eig.eigenvectors().col(d - 1);
-    return eig.eigenvalues()[d - 1];
+    r.value = eig.eigenvalues()[d - 1];
+    r.second = d > 1 ? eig.eigenvalues()[d - 2] : -std::numeric_limits<double>::infinity();
+    r.vector = eig.eigenvectors().col(d - 1);
+    r.converged = eig.info() == Eigen::Success;
+    r.products = d;
+    return r;
   }
-  const Index m_max = std::min<Index>(d, 300);
-  Matrix q(d, m_max);  // the Lanczos basis, reorthogonalised in full (deterministic, no restarts)
-  std::vector<double> alpha, beta;
-  Vector w(d);
-  q.col(0) = Vector::Ones(d) / std::sqrt(static_cast<double>(d));
-  double lambda = 0;
-  Vector y;
-  for (Index k = 0; k < m_max; ++k) {
-    product(q.col(k), w);
-    alpha.push_back(q.col(k).dot(w));
-    w -= q.leftCols(k + 1) * (q.leftCols(k + 1).transpose() * w);  // against every earlier vector
-    w -= q.leftCols(k + 1) * (q.leftCols(k + 1).transpose() * w);  // twice is enough
-    const double b = w.norm();
-    Matrix t = Matrix::Zero(k + 1, k + 1);
-    for (Index i = 0; i <= k; ++i) {
-      t(i, i) = alpha[static_cast<std::size_t>(i)];
-      if (i < k) t(i, i + 1) = t(i + 1, i) = beta[static_cast<std::size_t>(i)];
+  Matrix q(d, kBasis);
+  Vector u(d), w(d), x(d), none;
+  Lanczos first{product, start, none, q, u, w, x};
+  r.converged = first.run(&r.value);
+  r.products = first.products;
+  r.vector = x;
+  double scale = first.anorm;
+  // Verification: the largest eigenvalue on the complement of the vector found, from a new
+  // random start. Larger means the first run missed the top (swap, and check again); else it is
+  // lambda_2.
+  for (int k = 0; k < kMaxVerifications; ++k) {
+    double other = MinimumCheck::kNaN;
+    Lanczos check{product, start, r.vector, q, u, w, x};
+    const bool ok = check.run(&other);
+    r.products += check.products;
+    scale = std::max(scale, check.anorm);
+    r.converged = r.converged && ok;
+    if (!(other > r.value + kResidualTol * scale)) {
+      r.second = other;
+      return r;
     }
-    const Eigen::SelfAdjointEigenSolver<Matrix> eig(t);
-    lambda = eig.eigenvalues()[k];
-    y = eig.eigenvectors().col(k);
-    const bool done = b * std::fabs(y[k]) <= 1e-10 * std::fabs(lambda) || b == 0 || k + 1 == m_max;
-    if (done) {
-      if (vector) *vector = (q.leftCols(k + 1) * y).normalized();
-      return lambda;
-    }
-    beta.push_back(b);
-    q.col(k + 1) = w / b;
+    r.second = r.value;  // a lower bound until the next check
+    r.value = other;
+    r.vector.swap(x);
   }
-  return lambda;
+  r.converged = false;  // the deflated runs kept finding larger values
+  return r;
 }
 
 double lyapunov_exponent(Model& model, const Batch& full, const RowMatrix& window, Index count,

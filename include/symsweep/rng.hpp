@@ -45,6 +45,7 @@ enum class Purpose : std::uint64_t {
   init = 2,     ///< initial parameters
   batches = 3,  ///< minibatch indices, or fresh samples in online mode
   noise = 4,    ///< online mode: the fresh large batch of the gradient-noise diagnostics
+  lanczos = 5,  ///< start vectors of Lanczos (stability.hpp's top_eigenvalue, d > 64)
 };
 
 /// The stream key of a point: see the header comment for what enters it and how.

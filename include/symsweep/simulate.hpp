@@ -14,11 +14,11 @@
 //   /traces/loss, C       full-batch loss and conserved spectrum at steps 0, k, 2k, ...
 //                         (record.every = k), NaN after the run stopped
 //   /run/seconds, rank    wall time and MPI rank of the point (not deterministic)
-//   /results/x_star, lambda_max, eta_gd, K, amplitude_predicted, centre_shift_predicted,
-//                         stability_note: the checks at the reference minimum (stability.hpp);
-//                         period, amplitude (along v), orbit, lyapunov: the end of a
-//                         deterministic run. Vectors along "coord": the first 8 coordinates, or
-//                         (d > 8) the projection on v in coord 0.
+//   /results/x_star, lambda_max, eta_gd, K, amplitude_predicted, basin_radius_predicted,
+//                         centre_shift_predicted, stability_note: the checks at the reference
+//                         minimum (stability.hpp); period, amplitude (along v), orbit, lyapunov:
+//                         the end of a deterministic run. Vectors along "coord": the first 8
+//                         coordinates, or (d > 8) the projection on v in coord 0.
 //   /results/theta_norm, hessian_trace, grad_noise (per "layer"), noether_flow (Tr[A_k Sigma]
 //                         per "generator", the model's symmetry generators A_k): the end, and the
 //                         same on the trace schedule with /traces/sharpness (lambda_max, d <= 64).
@@ -77,7 +77,8 @@ class SweepFields {
     FieldId trace_loss, trace_conserved;
     FieldId seconds, rank;
     // The stability checks at x* and the orbit of a periodic run (stability.hpp).
-    FieldId x_star, lambda_max, eta_gd, K, amplitude_predicted, centre_shift, note;
+    FieldId x_star, lambda_max, eta_gd, K, amplitude_predicted, basin_radius_predicted,
+        centre_shift, note;
     FieldId period, amplitude, orbit, lyapunov;
     // Symmetry and noise diagnostics, at the end and on the trace schedule.
     FieldId theta_norm, hessian_trace, grad_noise, noether_flow;
