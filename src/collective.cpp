@@ -30,6 +30,9 @@ void agree(MPI_Comm comm, const std::function<void()>& step, double patience_sec
   } catch (const std::exception& e) {
     kind = kOther;
     message = e.what();
+  } catch (...) {  // whatever it was, the other ranks must learn of it, or they wait forever
+    kind = kOther;
+    message = "an exception that is not a std::exception";
   }
   const int mine = kind == kNone ? INT_MAX : rank;
   int lowest = INT_MAX;

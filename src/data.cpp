@@ -6,6 +6,7 @@
 #include <Eigen/Cholesky>
 
 #include "detmath.hpp"
+#include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/rng.hpp"
 #include "symsweep/spec.hpp"
@@ -177,6 +178,7 @@ void Teacher::sample(NormalSource& normal, Eigen::Ref<RowMatrix> x, Eigen::Ref<R
   SYMSWEEP_VERIFY(x.cols() == dx && y.cols() == dy && x.rows() == y.rows(),
                   "sample buffers have the wrong shape");
   for (Index s = 0; s < x.rows(); ++s) {
+    cancellation_point();
     x_.draw(normal, x, s, z_);
     noise_.draw(normal, y, s, z_);
   }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
@@ -22,6 +23,7 @@ void Model::hessian_from_products(Index d,
   Vector e = Vector::Zero(d);
   Vector col(d);
   for (Index j = 0; j < d; ++j) {
+    cancellation_point();
     e[j] = 1.0;
     product(e, col);
     h.col(j) = col;
@@ -72,6 +74,7 @@ double Model::hessian_trace(const Vector& theta, const Batch& batch) {
   }
   double t = 0;
   for (Index i = 0; i < dim(); ++i) {
+    cancellation_point();
     trace_e_[i] = 1.0;
     hessian_vector(theta, batch, trace_e_, trace_col_);
     t += trace_col_[i];

@@ -11,6 +11,7 @@
 
 #include <Eigen/Eigenvalues>
 
+#include "symsweep/cancel.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/model.hpp"
@@ -331,14 +332,17 @@ struct PointRun::State {
         spectrum(model->conserved_size()),
         noise_stream(seed, key, Purpose::noise),
         final_window(params.integer("record.final_window")) {
+    cancellation_point();
     res.index = index;
     res.values = Record(fields.schema());
     model->bind_fields(fields.schema());
     model->prepare_diagnostics(full.batch());
+    cancellation_point();
     size_diagnostics();
     Stream init_stream(seed, key, Purpose::init);
     model->initialize(init_stream, theta);
     theta0 = theta;
+    cancellation_point();
     model->hessian_trace(theta, full.batch());    // sizes any scratch it has before the loop
     if (deterministic && theta.size() <= 4096) {  // iterates to see a period (and chaos)
       const Index rows = std::clamp<Index>(65536 / std::max<Index>(theta.size(), 1), 64, 1024);
@@ -428,6 +432,7 @@ struct PointRun::State {
     layer_noise.setZero();
     flow.setZero();
     for (Index first = 0; first < n; first += sample_grads.rows()) {
+      cancellation_point();
       const Index rows = std::min(sample_grads.rows(), n - first);
       model->sample_gradients(theta,
                               Batch{set.x.middleRows(first, rows), set.y.middleRows(first, rows)},
@@ -456,6 +461,7 @@ struct PointRun::State {
     if (hess.rows() == 0) return std::numeric_limits<double>::quiet_NaN();
     const Batch all = full.batch();
     for (Index j = 0; j < unit.size(); ++j) {
+      cancellation_point();
       unit[j] = 1.0;
       model->hessian_vector(theta, all, unit, hess_col);
       hess.col(j) = hess_col;

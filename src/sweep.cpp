@@ -1,4 +1,37 @@
 // The run loop of a sweep. See include/symsweep/sweep.hpp.
+//
+// Threads of a rank. MPI is initialised MPI_THREAD_FUNNELED: only the thread that initialised it
+// (the caller of run_sweep) may call MPI, and symsweep lets only that thread call HDF5 too. That
+// thread is the rank's *communication thread*, and it never computes a point: it starts
+// OMP_NUM_THREADS worker threads (std::thread: a point runs on one of them from start to end) and
+// then only agrees with the other ranks, writes checkpoints, reports, and at the end joins the
+// workers. Workers call neither MPI nor HDF5; they hand finished points over in memory (held_,
+// under a mutex) and never decide anything collective. Because the communication thread computes
+// nothing, agreements keep ticking however long a point's set-up or final measurements take (a
+// dense eigensolve at d = 4096 no longer blocks signals and checkpoints). Production part 2's
+// dynamic scheduler (a manager handing out chunks of points on request) adds its requests and
+// replies to this thread's loop, beside the agreement; workers then take points from a local
+// queue that this thread refills.
+//
+// Protocol (Runner::tick, the same on every rank; each step is collective):
+//   1. Every 200 ms (kTick), or at once when the rank has nothing left to compute, each rank
+//      contributes max(signal, checkpoint due, a worker failed) and sum(points finished) to two
+//      MPI_Iallreduce, polled with 1 ms sleeps (a rank waiting for the others leaves its cores
+//      to its workers).
+//   2. Everything collective is decided from those agreed values only, never from local state
+//      read after them (a worker's failure flag read after the agreement once sent one rank to
+//      its final checkpoint while the others called the next agreement: a hang). stop = a signal
+//      or a failed worker anywhere; last = stop, or every point finished.
+//   3. last: the stop flag is set (workers stop taking points; the ones in progress reach a
+//      cancellation point and throw Cancelled, cancel.hpp, and stay pending, never failed), the
+//      workers are joined, and the final checkpoint writes what was finished. Else a checkpoint
+//      when one is due anywhere.
+// A failure of a checkpoint is agreed inside the store (collective.hpp): every rank stops alike.
+// A worker's failure that is not a point's (a failed point that cannot be recorded) stops every
+// rank at the next agreement and is rethrown on every rank after the final checkpoint.
+// Signal to exit: at most one tick (200 ms) + the longest piece of a point between cancellation
+// points + the final checkpoint and close (README, "Interruptions and resume", gives the
+// measured figures).
 #include "symsweep/sweep.hpp"
 
 #include <omp.h>
@@ -10,6 +43,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -21,11 +55,13 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "collective.hpp"
 #include "lock.hpp"
 #include "sha256.hpp"
+#include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/schedule.hpp"
@@ -146,10 +182,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // ------------------------------------------------------------------------------------ signals
-volatile std::sig_atomic_t g_signal = 0;
+// Any thread may take the signal (workers too); a lock-free atomic is async-signal-safe.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 extern "C" void on_signal(int sig) {
-  if (g_signal == 0) g_signal = sig;
+  int none = 0;
+  g_signal.compare_exchange_strong(none, sig);
 }
 
 const char* signal_name(int sig) {
@@ -188,7 +227,7 @@ void install_signal_handlers() {
 }
 
 int pending_signal() {
-  return static_cast<int>(g_signal);
+  return g_signal.load();
 }
 
 void request_interrupt(int signal) {
@@ -220,12 +259,22 @@ class RankPoints {
   std::vector<std::uint64_t> list_;
 };
 
+/// Test hook of the run loop's error path (tests/mpi/test_faults_mpi.cpp), beside the store's
+/// (store.cpp): with SYMSWEEP_INJECT_FAULT=record:<rank>, recording a failed point fails on rank
+/// <rank>, as running out of memory there would: a worker's failure that is not a point's.
+void maybe_inject_record_fault(int rank) {
+  const char* spec = std::getenv("SYMSWEEP_INJECT_FAULT");
+  if (spec != nullptr && std::string(spec) == "record:" + std::to_string(rank)) {
+    throw std::runtime_error(std::string("injected fault (SYMSWEEP_INJECT_FAULT=") + spec + ")");
+  }
+}
+
 /// The run loop of one rank (the protocol every rank follows; see the top of this file).
 class Runner {
  public:
   Runner(const Grid& grid, const SweepFields& fields, ResultStore& store, const RankPoints& points,
          MPI_Comm comm, const SweepOptions& options, std::ostream* log,
-         std::chrono::steady_clock::time_point t0, long long to_run)
+         std::chrono::steady_clock::time_point t0, long long to_run, int workers)
       : grid_(grid),
         fields_(fields),
         store_(store),
@@ -234,139 +283,174 @@ class Runner {
         options_(options),
         log_(log),
         t0_(t0),
-        to_run_(to_run) {
+        to_run_(to_run),
+        workers_(std::max(workers, 1)) {
     MPI_Comm_rank(comm, &rank_);
     counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
   }
+  ~Runner() { stop_workers(); }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
 
-  /// Runs this rank's points; returns when every rank's points are done, or all stopped (a
-  /// signal), or a checkpoint failed (then rethrows that failure, on every rank alike).
+  /// Runs this rank's points on the worker threads while this (the communication) thread agrees
+  /// with the other ranks and checkpoints; returns when every rank's points are done, or all
+  /// stopped (a signal, or a worker's failure), or a checkpoint failed (then rethrows that
+  /// failure, on every rank alike).
   void run() {
     last_tick_ = last_checkpoint_ = last_report_ = std::chrono::steady_clock::now();
-#pragma omp parallel
-    {
-      const bool master = omp_get_thread_num() == 0;
-      for (;;) {
-        if (master && !tick()) break;
-        if (!master && stop_.load()) break;
-        const std::uint64_t k = next_.fetch_add(1);
-        if (k >= points_.size()) {
-          if (!master) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));  // wait for the others
-          continue;
-        }
-        try {
-          run_point(points_[k], master);
-        } catch (...) {  // nothing may leave the parallel region: every rank stops at the next tick
-          const std::lock_guard<std::mutex> lock(mutex_);
-          if (!thread_error_) thread_error_ = std::current_exception();
-          stop_ = true;
-        }
-        if (master && over_) break;
+    start_workers();
+    try {
+      while (tick()) {
       }
+    } catch (...) {
+      // Agreed on by every rank (the store's steps are): every rank stops here alike.
+      error_ = std::current_exception();
     }
+    stop_workers();
     if (error_) std::rethrow_exception(error_);
-    // A point's failure that could not be recorded as a failed point (out of memory while
-    // recording it): every rank learns it, after the others' work was checkpointed.
+    // A worker's failure that is not a point's (out of memory while recording a failed point):
+    // every rank learns it, after the others' work was checkpointed.
     agree(comm_, [&] {
       if (thread_error_) std::rethrow_exception(thread_error_);
     });
   }
 
-  const std::vector<long long>& counts() const {
-    return counts_;
-  }  // outcomes, then failed
-  long checkpoints() const {
-    return checkpoints_;
-  }
-  int signal() const {
-    return signal_;
-  }
-  long long finished_everywhere() const {
-    return finished_everywhere_;
-  }
+  const std::vector<long long>& counts() const { return counts_; }  // outcomes, then failed
+  long checkpoints() const { return checkpoints_; }
+  int signal() const { return signal_; }
+  long long finished_everywhere() const { return finished_everywhere_; }
   /// One line per cause of failed points on this rank: the message and the first points.
   const std::vector<std::pair<std::string, std::vector<std::uint64_t>>>& causes() const {
     return causes_;
   }
 
  private:
-  void run_point(std::uint64_t p, bool master) {
-    PointResult result;
-    bool finished = false;
-    try {
-      finished = simulate_point(
-          grid_, fields_, p,
-          [&] {
-            if (master) tick();
-            return !stop_.load();
-          },
-          result);
-    } catch (...) {
-      result = failed_point(fields_, p, std::current_exception());
-      finished = true;
+  // ------------------------------------------------------------------------ workers
+  void start_workers() {
+    active_ = workers_;
+    for (int w = 0; w < workers_; ++w) {
+      try {
+        threads_.emplace_back([this] { work(); });
+      } catch (...) {  // no thread: what the others do not run stays pending; all ranks stop
+        const std::lock_guard<std::mutex> lock(mutex_);
+        active_ -= workers_ - w;
+        if (threads_.empty() && !thread_error_) thread_error_ = std::current_exception();
+        break;
+      }
     }
-    if (!finished) return;  // abandoned: stays pending in the file, to be run on resume
-    result.values.set_integer(fields_.core().rank, rank_);
-    const std::size_t bytes =
-        sizeof(PointResult) + fields_.schema().record_bytes() + result.error.size();
-    const std::lock_guard<std::mutex> lock(mutex_);
-    held_.push_back(std::move(result));
-    held_bytes_ += bytes;
-    ++finished_here_;
   }
 
-  /// The master thread's turn, at most every kTick: agree with every rank on what comes next
-  /// (one MPI_Allreduce), and checkpoint when it is time. Returns false once the run is over.
-  bool tick() {
-    if (over_) return false;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_tick_ < kTick) {
-      // A rank whose points are all finished waits for the others in the next agreement.
-      const std::lock_guard<std::mutex> lock(mutex_);
-      if (static_cast<std::uint64_t>(finished_here_) < points_.size()) return true;
+  /// Cancels the points in progress and waits for the workers (at most the longest piece of a
+  /// point that does not reach a cancellation point). Idempotent.
+  void stop_workers() {
+    stop_ = true;
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
     }
-    last_tick_ = now;
+  }
+
+  /// A worker thread: takes this rank's points in turn until there are none left or the ranks
+  /// agreed to stop. Calls neither MPI nor HDF5. Nothing leaves it: a failure is handed to the
+  /// communication thread, which makes every rank learn it at the next agreement.
+  void work() {
+    const CancelScope cancel(&stop_);
     try {
-      std::size_t held_bytes = 0;
-      long long finished_here = 0;
-      bool failed = false;
-      {
+      for (;;) {
+        if (stop_.load()) break;
+        const std::uint64_t k = next_.fetch_add(1);
+        if (k >= points_.size()) break;
+        std::optional<PointResult> result = compute(points_[k]);
+        if (!result) break;  // cancelled: the point stays pending, to be run on resume
+        result->values.set_integer(fields_.core().rank, rank_);
+        const std::size_t bytes =
+            sizeof(PointResult) + fields_.schema().record_bytes() + result->error.size();
         const std::lock_guard<std::mutex> lock(mutex_);
-        held_bytes = held_bytes_;
-        finished_here = finished_here_;
-        failed = thread_error_ != nullptr;
+        held_.push_back(std::move(*result));
+        held_bytes_ += bytes;
+        ++finished_here_;
       }
-      const double since = std::chrono::duration<double>(now - last_checkpoint_).count();
-      // The signal, whether a checkpoint is due, whether a thread failed (max over ranks); the
-      // points finished (sum).
-      long long max_part[3] = {
-          pending_signal(),
-          since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes, failed};
-      long long sum_part = finished_here;
-      MPI_Allreduce(MPI_IN_PLACE, max_part, 3, MPI_LONG_LONG, MPI_MAX, comm_);
-      MPI_Allreduce(MPI_IN_PLACE, &sum_part, 1, MPI_LONG_LONG, MPI_SUM, comm_);
-      if (max_part[2] != 0) stop_ = true;
-      finished_everywhere_ = sum_part;
-      const bool complete = sum_part == to_run_;
-      if (max_part[0] != 0) {
-        signal_ = static_cast<int>(max_part[0]);
-        stop_ = true;
-      }
-      const bool last = complete || stop_.load();
-      if (max_part[1] != 0 || last) checkpoint();
-      report(last);
-      if (last) {
-        stop_ = true;
-        over_ = true;
-      }
-    } catch (...) {
-      // Agreed on by every rank (the store's steps are): every rank stops here alike.
-      error_ = std::current_exception();
-      stop_ = true;
-      over_ = true;
+    } catch (...) {  // the point stays pending; the ranks stop at the next agreement
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!thread_error_) thread_error_ = std::current_exception();
     }
-    return !over_;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      --active_;
+    }
+    wake_.notify_all();
+  }
+
+  /// Point `p`'s result (status failed when it threw), or nothing when it was cancelled. Throws
+  /// only when a failed point cannot be recorded.
+  std::optional<PointResult> compute(std::uint64_t p) {
+    PointResult result;
+    try {
+      // The SGD loop checks the flag between slices; set-up and the final measurements reach
+      // cancellation points inside their long loops (cancel.hpp).
+      if (!simulate_point(
+              grid_, fields_, p, [&] { return !stop_.load(); }, result)) {
+        return std::nullopt;
+      }
+    } catch (const Cancelled&) {
+      return std::nullopt;
+    } catch (...) {
+      maybe_inject_record_fault(rank_);
+      return failed_point(fields_, p, std::current_exception());
+    }
+    return result;
+  }
+
+  // ------------------------------------------------------------- communication thread
+  /// One agreement of every rank on what comes next (two MPI_Iallreduce, polled with sleeps so
+  /// that a waiting rank does not take a core from its workers), and what it decides: a
+  /// checkpoint, or the end (the final checkpoint). Every decision comes from the agreed values
+  /// only, so every rank takes the same branch and makes the same collective calls. Returns false
+  /// once the run is over.
+  bool tick() {
+    {
+      // Every kTick; at once when this rank has nothing left to compute (it then waits for the
+      // others inside the agreement).
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait_until(lock, last_tick_ + kTick, [&] { return active_ == 0; });
+    }
+    const auto now = std::chrono::steady_clock::now();
+    last_tick_ = now;
+    std::size_t held_bytes = 0;
+    long long finished_here = 0;
+    bool failed = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      held_bytes = held_bytes_;
+      finished_here = finished_here_;
+      failed = thread_error_ != nullptr;
+    }
+    const double since = std::chrono::duration<double>(now - last_checkpoint_).count();
+    // The signal, whether a checkpoint is due, whether a worker failed (max over ranks); the
+    // points finished (sum).
+    long long max_part[3] = {
+        pending_signal(),
+        since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes, failed};
+    long long sum_part = finished_here;
+    MPI_Request requests[2];
+    MPI_Iallreduce(MPI_IN_PLACE, max_part, 3, MPI_LONG_LONG, MPI_MAX, comm_, &requests[0]);
+    MPI_Iallreduce(MPI_IN_PLACE, &sum_part, 1, MPI_LONG_LONG, MPI_SUM, comm_, &requests[1]);
+    for (int done = 0; MPI_Testall(2, requests, &done, MPI_STATUSES_IGNORE), done == 0;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    finished_everywhere_ = sum_part;
+    const bool stopping = max_part[0] != 0 || max_part[2] != 0;
+    const bool last = stopping || sum_part == to_run_;
+    if (max_part[0] != 0) signal_ = static_cast<int>(max_part[0]);
+    if (last) {
+      // Cancel what runs (bounded: cancel.hpp), then the final checkpoint holds every point
+      // finished before the workers stopped.
+      stop_workers();
+      checkpoint();
+    } else if (max_part[1] != 0) {
+      checkpoint();
+    }
+    report(last);
+    return !last;
   }
 
   void checkpoint() {
@@ -421,18 +505,22 @@ class Runner {
   std::ostream* log_;
   std::chrono::steady_clock::time_point t0_;
   long long to_run_;  // points to finish, all ranks together
+  int workers_;       // worker threads of this rank
   int rank_ = 0;
 
-  std::atomic<std::uint64_t> next_{0};
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;  // guards held_, held_bytes_, finished_here_, thread_error_
+  // Shared by the workers and the communication thread.
+  std::atomic<std::uint64_t> next_{0};  // the next of points_ to take
+  std::atomic<bool> stop_{false};       // set by the communication thread only, from agreed values
+  std::mutex mutex_;  // guards held_, held_bytes_, finished_here_, thread_error_, active_
+  std::condition_variable wake_;  // a worker ended
   std::exception_ptr thread_error_;
   std::vector<PointResult> held_;  // finished, not yet in the file
   std::size_t held_bytes_ = 0;
   long long finished_here_ = 0;
+  int active_ = 0;  // workers not yet ended
 
-  // The master thread's own.
-  bool over_ = false;
+  // The communication thread's own.
+  std::vector<std::thread> threads_;
   std::exception_ptr error_;
   std::chrono::steady_clock::time_point last_tick_, last_checkpoint_, last_report_;
   long long finished_everywhere_ = 0;
@@ -464,7 +552,8 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   std::ostream* log = rank == 0 ? options.log : nullptr;
-  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run);
+  // OMP_NUM_THREADS workers compute; this thread (the one that initialised MPI) communicates.
+  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads());
   runner.run();
   for (const auto& [message, failed] : runner.causes()) {
     std::string list;

@@ -1,8 +1,9 @@
 // Which rank and which thread run which point.
 //
-// Static distribution: point p runs on rank p mod R. Inside a rank, OpenMP threads take the rank's
-// points one at a time (dynamic schedule, since diverged points end early). Only the calling
-// (master) thread of a rank talks to MPI and HDF5; workers hand results over in memory.
+// Static distribution: point p runs on rank p mod R. Inside a rank, threads take the rank's points
+// one at a time (diverged points end early). run_points below runs points on OpenMP threads with
+// no MPI at all; a sweep's run loop (src/sweep.cpp) runs them on worker threads while the thread
+// that initialised MPI only communicates (the one thread of a rank that calls MPI and HDF5).
 #pragma once
 
 #include <cstdint>

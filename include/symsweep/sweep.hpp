@@ -5,6 +5,9 @@
 // (register_model, model.hpp).
 //
 // Every function here is collective over `comm`: all ranks call it with the same arguments.
+// run_sweep and resume_sweep must be called from the thread that initialised MPI (FUNNELED): that
+// thread makes every MPI and HDF5 call and computes no point; OMP_NUM_THREADS worker threads of
+// its own compute them (src/sweep.cpp, its header comment, describes the protocol).
 #pragma once
 
 #include <cstddef>
@@ -62,7 +65,9 @@ struct SweepSummary {
 /// directory is missing or read-only, it is a directory, it exists without `overwrite`, another
 /// run holds it, or its file system has no room for it); IoError for failures of the file system
 /// or HDF5, on every rank alike. A signal (install_signal_handlers) stops it with a checkpoint:
-/// the summary is then interrupted().
+/// the points in progress are cancelled (they stay pending, never failed) and the summary is
+/// interrupted(). A worker's failure that is not a point's (a failed point that cannot be
+/// recorded) stops every rank after a checkpoint and throws SharedError on every rank.
 SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions& options);
 
 /// Finishes the result file `file`: runs the points whose status is not done, with the config
