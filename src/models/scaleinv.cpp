@@ -180,24 +180,23 @@ void declare_scaleinv_fields(const Grid& /*grid*/, Schema& schema) {
       "p = 1/S online, (n - S)/(S (n - 1)) for iid batches of a finite set, the epoch average of "
       "that over the batches under optimizer.sampling = reshuffle (the last one smaller when S "
       "does not divide n), 0 under optimizer.method = gd or a full batch";
-  schema.add(real_field(
-      R, "si_norm4_slope_predicted", "predicted slope of |theta|^4",
+  const std::string slope =
       "2 eta^2 (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat)) per step at the end: the "
-      "noise-driven "
-      "2 eta^2 Tr Sigma(theta_hat)/S at a minimum of the direction, GD's 2 eta^2 |grad L|^2 "
-      "without noise; " +
-          noise + "; " + eta +
-          ". Assumes optimizer.weight_decay = 0 and "
-          "model.break_strength = 0 (NaN otherwise)",
-      "1/steps"));
-  schema.add(real_field(
-      R, "si_norm4_predicted", "predicted |theta*|^4",
+      "noise-driven 2 eta^2 Tr Sigma(theta_hat)/S at a minimum of the direction, GD's "
+      "2 eta^2 |grad L(theta_hat)|^2 without noise; ";
+  schema.add(real_field(R, "si_norm4_slope_predicted", "predicted slope of |theta|^4",
+                        slope + noise + "; " + eta +
+                            ". Assumes optimizer.weight_decay = 0 and model.break_strength = 0 "
+                            "(NaN otherwise)",
+                        "1/steps"));
+  const std::string norm4 =
       "eta (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat)) / (2 gamma) at the end, gamma = "
       "optimizer.weight_decay: eta Tr Sigma(theta_hat)/(2 S gamma) at a minimum of the "
-      "direction; " +
-          noise + "; " + eta +
-          ". Assumes gamma > 0, gradient noise (p > 0: NaN under gd) and "
-          "model.break_strength = 0 (NaN otherwise)"));
+      "direction; ";
+  schema.add(real_field(R, "si_norm4_predicted", "predicted |theta*|^4",
+                        norm4 + noise + "; " + eta +
+                            ". Assumes gamma > 0, gradient noise (p > 0: NaN under gd or a full "
+                            "batch) and model.break_strength = 0 (NaN otherwise)"));
   schema.add(real_field(R, "si_norm4_slope", "measured slope of |theta|^4",
                         "(|theta|^4 at the last step - at the first) / (steps - 1) over the last "
                         "record.final_window steps (NaN when 0)",
