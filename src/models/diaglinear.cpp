@@ -152,6 +152,8 @@ void DiagLinear::bind_fields(const Schema& schema) {
 }
 
 void DiagLinear::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
+  // beta is the minimum of the plain squared loss only (see the header).
+  const bool plain = o_.weight_decay == 0.0 && o_.layer_decay == 0.0 && o_.break_strength == 0.0;
   for (Index j = 0; j < m_; ++j) {
     double balance = theta[j] * theta[j] - theta[m_ + j] * theta[m_ + j];
     double product = theta[j] * theta[m_ + j];
@@ -162,7 +164,7 @@ void DiagLinear::record_final(const Vector& theta, const Batch& /*full*/, Record
     const auto i = static_cast<std::size_t>(j);
     out.set(f_balance_, balance, i);
     out.set(f_product_, product, i);
-    out.set(f_beta_, beta_.size() == m_ ? beta_[j] : std::nan(""), i);
+    out.set(f_beta_, beta_.size() == m_ && plain ? beta_[j] : std::nan(""), i);
   }
 }
 
@@ -186,8 +188,11 @@ void declare_diaglinear_fields(const Grid& grid, Schema& schema) {
                         "the effective weight of coordinate j" + averaged, "", {"unit"}));
   schema.add(real_field(Group::results, "diag_product_predicted", "least-squares weight beta_j",
                         "beta = Sigma_x^{-1} E[x y] from the moments of the full objective: "
-                        "u_j v_j at a minimum; with the balance zero, |u_j| = |v_j| = "
-                        "sqrt(|beta_j|)",
+                        "u_j v_j at a minimum; with the balance zero (SGD's noise equilibrium), "
+                        "|u_j| = |v_j| = sqrt(|beta_j|). Holds for any optimizer.method, "
+                        "data.mode, sampling, batch and schedule; assumes "
+                        "optimizer.weight_decay = 0, model.layer_decay = 0 and "
+                        "model.break_strength = 0 (NaN otherwise)",
                         "", {"unit"}));
 }
 
@@ -242,6 +247,7 @@ ModelInfo diaglinear_info() {
     o.layer_decay = p.number("model.layer_decay");
     o.decay_layer = p.text("model.decay_layer") == "u" ? 0 : 1;
     o.break_strength = p.number("model.break_strength");
+    o.weight_decay = p.number("optimizer.weight_decay");
     return std::make_unique<DiagLinear>(p.integer("model.dx"), o);
   };
   return info;

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 
+#include "prediction_settings.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"
@@ -312,7 +314,10 @@ void Linear2::record_final(const Vector& theta, const Batch& /*full*/, Record& o
   out.set_reals(f_w_spec_, w_spec_.data(), n);
   out.set_reals(f_u_spec_, u_spec_.data(), n);
   out.set(f_gap_, gap);
-  const Vector predicted = predicted_spectrum(sigma_x_, v_, sigma_eps_, h_);
+  const bool symmetric = options_.layer_decay == 0.0 && options_.break_strength == 0.0;
+  const Vector predicted = options_.equilibrium_settings && symmetric
+                               ? predicted_spectrum(sigma_x_, v_, sigma_eps_, h_)
+                               : Vector::Constant(h_, std::numeric_limits<double>::quiet_NaN());
   out.set_reals(f_pred_, predicted.data(), n);
 }
 
@@ -344,7 +349,11 @@ void declare_linear2_fields(const Grid& grid, Schema& schema) {
                         "sigma_i(Sigma_eps^{1/2} V Sigma_x^{1/2}) / sqrt(Tr Sigma_x Tr Sigma_eps) "
                         "(zero past rank V), from the moments of the full objective (exact "
                         "population moments online): the noise equilibrium's spectrum of either "
-                        "side when h = rank V (Ziyin et al. 2024)",
+                        "side when h = rank V (Ziyin et al. 2024). Assumes optimizer.method = sgd, "
+                        "data.mode = online, optimizer.weight_decay = 0, model.layer_decay = 0 and "
+                        "model.break_strength = 0 (NaN otherwise); any batch, schedule and step "
+                        "size (the equilibrium does not depend on them, only the approach rate "
+                        "does)",
                         "", {"hidden"}));
   schema.add(real_field(Group::traces, "eq_gap", "equilibrium gap",
                         "eq_gap (unaveraged) at /traces/step", "", {"step"}));
@@ -407,6 +416,8 @@ ModelInfo linear2_info() {
     o.layer_decay = p.number("model.layer_decay");
     o.decay_layer = p.text("model.decay_layer") == "u" ? 0 : 1;
     o.break_strength = p.number("model.break_strength");
+    const models_detail::PredictionSettings settings = models_detail::prediction_settings(p);
+    o.equilibrium_settings = settings.noisy && settings.online && settings.weight_decay == 0.0;
     return std::make_unique<Linear2>(p.integer("model.dx"), p.integer("model.h"),
                                      p.integer("model.dy"), p.number("model.init_u_scale"),
                                      p.number("model.init_w_scale"), o);

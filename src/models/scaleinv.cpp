@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "prediction_settings.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"
@@ -115,13 +116,18 @@ void ScaleInv::layer(Index l, Index& first, Index& size) const {
 }
 
 // --------------------------------------------------------------------------------- predictions
-double ScaleInv::predicted_slope(double tr_sigma_hat) const {
-  return 2 * o_.eta * o_.eta * o_.noise_factor * tr_sigma_hat;
+double ScaleInv::predicted_slope(double tr_sigma_hat, double grad_hat2) const {
+  if (o_.weight_decay != 0.0 || o_.break_strength != 0.0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return 2 * o_.eta * o_.eta * (grad_hat2 + o_.noise_factor * tr_sigma_hat);
 }
 
-double ScaleInv::predicted_norm4(double tr_sigma_hat) const {
-  if (o_.weight_decay == 0.0) return std::numeric_limits<double>::quiet_NaN();
-  return o_.eta * o_.noise_factor * tr_sigma_hat / (2 * o_.weight_decay);
+double ScaleInv::predicted_norm4(double tr_sigma_hat, double grad_hat2) const {
+  if (o_.weight_decay == 0.0 || o_.noise_factor == 0.0 || o_.break_strength != 0.0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return o_.eta * (grad_hat2 + o_.noise_factor * tr_sigma_hat) / (2 * o_.weight_decay);
 }
 
 void ScaleInv::accumulate_window(const Vector& theta) {
@@ -141,12 +147,18 @@ void ScaleInv::bind_fields(const Schema& schema) {
   f_norm4_ = schema.id(Group::results, "si_norm4_mean");
 }
 
-void ScaleInv::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
+void ScaleInv::record_final(const Vector& theta, const Batch& full, Record& out) {
   // Sigma(theta) = Sigma(theta_hat) / |theta|^2; the core measured Tr Sigma(theta) (one layer).
-  const double tr_sigma_hat = theta.squaredNorm() * out.real(f_grad_noise_, 0);
+  const double rho2 = theta.squaredNorm();
+  const double tr_sigma_hat = rho2 * out.real(f_grad_noise_, 0);
   out.set(f_tr_sigma_hat_, tr_sigma_hat);
-  out.set(f_slope_pred_, predicted_slope(tr_sigma_hat));
-  out.set(f_norm4_pred_, predicted_norm4(tr_sigma_hat));
+  // |grad L(theta_hat)|^2 = |theta|^2 |grad L(theta)|^2 (the gradient scales as 1/|theta|), of
+  // the full objective, without the symmetry-breaking term (the predictions are NaN with it).
+  forward(theta, full);
+  t_ = c_ - th_ * th_.dot(c_);  // P c = grad L(theta_hat)
+  const double grad_hat2 = t_.squaredNorm();
+  out.set(f_slope_pred_, predicted_slope(tr_sigma_hat, grad_hat2));
+  out.set(f_norm4_pred_, predicted_norm4(tr_sigma_hat, grad_hat2));
   if (window_count_ >= 2) {
     out.set(f_slope_, (last_norm4_ - first_norm4_) / static_cast<double>(window_count_ - 1));
   }
@@ -161,13 +173,30 @@ void declare_scaleinv_fields(const Grid& /*grid*/, Schema& schema) {
   schema.add(real_field(R, "si_tr_sigma_hat", "Tr Sigma(theta_hat)",
                         "trace of the gradient noise at the unit vector theta_hat = |theta|^2 "
                         "Tr Sigma(theta) (the core's grad_noise), at the end"));
+  const std::string eta =
+      "eta is the step size of the updates of the final record.final_window steps (the last "
+      "update when 0; NaN when the schedule changes it inside the window)";
+  const std::string noise =
+      "p = 1/S online, (n - S)/(S (n - 1)) for iid batches of a finite set, the epoch average of "
+      "that over the batches under optimizer.sampling = reshuffle (the last one smaller when S "
+      "does not divide n), 0 under optimizer.method = gd or a full batch";
+  const std::string slope =
+      "2 eta^2 (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat)) per step at the end: the "
+      "noise-driven 2 eta^2 Tr Sigma(theta_hat)/S at a minimum of the direction, GD's "
+      "2 eta^2 |grad L(theta_hat)|^2 without noise; ";
   schema.add(real_field(R, "si_norm4_slope_predicted", "predicted slope of |theta|^4",
-                        "2 eta^2 Tr Sigma(theta_hat) / S per step (S -> S (n - 1) / (n - S) in "
-                        "finite mode), at the end",
+                        slope + noise + "; " + eta +
+                            ". Assumes optimizer.weight_decay = 0 and model.break_strength = 0 "
+                            "(NaN otherwise)",
                         "1/steps"));
+  const std::string norm4 =
+      "eta (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat)) / (2 gamma) at the end, gamma = "
+      "optimizer.weight_decay: eta Tr Sigma(theta_hat)/(2 S gamma) at a minimum of the "
+      "direction; ";
   schema.add(real_field(R, "si_norm4_predicted", "predicted |theta*|^4",
-                        "eta Tr Sigma(theta_hat) / (2 S gamma), gamma = optimizer.weight_decay "
-                        "(NaN when 0)"));
+                        norm4 + noise + "; " + eta +
+                            ". Assumes gamma > 0, gradient noise (p > 0: NaN under gd or a full "
+                            "batch) and model.break_strength = 0 (NaN otherwise)"));
   schema.add(real_field(R, "si_norm4_slope", "measured slope of |theta|^4",
                         "(|theta|^4 at the last step - at the first) / (steps - 1) over the last "
                         "record.final_window steps (NaN when 0)",
@@ -216,15 +245,10 @@ ModelInfo scaleinv_info() {
     ScaleInv::Options o;
     o.init_norm = p.number("model.init_norm");
     o.break_strength = p.number("model.break_strength");
-    o.eta = p.number("optimizer.eta");
-    o.weight_decay = p.number("optimizer.weight_decay");
-    const double s = p.number("optimizer.batch");
-    if (p.text("data.mode") == "online") {
-      o.noise_factor = 1.0 / s;
-    } else {
-      const double n = p.number("data.n");
-      o.noise_factor = n > 1 ? (n - s) / (s * (n - 1)) : 0.0;
-    }
+    const models_detail::PredictionSettings settings = models_detail::prediction_settings(p);
+    o.eta = settings.eta;
+    o.weight_decay = settings.weight_decay;
+    o.noise_factor = settings.noise_factor;
     return std::make_unique<ScaleInv>(p.integer("model.dx"), o);
   };
   return info;

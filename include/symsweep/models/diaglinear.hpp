@@ -11,6 +11,12 @@
 // Noise equilibrium: Var[dl/du_j] = Var[dl/dv_j], i.e. (where the noise loads coordinate j)
 // u_j^2 = v_j^2, with u_j v_j = beta_j, beta = Sigma_x^{-1} E[x y] the least-squares weights: the
 // model stores the time-averaged balance u_j^2 - v_j^2 and product u_j v_j beside beta.
+// beta is the minimum of the full objective itself (any w = u o v is reachable), so the
+// prediction u_j v_j = beta_j holds for every optimizer that ends at (or, under SGD, fluctuates
+// around) a minimum: gd or sgd, online or finite data (beta from the dataset's moments), any
+// sampling, batch and schedule. It assumes the objective is the plain squared loss: no weight
+// decay (optimizer.weight_decay or model.layer_decay shrink the minimum) and no break_strength;
+// NaN otherwise. The noise only decides the balance (zero under SGD, kept under GD).
 //
 // Symmetry parameters (model.<x>, sweepable, inert at their defaults): init_imbalance rho (u ~
 // init_scale rho N(0, 1), v ~ init_scale / rho N(0, 1)), layer_decay on decay_layer (u or v), and
@@ -31,6 +37,7 @@ class DiagLinear final : public Model {
     double layer_decay = 0;
     int decay_layer = 1;  ///< 0: u, 1: v
     double break_strength = 0;
+    double weight_decay = 0;  ///< optimizer.weight_decay (the prediction is NaN when nonzero)
   };
   DiagLinear(Index m, const Options& options);
 

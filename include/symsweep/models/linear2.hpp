@@ -30,6 +30,14 @@
 // The model stores both measured spectra (descending), the Frobenius norm of their matrices'
 // difference (zero at the equilibrium; invariant under the O(h) rotation the equilibrium leaves
 // free), averaged over the run's final window (record.final_window), and the predicted spectrum.
+// The prediction assumes what its derivation does (NaN outside, Options::equilibrium_settings):
+// gradient noise (optimizer.method = sgd: under gd D keeps its start); online data (at the
+// minimum the residual is the label noise, independent of x, so the per-sample gradient
+// covariance factors into Sigma_eps (x) Sigma_x; the fourth moments of a finite set do not
+// factor); no weight decay (it adds -2 gamma D to the flow of D and moves the minimum); the
+// symmetry intact (model.layer_decay = model.break_strength = 0). Any batch size, schedule and
+// step size: the equilibrium's location does not depend on eta or S (SCIENCE.md Sec. 2), only
+// the rate of approach (eta^2 / S per step) does.
 //
 // theta = (vec U, vec W), both column-major.
 #pragma once
@@ -52,6 +60,9 @@ class Linear2 final : public Model {
     double layer_decay = 0;  ///< L2 penalty strength on one layer
     int decay_layer = 1;     ///< 0: U, 1: W
     double break_strength = 0;
+    /// The optimizer settings of the equilibrium prediction hold (online SGD without weight
+    /// decay: see above); false makes eq_predicted NaN. The registry sets it from the keys.
+    bool equilibrium_settings = true;
   };
 
   Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale);

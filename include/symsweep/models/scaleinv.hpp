@@ -11,7 +11,22 @@
 // with slope 2 eta^2 Tr Sigma(theta_hat) / S per step, and with weight decay gamma it settles at
 // |theta*|^4 = eta Tr Sigma(theta_hat) / (2 S gamma) (SCIENCE.md Sec. 2, table). Sigma(theta) =
 // Sigma(theta_hat) / rho^2, so Tr Sigma(theta_hat) = |theta|^2 Tr Sigma(theta), taken from the
-// core's grad_noise at the end (1/S becomes (n - S) / (S (n - 1)) in finite mode).
+// core's grad_noise at the end.
+//
+// The predictions follow the optimizer (src/models/prediction_settings.hpp). From the exact step
+// rho'^2 = (1 - eta gamma)^2 rho^2 + eta^2 |g|^2, with E|g(theta_hat)|^2 = |grad L(theta_hat)|^2 +
+// p Tr Sigma(theta_hat) (p = 1/S online, (n - S) / (S (n - 1)) for iid batches of a finite set,
+// the epoch average under reshuffling, 0 under gd or a full batch):
+//     gamma = 0:  slope of rho^4 = 2 eta^2 (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat))
+//     gamma > 0:  rho*^4 = eta (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat)) / (2 gamma)
+// to leading order in eta. At a minimum of the direction the gradient term is zero and these are
+// the table's formulas; without noise the slope is GD's (SCIENCE.md Sec. 2, the discrete-time
+// caveat: GD moves C by eta^2 |grad L|^2 per step, zero at a stationary point). Without noise
+// there is no |theta*|^4 prediction: the decay then balances only the deterministic gradient,
+// which GD keeps alive by its own oscillation, so one final point says nothing of its time
+// average and SCIENCE.md gives no closed form (NaN). eta is the step size of the final window's
+// updates (NaN where the schedule changes it there); the slope assumes gamma = 0 (NaN otherwise:
+// the norm settles), |theta*|^4 assumes gamma > 0; both assume the symmetry (break_strength = 0).
 //
 // Keys: model.init_norm (|theta_0|, the imbalance of A = I; the direction is a random normal),
 // model.break_strength (adds beta sum_i theta_i / sqrt(d), breaking the scale invariance).
@@ -29,9 +44,10 @@ class ScaleInv final : public Model {
   struct Options {
     double init_norm = 1;
     double break_strength = 0;
-    // For the predictions (from the point's optimizer and data keys).
-    double eta = 0, weight_decay = 0;
-    double noise_factor = 0;  ///< 1/S online, (n - S) / (S (n - 1)) finite
+    // For the predictions, from the point's optimizer and data keys (see above).
+    double eta = 0;           ///< over the final window; NaN when the schedule changes it there
+    double weight_decay = 0;  ///< gamma
+    double noise_factor = 0;  ///< p (0 without gradient noise: gd, or a full batch)
   };
   ScaleInv(Index m, const Options& options);
 
@@ -58,10 +74,11 @@ class ScaleInv final : public Model {
   void accumulate_window(const Vector& theta) override;
   void record_final(const Vector& theta, const Batch& full, Record& out) override;
 
-  /// The predicted slope of |theta|^4 per step, and |theta*|^4 under weight decay (NaN without),
-  /// given Tr Sigma(theta_hat).
-  double predicted_slope(double tr_sigma_hat) const;
-  double predicted_norm4(double tr_sigma_hat) const;
+  /// The predicted slope of |theta|^4 per step (NaN under weight decay), and |theta*|^4 under
+  /// weight decay (NaN without, or without noise), given Tr Sigma(theta_hat) and
+  /// |grad L(theta_hat)|^2 of the full objective; NaN where the symmetry is broken or eta is.
+  double predicted_slope(double tr_sigma_hat, double grad_hat2) const;
+  double predicted_norm4(double tr_sigma_hat, double grad_hat2) const;
 
  private:
   /// Fills th_ (theta_hat), r_ and c_; returns the mean data loss.
