@@ -170,9 +170,11 @@ class _Axis:
             axis.set_major_locator(FixedLocator(self.centres))
             axis.set_major_formatter(FuncFormatter(lambda v, pos: label_of(v)))
         else:
-            axis.set_major_locator(MaxNLocator(8))
+            axis.set_major_locator(MaxNLocator(8, steps=[1, 2, 2.5, 5, 10]))
         (ax.set_xlim if which == "x" else ax.set_ylim)(self.edges[0], self.edges[-1])
-        if which == "x" and (self.categorical or len(axis.get_major_locator()()) > 6):
+        lo, hi = sorted((self.edges[0], self.edges[-1]))
+        shown = [t for t in axis.get_major_locator()() if lo <= t <= hi]
+        if which == "x" and (self.categorical or len(shown) > 6):
             ax.tick_params(axis="x", labelrotation=30)
 
 
@@ -405,7 +407,7 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
         xa.dress(ax, "x")
         ya.dress(ax, "y")
         if facet:
-            ax.set_title(f"{facet} = {value}")
+            ax.set_title(f"{facet} = {formatter(ds[facet].values)(value)}")
     handles = []
     if color == "outcome":
         names = members(ds["outcome"])
