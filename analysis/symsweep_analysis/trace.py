@@ -130,6 +130,7 @@ def _predicted_values(ds, predicted, selection, da):
 
 
 MAX_LEGEND = 10  # series told apart by a legend; more get a colour scale (and panels)
+MAX_PANELS = 12
 
 
 def _with_units(da, fallback):
@@ -140,7 +141,7 @@ def _with_units(da, fallback):
 def _layout(da):
     """(colour axis or None, panel axes): up to MAX_LEGEND series share one axes with a legend;
     more are coloured along the axis with the most values (a colour bar), one panel per value of
-    the other axes (up to 6 panels, else ValueError naming --select)."""
+    the other axes (up to MAX_PANELS, in rows of 4, else ValueError naming --select)."""
     others = [d for d in da.dims if d not in ("step", SEED)]
     n = int(np.prod([da.sizes[d] for d in others])) if others else 1
     if n <= MAX_LEGEND:
@@ -148,7 +149,7 @@ def _layout(da):
     colour = max(others, key=lambda d: da.sizes[d])
     rest = [d for d in others if d != colour]
     panels = int(np.prod([da.sizes[d] for d in rest])) if rest else 1
-    if panels > 6 or da[colour].dtype.kind not in "fiu":
+    if panels > MAX_PANELS or da[colour].dtype.kind not in "fiu":
         raise ValueError(f"{n} series ({' x '.join(f'{d} ({da.sizes[d]})' for d in others)}) are "
                          "too many to tell apart in one figure: pick values with --select "
                          f"KEY=VALUE (e.g. --select {rest[0] if rest else colour}="
@@ -173,9 +174,13 @@ def plot_trace(ds, var, selection=None, predicted=None):
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     panel_groups = _groups(da.isel({colour_axis: 0}, drop=True)) if colour_axis and panel_axes \
         else [(None, None)]
-    fig, axs = plt.subplots(1, len(panel_groups), figsize=(7 + 4 * (len(panel_groups) - 1), 4.4),
-                            squeeze=False, sharey=True, constrained_layout=True)
-    axs = axs[0]
+    cols = min(len(panel_groups), 4)
+    rows = -(-len(panel_groups) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(7 + 4 * (cols - 1), 4.4 + 3.2 * (rows - 1)),
+                             squeeze=False, sharex=True, sharey=True, constrained_layout=True)
+    for extra in grid.ravel()[len(panel_groups):]:
+        extra.remove()
+    axs = list(grid.ravel()[: len(panel_groups)])
     norm = None
     if colour_axis:
         cv = da[colour_axis].values.astype(float)
@@ -207,11 +212,14 @@ def plot_trace(ds, var, selection=None, predicted=None):
             ax.axhline(values[n], color=color, ls="--", lw=1.2,
                        label=f"predicted ({predicted})" if n == 0 else None)
     name = var[len("trace_"):] if var.startswith("trace_") else var
-    for ax, (panel_label, _) in zip(axs, panel_groups):
-        ax.set_xlabel("step")
+    for n, (ax, (panel_label, _)) in enumerate(zip(axs, panel_groups)):
+        if n + cols >= len(axs):  # the lowest panel of its column
+            ax.set_xlabel("step")
+            ax.tick_params(labelbottom=True)
         if panel_label:
             ax.set_title(panel_label, fontsize="medium")
-    axs[0].set_ylabel(_with_units(ds[var], name))
+        if n % cols == 0:
+            ax.set_ylabel(_with_units(ds[var], name))
     title = ", ".join(f"{k} = {v}" for k, v in (selection or {}).items())
     seeds = f"; {ds.sizes[SEED]} seeds thin, their mean thick" if SEED in da.dims \
         and da.sizes[SEED] > 1 else ""
@@ -224,8 +232,8 @@ def plot_trace(ds, var, selection=None, predicted=None):
             dress_log(bar.ax.yaxis, da[colour_axis].values)
     handles = [h for h in axs[0].get_lines() if not h.get_label().startswith("_")]
     if handles and colour_axis:  # below: the colour bar holds the right
-        axs[0].legend(handles=handles, fontsize="small", loc="upper left",
-                      bbox_to_anchor=(0, -0.14), frameon=False)
+        axs[-1].legend(handles=handles, fontsize="small", loc="upper left",
+                       bbox_to_anchor=(0, -0.14 if rows == 1 else -0.2), frameon=False)
     elif handles:  # outside the axes, on the right: it never covers a line
         axs[-1].legend(handles=handles, fontsize="small", loc="upper left",
                        bbox_to_anchor=(1.02, 1), frameon=False)
