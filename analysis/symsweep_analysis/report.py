@@ -96,18 +96,18 @@ def caption(ds, title):
 
 
 def figures(ds):
-    """(title, figure) of every figure that applies to the file."""
-    out = []
+    """(title, figure) of every figure that applies to the file, one at a time (a generator: the
+    caller closes each before the next is drawn, so a file with many fields never holds more
+    than one figure open)."""
     if axes(ds):
         x, y = default_axes(ds)
-        out.append(("outcome", plot_phase(ds, x, y)))
+        yield "outcome", plot_phase(ds, x, y)
         for name in scalar_fields(ds):
             if np.isfinite(ds[name].values).any():
-                out.append((name, plot_phase(ds, x, y, color=name)))
+                yield name, plot_phase(ds, x, y, color=name)
     for name in scalar_traces(ds):
         if np.isfinite(ds[name].values).any():
-            out.append((name, plot_trace(ds, name)))
-    return out
+            yield name, plot_trace(ds, name)
 
 
 def _table(rows, header=None):

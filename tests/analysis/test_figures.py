@@ -25,6 +25,14 @@ from symsweep_analysis.phase import dress_log, outcome_colors  # noqa: E402
 from symsweep_analysis.report import write_report  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """TINY with 12 step sizes (2 decades), 3 batch sizes, 2 seeds: every outcome of SGD,

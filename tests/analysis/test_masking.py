@@ -47,8 +47,10 @@ def cli(*args):
     import io
     import warnings
 
+    import matplotlib.pyplot as plt
     from symsweep_analysis.__main__ import main
 
+    plt.close("all")  # a command starts in a process of its own, with no figure open
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
             warnings.catch_warnings(record=True) as caught:
