@@ -10,6 +10,12 @@
                 [--fit-rate] [-o OUT.png]        time series per point; approach rates, exponents
     noether     FILE.h5 [--kind init|rate|scale] [-o OUT.png]   the Noether-flow sweeps' figure
                 and their predicted-against-measured table
+    inspect     FILE.h5        provenance, axes, points per enum member, range of every field
+    --version
+
+Every command prints one line about the points it left out (status not done: pending, failed)
+and why. Exit status 2, with one line naming what is missing, for a file the command does not fit
+(no such file, not a result file, a figure whose fields or axes the file lacks, bad options).
 """
 import argparse
 import sys
@@ -19,6 +25,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python3 -m symsweep_analysis",
         description="Phase diagrams, comparisons and reports from symsweep result files.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"symsweep_analysis {__version__} (reads result files of format "
+                        "symsweep/1)")
     sub = parser.add_subparsers(dest="command", required=True)
     phase = sub.add_parser("phase", help="phase diagram of two swept axes (PNG or PDF)",
                            description="Two swept axes as a plane, coloured by outcome (fractions "
@@ -85,14 +96,32 @@ def main(argv=None):
     no.add_argument("--kind", choices=("init", "rate", "scale"),
                     help="init-independence, rate, or scale invariance (default: from the file)")
     no.add_argument("-o", "--output")
+    ins = sub.add_parser("inspect", help="a summary of a result file, like symsweep inspect",
+                         description="Provenance, axes, the points per member of every enum field "
+                         "and the range (over done points) of every real field.")
+    ins.add_argument("file")
     args = parser.parse_args(argv)
 
     from .compare import compare
-    from .dataset import open_sweep
+    from .dataset import left_out
+    from .dataset import open_sweep as _open
     from .phase import plot_phase, save
     from .report import write_report
 
+    def open_sweep(path):
+        """The masked file, and the one line about the points left out."""
+        ds = _open(path)
+        note = left_out(ds)
+        if note:
+            print(f"{args.command}: {note}")
+        return ds
+
     try:
+        if args.command == "inspect":
+            from .inspect import describe
+
+            print(describe(args.file))
+            return 0
         if args.command == "compare":
             status, lines = compare(args.a, args.b, args.rtol, args.atol, args.show)
             print("\n".join(lines), file=sys.stdout if status < 2 else sys.stderr)
@@ -113,7 +142,9 @@ def main(argv=None):
             elif args.command == "eos":
                 fig = plot_eos(ds, args.x)
             else:
-                fig = plot_amplitudes(ds)
+                fig, note = plot_amplitudes(ds, with_note=True)
+                if note:
+                    print(f"amplitudes: {note}")
             save(fig, out)
             print(f"wrote {out}")
             return 0
@@ -132,6 +163,9 @@ def main(argv=None):
             return 0
         out = args.output or args.file.rsplit(".", 1)[0] + ".html"
         titles = write_report(args.file, out, args.figures, tuple(f.strip() for f in args.format.split(",")))
+        note = left_out(_open(args.file))
+        if note:
+            print(f"report: {note}")
         print(f"wrote {out} ({len(titles)} figure(s): {', '.join(titles)})")
         return 0
     except (OSError, ValueError, KeyError) as err:
@@ -156,9 +190,18 @@ def _trace(args, open_sweep, save):
         rates = approach_rates(ds, args.var, selection, tail=args.tail, final=args.predicted)
         flat = rates.stack(_p=rates.dims) if rates.dims else rates.expand_dims(_p=[0])
         print(f"approach rate of {args.var} per step (|q(t) - q_final| ~ exp(-rate step)):")
+        from .dataset import done
+        from .phase import fmt
+        from .trace import select
+
+        status = done(select(ds, selection)).broadcast_like(rates)
+        status = status.stack(_p=rates.dims) if rates.dims else status.expand_dims(_p=[0])
         for j in range(flat.sizes["_p"]):
-            where = ", ".join(f"{d} = {flat[d].values[j]}" for d in rates.dims) or "the point"
-            print(f"  {where}: {float(flat.values[j]):.6g}")
+            where = ", ".join(f"{d} = {fmt(flat[d].values[j])}" for d in rates.dims) \
+                or "the point"
+            value = f"{float(flat.values[j]):.6g}" if bool(status.values[j]) \
+                else "not done (left out)"
+            print(f"  {where}: {value}")
         if all(k in rates.dims for k in ("optimizer.eta", "optimizer.batch")):
             a, b, c = fit_exponents(rates)
             print(f"rate ~ eta^a S^b: a = {a:.4f}, b = {b:.4f} (log prefactor {c:.4f})")

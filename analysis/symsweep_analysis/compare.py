@@ -4,12 +4,18 @@
 
 Every field of /results and /traces (not /run: timings and placement) is compared, bit for bit by
 default, or within |a - b| <= atol + rtol |b| (NaN equal to NaN) when a tolerance is given. The
-first differing points are listed by their axis values. Exit status: 0 the same, 1 different,
-2 unusable input (not a result file, other axes or fields).
+first differing points are listed by their axis values. Status first: points done in one file
+and not in the other are named once, by their status (`status: 3 point(s) differ: done in A,
+pending in B ...`), and every other field is compared only where both files have the point done
+(a point not done holds no result: zeros or fill values). Exit status: 0 the same, 1 different,
+2 unusable input (not a result file, other axes or fields, a negative or non-finite tolerance).
 """
+import math
+
 import numpy as np
 
-from .dataset import axes, open_sweep
+from .dataset import axes, done, members, open_sweep
+from .phase import fmt
 
 COMPARED = ("results", "traces")
 
@@ -38,8 +44,13 @@ def _differs(a, b, rtol, atol):
 
 def compare(path_a, path_b, rtol=0.0, atol=0.0, show=5):
     """Returns (exit status, report lines)."""
+    for name, value in (("--rtol", rtol), ("--atol", atol)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            return 2, [f"unusable input: {name} {value}: a tolerance must be a finite number >= 0"]
+    if not isinstance(show, int) or show < 0:
+        return 2, [f"unusable input: --show {show}: must be a whole number >= 0"]
     try:
-        a, b = open_sweep(path_a), open_sweep(path_b)
+        a, b = open_sweep(path_a, raw=True), open_sweep(path_b, raw=True)
     except (OSError, ValueError) as err:
         return 2, [f"unusable input: {err}"]
     if axes(a) != axes(b):
@@ -54,24 +65,41 @@ def compare(path_a, path_b, rtol=0.0, atol=0.0, show=5):
         return 2, [f"unusable input: other fields (only in A: {only_a}; only in B: {only_b})"]
     lines, different = [], 0
     how = "bit for bit" if rtol == 0 and atol == 0 else f"within atol {atol:g} + rtol {rtol:g}"
+    grid = axes(a)
+    ok_a, ok_b = done(a).values, done(b).values
+    status_a, status_b = members(a["status"]), members(b["status"])
+    if (a["status"].values != b["status"].values).any():
+        where = np.argwhere(a["status"].values != b["status"].values)
+        different += 1
+        lines.append(f"status: {len(where)} of {ok_a.size} point(s) differ (other fields are "
+                     "compared where both are done)")
+        for idx in where[:show]:
+            at = ", ".join(f"{k} = {fmt(a[k].values[i])}" for k, i in zip(grid, idx))
+            lines.append(f"    at {at}: {status_a[int(a['status'].values[tuple(idx)])]} in A, "
+                         f"{status_b[int(b['status'].values[tuple(idx)])]} in B")
+    both = ok_a & ok_b
     for name in sorted(_fields(a)):
+        if name == "status":
+            continue
         da, db = a[name], b[name]
         if da.shape != db.shape or da.dtype != db.dtype:
             lines.append(f"{name}: {da.dtype}{da.shape} vs {db.dtype}{db.shape}")
             different += 1
             continue
         diff = _differs(da.values, db.values, rtol, atol)
+        if tuple(da.dims[: len(grid)]) == tuple(grid):  # per-point fields: only where both done
+            diff &= both.reshape(both.shape + (1,) * (diff.ndim - len(grid)))
         if not diff.any():
             continue
         different += 1
-        grid = axes(a)
         # A point differs when any of its elements (trailing dimensions) does.
         per_point = diff.reshape(diff.shape[: len(grid)] + (-1,)).any(axis=-1) \
             if diff.ndim > len(grid) else diff
         where = np.argwhere(per_point)
-        lines.append(f"{name}: {len(where)} of {per_point.size} point(s) differ")
+        lines.append(f"{name}: {len(where)} of {per_point.size} point(s) differ"
+                     + (f" (of {int(both.sum())} done in both)" if not both.all() else ""))
         for idx in where[:show]:
-            at = ", ".join(f"{k} = {a[k].values[i]}" for k, i in zip(grid, idx))
+            at = ", ".join(f"{k} = {fmt(a[k].values[i])}" for k, i in zip(grid, idx))
             va = np.asarray(da.values[tuple(idx)]).ravel()
             vb = np.asarray(db.values[tuple(idx)]).ravel()
             first = int(np.argmax(_differs(va, vb, rtol, atol)))

@@ -25,6 +25,7 @@ weight decay is 0, si_norm4_mean against si_norm4_predicted where it is not (see
 import numpy as np
 
 from .dataset import axes, param
+from .phase import dress_log, fmt, formatter
 from .trace import SEED, approach_rates, fit_exponents
 
 METHOD = "optimizer.method"
@@ -113,8 +114,9 @@ def plot_init(ds):
     methods = [_label(m) for m in ds[METHOD].values]
     steps = ds["step"].values
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, axs = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4.4), squeeze=False,
+    fig, axs = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4.8), squeeze=False,
                             sharey=True, constrained_layout=True)
+    label_of = formatter(ds[imb].values)
     for ax, method, raw in zip(axs[0], methods, ds[METHOD].values):
         one = ds.sel({METHOD: raw})
         if SEED in one.dims:
@@ -127,7 +129,7 @@ def plot_init(ds):
                 q = q.sel(k=k) if k is not None else q
                 ax.plot(steps, q.values, color=colors[n % len(colors)],
                         ls=("-", "--", ":", "-.")[j % 4], lw=1.5,
-                        label=f"{imb} = {rho:g}" if j == 0 else None)
+                        label=f"{imb} = {label_of(rho)}" if j == 0 else None)
         if method == "sgd":
             ax.axhline(0, color="k", ls="--", lw=1, label="predicted equilibrium C = 0")
         r = numbers[method]
@@ -135,7 +137,16 @@ def plot_init(ds):
                      f" ({100 * r['final'] / r['initial']:.2g} %)", fontsize="medium")
         ax.set_xlabel("step")
     axs[0][0].set_ylabel("conserved C (spectrum; k = 0 solid, 1 dashed)")
-    axs[0][0].legend(fontsize="small")
+    from matplotlib.ticker import MaxNLocator
+
+    handles = {}
+    for a in axs[0]:
+        a.xaxis.set_major_locator(MaxNLocator(5))
+        for ln in a.get_lines():
+            if not ln.get_label().startswith("_"):
+                handles.setdefault(ln.get_label(), ln)  # one entry per label, both panels
+    axs[0][0].legend(handles=list(handles.values()), fontsize="small", loc="upper left",
+                     frameon=False, bbox_to_anchor=(0, -0.14), ncol=2)  # below: covers nothing
     lines = [f"init-independence ({imb} x {METHOD}; spread = max - min of C across the starts, "
              "per seed and spectrum index):"]
     for method, r in numbers.items():
@@ -182,33 +193,65 @@ def plot_rate(ds):
     plt = _plt()
     steps = ds["step"].values
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    batches = sorted({cell[1] for cell in numbers["cells"]})
+    etas = np.array(sorted({cell[0] for cell in numbers["cells"]}))
+    # One panel per S (cells with equal eta^2/S, e.g. (0.01, 1) and (0.02, 4), fall on the same
+    # line from the same start: in one panel they would hide each other), colour per eta.
+    fig, axs = plt.subplots(1, len(batches) + 1, figsize=(4.2 * len(batches) + 5.5, 4.8),
+                            constrained_layout=True,
+                            gridspec_kw={"width_ratios": [1] * len(batches) + [1.3]})
+    bx = axs[-1]
     c = ds["trace_C"]
     for d in [d for d in c.dims if d not in axes(ds) and d != "step"]:
         c = c.isel({d: 0})
-    for n, (eta, s, rate, pred, *_r) in enumerate(numbers["cells"]):
+    eta_label = formatter(ds["optimizer.eta"].values)
+    from matplotlib.ticker import MaxNLocator
+
+    for eta, s, rate, pred, *_r in numbers["cells"]:
+        ax = axs[batches.index(s)]
         q = np.abs(c.sel({"optimizer.eta": eta, "optimizer.batch": s}, method="nearest"))
         q = q.where(q > 0)  # C exactly 0: u^2 = w^2 to the last bit, below the rounding floor
         q = np.exp(np.log(q).mean(SEED)) if SEED in q.dims else q
-        color = colors[n % len(colors)]
-        ax.semilogy(steps, q.values, color=color, lw=1.5, label=f"eta = {eta:.3g}, S = {s}")
+        color = colors[int(np.argmin(np.abs(etas - eta))) % len(colors)]
+        ax.semilogy(steps, q.values, color=color, lw=1.5, label=f"eta = {eta_label(eta)}")
         ax.semilogy(steps, float(q.values[1]) * np.exp(-pred * (steps - steps[1])), color=color,
                     ls="--", lw=0.9)
-    ax.set_ylim(bottom=1e-16)
-    ax.set_xlabel("step")
-    ax.set_ylabel("|C| = |u^2 - w^2| (geometric mean over seeds)")
-    ax.set_title("Noether flow to C = 0; dashed: exp(-eta^2 sigma^2 t / S)", fontsize="medium")
-    ax.legend(fontsize="x-small", ncol=2)
-    lo = min(min(x[2], x[3]) for x in numbers["cells"])
-    hi = max(max(x[2], x[3]) for x in numbers["cells"])
-    bx.loglog([lo / 1.5, hi * 1.5], [lo / 1.5, hi * 1.5], "k--", lw=1, label="measured = predicted")
-    for n, (eta, s, rate, pred, *_r) in enumerate(numbers["cells"]):
-        bx.loglog(pred, rate, "o", color=colors[n % len(colors)])
-    bx.set_xlabel("predicted rate eta^2 sigma_x^2 sigma_eps^2 / S per step")
-    bx.set_ylabel("measured approach rate per step")
-    bx.set_title(f"rate ~ eta^a S^b: a = {numbers['a']:.3f}, b = {numbers['b']:.3f}",
+        ax.set_title(f"S = {s}", fontsize="medium")
+    for ax in axs[:-1]:
+        ax.set_ylim(bottom=1e-16)
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        if ax is not axs[0]:
+            ax.sharey(axs[0])
+            ax.tick_params(labelleft=False)
+    axs[0].set_ylabel("|C| = |u^2 - w^2| (geometric mean over seeds)")
+    handles = axs[0].get_lines()[::2]
+    from matplotlib.lines import Line2D
+
+    handles = list(handles) + [Line2D([], [], color="grey", ls="--", lw=0.9,
+                                      label="predicted exp(-eta^2 sigma^2 t / S)")]
+    axs[0].legend(handles=handles, fontsize="small", loc="upper left", frameon=False,
+                  bbox_to_anchor=(0, -0.16), ncol=1)  # below: the lines fill every corner
+    fig.suptitle("Noether flow of C = u^2 - w^2 to 0, one panel per batch size S", fontsize=10)
+    # Right: measured / predicted per cell against eta, one series per S (dodged by a few % in
+    # eta so none hides another): cells with equal eta^2/S, which a measured-against-predicted
+    # plot puts on top of each other, stay apart.
+    markers = "osD^v<>"
+    for m, s in enumerate(batches):
+        cells = [cell for cell in numbers["cells"] if cell[1] == s]
+        x = np.array([cell[0] for cell in cells]) * 1.025 ** (m - (len(batches) - 1) / 2)
+        ratio = np.array([cell[2] / cell[3] for cell in cells])
+        bx.plot(x, ratio, marker=markers[m % 7], ls="-", lw=0.8, label=f"S = {s}")
+    bx.axhline(1.0, color="k", ls="--", lw=1, label="measured = predicted")
+    bx.set_xscale("log")
+    dress_log(bx.xaxis, etas)
+    bx.set_xlim(etas.min() / 1.15, etas.max() * 1.15)
+    bx.set_xlabel("optimizer.eta (series dodged by 2.5 % per S)")
+    bx.set_ylabel("measured rate / predicted rate")
+    bx.set_title(f"predicted eta^2 sigma_x^2 sigma_eps^2 / S per step\nrate ~ eta^a S^b: "
+                 f"a = {numbers['a']:.3f}, b = {numbers['b']:.3f} (predicted 2, -1)",
                  fontsize="medium")
-    bx.legend(fontsize="small")
+    bx.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     lines = ["Noether flow rate (C = u^2 - w^2 -> 0; rate: |C(t)| ~ exp(-rate step), seeds "
              "averaged in log):",
              f"  {'eta':>8} {'S':>3} {'rate':>11} {'predicted':>11} {'ratio':>6}   "
@@ -279,7 +322,7 @@ def plot_scale(ds):
         if SEED in one.dims:
             for k in range(one.sizes[SEED]):
                 ax.plot(steps, one.isel({SEED: k}).values, color=color, lw=0.6, alpha=0.35)
-        ax.plot(steps, mean.values, color=color, lw=1.8, label=f"gamma = {g:g}, S = {s}")
+        ax.plot(steps, mean.values, color=color, lw=1.8, label=f"gamma = {fmt(g)}, S = {s}")
         if kind == "slope":
             end = float(mean.values[-1])
             ax.plot(steps, end + predicted * (steps - steps[-1]), color=color, ls="--", lw=1.2)
@@ -289,12 +332,15 @@ def plot_scale(ds):
                      "2 eta^2 Tr Sigma(theta_hat) / S", fontsize="medium")
     axs[1].set_title("weight decay gamma: |theta|^4 stops\ndashed: predicted |theta*|^4 = "
                      "eta Tr Sigma(theta_hat) / (2 S gamma)", fontsize="medium")
+    axs[1].set_yscale("log")
     for ax in axs:
         ax.set_xlabel("step")
         ax.set_ylabel("|theta|^4")
-        if ax.lines:
-            ax.legend(fontsize="small")
-    axs[1].set_yscale("log")
+        if ax.lines:  # below the panel: the curves fill its corners
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.14), ncol=2,
+                      frameon=False)
+    axs[1].autoscale_view()
+    dress_log(axs[1].yaxis)
     lines = ["scale invariance (seeds averaged; slope per step over record.final_window):",
              f"  {'gamma':>7} {'S':>3} {'quantity':<14} {'measured':>12} {'predicted':>12} "
              f"{'error':>8}"]

@@ -38,6 +38,64 @@ NO_DATA = "#f0f0f0"
 BOUNDARY = dict(color="black", linestyle="--", linewidth=1.6)
 
 
+def fmt(value, digits=6):
+    """An axis value as text: integers as integers, reals to `digits` significant digits (%g),
+    text as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.{digits}g}"
+
+
+def formatter(values):
+    """fmt with the fewest significant digits (3 at least) that tell all `values` apart: the
+    labels of an axis's ticks and of legends over it."""
+    values = list(np.atleast_1d(values))
+    for digits in range(3, 18):
+        if len({fmt(v, digits) for v in values}) == len({repr(v) for v in values}):
+            return lambda v, d=digits: fmt(v, d)
+    return lambda v: fmt(v, 17)
+
+
+def dress_log(axis, values=None):
+    """Tick labels of a log axis a reader can use: at every grid value (`values`, up to 10 of
+    them), else at 1, 2, 5 per decade (1 per decade past 3 decades); on a data axis (no values)
+    spanning less than a decade, at 1 to 9 per decade. Labels as `formatter` writes them."""
+    from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, NullFormatter,
+                                   NullLocator)
+
+    if values is not None:
+        v = np.unique(np.asarray(values, dtype=float))
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v) == 0:
+            return
+        if len(v) <= 10 or v.max() / v.min() < 10:
+            ticks = v if len(v) <= 10 else v[:: int(np.ceil(len(v) / 8))]
+            axis.set_major_locator(FixedLocator(ticks))
+            axis.set_minor_locator(NullLocator())
+            label = formatter(ticks)
+            axis.set_major_formatter(FuncFormatter(lambda x, pos: label(x)))
+            return
+        span = np.log10(v.max() / v.min())
+    else:
+        lo, hi = sorted(axis.get_view_interval())
+        span = np.log10(hi / lo) if lo > 0 else 3
+    subs = (1.0, 2.0, 5.0) if span <= 3 else (1.0,)
+    if span < 1:
+        subs = tuple(float(k) for k in range(1, 10))
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda x, pos: fmt(x, 3)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def outcome_colors(names):
     """A colour for every outcome member, in code order."""
     extra = iter(EXTRA_COLORS * (1 + len(names) // len(EXTRA_COLORS)))
@@ -93,23 +151,31 @@ class _Axis:
         return a + (b - a) * lo, a + (b - a) * hi
 
     def dress(self, ax, which):
+        """Label, scale, limits and ticks: at the grid values where there are up to 10 of them
+        (as the legends write them), else enough per decade (dress_log)."""
+        from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
         label = self.key or ""
-        if which == "x":
-            ax.set_xlabel(label)
-            if self.log:
-                ax.set_xscale("log")
-            if self.categorical:
-                ax.set_xticks(self.centres, [str(v) for v in self.values], rotation=30, ha="right")
-            ax.set_xlim(self.edges[0], self.edges[-1])
+        axis = ax.xaxis if which == "x" else ax.yaxis
+        (ax.set_xlabel if which == "x" else ax.set_ylabel)(label)
+        if self.key is None:
+            axis.set_ticks([])
+        elif self.categorical:
+            axis.set_ticks(self.centres, [fmt(v) for v in self.values])
+        elif self.log:
+            (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+            dress_log(axis, self.values)
+        elif len(self.values) <= 10:
+            label_of = formatter(self.values)
+            axis.set_major_locator(FixedLocator(self.centres))
+            axis.set_major_formatter(FuncFormatter(lambda v, pos: label_of(v)))
         else:
-            ax.set_ylabel(label)
-            if self.key is None:
-                ax.set_yticks([])
-            if self.log:
-                ax.set_yscale("log")
-            if self.categorical:
-                ax.set_yticks(self.centres, [str(v) for v in self.values])
-            ax.set_ylim(self.edges[0], self.edges[-1])
+            axis.set_major_locator(MaxNLocator(8, steps=[1, 2, 2.5, 5, 10]))
+        (ax.set_xlim if which == "x" else ax.set_ylim)(self.edges[0], self.edges[-1])
+        lo, hi = sorted((self.edges[0], self.edges[-1]))
+        shown = [t for t in axis.get_major_locator()() if lo <= t <= hi]
+        if which == "x" and (self.categorical or len(shown) > 6):
+            ax.tick_params(axis="x", labelrotation=30)
 
 
 def default_axes(ds, x=None, y=None):
@@ -247,6 +313,45 @@ def _k_boundary(ax, sub, xa, ya, reduce):
     return True
 
 
+DIVERGED_HATCH = dict(hatch="xx", edgecolor="white", linewidth=0)
+NO_VALUE = "#ffffff"
+
+
+def _field_gaps(ax, ds, sub, plane, xa, ya, reduce):
+    """Over the cells of a field map with no finite median, what they are: "no data" (no point
+    done), "diverged" (every done point diverged: a result, in the outcome's colour, hatched), or
+    "no value" (done, not all diverged, the field NaN: e.g. lambda_max at a minimum that is not
+    isolated). Draws them; returns the kinds drawn."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    names = members(ds["outcome"])
+    ok = done(sub)
+    n_done = _plane(ok.sum(reduce) if reduce else ok.astype(int), xa.key, ya.key).values
+    if "diverged" in names:
+        div = ok & (sub["outcome"] == names.index("diverged"))
+        n_div = _plane(div.sum(reduce) if reduce else div.astype(int), xa.key, ya.key).values
+    else:
+        n_div = np.zeros_like(n_done)
+    cells = {"no data": [], "diverged": [], "no value": []}
+    for j in range(plane.shape[0]):
+        for i in range(plane.shape[1]):
+            if np.isfinite(plane[j, i]):
+                continue
+            kind = ("no data" if n_done[j, i] == 0 else
+                    "diverged" if n_div[j, i] == n_done[j, i] else "no value")
+            x0, x1, y0, y1 = xa.edges[i], xa.edges[i + 1], ya.edges[j], ya.edges[j + 1]
+            cells[kind].append(Rectangle((x0, y0), x1 - x0, y1 - y0))
+    div_color = outcome_colors(names)[names.index("diverged")] if "diverged" in names else "k"
+    style = {"no data": dict(facecolor=NO_DATA, edgecolor="#c8c8c8", hatch="//", linewidth=0),
+             "diverged": dict(facecolor=div_color, **DIVERGED_HATCH),
+             "no value": dict(facecolor=NO_VALUE, edgecolor="#999999", hatch="..", linewidth=0)}
+    for kind, rects in cells.items():
+        if rects:
+            ax.add_collection(PatchCollection(rects, **style[kind]))
+    return {k for k, v in cells.items() if v}, style
+
+
 def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
     """The phase diagram as a matplotlib Figure (one panel per value of `facet`)."""
     import textwrap
@@ -284,7 +389,7 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
             planes.append(_plane(plane, x, y).values.astype(float))
         finite = np.concatenate([p[np.isfinite(p)] for p in planes])
         norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
-    seen, empty, drew, drew_k = set(), False, False, False
+    seen, empty, drew, drew_k, gaps = set(), False, False, False, set()
     for n, (ax, value, sub) in enumerate(zip(axs[0], panels, subs)):
         if color == "outcome":
             codes, has_empty = _draw_outcomes(ax, ds, sub, xa, ya, reduce)
@@ -295,13 +400,14 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
             cmap.set_bad(NO_DATA)
             mesh = ax.pcolormesh(xa.edges, ya.edges, np.ma.masked_invalid(planes[n]), cmap=cmap,
                                  norm=norm)
-            empty = empty or bool(np.isnan(planes[n]).any())
+            kinds, gap_style = _field_gaps(ax, ds, sub, planes[n], xa, ya, reduce)
+            gaps |= kinds
         drew = _gd_threshold(ax, ds, sub, xa, ya) or drew
         drew_k = _k_boundary(ax, sub, xa, ya, reduce) or drew_k
         xa.dress(ax, "x")
         ya.dress(ax, "y")
         if facet:
-            ax.set_title(f"{facet} = {value}")
+            ax.set_title(f"{facet} = {formatter(ds[facet].values)(value)}")
     handles = []
     if color == "outcome":
         names = members(ds["outcome"])
@@ -310,9 +416,16 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
     else:
         units = ds[color].attrs.get("units")
         label = ds[color].attrs.get("long_name", color) + (f" [{units}]" if units else "")
-        fig.colorbar(mesh, ax=list(axs[0]), label=label + (" (median)" if reduce else ""))
+        fig.colorbar(mesh, ax=list(axs[0]), label=label + (" (median)" if reduce else ""),
+                     pad=0.02)
+        gap_labels = {"no data": "no data (no point done)",
+                      "diverged": "diverged (every point of the cell)",
+                      "no value": f"no finite {color}"}
+        handles += [Patch(**gap_style[k], label=gap_labels[k])
+                    for k in ("diverged", "no value", "no data") if k in gaps]
     if empty:
-        handles.append(Patch(facecolor=NO_DATA, edgecolor="#c8c8c8", hatch="//", label="no data"))
+        handles.append(Patch(facecolor=NO_DATA, edgecolor="#c8c8c8", hatch="//",
+                             label="no data (no point done)"))
     if drew:
         lines = [ln for a in axs[0] for ln in a.get_lines() if not ln.get_label().startswith("_")]
         handles += lines[:1]
@@ -321,11 +434,18 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
 
         handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1.6,
                               label="K = 0: a stable 2-cycle past eta_gd iff K > 0"))
-    if handles:
+    if handles and color == "outcome":
         axs[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1),
                           fontsize=8, frameon=False)
+    elif handles:  # below the plot: between the axes and the colour bar it would leave a gap
+        # (two columns at most: a legend wider than the panel widens the layout, with a gap)
+        axs[0][0].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                         ncol=min(len(handles), 2), fontsize=8, frameon=False)
     n_done = int(done(ds).sum())
-    what = "outcome" if color == "outcome" else color
+    what = "outcome" if color == "outcome" else (
+        f"{ds[color].attrs.get('long_name', color)} ({color})"
+        if color not in ds[color].attrs.get("long_name", color) else
+        ds[color].attrs.get("long_name", color))
     over = (f"; {'fractions' if color == 'outcome' else 'median'} over "
             + ", ".join(f"{r} ({ds.sizes[r]})" for r in reduce)) if reduce else ""
     title = (f"{ds.attrs.get('name')}: {what}, model {ds.attrs.get('model')}, "

@@ -7,6 +7,10 @@ files on request).
 Figures: the outcome phase diagram; a phase diagram of every scalar real field of /results (the
 median over the reduced axes); the median and the 10-90 % band over all done points of every scalar
 trace, against the step. Fields come from the file, so new fields get their figures here unasked.
+Each figure has a caption from the field's long name, units and description (as the file
+declares them) and what is reduced. Points not done are in no number and no figure (open_sweep
+masks them); the page says how many were left out. Fields with no finite value at any done point
+get no figure and no row of numbers: they are listed in one line under the table.
 """
 import base64
 import html
@@ -16,14 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import axes, done, members, open_sweep
+from .dataset import axes, done, left_out, members, open_sweep
 from .phase import default_axes, plot_phase
 
 
 def scalar_fields(ds):
-    """Real fields of /results with one value per point (no trailing dimension)."""
+    """Real fields of /results with one value per point (no trailing dimension); integer fields
+    (read as float64 by the masking, attribute stored_dtype) are not."""
     return [n for n in ds.data_vars
             if not n.startswith(("trace_", "run_")) and ds[n].dtype.kind == "f"
+            and "stored_dtype" not in ds[n].attrs
             and ds[n].dims == tuple(axes(ds))]
 
 
@@ -42,37 +48,66 @@ def plot_trace(ds, name):
 
     da = ds[name].where(done(ds)).stack(point=axes(ds)) if axes(ds) else ds[name].expand_dims(
         "point")
+    da = da.isel(point=np.nonzero(done(ds).values.ravel())[0]) if axes(ds) else da
     steps = ds["step"].values
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # steps where every point's record is NaN (diverged)
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, mid, hi = (np.nanquantile(da.transpose("step", "point").values, q, axis=1)
                        for q in (0.1, 0.5, 0.9))
     fig, ax = plt.subplots(figsize=(6.4, 4), constrained_layout=True)
     ax.fill_between(steps, lo, hi, alpha=0.3, label="10-90 % of points")
     ax.plot(steps, mid, label="median")
-    if np.nanmin(lo) > 0 and np.nanmax(hi) / max(np.nanmin(lo), 1e-300) > 100:
+    lo_min = np.nanmin(lo) if np.isfinite(lo).any() else np.nan
+    if lo_min > 0 and np.nanmax(hi) / lo_min > 100:
         ax.set_yscale("log")
+        from .phase import dress_log
+
+        ax.autoscale_view()
+        dress_log(ax.yaxis)
     units = ds[name].attrs.get("units")
     ax.set_xlabel("step")
     ax.set_ylabel(ds[name].attrs.get("long_name", name) + (f" [{units}]" if units else ""))
-    ax.set_title(f"{ds.attrs.get('name')}: {name} over {da.sizes['point']} point(s)", fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"{ds.attrs.get('name')}: {name} over {da.sizes['point']} done point(s)",
+                 fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     return fig
 
 
+def _described(da, name):
+    units = da.attrs.get("units")
+    text = da.attrs.get("long_name", name) + (f" [{units}]" if units else "")
+    desc = da.attrs.get("description")
+    return text + (f" ({desc})" if desc and desc != da.attrs.get("long_name") else "")
+
+
+def caption(ds, title):
+    """The caption of a report figure: what is drawn, from the file's declarations."""
+    over = [a for a in axes(ds) if a not in default_axes(ds)] if axes(ds) else []
+    reduced = f"; over {', '.join(over)}" if over else ""
+    plane = " against ".join(a for a in reversed(default_axes(ds)) if a) if axes(ds) else ""
+    if title == "outcome":
+        return (f"Outcome of every cell of {plane}: the fraction of its done points in each "
+                f"outcome as stacked bands{reduced}.")
+    if title.startswith("trace_"):
+        return (f"{_described(ds[title], title[6:])} against the step: the median and the "
+                "10-90 % band over every done point.")
+    return (f"{_described(ds[title], title)} over {plane}: the median of the done points of each "
+            f"cell{reduced}.")
+
+
 def figures(ds):
-    """(title, figure) of every figure that applies to the file."""
-    out = []
+    """(title, figure) of every figure that applies to the file, one at a time (a generator: the
+    caller closes each before the next is drawn, so a file with many fields never holds more
+    than one figure open)."""
     if axes(ds):
         x, y = default_axes(ds)
-        out.append(("outcome", plot_phase(ds, x, y)))
+        yield "outcome", plot_phase(ds, x, y)
         for name in scalar_fields(ds):
             if np.isfinite(ds[name].values).any():
-                out.append((name, plot_phase(ds, x, y, color=name)))
+                yield name, plot_phase(ds, x, y, color=name)
     for name in scalar_traces(ds):
         if np.isfinite(ds[name].values).any():
-            out.append((name, plot_trace(ds, name)))
-    return out
+            yield name, plot_trace(ds, name)
 
 
 def _table(rows, header=None):
@@ -100,13 +135,15 @@ def write_report(path, out, figure_dir=None, formats=("png",)):
     status = members(ds["status"])
     counts += [[f"status {s}", int((ds["status"] == k).sum())] for k, s in enumerate(status)
                if s != "done"]
-    summary = []
+    summary, empty = [], []
     for name in scalar_fields(ds):
         v = ds[name].where(ok).values
         v = v[np.isfinite(v)]
+        if not len(v):
+            empty.append(name)
+            continue
         summary.append([name, ds[name].attrs.get("long_name", ""), ds[name].attrs.get("units", ""),
-                        len(v)] + ([f"{np.min(v):.4g}", f"{np.median(v):.4g}", f"{np.max(v):.4g}"]
-                                   if len(v) else ["", "", ""]))
+                        len(v), f"{np.min(v):.4g}", f"{np.median(v):.4g}", f"{np.max(v):.4g}"])
     provenance = [[k, ds.attrs[k]] for k in ("format", "numerics_version", "symsweep_version",
                                              "git_commit", "created_utc", "command_line",
                                              "mpi_ranks", "omp_threads", "hosts", "n_points",
@@ -115,18 +152,23 @@ def write_report(path, out, figure_dir=None, formats=("png",)):
     parts = [f"<h1>{html.escape(str(ds.attrs.get('name')))} &mdash; model "
              f"{html.escape(str(ds.attrs.get('model')))}</h1>",
              f"<p>{html.escape(str(path))}: {int(ok.sum())} of {ds['status'].size} point(s) "
-             "done.</p>",
+             "done." + (f" {html.escape(left_out(ds).capitalize())}."
+                        if left_out(ds) else "") + "</p>",
              "<h2>Grid</h2>", _table(grid, ["axis", "values", "expression"]),
              "<h2>Outcomes</h2>", _table(counts, ["outcome", "points"]),
              "<h2>Fields</h2>",
-             _table(summary, ["field", "long name", "units", "finite", "min", "median", "max"]),
-             "<h2>Figures</h2>"]
+             _table(summary, ["field", "long name", "units", "finite", "min", "median", "max"])]
+    if empty:
+        parts.append(f"<p>No finite value at any done point (no row, no figure): "
+                     f"{html.escape(', '.join(empty))}.</p>")
+    parts.append("<h2>Figures</h2>")
     titles = []
     for title, fig in figures(ds):
         titles.append(title)
         parts.append(f'<figure id="{html.escape(title)}"><img alt="{html.escape(title)}" '
                      f'src="data:image/png;base64,{_png(fig)}"><figcaption>'
-                     f"{html.escape(title)}</figcaption></figure>")
+                     f"<b>{html.escape(title)}</b>: {html.escape(caption(ds, title))}"
+                     "</figcaption></figure>")
         if figure_dir:
             Path(figure_dir).mkdir(parents=True, exist_ok=True)
             for fmt in formats:

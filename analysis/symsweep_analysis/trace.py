@@ -83,16 +83,20 @@ def _series(ds, var, selection):
 
 
 def _groups(da):
-    """(label, DataArray over [seed,] step) for every combination of the non-seed axes left."""
+    """(label, DataArray over [seed,] step) for every combination of the non-seed axes left;
+    values in the labels as the axes' tick labels write them."""
+    from .phase import formatter
+
     others = [d for d in da.dims if d not in ("step", SEED)]
     if not others:
         return [(None, da)]
+    labels = {d: formatter(da[d].values) for d in others}
     stacked = da.stack(_point=others)
     out = []
     for j in range(stacked.sizes["_point"]):
         one = stacked.isel(_point=j)
         values = np.atleast_1d(stacked["_point"].values[j])
-        label = ", ".join(f"{k} = {v}" for k, v in zip(others, values))
+        label = ", ".join(f"{k} = {labels[k](v)}" for k, v in zip(others, values))
         out.append((label, one.drop_vars(["_point", *others], errors="ignore")))
     return out
 
@@ -125,24 +129,81 @@ def _predicted_values(ds, predicted, selection, da):
     return [float(g) for _, g in _groups(field.expand_dims(step=[0]))]
 
 
+MAX_LEGEND = 10  # series told apart by a legend; more get a colour scale (and panels)
+MAX_PANELS = 12
+
+
+def _with_units(da, fallback):
+    units = da.attrs.get("units")
+    return da.attrs.get("long_name", fallback) + (f" [{units}]" if units else "")
+
+
+def _layout(da):
+    """(colour axis or None, panel axes): up to MAX_LEGEND series share one axes with a legend;
+    more are coloured along the axis with the most values (a colour bar), one panel per value of
+    the other axes (up to MAX_PANELS, in rows of 4, else ValueError naming --select)."""
+    others = [d for d in da.dims if d not in ("step", SEED)]
+    n = int(np.prod([da.sizes[d] for d in others])) if others else 1
+    if n <= MAX_LEGEND:
+        return None, []
+    colour = max(others, key=lambda d: da.sizes[d])
+    rest = [d for d in others if d != colour]
+    panels = int(np.prod([da.sizes[d] for d in rest])) if rest else 1
+    if panels > MAX_PANELS or da[colour].dtype.kind not in "fiu":
+        raise ValueError(f"{n} series ({' x '.join(f'{d} ({da.sizes[d]})' for d in others)}) are "
+                         "too many to tell apart in one figure: pick values with --select "
+                         f"KEY=VALUE (e.g. --select {rest[0] if rest else colour}="
+                         f"{da[rest[0] if rest else colour].values[0]})")
+    return colour, rest
+
+
 def plot_trace(ds, var, selection=None, predicted=None):
     """The trace `var` of the selected points against the step; see the module docstring."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm, Normalize
+
+    from .phase import dress_log, formatter, is_log_axis
 
     da = _series(ds, var, selection)
     steps = ds["step"].values
-    groups = _groups(da)
+    colour_axis, panel_axes = _layout(da)
     values = _predicted_values(ds, predicted, selection, da)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, ax = plt.subplots(figsize=(7, 4.4), constrained_layout=True)
-    for n, (label, one) in enumerate(groups):
-        color = colors[n % len(colors)]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    panel_groups = _groups(da.isel({colour_axis: 0}, drop=True)) if colour_axis and panel_axes \
+        else [(None, None)]
+    cols = min(len(panel_groups), 4)
+    rows = -(-len(panel_groups) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(7 + 4 * (cols - 1), 4.4 + 3.2 * (rows - 1)),
+                             squeeze=False, sharex=True, sharey=True, constrained_layout=True)
+    for extra in grid.ravel()[len(panel_groups):]:
+        extra.remove()
+    axs = list(grid.ravel()[: len(panel_groups)])
+    norm = None
+    if colour_axis:
+        cv = da[colour_axis].values.astype(float)
+        norm = (LogNorm(cv.min(), cv.max()) if is_log_axis(ds, colour_axis) and cv.min() > 0
+                else Normalize(cv.min(), cv.max()))
+        cmap = matplotlib.colormaps["viridis"]
+    series = _groups(da)
+    for n, (label, one) in enumerate(series):
+        if colour_axis:
+            # which panel and which colour: the point's values of the panel axes and colour axis
+            at = dict(zip([d for d in da.dims if d not in ("step", SEED)],
+                          np.atleast_1d(da.stack(_p=[d for d in da.dims
+                                                     if d not in ("step", SEED)])["_p"].values[n])))
+            panel = 0
+            if panel_axes:
+                key = ", ".join(f"{k} = {formatter(da[k].values)(at[k])}" for k in panel_axes)
+                panel = [g for g, _ in panel_groups].index(key)
+            ax, color, label = axs[panel], cmap(norm(float(at[colour_axis]))), None
+        else:
+            ax, color = axs[0], cycle[n % len(cycle)]
         if SEED in one.dims and one.sizes[SEED] > 1:
-            for s in range(one.sizes[SEED]):
-                ax.plot(steps, one.isel({SEED: s}).values, color=color, lw=0.6, alpha=0.35)
+            for s_ in range(one.sizes[SEED]):
+                ax.plot(steps, one.isel({SEED: s_}).values, color=color, lw=0.6, alpha=0.35)
             mean = one.mean(SEED).values
         else:
             mean = one.squeeze().values
@@ -150,13 +211,32 @@ def plot_trace(ds, var, selection=None, predicted=None):
         if values is not None:
             ax.axhline(values[n], color=color, ls="--", lw=1.2,
                        label=f"predicted ({predicted})" if n == 0 else None)
-    ax.set_xlabel("step")
     name = var[len("trace_"):] if var.startswith("trace_") else var
-    ax.set_ylabel(ds[var].attrs.get("long_name", name))
+    for n, (ax, (panel_label, _)) in enumerate(zip(axs, panel_groups)):
+        if n + cols >= len(axs):  # the lowest panel of its column
+            ax.set_xlabel("step")
+            ax.tick_params(labelbottom=True)
+        if panel_label:
+            ax.set_title(panel_label, fontsize="medium")
+        if n % cols == 0:
+            ax.set_ylabel(_with_units(ds[var], name))
     title = ", ".join(f"{k} = {v}" for k, v in (selection or {}).items())
-    ax.set_title(f"{var}" + (f" at {title}" if title else ""))
-    if any(label for label, _ in groups) or values is not None:
-        ax.legend(fontsize="small")
+    seeds = f"; {ds.sizes[SEED]} seeds thin, their mean thick" if SEED in da.dims \
+        and da.sizes[SEED] > 1 else ""
+    fig.suptitle(f"{ds.attrs.get('name')}: {var}" + (f" at {title}" if title else "") + seeds,
+                 fontsize=10)
+    if colour_axis:
+        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        bar = fig.colorbar(sm, ax=list(axs), label=colour_axis, pad=0.02)
+        if isinstance(norm, LogNorm):
+            dress_log(bar.ax.yaxis, da[colour_axis].values)
+    handles = [h for h in axs[0].get_lines() if not h.get_label().startswith("_")]
+    if handles and colour_axis:  # below: the colour bar holds the right
+        axs[-1].legend(handles=handles, fontsize="small", loc="upper left",
+                       bbox_to_anchor=(0, -0.14 if rows == 1 else -0.2), frameon=False)
+    elif handles:  # outside the axes, on the right: it never covers a line
+        axs[-1].legend(handles=handles, fontsize="small", loc="upper left",
+                       bbox_to_anchor=(1.02, 1), frameon=False)
     return fig
 
 
@@ -169,6 +249,8 @@ def approach_rate(steps, q, tail=0.2, skip=1, floor=1e-10, final=None):
     ok = np.isfinite(q)
     steps, q = steps[ok], q[ok]
     n = len(q)
+    if n < 3 + skip:  # e.g. a point not done (masked: every record NaN)
+        return np.nan
     if final is not None and np.isfinite(final):
         n_tail, q_final, spread = 0, float(final), 0.0
     else:

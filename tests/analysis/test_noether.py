@@ -111,3 +111,32 @@ def test_scale_invariance_slope_and_fixed_point_match_the_prediction(files):
         assert measured == pytest.approx(predicted, rel=0.05), (gamma, s, kind)
     out = noether_cli(files["scale_invariance"])
     assert len(re.findall(r"^\s+\S+\s+\d+ (slope \|th\|\^4|\|theta\*\|\^4)", out, re.M)) == 6
+
+
+def test_the_noether_figures_keep_every_series_visible_and_legends_off_the_data(files):
+    """noether_rate: the cells with equal eta^2/S (which a measured-against-predicted plot put on
+    one spot) are apart, one panel per S; every figure's legends lie off the data; the log axis
+    of |theta|^4 carries at least three labels."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from figcheck import (assert_labels_are_values, assert_legends_off_the_data,
+                          assert_no_hidden_markers, plot_axes, visible_tick_labels)
+    from symsweep_analysis.noether import ANALYSES
+
+    figs = {name: ANALYSES[detect(open_sweep(files[name]))](open_sweep(files[name]))[0]
+            for name in SWEEPS}
+    for fig in figs.values():
+        assert_legends_off_the_data(fig)
+    rate = plot_axes(figs["noether_rate"])
+    ds = open_sweep(files["noether_rate"])
+    assert len(rate) == ds.sizes["optimizer.batch"] + 1
+    ratio = rate[-1]
+    assert_no_hidden_markers(ratio, pixels=3)
+    points = sum(len(ln.get_xdata()) for ln in ratio.get_lines() if ln.get_marker() != "None")
+    assert points == ds.sizes["optimizer.eta"] * ds.sizes["optimizer.batch"]
+    assert_labels_are_values(visible_tick_labels(ratio, "x"))
+    assert [t for _, t in visible_tick_labels(ratio, "x")] == ["0.01", "0.0141", "0.02"]
+    scale = plot_axes(figs["scale_invariance"])[1]
+    assert scale.get_yscale() == "log"
+    labels = visible_tick_labels(scale, "y")
+    assert len(labels) >= 3, labels
+    assert_labels_are_values(labels)

@@ -203,7 +203,7 @@ def test_compare_passes_identical_files_and_catches_one_flipped_bit(result, tmp_
     text = "\n".join(lines)
     assert "final_loss: 1 of 24 point(s) differ" in text
     eta = open_sweep(result)["optimizer.eta"].values[finite[0]]
-    assert f"optimizer.eta = {eta}" in text
+    assert f"optimizer.eta = {eta:.6g}" in text  # as the axis's labels write it
     # Within a tolerance the flipped bit is no difference.
     assert compare(result, flipped, rtol=1e-12)[0] == 0
     # A file that is not a result file is unusable input: exit 2, from the command line too.
@@ -286,12 +286,25 @@ def test_the_shipped_stability_sweeps_draw_their_figures(tmp_path):
     fig = plot_bifurcation(ds)
     panels = [a for a in fig.axes if a.get_title()]
     assert [a.get_title() for a in panels] == ["model.preset = f_minus", "model.preset = f_plus"]
-    assert panels[0].get_xlabel() == "optimizer.eta"
+    # One row per starting point, one column per preset; the bottom row carries the axis label.
+    grid = np.array(fig.axes).reshape(ds.sizes["model.x0"], ds.sizes["model.preset"])
+    assert all(a.get_xlabel() == "optimizer.eta" for a in grid[-1])
     # f_minus: one point per step size below 2 (the fixed point), two per step size of the
-    # 2-cycle: more points than step sizes, from every starting point.
-    shown = sum(np.isfinite(c.get_offsets()[:, 1]).sum() for c in panels[0].collections)
-    assert shown > 3 * ds.sizes["optimizer.eta"]
-    assert len(panels[-1].get_legend().get_texts()) == 3  # one entry per starting point
+    # 2-cycle: more points than step sizes, from every starting point (each in its own row).
+    for row in grid:
+        shown = sum(np.isfinite(c.get_offsets()[:, 1]).sum() for c in row[0].collections)
+        assert shown > ds.sizes["optimizer.eta"]
+    # Every panel over the same step sizes (f_plus diverges past 2: its panels used to end
+    # there); one start per panel, so no start hides another; diverged points are marked.
+    assert len({a.get_xlim() for a in fig.axes}) == 1
+    lo, hi = fig.axes[0].get_xlim()
+    assert lo < ds["optimizer.eta"].values.min() and hi > ds["optimizer.eta"].values.max()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from figcheck import assert_legends_off_the_data
+    assert_legends_off_the_data(fig)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else \
+        [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+    assert labels == ["diverged (along the bottom)"]
     lb = tmp_path / "lb.h5"
     r = symsweep("run", SOURCE_DIR / "jobs" / "sweeps" / "l_beta.ini", "-o", lb, "--quiet",
                  "--set", "axes.model.beta=linspace(-0.5, 0.5, 11)",
@@ -301,10 +314,17 @@ def test_the_shipped_stability_sweeps_draw_their_figures(tmp_path):
     fig = plot_phase(ds, "model.beta", "optimizer.eta")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("K = 0") for t in labels) and "periodic" in labels
-    fig = plot_amplitudes(ds)
+    fig, note = plot_amplitudes(ds, with_note=True)
     points = fig.axes[0].collections[0].get_offsets()
     periodic = int(((ds["outcome"] == 4) & (ds["period"] == 2)).sum())
-    assert len(points) == periodic > 0
+    assert len(points) <= periodic and len(points) > 0
+    # Every periodic point not drawn is counted, with its reason, in one line.
+    all_periodic = int((ds["outcome"] == 4).sum())
+    if len(points) < all_periodic:
+        assert note.startswith(f"{all_periodic - len(points)} of {all_periodic} periodic point(s)"
+                               " not drawn: "), note
+    else:
+        assert note is None
     # Past eta_gd by 0.5 and 1.5 %, measured and predicted amplitudes agree to a few percent.
     np.testing.assert_allclose(points[:, 1], points[:, 0], rtol=0.05)
 
@@ -330,3 +350,9 @@ def test_the_edge_of_stability_sweep_ends_below_two_over_eta(tmp_path):
     fig = plot_eos(ds)
     labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
     assert r"$2/\eta$" in labels and fig.axes[0].get_xscale() == "log"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from figcheck import assert_labels_are_values, assert_legends_off_the_data, visible_tick_labels
+    assert_legends_off_the_data(fig)
+    ticks = visible_tick_labels(fig.axes[0], "x")  # geomspace(0.2, 2.5): 0.2, 0.5, 1, 2
+    assert len(ticks) >= 4, ticks
+    assert_labels_are_values(ticks)
