@@ -45,6 +45,7 @@ enum class Purpose : std::uint64_t {
   init = 2,     ///< initial parameters
   batches = 3,  ///< minibatch indices, or fresh samples in online mode
   noise = 4,    ///< online mode: the fresh large batch of the gradient-noise diagnostics
+  tangent = 6,  ///< a deterministic run's end: tangent vector's start, projection weights
 };
 
 /// The stream key of a point: see the header comment for what enters it and how.
