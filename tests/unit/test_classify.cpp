@@ -4,11 +4,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "symsweep/grid.hpp"
+#include "symsweep/models/poly.hpp"
 #include "symsweep/rng.hpp"
 #include "symsweep/simulate.hpp"
 #include "symsweep/stability.hpp"
@@ -132,6 +134,46 @@ TEST(Classification, PeriodsAreFoundInTheProjectedWindowAboveD64) {
     std::vector<std::string> four = f_minus_in(d, 3.26, 0.3);
     EXPECT_EQ(EndRun(kPoly, four).integer("period"), 4) << d;
   }
+}
+
+TEST(Classification, AGeometricallyDecayingRunIsNeverAperiodicWhateverItsExponent) {
+  // The step-length guard alone: an EndWatch whose tangent map expands (H = -1 everywhere, so
+  // lambda = log(1 + eta) > 0) is fed iterates. Steps that decay geometrically, at rates from
+  // 1e-2 to 1e-3 per step, are approaching a point (not aperiodic); stationary irregular steps
+  // are aperiodic.
+  Monomial m;
+  m.coef = -0.5;
+  m.idx = {{0, 0, -1, -1}};
+  m.degree = 2;
+  Poly model(1, 1, {m}, Vector::Zero(1));
+  RowMatrix x, y;
+  model.own_data(x, y);
+  const Batch full{x, y};
+  const std::int64_t steps = 2000;
+  const auto watch = [&](const std::function<double(std::int64_t)>& path) {
+    EndWatch w(1, steps, Stream(1, 2, Purpose::tangent));
+    Vector theta(1);
+    for (std::int64_t t = 0; t < steps; ++t) {
+      theta[0] = path(t);
+      w.before_update(t, model, full, theta, 0.5, 0.0);
+      theta[0] = path(t + 1);
+      w.after_update(t, theta);
+    }
+    return w.classify(1e-9);
+  };
+  for (double rate : {1e-2, 3e-3, 1e-3}) {
+    const EndClass decaying = watch([&](std::int64_t t) {
+      return (t % 2 ? 1.0 : -1.0) * std::pow(1 - rate, static_cast<double>(t));
+    });
+    EXPECT_NEAR(decaying.lyapunov, std::log(1.5), 1e-12) << rate;
+    EXPECT_TRUE(decaying.approaching) << rate;
+    EXPECT_FALSE(decaying.aperiodic) << rate;
+  }
+  const EndClass stationary =
+      watch([](std::int64_t t) { return std::sin(static_cast<double>(t) * std::sqrt(2.0)); });
+  EXPECT_FALSE(stationary.approaching);
+  EXPECT_EQ(stationary.period, 0);
+  EXPECT_TRUE(stationary.aperiodic);
 }
 
 // ------------------------------------------------------------------------ moved from stability
