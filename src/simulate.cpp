@@ -54,8 +54,9 @@ namespace {
 
 constexpr Index kCoords = 8;            // coordinates of theta stored per vector field
 constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
-constexpr Index kDenseCurvature = 64;   // trace records: lambda_max from the dense Hessian up to d
-constexpr Index kMaxGenerators = 64;    // Noether flows stored per point (the first ones)
+static_assert(EndWatch::kOrbit == static_cast<Index>(kMaxPeriod), "the orbit ring holds a period");
+constexpr Index kDenseCurvature = 64;  // trace records: lambda_max from the dense Hessian up to d
+constexpr Index kMaxGenerators = 64;   // Noether flows stored per point (the first ones)
 constexpr Index kGradientChunk = 1 << 18;  // per-sample gradient rows x d held at once
 
 const ModelInfo& model_info(const SweepSpec& spec) {
