@@ -55,8 +55,9 @@ namespace {
 
 constexpr Index kCoords = 8;            // coordinates of theta stored per vector field
 constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
-constexpr Index kDenseCurvature = 64;   // trace records: lambda_max from the dense Hessian up to d
-constexpr Index kMaxGenerators = 64;    // Noether flows stored per point (the first ones)
+static_assert(EndWatch::kOrbit == static_cast<Index>(kMaxPeriod), "the orbit ring holds a period");
+constexpr Index kDenseCurvature = 64;  // trace records: lambda_max from the dense Hessian up to d
+constexpr Index kMaxGenerators = 64;   // Noether flows stored per point (the first ones)
 constexpr Index kGradientChunk = 1 << 18;  // per-sample gradient rows x d held at once
 
 const ModelInfo& model_info(const SweepSpec& spec) {
@@ -120,10 +121,11 @@ SweepFields::SweepFields(const Grid& grid) {
   c.outcome = schema_.add(enum_field(
       R, "outcome", "outcome",
       "converged: full-batch gradient norm <= optimizer.tol (or GD's iterates stopped moving); "
-      "diverged: |theta| > optimizer.divergence_bound or non-finite loss; moving: a stochastic "
-      "run that did neither within optimizer.steps; periodic: a deterministic (full-batch) run "
-      "whose last iterates repeat with a period of 2 to 16 (see period); aperiodic: a "
-      "deterministic run, bounded, with no such period",
+      "diverged: |theta| > optimizer.divergence_bound or non-finite loss; moving: a run that "
+      "did neither within optimizer.steps (stochastic, or a deterministic one converging "
+      "slowly); periodic: a deterministic (full-batch) run whose last iterates repeat with a "
+      "period of 2 to 16 (see period); aperiodic: a deterministic run, bounded, with no such "
+      "period, a Lyapunov exponent above 10 / (measured steps) and steps that do not decay",
       outcomes));
   c.steps_run = schema_.add(
       integer_field(R, "steps_run", "SGD updates applied", "SGD updates applied", "steps"));
@@ -229,18 +231,19 @@ SweepFields::SweepFields(const Grid& grid) {
                                   "why the checks at x* are, or are not, numbers", notes));
   c.period = schema_.add(integer_field(
       R, "period", "period", "the period of a periodic run (2 to 16); -1 otherwise", "steps"));
-  c.amplitude =
-      schema_.add(real_field(R, "amplitude", "measured amplitude along v",
-                             "half the spread of (theta - x*) . v over a periodic run's orbit"));
+  c.amplitude = schema_.add(
+      real_field(R, "amplitude", "measured amplitude along v",
+                 "half the spread of (theta - x*) . v over a periodic run's orbit (d <= 4096)"));
   c.orbit = schema_.add(real_field(
       R, "orbit", "orbit points",
       "the points of a periodic run's orbit (NaN past its period), or the last 16 iterates of an "
-      "aperiodic run (coordinates as x_star)",
+      "aperiodic run (coordinates as x_star; d <= 4096, NaN above)",
       "", {"orbit_point", "coord"}));
   c.lyapunov = schema_.add(real_field(
       R, "lyapunov", "Lyapunov exponent",
-      "mean log growth per step of a tangent vector along the last iterates of a deterministic "
-      "run that neither converged nor diverged (d <= 64)"));
+      "mean log growth per step of a tangent vector (Hessian-vector products, any d) over the "
+      "last min(steps, 1280) updates less their first fifth, of a deterministic run that "
+      "neither converged nor diverged; NaN once its iterates stopped moving"));
 
   // Symmetry and noise diagnostics (SCIENCE.md Sec. 2, 4): per layer and per generator, sized
   // for the largest model of the grid (model keys only, as the conserved spectrum).
@@ -343,21 +346,10 @@ struct PointRun::State {
     model->initialize(init_stream, theta);
     theta0 = theta;
     cancellation_point();
-    model->hessian_trace(theta, full.batch());    // sizes any scratch it has before the loop
-    if (deterministic && theta.size() <= 4096) {  // iterates to see a period (and chaos)
-      const Index rows = std::clamp<Index>(65536 / std::max<Index>(theta.size(), 1), 64, 1024);
-      window.resize(rows, theta.size());
-    }
-  }
-
-  /// The window's iterates in the order they came, oldest first.
-  RowMatrix ordered_window() const {
-    const Index rows = window.rows();
-    RowMatrix out(window_count, window.cols());
-    for (Index i = 0; i < window_count; ++i) {
-      out.row(i) = window.row((window_pos - window_count + i + rows) % rows);
-    }
-    return out;
+    model->hessian_trace(theta, full.batch());  // sizes any scratch it has before the loop
+    // The last steps of a deterministic run, seen online (any d; stability.hpp).
+    if (deterministic)
+      end_watch.emplace(model->dim(), opt.steps, Stream(seed, key, Purpose::tangent));
   }
 
   /// The full objective: the model's own samples, the dataset (drawn from the point's data
@@ -506,11 +498,10 @@ struct PointRun::State {
   std::optional<Eigen::SelfAdjointEigenSolver<Matrix>> hess_eigen;
   Vector unit, hess_col;
   // Full-batch GD on a finite set: its end can be periodic or aperiodic (stability.hpp), seen
-  // in a ring of its last iterates.
+  // by an EndWatch over its last steps; stochastic runs have none.
   const bool deterministic =
       opt.method == OptimizerSpec::Method::gd || (!data_spec.online && opt.batch == full.size());
-  RowMatrix window;
-  Index window_pos = 0, window_count = 0;
+  std::optional<EndWatch> end_watch;
   PointResult res;
   std::size_t next_record = 0;
   std::int64_t t = 0;             // updates applied so far
@@ -532,6 +523,10 @@ void fix_eigen_blocking() {
 PointRun::PointRun(const Grid& grid, const SweepFields& fields, std::uint64_t index)
     : s_((fix_eigen_blocking(), std::make_unique<State>(grid, fields, index))) {}
 PointRun::~PointRun() = default;
+
+std::size_t PointRun::classification_bytes() const {
+  return s_->end_watch ? s_->end_watch->bytes() : 0;
+}
 
 bool PointRun::advance(std::int64_t max_updates) {
   State& s = *s_;
@@ -567,6 +562,10 @@ bool PointRun::advance(std::int64_t max_updates) {
       s.ended = s.converged = true;
       break;
     }
+    if (s.end_watch) {
+      s.end_watch->before_update(s.t, *s.model, s.full.batch(), s.theta, s.opt.eta_at(s.t),
+                                 s.opt.weight_decay);
+    }
     const double batch_loss = s.sgd.step(s.theta);
     if (!std::isfinite(batch_loss)) {  // the loss at theta_t is not finite: no update applied
       s.diverged_at = s.t;
@@ -580,11 +579,7 @@ bool PointRun::advance(std::int64_t max_updates) {
     } else if (s.final_window > 0 && s.t > s.opt.steps - s.final_window) {
       s.model->accumulate_window(s.theta);
     }
-    if (s.window.rows() > 0) {
-      s.window.row(s.window_pos) = s.theta.transpose();
-      s.window_pos = (s.window_pos + 1) % s.window.rows();
-      s.window_count = std::min(s.window_count + 1, s.window.rows());
-    }
+    if (s.end_watch && s.diverged_at < 0) s.end_watch->after_update(s.t - 1, s.theta);
   }
   return s.ended;
 }
@@ -615,7 +610,7 @@ PointResult PointRun::finish() {
   out.set_integer(c.diverged_at, s.diverged_at);
   bool converged = false;
   int period = 0;
-  RowMatrix iterates;  // a deterministic run's last iterates, oldest first (period, orbit)
+  RowMatrix iterates;  // a deterministic run's last iterates, oldest first (orbit)
   if (diverged) {
     out.set_code(c.outcome, static_cast<std::uint8_t>(Outcome::diverged));
   } else {  // diverged points keep NaN in every measurement of the final state
@@ -624,22 +619,21 @@ PointResult PointRun::finish() {
     out.set(c.grad_norm, grad_norm);
     converged = s.converged || (s.opt.tol > 0 && grad_norm <= s.opt.tol);
     Outcome outcome = converged ? Outcome::converged : Outcome::moving;
-    if (!converged && s.window.rows() > 0) {
-      iterates = s.ordered_window();
-      period = detect_period(iterates, s.window_count, static_cast<int>(kMaxPeriod),
-                             s.params.number("stability.period_tol"));
-      const double lyapunov =
-          period == 1 ? std::numeric_limits<double>::quiet_NaN()
-                      : lyapunov_exponent(*s.model, s.full.batch(), iterates, s.window_count,
-                                          s.last_eta(), s.opt.weight_decay);
-      out.set(c.lyapunov, lyapunov);
+    if (!converged && s.end_watch && s.t == s.opt.steps) {
+      const EndClass end = s.end_watch->classify(s.params.number("stability.period_tol"));
+      period = end.period;
+      out.set(c.lyapunov, end.lyapunov);  // NaN for period 1
       if (period == 1) {
         outcome = Outcome::converged;  // the iterates stopped moving
         converged = true;
       } else if (period >= 2) {
         outcome = Outcome::periodic;
-      } else if (s.t == s.opt.steps && !(lyapunov < 0)) {
-        outcome = Outcome::aperiodic;  // chaotic, or too large to tell (d > 64)
+      } else if (end.aperiodic) {
+        outcome = Outcome::aperiodic;  // clearly positive exponent, not approaching a point
+      }
+      const Index kept = s.end_watch->iterates_kept();
+      if (period != 1 && kept >= static_cast<Index>(kMaxPeriod)) {
+        iterates = s.end_watch->last_iterates(kept);
       }
     }
     out.set_code(c.outcome, static_cast<std::uint8_t>(outcome));
@@ -692,14 +686,14 @@ PointResult PointRun::finish() {
 
   // A periodic run's orbit: its last `period` iterates, and its half-width along v; an aperiodic
   // run's last kMaxPeriod iterates (for bifurcation diagrams).
-  const bool aperiodic = out.code(c.outcome) == static_cast<std::uint8_t>(Outcome::aperiodic) &&
-                         s.window_count >= static_cast<Index>(kMaxPeriod);
+  const bool aperiodic = out.code(c.outcome) == static_cast<std::uint8_t>(Outcome::aperiodic);
   if (period >= 2) out.set_integer(c.period, period);
-  if ((period >= 2 || aperiodic) && out.schema().present(c.orbit)) {
+  if ((period >= 2 || aperiodic) && iterates.rows() >= static_cast<Index>(kMaxPeriod) &&
+      out.schema().present(c.orbit)) {
     const int shown = period >= 2 ? period : static_cast<int>(kMaxPeriod);
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (int k = 0; k < shown; ++k) {
-      const Vector point = iterates.row(s.window_count - shown + k).transpose();
+      const Vector point = iterates.row(iterates.rows() - shown + k).transpose();
       put_coords(out, c.orbit, point, check.v, static_cast<std::size_t>(k));
       if (x_star && check.v.size() == point.size()) {
         const double along = (point - *x_star).dot(check.v);

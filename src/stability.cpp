@@ -10,6 +10,7 @@
 
 #include "detmath.hpp"
 #include "symsweep/cancel.hpp"
+#include "symsweep/error.hpp"
 
 namespace symsweep {
 
@@ -303,23 +304,119 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
   return r;
 }
 
-double lyapunov_exponent(Model& model, const Batch& full, const RowMatrix& window, Index count,
-                         double eta, double gamma) {
-  const Index d = model.dim();
-  if (count < 2 || d > 64) return MinimumCheck::kNaN;
-  Vector u = Vector::Ones(d) / std::sqrt(static_cast<double>(d));
-  Vector hu(d);
-  double sum = 0;
-  for (Index t = window.rows() - count; t < window.rows(); ++t) {
-    const Vector x = window.row(t).transpose();
-    model.hessian_vector(x, full, u, hu);
-    u -= eta * (hu + gamma * u);  // the Jacobian of GD's step, applied to u
-    const double n = u.norm();
-    if (!(n > 0) || !std::isfinite(n)) return MinimumCheck::kNaN;
-    sum += det::log(n);
-    u /= n;
+EndWatch::EndWatch(Index d, std::int64_t steps, Stream stream)
+    : d_(d),
+      steps_(steps),
+      first_tangent_(steps - std::min(steps, kSpan)),
+      first_measured_(first_tangent_ + std::min(steps, kSpan) / 5),
+      window_(std::min<Index>(kRows, steps), std::min(d, kWidth)),
+      u_(d),
+      hu_(d) {
+  if (d <= kOrbitMaxDim) orbit_.resize(std::min<Index>(kOrbit, steps), d);
+  // Normals in chunks, with a cancellation point between them (d may be 1e7 or more).
+  constexpr Index kChunk = Index{1} << 16;
+  const auto draw = [&](Vector& out) {
+    for (Index i = 0; i < out.size(); i += kChunk) {
+      cancellation_point();
+      stream.normals(out.data() + i, static_cast<std::size_t>(std::min(kChunk, out.size() - i)));
+    }
+  };
+  draw(u_);
+  u_.normalize();
+  if (d > kWidth) {
+    weights_.resize(d);
+    draw(weights_);
+    for (Index b = 0; b < kWidth / 2; ++b) {
+      const Index begin = b * d / (kWidth / 2), end = (b + 1) * d / (kWidth / 2);
+      weights_.segment(begin, end - begin).normalize();
+    }
   }
-  return sum / static_cast<double>(count);
+}
+
+void EndWatch::before_update(std::int64_t t, Model& model, const Batch& full, const Vector& x,
+                             double eta, double gamma) {
+  if (t < first_tangent_ || tangent_failed_) return;
+  model.hessian_vector(x, full, u_, hu_);
+  hu_ += gamma * u_;
+  u_ -= eta * hu_;  // the Jacobian of GD's step at x_t, applied to u
+  const double n = u_.norm();
+  if (!(n > 0) || !std::isfinite(n)) {
+    tangent_failed_ = true;  // lambda stays NaN
+    return;
+  }
+  u_ /= n;
+  if (t >= first_measured_) {
+    log_growth_ += det::log(n);
+    ++measured_;
+  }
+}
+
+void EndWatch::after_update(std::int64_t t, const Vector& x) {
+  // x = theta_{t+1}; the iterates t + 1 = steps - rows + 1, ..., steps are kept.
+  const Index rows = window_.rows();
+  if (t + 1 <= steps_ - rows) return;
+  auto row = window_.row(window_count_ % rows);
+  if (d_ <= kWidth) {
+    row = x.transpose();
+  } else {
+    const Index half = kWidth / 2;
+    row.head(half) = x.head(half).transpose();
+    for (Index b = 0; b < half; ++b) {
+      const Index begin = b * d_ / half, end = (b + 1) * d_ / half;
+      row[half + b] = weights_.segment(begin, end - begin).dot(x.segment(begin, end - begin));
+    }
+  }
+  ++window_count_;
+  if (orbit_.rows() > 0 && t + 1 > steps_ - orbit_.rows()) {
+    orbit_.row(orbit_count_ % orbit_.rows()) = x.transpose();
+    ++orbit_count_;
+  }
+}
+
+double EndWatch::chaos_threshold() const {
+  return measured_ > 0 ? kGrowth / static_cast<double>(measured_) : MinimumCheck::kNaN;
+}
+
+EndClass EndWatch::classify(double period_tol) const {
+  EndClass c;
+  const Index count = std::min(window_count_, window_.rows());
+  // The window oldest first (the ring is full, or was filled from row 0).
+  RowMatrix w(count, window_.cols());
+  for (Index i = 0; i < count; ++i)
+    w.row(i) = window_.row((window_count_ - count + i) % window_.rows());
+  c.period = detect_period(w, count, static_cast<int>(kOrbit), period_tol);
+  if (c.period == 1) return c;
+  if (!tangent_failed_ && measured_ > 0) c.lyapunov = log_growth_ / static_cast<double>(measured_);
+  if (c.period >= 2 || count < 8) return c;
+  // Largest step of the first and of the last quarter of the window.
+  const Index q = (count - 1) / 4;
+  double first = 0, last = 0;
+  for (Index i = 0; i < q; ++i) {
+    first = std::max(first, (w.row(i + 1) - w.row(i)).cwiseAbs().maxCoeff());
+    const Index j = count - 2 - i;
+    last = std::max(last, (w.row(j + 1) - w.row(j)).cwiseAbs().maxCoeff());
+  }
+  c.approaching = !(last >= 0.5 * first);
+  c.aperiodic = c.lyapunov > chaos_threshold() && !c.approaching;
+  return c;
+}
+
+Index EndWatch::iterates_kept() const {
+  return std::min(orbit_count_, orbit_.rows());
+}
+
+RowMatrix EndWatch::last_iterates(Index n) const {
+  SYMSWEEP_VERIFY(n <= iterates_kept(), "EndWatch: fewer iterates kept than asked for");
+  const Index rows = orbit_.rows();
+  RowMatrix out(n, d_);
+  for (Index i = 0; i < n; ++i) out.row(i) = orbit_.row((orbit_count_ - n + i) % rows);
+  return out;
+}
+
+std::size_t EndWatch::bytes() const {
+  const auto size = static_cast<std::size_t>(window_.size() + orbit_.size() + weights_.size() +
+                                             u_.size() + hu_.size());
+  return size * sizeof(double);
 }
 
 }  // namespace symsweep

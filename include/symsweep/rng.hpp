@@ -46,6 +46,7 @@ enum class Purpose : std::uint64_t {
   batches = 3,  ///< minibatch indices, or fresh samples in online mode
   noise = 4,    ///< online mode: the fresh large batch of the gradient-noise diagnostics
   lanczos = 5,  ///< start vectors of Lanczos (stability.hpp's top_eigenvalue, d > 64)
+  tangent = 6,  ///< a deterministic run's end: tangent vector's start, projection weights
 };
 
 /// The stream key of a point: see the header comment for what enters it and how.

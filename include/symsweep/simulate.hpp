@@ -27,6 +27,7 @@
 // then the model's own fields (model.hpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -130,6 +131,9 @@ class PointRun {
   bool advance(std::int64_t max_updates);
   /// The final state's measurements. Call once, after advance returned true.
   PointResult finish();
+  /// Bytes held for classifying a deterministic run's end (stability.hpp's EndWatch: at most
+  /// 1 MiB + 24 d); 0 for a stochastic run, which has none.
+  std::size_t classification_bytes() const;
 
  private:
   struct State;

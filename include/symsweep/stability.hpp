@@ -47,15 +47,34 @@
 // output, the Ritz vector, the found vector) and O(24^2) small matrices, whatever d; besides
 // whatever the product itself holds.
 //
-// Classification of a deterministic run (full-batch GD) that neither converged nor diverged: the
-// last iterates are kept in a window; the smallest k in [1, 16] such that every iterate equals
-// the last iterate of its phase (x_t vs x_{last - j k}) to tol (1 + |x|) (max norm) over the
-// whole window is the period (k = 1: it stopped moving). A slow drift adds up over the window and
-// is no period; a 2-cycle repeating to rounding is. Without a period the run is aperiodic when
-// its Lyapunov exponent along the window is positive, or cannot be computed (d > 64), and still
-// moving (slowly converging) when it is negative.
+// Classification of a deterministic run (full-batch GD) that neither converged nor diverged
+// within optimizer.steps, by an EndWatch that sees the run's last steps online:
+//   - the window: the last 1024 iterates, each as a signature of 64 numbers — the iterate itself
+//     for d <= 64, else its first 32 coordinates and its projections on 32 fixed random unit
+//     vectors, each supported on one of 32 contiguous blocks of coordinates (so that every
+//     coordinate enters, and a non-periodic difference cannot vanish in all of them but on a set
+//     of measure zero). The smallest k in [1, 16] such that every signature equals the last one
+//     of its phase (x_t vs x_{last - j k}) to tol (1 + |x|) (max norm) over the whole window is
+//     the period (k = 1: it stopped moving). A slow drift adds up over the window and is no
+//     period; a 2-cycle repeating to rounding is.
+//   - the Lyapunov exponent, from Hessian-vector products at any d: GD's tangent map at x_t is
+//     u <- u - eta_t (H(x_t) + gamma) u. A random unit u (stream purpose tangent) is carried
+//     through the last min(steps, 1280) updates; the first fifth of them (256 in a long run)
+//     only align u with the most expanding direction and are discarded, and lambda is the mean
+//     of log |u| (renormalised every step) over the rest (N = 1024 in a long run).
+//   - the step lengths s_t = |sig(x_{t+1}) - sig(x_t)|_max over the window: the run approaches a
+//     point when the largest step of the window's last quarter is below half the largest of its
+//     first quarter (a geometric decay; a chaotic orbit's steps are stationary).
+// Without a period the run is aperiodic only when lambda > 10 / N (the tangent vector grew by
+// more than e^10 over the measured steps: a converging run's transient alignment, or the zero
+// modes of a continuous symmetry, give |lambda| of order 1 / N, f-'s chaos about 0.1 to 1) and
+// it is not approaching a point; otherwise it is moving (a slowly converging run).
+// Memory (any d): 1024 x 64 doubles of window (512 KiB), the tangent u and H u (2 d doubles),
+// the projection weights (d doubles, d > 64 only), and for d <= 4096 a ring of the last 16
+// iterates (16 d doubles <= 512 KiB) for the orbit fields: at most 1 MiB + 24 d bytes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -128,9 +147,57 @@ struct TopEigen {
 TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
                         Stream& start);
 
-/// The largest Lyapunov exponent of GD's map x <- x - eta (grad L(x) + gamma x) along the iterates
-/// (rows of `window`, oldest first): the mean log growth per step of a tangent vector.
-double lyapunov_exponent(Model& model, const Batch& full, const RowMatrix& window, Index count,
-                         double eta, double gamma);
+/// How a deterministic run ended (EndWatch::classify).
+struct EndClass {
+  int period = 0;                                              ///< 1 stopped moving, 2..16, or 0
+  double lyapunov = std::numeric_limits<double>::quiet_NaN();  ///< NaN: not measured
+  bool approaching = false;  ///< the step lengths decay: the run approaches a point
+  bool aperiodic = false;    ///< no period, lambda > chaos_threshold() and not approaching
+};
+
+/// The last steps of one deterministic GD run of `steps` updates on a d-dimensional model, seen
+/// online (header comment). Every buffer is sized in the constructor; the calls per update
+/// allocate nothing.
+class EndWatch {
+ public:
+  static constexpr Index kRows = 1024;         ///< iterates in the window
+  static constexpr Index kWidth = 64;          ///< numbers per iterate's signature
+  static constexpr Index kOrbit = 16;          ///< iterates kept whole (the orbit fields)
+  static constexpr Index kOrbitMaxDim = 4096;  ///< ... for d up to this
+  static constexpr std::int64_t kSpan = 1280;  ///< updates the tangent vector is carried
+  static constexpr double kGrowth = 10;        ///< lambda > kGrowth / N for chaos
+
+  /// `stream`: the point's tangent stream (the tangent's start and the projection weights).
+  EndWatch(Index d, std::int64_t steps, Stream stream);
+
+  /// Before update t (0-based) from x = theta_t with step size eta: carries the tangent vector
+  /// when t is among the last updates (a Hessian-vector product), else nothing.
+  void before_update(std::int64_t t, Model& model, const Batch& full, const Vector& x, double eta,
+                     double gamma);
+  /// After update t: x = theta_{t+1}, kept when it is among the last kRows iterates.
+  void after_update(std::int64_t t, const Vector& x);
+
+  /// The end of a run that made all `steps` updates (period_tol: stability.period_tol).
+  EndClass classify(double period_tol) const;
+  /// lambda's threshold: kGrowth over the number of measured updates.
+  double chaos_threshold() const;
+  /// The last n <= iterates_kept() iterates, oldest first, as rows (d <= kOrbitMaxDim).
+  RowMatrix last_iterates(Index n) const;
+  Index iterates_kept() const;
+  /// Bytes held by the watch's buffers (the memory bound of the header comment).
+  std::size_t bytes() const;
+
+ private:
+  Index d_;
+  std::int64_t steps_, first_tangent_, first_measured_;
+  RowMatrix window_;  // ring of signatures
+  RowMatrix orbit_;   // ring of whole iterates (d <= kOrbitMaxDim), else empty
+  Vector weights_;    // projection weights (d > kWidth), unit norm per block
+  Vector u_, hu_;     // the tangent vector and H u
+  Index window_count_ = 0, orbit_count_ = 0;
+  double log_growth_ = 0;
+  std::int64_t measured_ = 0;
+  bool tangent_failed_ = false;
+};
 
 }  // namespace symsweep

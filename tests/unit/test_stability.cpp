@@ -1,8 +1,8 @@
 // The poly model's exact derivatives, the finite-difference T[v,v] and Q[v^4] on a non-polynomial
 // loss, lambda_max (dense and Lanczos) against the dense solver and closed forms, the stability
 // checks at x* (eta_gd, K, the predicted 2-cycle, the basin radius, a repeated top, Newton at any
-// scale of the loss) against hand-derived values, and the classification of GD's end on the
-// paper's potentials.
+// scale of the loss) against hand-derived values, and the orbits GD settles on (the
+// classification of a run's end: test_classify.cpp).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -675,52 +675,7 @@ TEST(Orbits, LBetaAmplitudeMatchesThePredictionJustPastTheThreshold) {
   EXPECT_LT(weak.real("K"), 0);
 }
 
-// ----------------------------------------------------------------------------- classification
-TEST(Classification, TheFMinusCascadeFromX0Point3) {
-  const auto at = [](double eta) {
-    return GdRun({"model.preset=f_minus", "model.x0=0.3", "optimizer.eta=" + std::to_string(eta)});
-  };
-  const GdRun fixed = at(1.5);
-  EXPECT_EQ(fixed.member("outcome"), "converged");
-  const GdRun sym = at(2.5);
-  EXPECT_EQ(sym.member("outcome"), "periodic");
-  EXPECT_EQ(sym.integer("period"), 2);
-  EXPECT_NEAR(sym.real("orbit", 0) + sym.real("orbit", 8), 0.0, 1e-12);  // symmetric
-  const GdRun asym = at(3.1);
-  EXPECT_EQ(asym.integer("period"), 2);
-  EXPECT_GT(std::fabs(asym.real("orbit", 0) + asym.real("orbit", 8)), 0.1);  // asymmetric
-  const GdRun four = at(3.26);
-  EXPECT_EQ(four.member("outcome"), "periodic");
-  EXPECT_EQ(four.integer("period"), 4);
-  const GdRun chaos = at(3.9);
-  EXPECT_EQ(chaos.member("outcome"), "aperiodic");
-  EXPECT_EQ(chaos.integer("period"), -1);
-  EXPECT_NEAR(chaos.real("lyapunov"), 0.88, 0.05);
-}
-
-TEST(Classification, PeriodsAreRobustToRoundingButNotToSlowConvergence) {
-  const int n = 200;
-  RowMatrix cycle(n, 2), spiral(n, 2);
-  Stream s(1, 2, Purpose::data);
-  for (int t = 0; t < n; ++t) {
-    const double sign = t % 2 ? 1.0 : -1.0;
-    cycle.row(t) << sign * 0.5 + 1e-12 * s.normal(), 0.25 + 1e-12 * s.normal();
-    const double r = std::pow(1 - 1e-5, t);  // a flip that decays by 1e-5 per step
-    spiral.row(t) << sign * 0.5 * r, 0.25;
-  }
-  EXPECT_EQ(detect_period(cycle, n, 16, 1e-9), 2);
-  EXPECT_EQ(detect_period(spiral, n, 16, 1e-9), 0);
-  EXPECT_EQ(detect_period(cycle, 20, 16, 1e-9), 0);  // too few iterates to tell
-}
-
-TEST(Classification, StochasticRunsAreNeverPeriodic) {
-  // prop6: two samples, SGD with one per step: moving or diverged, never periodic.
-  const GdRun sgd({"model.preset=prop6", "data.n=2", "optimizer.batch=1", "optimizer.eta=1.5",
-                   "model.x0=0.3", "optimizer.steps=500", "optimizer.tol=0"});
-  EXPECT_TRUE(sgd.member("outcome") == "moving" || sgd.member("outcome") == "diverged")
-      << sgd.member("outcome");
-  EXPECT_EQ(sgd.integer("period"), -1);
-}
+// The classification of a run's end: tests/unit/test_classify.cpp.
 
 }  // namespace
 }  // namespace symsweep
