@@ -14,7 +14,12 @@ namespace symsweep {
 ///      CPU-dispatched libm function in any stored number (detmath.hpp).
 ///   3: full-batch GD runs that neither converge nor diverge end periodic, aperiodic, or
 ///      converged when their iterates stopped moving (stability.hpp), no longer always moving.
-inline constexpr int kNumericsVersion = 3;
+///   4: labels trusted outside the tested cases: aperiodic only with a clearly positive Lyapunov
+///      exponent (from Hessian-vector products, any d) and iterates not approaching a point;
+///      Lanczos from a random keyed start (stream purposes lanczos, tangent); the unstable
+///      2-cycle in basin_radius_predicted, not amplitude_predicted; predictions NaN outside the
+///      optimizer settings they assume.
+inline constexpr int kNumericsVersion = 4;
 
 /// "0.1.0"
 const char* version();
