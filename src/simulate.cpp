@@ -245,7 +245,7 @@ SweepFields::SweepFields(const Grid& grid) {
       "last min(steps, 1280) updates less their first fifth, of a deterministic run that "
       "neither converged nor diverged; NaN once its iterates stopped moving"));
 
-  // Symmetry and noise diagnostics (SCIENCE.md Sec. 2, 4): per layer and per generator, sized
+  // Symmetry and noise diagnostics (README, The science §2, 4): per layer and per generator, sized
   // for the largest model of the grid (model keys only, as the conserved spectrum).
   Index n_layers = 0, n_generators = 0;
   grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },

@@ -1,4 +1,4 @@
-"""The Noether-flow sweeps (SCIENCE.md Sec. 2; jobs/sweeps/noether_*.ini, scale_invariance.ini):
+"""The Noether-flow sweeps (README, The science §2; jobs/sweeps/noether_*.ini, scale_invariance.ini):
 their figures and their predicted-against-measured numbers.
 
     ds = open_sweep("noether_init.h5")

@@ -1,4 +1,4 @@
-"""Figures of the stability checks (SCIENCE.md Sec. 3; README "Stability checks").
+"""Figures of the stability checks (README, The science §3; README "Stability checks").
 
     fig = plot_bifurcation(ds)        # orbit points against eta, a panel per preset
     fig = plot_amplitudes(ds)         # measured 2-cycle amplitude against the prediction

@@ -1,4 +1,4 @@
-// Synthetic teacher–student data (SCIENCE.md Sec. 2): x ~ N(0, Sigma_x), y = V x + eps,
+// Synthetic teacher–student data (README, The science §2): x ~ N(0, Sigma_x), y = V x + eps,
 // eps ~ N(0, Sigma_eps), with, by default, geometric diagonals
 //     Sigma_x   = x_var     * diag(1, x_decay, x_decay^2, ...)            (dx x dx)
 //     V         = teacher_scale * diag(1, teacher_decay, ...)             (dy x dx, zero elsewhere)

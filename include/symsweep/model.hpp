@@ -10,7 +10,7 @@
 //   - Hessian-vector products and the dense Hessian (sharpness, stability),
 //   - its conserved quantity under gradient flow, as a spectrum (Noether diagnostics),
 //   - parameter initialisation from its own random stream,
-//   - its symmetry (SCIENCE.md Sec. 2): the generators A_k of its exponential symmetries
+//   - its symmetry (README, The science §2): the generators A_k of its exponential symmetries
 //     (l_i(e^{lambda A_k} theta) = l_i(theta)), as products A_k v, so that C_k = theta^T A_k theta
 //     and the Noether flow Tr[A_k Sigma] come from one code path for every model; its parameter
 //     blocks ("layers"), for per-layer diagnostics; per-sample gradients (for Sigma),
@@ -84,7 +84,7 @@ class Model {
   /// Draws initial parameters.
   virtual void initialize(NormalSource& normal, Vector& theta) const = 0;
 
-  // ---- Symmetry (SCIENCE.md Sec. 2). Defaults: no generator, no layers.
+  // ---- Symmetry (README, The science §2). Defaults: no generator, no layers.
   /// Number of symmetry generators A_k: symmetric d x d matrices with l_i(e^{lambda A_k} theta)
   /// = l_i(theta) for every sample, lambda and theta (when the model's symmetry-breaking keys are
   /// at their defaults). Then grad l_i^T A_k theta = 0, C_k = theta^T A_k theta is conserved by

@@ -1,4 +1,4 @@
-// SGD as simulated (SCIENCE.md Sec. 1):
+// SGD as simulated (README, The science §1):
 //     theta_{k+1} = theta_k - eta_k (g_k + gamma theta_k),   g_k = (1/S) sum_{i in B_k} grad
 //     l_i(theta_k)
 // B_k: S distinct indices drawn uniformly without replacement, independently every step ("iid

@@ -2,8 +2,8 @@
 // data from the point's own random streams, run SGD, classify the outcome, and measure the final
 // state.
 //
-// The core run's fields (declared in simulate.cpp, beside the code that fills them; SCIENCE.md
-// Sec. 4, the parts built so far):
+// The core run's fields (declared in simulate.cpp, beside the code that fills them; README,
+// The science §4):
 //   /results/status       pending, done, failed (the store writes it last: crash consistency)
 //   /results/outcome      converged (full-batch gradient norm <= optimizer.tol), diverged (|theta|
 //                         above optimizer.divergence_bound or a non-finite loss), or moving

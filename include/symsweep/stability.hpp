@@ -1,5 +1,5 @@
-// Stability of GD near a minimum (SCIENCE.md Sec. 3; Mulayoff & Stich, COLT 2026, Thm 7; Chen &
-// Bruna, ICML 2023), and the classification of a deterministic run's end (Sec. 4). Knows nothing
+// Stability of GD near a minimum (README, The science §3; Mulayoff & Stich, COLT 2026, Thm 7; Chen
+// & Bruna, ICML 2023), and the classification of a deterministic run's end (Sec. 4). Knows nothing
 // of MPI or HDF5.
 //
 // At a reference minimum x* of the objective L + gamma/2 |x|^2, with H its Hessian (weight decay

@@ -1,7 +1,7 @@
 // The optimizer settings of a point, as the models' closed-form predictions need them (private
 // to src/models/). Each predicted field states which of them it assumes and is NaN outside.
 //
-// Gradient noise (SCIENCE.md Sec. 1). One step's minibatch gradient g at theta has
+// Gradient noise (README, The science §1). One step's minibatch gradient g at theta has
 //     E |g|^2 = |grad L|^2 + p Tr Sigma(theta)
 // with the noise factor p:
 //     online                     p = 1/S (S fresh samples)

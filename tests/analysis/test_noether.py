@@ -1,6 +1,6 @@
 """The shipped Noether sweeps (jobs/sweeps/noether_init.ini, noether_rate.ini,
 scale_invariance.ini) at their shipped size through the real driver (about 5 s together on 2
-ranks), and what `symsweep_analysis noether` reads from them (SCIENCE.md Sec. 2):
+ranks), and what `symsweep_analysis noether` reads from them (README, The science §2):
 
 - init-independence: SGD ends every start at the one equilibrium (the spread of C across the
   starts falls below 5 % of the initial spread); GD keeps it, each C moving by no more than the

@@ -1,7 +1,7 @@
 """The `trace` command on files written by the driver: the plotted lines are the file's traces
 and predicted values, the approach rate of GD on a quadratic is -2 log(1 - eta) exactly, and the
 Noether flow of u^2 - w^2 (scalar two-layer net, online SGD with label noise) approaches its
-equilibrium 0 at eta^2 sigma^2 / S per step (SCIENCE.md Sec. 2)."""
+equilibrium 0 at eta^2 sigma^2 / S per step (README, The science §2)."""
 import math
 import os
 import re

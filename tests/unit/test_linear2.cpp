@@ -1,5 +1,5 @@
 // The two-layer linear network: gradient and Hessian against finite differences, the exact
-// symmetry, and the exact discrete identity of D (SCIENCE.md Sec. 2).
+// symmetry, and the exact discrete identity of D (README, The science §2).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -169,7 +169,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Linear2Test,
                                   std::to_string(p.param.h) + "_dy" + std::to_string(p.param.dy);
                          });
 
-// The scalar model u*w: u^2 - w^2 <- (1 - eta^2 G^2)(u^2 - w^2) exactly (SCIENCE.md, table).
+// The scalar model u*w: u^2 - w^2 <- (1 - eta^2 G^2)(u^2 - w^2) exactly (README, The science §2,
+// table).
 TEST(Linear2Scalar, RescalingContractsExactly) {
   Linear2 model(1, 1, 1, 1, 1);
   Vector theta(2);

@@ -1,6 +1,6 @@
 // The models with a continuous symmetry (linear2, diaglinear, scaleinv) through the symmetry
 // interface of model.hpp: derivatives against finite differences, the symmetry itself, the exact
-// discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step (SCIENCE.md Sec. 2), and the
+// discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step (README, The science §2), and the
 // quantitative closed forms: linear2's equilibrium spectrum with a non-diagonal teacher, the
 // scale-invariant model's |theta|^4 slope and fixed point, and init-independence of the
 // equilibrium under SGD (not under GD).
@@ -561,7 +561,7 @@ final_window = 20000
 )";
 
 // linear2's equilibrium spectrum assumes online SGD without weight decay and with the symmetry
-// intact; its location does not depend on eta or S (SCIENCE.md Sec. 2), so any batch size and
+// intact; its location does not depend on eta or S (README, The science §2), so any batch size and
 // schedule is inside. Property: teachers, batch sizes and schedules, against the measured
 // window average.
 TEST(Linear2Equilibrium, PredictionHoldsForAnyBatchAndSchedule) {

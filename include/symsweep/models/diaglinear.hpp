@@ -5,18 +5,18 @@
 //     dL/du = c o v,   dL/dv = c o u
 //     H (du, dv) = ( X^T(X (du o v + u o dv)) / S o v + c o dv,  ... o u + c o du )
 //     Tr H = sum_j q_j (u_j^2 + v_j^2),  q_j = mean_s x_sj^2
-// Symmetry (SCIENCE.md Sec. 2, table): per coordinate, u_j -> e^l u_j, v_j -> e^-l v_j; generator
-// A_j = diag(e_j, -e_j), C_j = u_j^2 - v_j^2 (conserved(): the m values, descending); one SGD step
-// moves C_j by exactly eta^2 ((g_u)_j^2 - (g_v)_j^2). Layers: 0 = u, 1 = v.
-// Noise equilibrium: Var[dl/du_j] = Var[dl/dv_j], i.e. (where the noise loads coordinate j)
-// u_j^2 = v_j^2, with u_j v_j = beta_j, beta = Sigma_x^{-1} E[x y] the least-squares weights: the
-// model stores the time-averaged balance u_j^2 - v_j^2 and product u_j v_j beside beta.
-// beta is the minimum of the full objective itself (any w = u o v is reachable), so the
-// prediction u_j v_j = beta_j holds for every optimizer that ends at (or, under SGD, fluctuates
-// around) a minimum: gd or sgd, online or finite data (beta from the dataset's moments), any
-// sampling, batch and schedule. It assumes the objective is the plain squared loss: no weight
-// decay (optimizer.weight_decay or model.layer_decay shrink the minimum) and no break_strength;
-// NaN otherwise. The noise only decides the balance (zero under SGD, kept under GD).
+// Symmetry (README, The science §2, table): per coordinate, u_j -> e^l u_j, v_j -> e^-l v_j;
+// generator A_j = diag(e_j, -e_j), C_j = u_j^2 - v_j^2 (conserved(): the m values, descending); one
+// SGD step moves C_j by exactly eta^2 ((g_u)_j^2 - (g_v)_j^2). Layers: 0 = u, 1 = v. Noise
+// equilibrium: Var[dl/du_j] = Var[dl/dv_j], i.e. (where the noise loads coordinate j) u_j^2 =
+// v_j^2, with u_j v_j = beta_j, beta = Sigma_x^{-1} E[x y] the least-squares weights: the model
+// stores the time-averaged balance u_j^2 - v_j^2 and product u_j v_j beside beta. beta is the
+// minimum of the full objective itself (any w = u o v is reachable), so the prediction u_j v_j =
+// beta_j holds for every optimizer that ends at (or, under SGD, fluctuates around) a minimum: gd or
+// sgd, online or finite data (beta from the dataset's moments), any sampling, batch and schedule.
+// It assumes the objective is the plain squared loss: no weight decay (optimizer.weight_decay or
+// model.layer_decay shrink the minimum) and no break_strength; NaN otherwise. The noise only
+// decides the balance (zero under SGD, kept under GD).
 //
 // Symmetry parameters (model.<x>, sweepable, inert at their defaults): init_imbalance rho (u ~
 // init_scale rho N(0, 1), v ~ init_scale / rho N(0, 1)), layer_decay on decay_layer (u or v), and

@@ -9,7 +9,7 @@
 // Symmetry (Ziyin et al. 2024, the paper's Sec. 4): U -> U e^{lM}, W -> e^{-lM} W for every
 // symmetric M leaves every l_i unchanged; gradient flow conserves D = U^T U - W W^T, and one SGD
 // step moves it by exactly
-//     D' = D + eta^2 (W G^T G W^T - U^T G G^T U)         (SCIENCE.md Sec. 2).
+//     D' = D + eta^2 (W G^T G W^T - U^T G G^T U)         (README, The science §2).
 // conserved() reports D's eigenvalues in descending order. The generators (Model::apply_generator)
 // are A_M theta = (U M, -M W) for the basis M of symmetric h x h matrices: E_ii (k = 0..h-1, C_k =
 // D_ii), then E_ij + E_ji for i < j (row by row, C_k = 2 D_ij). Layers: 0 = U, 1 = W.
@@ -21,8 +21,8 @@
 //   break_strength                the explicit symmetry-breaking term beta sum_i theta_i / sqrt(d).
 // Penalties are added to every sample's loss (they do not move Sigma).
 //
-// Noise equilibrium (SCIENCE.md Sec. 2, online data at a minimum): with the data moments of the
-// full objective (Sigma_x = E x x^T, V = E[y x^T] Sigma_x^{-1}, Sigma_eps = E y y^T - V Sigma_x
+// Noise equilibrium (README, The science §2, online data at a minimum): with the data moments of
+// the full objective (Sigma_x = E x x^T, V = E[y x^T] Sigma_x^{-1}, Sigma_eps = E y y^T - V Sigma_x
 // V^T; exact population moments online),
 //     W Sigma_x W^T / Tr Sigma_x = U^T Sigma_eps U / Tr Sigma_eps,
 // and (h = rank V) the nonzero eigenvalues of either side are
@@ -36,7 +36,7 @@
 // covariance factors into Sigma_eps (x) Sigma_x; the fourth moments of a finite set do not
 // factor); no weight decay (it adds -2 gamma D to the flow of D and moves the minimum); the
 // symmetry intact (model.layer_decay = model.break_strength = 0). Any batch size, schedule and
-// step size: the equilibrium's location does not depend on eta or S (SCIENCE.md Sec. 2), only
+// step size: the equilibrium's location does not depend on eta or S (README, The science §2), only
 // the rate of approach (eta^2 / S per step) does.
 //
 // theta = (vec U, vec W), both column-major.

@@ -1,4 +1,4 @@
-// "poly": a d-dimensional polynomial loss of degree at most 4 per sample (SCIENCE.md Sec. 3),
+// "poly": a d-dimensional polynomial loss of degree at most 4 per sample (README, The science §3),
 //     l_s(x) = sum over the monomials m of sample s of  c_m x_{i1} x_{i2} ... x_{ik},  k <= 4,
 // so that every SGD batch has its own potential and GD (batch = n) runs on their mean. Its
 // derivatives are exact: gradient, Hessian, and the directional third and fourth derivatives

@@ -9,8 +9,8 @@
 // Symmetry: A = I (l(e^l theta) = l(theta)); C = |theta|^2, and one SGD step moves it by exactly
 // eta^2 |g|^2 (g is orthogonal to theta). There is no noise equilibrium: |theta|^4 grows linearly
 // with slope 2 eta^2 Tr Sigma(theta_hat) / S per step, and with weight decay gamma it settles at
-// |theta*|^4 = eta Tr Sigma(theta_hat) / (2 S gamma) (SCIENCE.md Sec. 2, table). Sigma(theta) =
-// Sigma(theta_hat) / rho^2, so Tr Sigma(theta_hat) = |theta|^2 Tr Sigma(theta), taken from the
+// |theta*|^4 = eta Tr Sigma(theta_hat) / (2 S gamma) (README, The science §2, table). Sigma(theta)
+// = Sigma(theta_hat) / rho^2, so Tr Sigma(theta_hat) = |theta|^2 Tr Sigma(theta), taken from the
 // core's grad_noise at the end.
 //
 // The predictions follow the optimizer (src/models/prediction_settings.hpp). From the exact step
@@ -20,13 +20,14 @@
 //     gamma = 0:  slope of rho^4 = 2 eta^2 (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat))
 //     gamma > 0:  rho*^4 = eta (|grad L(theta_hat)|^2 + p Tr Sigma(theta_hat)) / (2 gamma)
 // to leading order in eta. At a minimum of the direction the gradient term is zero and these are
-// the table's formulas; without noise the slope is GD's (SCIENCE.md Sec. 2, the discrete-time
+// the table's formulas; without noise the slope is GD's (README, The science §2, the discrete-time
 // caveat: GD moves C by eta^2 |grad L|^2 per step, zero at a stationary point). Without noise
 // there is no |theta*|^4 prediction: the decay then balances only the deterministic gradient,
 // which GD keeps alive by its own oscillation, so one final point says nothing of its time
-// average and SCIENCE.md gives no closed form (NaN). eta is the step size of the final window's
-// updates (NaN where the schedule changes it there); the slope assumes gamma = 0 (NaN otherwise:
-// the norm settles), |theta*|^4 assumes gamma > 0; both assume the symmetry (break_strength = 0).
+// average and the theory (README, The science §2) gives no closed form (NaN). eta is the step size
+// of the final window's updates (NaN where the schedule changes it there); the slope assumes gamma
+// = 0 (NaN otherwise: the norm settles), |theta*|^4 assumes gamma > 0; both assume the symmetry
+// (break_strength = 0).
 //
 // Keys: model.init_norm (|theta_0|, the imbalance of A = I; the direction is a random normal),
 // model.break_strength (adds beta sum_i theta_i / sqrt(d), breaking the scale invariance).
