@@ -271,11 +271,14 @@ MEMORY_CASES = [
     ("linear2 tiny gd", "name = linear2\ndx = 2\nh = 2\ndy = 2", 200, "n = 16",
      "method = gd"),
     ("poly f_plus", "name = poly\npreset = f_plus", 200, "n = 1", "batch = 1"),
-    ("diaglinear d=2048 dense checks", "name = diaglinear\ndx = 1024", 20, "n = 64", ""),
+    # Converged at once (a loose tol): the checks at x* run, with the dense Hessian of d = 2048.
+    ("diaglinear d=2048 dense checks", "name = diaglinear\ndx = 1024", 20, "n = 64",
+     "tol = 1e6"),
+    # Full batch (deterministic: the window of iterates), converged at once: the dense checks.
     ("linear2 d=2048 full batch", "name = linear2\ndx = 32\nh = 32\ndy = 32", 20, "n = 64",
-     "batch = 64"),
+     "batch = 64\ntol = 1e6"),
     ("linear2 d=8192 lanczos", "name = linear2\ndx = 64\nh = 64\ndy = 64", 20, "n = 256", ""),
-    ("linear2 large data", "name = linear2\ndx = 1024\nh = 2\ndy = 8", 10, "n = 20000", ""),
+    ("linear2 large data", "name = linear2\ndx = 1024\nh = 1\ndy = 4", 10, "n = 5000", ""),
     ("linear2 online d=32768", "name = linear2\ndx = 128\nh = 128\ndy = 128", 10,
      "mode = online", ""),
     ("scaleinv d=512", "name = scaleinv\ndx = 512", 50, "n = 512", ""),
@@ -319,7 +322,7 @@ FILE_CASES = [
     ("diaglinear spectra", "[model]\nname = diaglinear\ndx = 64\n[data]\nn = 32\n"
      "[optimizer]\nsteps = 40\nbatch = 8\n[record]\nevery = 10\n[axes]\n"
      "optimizer.eta = 0.01, 0.02, 0.03\nsweep.seed = 0, 1\n", []),
-    ("poly presets", "[model]\nname = poly\npreset = f_plus\n[data]\nn = 1\n[optimizer]\n"
+    ("poly presets", "[model]\nname = poly\n[data]\nn = 1\n[optimizer]\n"
      "steps = 50\nbatch = 1\n[axes]\noptimizer.eta = linspace(0.5, 2.5, 20)\n"
      "model.preset = f_plus, f_minus\n", []),
 ]
@@ -337,8 +340,9 @@ def test_file_size_is_never_underestimated(tmp_path, case):
     size = out.stat().st_size
     print(f"MEASURED {name}: estimate {estimate / 1e3:.1f} kB file {size / 1e3:.1f} kB")
     assert size <= estimate, (name, size, estimate)
-    # And close enough to be useful: the margin is 1.5 x the metadata plus 64 kB.
-    assert estimate <= 1.6 * size + 128e3, (name, size, estimate)
+    # And close enough to be useful. The estimate holds the 64 kB the store reserves past the
+    # data while the run writes (HDF5 cuts the file back at close) and 1.5 x the metadata.
+    assert estimate <= 1.6 * size + 100e3, (name, size, estimate)
 
 
 def tmpfs(path, size):
@@ -362,7 +366,7 @@ def test_a_file_that_cannot_fit_is_refused_up_front(tmp_path, case):
     assert r.code == 0, r
     size = ref.stat().st_size
     disk = tmp_path / "disk"
-    room = (size - 8192) // 4096 * 4096  # a few pages short of the real file
+    room = (size - 1) // 4096 * 4096  # whole pages, less than the file (the lock takes one more)
     tmpfs(disk, str(room))
     try:
         r = symsweep("run", config, "-o", disk / "out.h5", *args)
