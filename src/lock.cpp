@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +16,29 @@
 #include "text.hpp"
 
 namespace symsweep {
+
+namespace fs = std::filesystem;
+
+std::string OutputLock::resolve(const std::string& output) {
+  std::error_code ec;
+  fs::path p = fs::absolute(fs::path(output), ec);
+  if (ec) p = fs::path(output);
+  // The last component: a symlink (possibly dangling, possibly to another symlink) is followed,
+  // as open(2) would follow it. Bounded like the kernel's ELOOP limit.
+  for (int hops = 0; hops < 40 && fs::is_symlink(p, ec); ++hops) {
+    const fs::path target = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  // The directory: every symlink, '.' and '..' resolved (weakly: a missing directory is left as
+  // spelt; check_directory refuses it anyway).
+  const fs::path dir = fs::weakly_canonical(p.parent_path(), ec);
+  return ((ec ? p.parent_path() : dir) / p.filename()).string();
+}
+
+std::string OutputLock::path_of(const std::string& output) {
+  return resolve(output) + ".lock";
+}
 
 OutputLock::OutputLock(const std::string& output) : path_(path_of(output)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -34,7 +58,9 @@ OutputLock::OutputLock(const std::string& output) : path_(path_of(output)) {
       while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
       ::close(fd_);
       fd_ = -1;
+      const std::string real = resolve(output);
       throw ConfigError("sweep.output = " + text::quote(output) +
+                        (real != output ? " (that is " + text::quote(real) + ")" : "") +
                         ": another symsweep run or resume is writing it" +
                         (who.empty() ? "" : " (" + who + ")") +
                         "; wait for it to end, or stop it " +

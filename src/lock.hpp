@@ -2,6 +2,13 @@
 // exclusive lock on OUT.h5.lock for as long as it runs, so that a second run or resume on the same
 // output refuses instead of writing into the same files.
 //
+// The lock is keyed by the output's resolved path: the real path of its directory plus its file
+// name, a symlinked file name followed to its target first. So `resume link.h5` (link.h5 ->
+// out.h5), a path through a symlinked directory, and a relative or absolute spelling of one file
+// all take the same lock file, <resolved output>.lock. Not the inode: the run renames
+// <output>.creating and <output>.partial over the output, so the output's inode changes while the
+// lock is held.
+//
 // The lock is flock(2) on the lock file, taken by rank 0: the kernel drops it when the process
 // ends, however it ends (kill -9 included), so a lock is never stale; the lock file itself stays
 // (it holds who took the lock last, for the message). Limits: on NFS, Linux emulates flock with
@@ -33,8 +40,10 @@ class OutputLock {
   /// leaves nothing behind; no other process can be using a file it has just created and locked).
   void discard();
 
-  /// The lock file of `output`.
-  static std::string path_of(const std::string& output) { return output + ".lock"; }
+  /// The lock file of `output`: its resolved path (see above) + ".lock".
+  static std::string path_of(const std::string& output);
+  /// `output` resolved: symlinks of its last component followed, its directory made real.
+  static std::string resolve(const std::string& output);
 
  private:
   int fd_ = -1;

@@ -751,4 +751,53 @@ bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t i
   return true;
 }
 
+double point_memory_bound(const ParamSet& params, std::size_t record_bytes) {
+  // The bounded Lanczos of stability.cpp keeps at most 24 basis vectors plus 4 work vectors.
+  constexpr double kLanczosVectors = 28;
+  const ModelInfo* info = find_model(params.text("model.name"));
+  if (info == nullptr || !info->footprint) return -1;
+  const bool online = params.text("data.mode") == "online";
+  const bool gd = params.text("optimizer.method") == "gd";
+  const Index n = static_cast<Index>(params.integer("data.n"));
+  const Index batch = static_cast<Index>(params.integer("optimizer.batch"));
+  // A first look at the sample sizes (the model's own data, e.g. poly's, has rows = data.n).
+  const ModelFootprint probe = info->footprint(params, 1);
+  const Index dx = probe.input_dim, dy = probe.output_dim;
+  const Index full_rows = online ? dx + dy : n;  // the dataset, or the reference set online
+  const Index noise_rows = online ? static_cast<Index>(params.integer("record.noise_batch")) : n;
+  const Index batch_rows = gd ? full_rows : batch;
+  const ModelFootprint m = info->footprint(params, std::max({batch_rows, full_rows, noise_rows}));
+  const double d = static_cast<double>(m.dim);
+  const double sample = static_cast<double>(dx + dy);
+  const bool deterministic = gd || (!online && batch == n);
+
+  double doubles = 0;
+  // Data: the full set, the batch buffers, online the gradient-noise set; the teacher (input and
+  // noise covariances with their factors, built through an LDLT, and the teacher matrix, also in
+  // the DataSpec).
+  doubles += static_cast<double>(full_rows) * sample + static_cast<double>(batch_rows) * sample;
+  if (online) doubles += static_cast<double>(noise_rows) * sample;
+  doubles += static_cast<double>(n);  // the reshuffling permutation (Index = 8 bytes)
+  const double ddx = static_cast<double>(dx), ddy = static_cast<double>(dy);
+  doubles += 6 * ddx * ddx + 6 * ddy * ddy + 3 * ddx * ddy;
+  // Vectors of d: theta, its start, gradients, the noise measurement's, the optimizer's, the
+  // Hessian trace's and the stability checks' work vectors.
+  doubles += 24 * d;
+  // Per-sample gradients, in chunks of kGradientChunk / d rows (at least one).
+  const double chunk =
+      std::clamp<double>(std::floor(static_cast<double>(kGradientChunk) / std::max(d, 1.0)), 1,
+                         static_cast<double>(std::max<Index>(noise_rows, 1)));
+  doubles += chunk * d;
+  if (m.dim <= kDenseCurvature) doubles += 4 * d * d;  // the trace records' Hessian + solver
+  if (deterministic) {
+    // The EndWatch (stability.hpp): its window of 1024 x 64 signatures and a copy of it while
+    // classifying, the tangent vector and its product, the projection weights, and for
+    // d <= 4096 the ring of the last 16 iterates and their copy in finish().
+    doubles += 2 * 65536.0 + 3 * d + (m.dim <= 4096 ? 32 * d : 0);
+  }
+  doubles += m.dim <= 4096 ? 5 * d * d : kLanczosVectors * d;
+  const double bytes = 8 * doubles + m.bytes + 2.0 * static_cast<double>(record_bytes);
+  return 1.25 * bytes + (1 << 20);
+}
+
 }  // namespace symsweep

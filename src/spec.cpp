@@ -370,6 +370,27 @@ const std::vector<CrossRule>& common_rules() {
                 text::format_double(p.number("optimizer.steps")) + "); at most " +
                 text::format_double(kMaxRecords) + " are allowed, record less often";
        }},
+      // A trace schedule or a final window longer than the run is a mistake, not a request:
+      // the traces would hold step 0 only, the window would be the whole run. Swept steps: the
+      // rule runs at every value, so the smallest is the one that fails.
+      {{"optimizer.steps", "record.every"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         const std::int64_t every = p.integer("record.every");
+         const std::int64_t steps = p.integer("optimizer.steps");
+         if (every <= steps) return std::nullopt;
+         return "record.every = " + std::to_string(every) + ": must be <= optimizer.steps (" +
+                std::to_string(steps) +
+                "); a trace record every k steps needs a run of at least k steps";
+       }},
+      {{"optimizer.steps", "record.final_window"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         const std::int64_t window = p.integer("record.final_window");
+         const std::int64_t steps = p.integer("optimizer.steps");
+         if (window <= steps) return std::nullopt;
+         return "record.final_window = " + std::to_string(window) +
+                ": must be <= optimizer.steps (" + std::to_string(steps) +
+                "); the window is the last k steps of the run";
+       }},
   };
   return rules;
 }
@@ -381,11 +402,19 @@ double parse_number(const ParamDef& def, std::string_view raw) {
     throw ConfigError(text::setting(def.key, raw) + ": " + why);
   };
   if (s.empty()) fail("empty; expected a number");
+  // inf, infinity and nan (any case, any sign) are numbers to strtod, but no setting takes them:
+  // the same words as a literal past the range of a double (1e400).
+  std::string word = s.substr(
+      s.find_first_not_of("+-") == std::string::npos ? s.size() : s.find_first_not_of("+-"));
+  for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (word == "inf" || word == "infinity" || word == "nan") {
+    fail("not a finite number; settings take finite numbers only");
+  }
   if (s.find_first_not_of("0123456789+-.eE") != std::string::npos) fail("not a number");
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
   if (end != s.c_str() + s.size()) fail("not a number");
-  if (!std::isfinite(v)) fail("not a finite number");
+  if (!std::isfinite(v)) fail("not a finite number; settings take finite numbers only");
   if (def.kind == ParamKind::Integer) {
     if (std::fabs(v) > kMaxInteger) {
       fail("too large; integers must be at most 2^53 = 9007199254740992 in magnitude");
@@ -589,6 +618,9 @@ const char* const kSections[] = {"sweep",  "model",     "data", "optimizer",
 /// anywhere on a line. Keys come back as "section.key" in file order, each with its file:line.
 /// (Boost.Program_options' reader gives no line numbers, hence this one.)
 std::vector<Entry> read_ini(std::string_view ini_text, const std::string& source) {
+  // A UTF-8 byte-order mark (some Windows editors write one) is not part of the first line.
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (ini_text.substr(0, kBom.size()) == kBom) ini_text.remove_prefix(kBom.size());
   std::vector<Entry> entries;
   std::string section;
   std::size_t line_no = 0;

@@ -747,17 +747,56 @@ Handle open_result_file(const std::string& path) {
   return file;
 }
 
+/// A root attribute every symsweep file has: a file that lacks it, or holds it with another type,
+/// is damaged (bad input, one line naming the attribute), not an I/O failure.
+class RootAttributes {
+ public:
+  RootAttributes(hid_t file, const std::string& path) : f_(file), shown_(text::quote(path)) {}
+  std::string text(const std::string& name) const {
+    require(name);
+    try {
+      return h5::read_string_attribute(f_, name);
+    } catch (const IoError&) {
+      throw damaged(name, "is not text");
+    }
+  }
+  std::int64_t integer(const std::string& name) const {
+    require(name);
+    try {
+      return h5::read_int_attribute(f_, name);
+    } catch (const IoError&) {
+      throw damaged(name, "is not an integer");
+    }
+  }
+
+ private:
+  void require(const std::string& name) const {
+    bool present = false;
+    try {
+      present = h5::has_attribute(f_, name);
+    } catch (const IoError&) {
+    }
+    if (!present) throw damaged(name, "is missing");
+  }
+  ConfigError damaged(const std::string& name, const std::string& how) const {
+    return ConfigError(shown_ + ": a damaged symsweep result file: its root attribute '" + name +
+                       "' " + how + " (every file written by symsweep has it)");
+  }
+  hid_t f_;
+  std::string shown_;
+};
+
 }  // namespace
 
 FileInfo read_file_info(const std::string& path) {
   Handle file = open_result_file(path);
-  const hid_t f = file.get();
+  const RootAttributes attrs(file.get(), path);
   FileInfo info;
-  info.config_text = h5::read_string_attribute(f, "config_text");
-  info.symsweep_version = h5::read_string_attribute(f, "symsweep_version");
-  info.git_commit = h5::read_string_attribute(f, "git_commit");
-  if (h5::has_attribute(f, "numerics_version")) {
-    info.numerics_version = h5::read_int_attribute(f, "numerics_version");
+  info.config_text = attrs.text("config_text");
+  info.symsweep_version = attrs.text("symsweep_version");
+  info.git_commit = attrs.text("git_commit");
+  if (h5::has_attribute(file.get(), "numerics_version")) {
+    info.numerics_version = attrs.integer("numerics_version");
   }
   return info;
 }
@@ -765,23 +804,22 @@ FileInfo read_file_info(const std::string& path) {
 std::string describe_file(const std::string& path) {
   Handle file = open_result_file(path);
   const hid_t f = file.get();
-  const std::string format = h5::read_string_attribute(f, "format");
+  const RootAttributes attrs(f, path);
+  const std::string format = attrs.text("format");
+  attrs.text("config_text");  // not shown, but a file without it cannot be resumed or re-run
   std::ostringstream out;
-  out << path << ": " << format << ", written by symsweep "
-      << h5::read_string_attribute(f, "symsweep_version") << " ("
-      << h5::read_string_attribute(f, "git_commit") << ")";
+  out << path << ": " << format << ", written by symsweep " << attrs.text("symsweep_version")
+      << " (" << attrs.text("git_commit") << ")";
   if (h5::has_attribute(f, "numerics_version")) {
-    out << ", numerics version " << h5::read_int_attribute(f, "numerics_version");
+    out << ", numerics version " << attrs.integer("numerics_version");
   }
   out << "\n";
   const bool seed_swept = H5Lexists(f, "axes/sweep.seed", H5P_DEFAULT) > 0;
-  out << "  sweep '" << h5::read_string_attribute(f, "name") << "', model "
-      << h5::read_string_attribute(f, "model") << ", seed "
-      << (seed_swept ? std::string("swept") : std::to_string(h5::read_int_attribute(f, "seed")))
-      << ", created " << h5::read_string_attribute(f, "created_utc") << " on "
-      << h5::read_int_attribute(f, "mpi_ranks") << " rank(s) x "
-      << h5::read_int_attribute(f, "omp_threads") << " thread(s)\n";
-  out << "  config sha256 " << h5::read_string_attribute(f, "config_sha256") << "\n";
+  out << "  sweep '" << attrs.text("name") << "', model " << attrs.text("model") << ", seed "
+      << (seed_swept ? std::string("swept") : std::to_string(attrs.integer("seed"))) << ", created "
+      << attrs.text("created_utc") << " on " << attrs.integer("mpi_ranks") << " rank(s) x "
+      << attrs.integer("omp_threads") << " thread(s)\n";
+  out << "  config sha256 " << attrs.text("config_sha256") << "\n";
 
   // The names in a group that are fields (not the scales linked there), in name order.
   const auto fields_of = [&](const char* group_name) {

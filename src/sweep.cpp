@@ -43,6 +43,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -50,6 +51,7 @@
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -211,9 +213,133 @@ double free_bytes(const fs::path& dir) {
   return static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize);
 }
 
-/// Bytes of the result file of `grid` with `schema`: the fields, plus the scales and metadata.
-double file_bytes(const Grid& grid, const Schema& schema) {
-  return static_cast<double>(schema.record_bytes()) * static_cast<double>(grid.size()) + (64 << 10);
+/// Bytes of the result file of `grid` with `schema`, never less than the file (tests/e2e/
+/// test_safety.py measures both over a spread of sweeps). What the store allocates (store.cpp,
+/// ResultStore::create):
+///   - raw data: every present field, contiguous, allocated at creation; counted as
+///     record_bytes() per point (each field's slot rounded up to 8 bytes: an over-count for the
+///     one-byte enums);
+///   - metadata: the superblock and groups, the root attributes (config_text among them), per
+///     field an object header with its fill value, type (an enum's members), description,
+///     long_name, units, flag attributes, and a dimension list, a label and a back-reference per
+///     dimension; per scale (axis or trailing dimension) its values, attributes and the list of
+///     fields attached to it. The per-object sizes below are HDF5 1.10's, rounded up (measured:
+///     34 datasets of a two-point linear2 sweep take 35 kB of metadata, 4.6 kB of it their
+///     strings: about 0.9 kB a dataset besides its strings);
+///   - the 64 kB that ResultStore::create reserves past the data (fallocate) for the metadata
+///     HDF5 writes there at its flushes (at close HDF5 cuts the file back to what it used, so a
+///     finished file is smaller than what the run needed on disk).
+/// The metadata is then counted 1.5 times (margin for the heap blocks HDF5 allocates ahead).
+double file_bytes(const Grid& grid, const Schema& schema, const std::string& config_text) {
+  const double points = static_cast<double>(grid.size());
+  const double data = static_cast<double>(schema.record_bytes()) * points;
+  double fields = 0, ndims_all = 0, meta = 8 << 10;  // superblock, root group, /axes, groups
+  meta += 2.0 * static_cast<double>(config_text.size()) + 2048;  // root attributes
+  for (FieldId id = 0; id < static_cast<FieldId>(schema.fields().size()); ++id) {
+    if (!schema.present(id)) continue;
+    const FieldDef& f = schema.field(id);
+    const double ndims = static_cast<double>(grid.ndims() + f.dims.size());
+    double strings = static_cast<double>(f.name.size() + f.long_name.size() + f.description.size() +
+                                         f.units.size());
+    for (const std::string& m : f.members) strings += 2.0 * static_cast<double>(m.size()) + 16;
+    meta += 1024 + strings + 64 * ndims;
+    fields += 1;
+    ndims_all += ndims;
+  }
+  for (const AxisSpec& axis : grid.axes()) {
+    meta += 1024 + static_cast<double>(axis.text.size() + axis.key.size()) +
+            16.0 * static_cast<double>(axis.values.size());  // values (texts: references)
+  }
+  for (const DimDef& d : schema.dims()) {
+    if (d.coords.empty()) continue;
+    meta += 1024 + static_cast<double>(d.description.size()) +
+            8.0 * static_cast<double>(d.coords.size());
+  }
+  meta += 32 * ndims_all + 64 * fields;  // scales' back-references, links to the scales per group
+  return data + 1.5 * meta + (64 << 10);
+}
+
+// ------------------------------------------------------------------------------------ memory
+/// Bytes a rank holds besides its points: the process as measured now (binary, MPI, HDF5's
+/// libraries: its peak resident size so far) plus HDF5's metadata cache and MPI-IO's buffers
+/// once the file is open and written (ROMIO's collective buffer, 16 MiB by default; HDF5's
+/// metadata cache, 2 MiB at most by default; raw-data conversion buffers, 1 MiB): 24 MiB.
+double base_memory_bytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0 + (24 << 20);
+}
+
+/// The memory of this node that a job may use: its physical memory, or the cgroup's limit
+/// (v2 memory.max, v1 memory.limit_in_bytes) when lower. Negative when unknown.
+double node_memory_bytes() {
+  double bytes = -1;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) bytes = static_cast<double>(pages) * static_cast<double>(page);
+  for (const char* path :
+       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(path);
+    std::string word;
+    if (!(in >> word) || word == "max") continue;
+    char* end = nullptr;
+    const double limit = std::strtod(word.c_str(), &end);
+    if (end != word.c_str() && limit > 0 && (bytes < 0 || limit < bytes)) bytes = limit;
+  }
+  return bytes;
+}
+
+/// A rank's memory: base + threads x (the largest point) + the finished points it holds between
+/// checkpoints (twice that while writing them).
+struct MemoryPlan {
+  double base = 0;
+  double point = -1;  ///< the largest point's bound (point_memory_bound); negative: unknown
+  std::string where;  ///< the axis values of that point ("" when no axis changes it)
+  int threads = 1;    ///< points run at once on a rank
+  double held = 0;    ///< finished points held between checkpoints
+  double rank() const { return base + threads * std::max(point, 0.0) + 2 * held; }
+};
+
+MemoryPlan memory_plan(const Grid& grid, const SweepFields& fields, int ranks, int threads,
+                       const SweepOptions& options, double file) {
+  MemoryPlan plan;
+  plan.base = base_memory_bytes();
+  const double per_rank = std::ceil(static_cast<double>(grid.size()) / std::max(ranks, 1));
+  plan.threads = static_cast<int>(std::min<double>(std::max(threads, 1), per_rank));
+  plan.held = std::min(file / std::max(ranks, 1), static_cast<double>(options.max_held_bytes));
+  // The largest point: over the axes that can change a point's memory only (a grid of 10^10
+  // seeds and step sizes has one memory).
+  const auto sizes = [](const std::string& key) {
+    return key.rfind("model.", 0) == 0 || key.rfind("data.", 0) == 0 ||
+           key.rfind("record.", 0) == 0 || key == "optimizer.batch" || key == "optimizer.method";
+  };
+  const std::size_t record = fields.schema().record_bytes();
+  grid.for_each_combination(sizes, [&](const ParamSet& params) {
+    const double bound = point_memory_bound(params, record);
+    if (bound <= plan.point) return;
+    plan.point = bound;
+    plan.where.clear();
+    for (const AxisSpec& axis : grid.axes()) {
+      if (!sizes(axis.key)) continue;
+      plan.where +=
+          (plan.where.empty() ? "" : ", ") + axis.key + " = " + params.value(axis.key).text;
+    }
+  });
+  return plan;
+}
+
+/// Refuses a sweep one of whose points cannot fit in this node's memory even alone (its bound plus
+/// the rank's base). Throws ConfigError.
+void check_memory(const MemoryPlan& plan) {
+  const double node = node_memory_bytes();
+  if (node < 0 || plan.point < 0 || plan.base + plan.point <= node) return;
+  throw ConfigError(
+      "a point of this sweep" + (plan.where.empty() ? "" : " (at " + plan.where + ")") +
+      " may need up to about " + text::format_bytes(plan.point) + " of memory, and a rank about " +
+      text::format_bytes(plan.base) + " more, but this node has " + text::format_bytes(node) +
+      " (its physical memory, or its cgroup's limit when lower); the rule: a point's memory "
+      "bound (the model's parameters and buffers, the data set, the optimizer, the Hessian or "
+      "Lanczos basis, the window of iterates) plus the base must fit in the node's memory. "
+      "Shrink the point (model dimensions, data.n) or run on a node with more memory");
 }
 
 }  // namespace
@@ -683,6 +809,60 @@ std::vector<std::string> config_lines(const std::string& text) {
   return lines;
 }
 
+/// The settings of a resolved config text, "[section] key" -> value, in the text's order, without
+/// sweep.output (where results go is not what they are).
+std::vector<std::pair<std::string, std::string>> config_entries(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::string section;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const std::string_view t = text::trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    if (t.front() == '[') {
+      section = std::string(t);
+      continue;
+    }
+    const std::size_t eq = t.find('=');
+    const std::string key(text::trim(t.substr(0, std::min(eq, t.size()))));
+    const std::string value(eq == std::string_view::npos ? "" : text::trim(t.substr(eq + 1)));
+    if (section == "[sweep]" && key == "output") continue;
+    entries.emplace_back(section + " " + key, value);
+  }
+  return entries;
+}
+
+/// How the config given differs from the file's, key by key ("" when they agree): at most
+/// `shown` differences, then how many more.
+std::string config_differences(const std::string& file_text, const std::string& given_text,
+                               std::size_t shown = 5) {
+  const auto file = config_entries(file_text);
+  const auto given = config_entries(given_text);
+  const auto find = [](const auto& entries, const std::string& key) -> const std::string* {
+    for (const auto& [k, v] : entries) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  };
+  std::vector<std::string> diffs;
+  for (const auto& [key, value] : file) {
+    const std::string* theirs = find(given, key);
+    if (theirs == nullptr) {
+      diffs.push_back(key + ": the file has " + value + ", the config given does not set it");
+    } else if (*theirs != value) {
+      diffs.push_back(key + ": the file has " + value + ", the config given has " + *theirs);
+    }
+  }
+  for (const auto& [key, value] : given) {
+    if (find(file, key) == nullptr) {
+      diffs.push_back(key + ": the config given has " + value + ", the file does not set it");
+    }
+  }
+  std::string out;
+  for (std::size_t i = 0; i < std::min(diffs.size(), shown); ++i) out += "; " + diffs[i];
+  if (diffs.size() > shown) out += "; and " + std::to_string(diffs.size() - shown) + " more";
+  return out.empty() ? out : out.substr(2);
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions& options) {
@@ -695,11 +875,12 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   check_same_axes(spec, comm, rank);
   const Grid grid(spec);
   const SweepFields fields(grid);
-  const double bytes = file_bytes(grid, fields.schema());
+  const double bytes = file_bytes(grid, fields.schema(), spec.config_text());
+  const int threads = max_threads(comm);
 
   // 1. The output: locked for this run (rank 0 holds the lock until it returns), writable, new
   //    unless replacing, with room for the whole file (written in full at creation: later
-  //    checkpoints never need more space).
+  //    checkpoints never need more space); and every point fits in the node's memory.
   OutputLock lock;
   int replacing = 0;
   collective_check(comm, [&] {
@@ -711,13 +892,13 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
       std::error_code ec;
       replacing = fs::exists(output, ec) ? 1 : 0;
       check_room(output, bytes);
+      check_memory(memory_plan(grid, fields, ranks, threads, options, bytes));
     } catch (...) {
       lock.discard();
       throw;
     }
   });
   MPI_Bcast(&replacing, 1, MPI_INT, 0, comm);
-  const int threads = max_threads(comm);
   log_sweep(log, spec, grid, ranks, threads, output, bytes);
 
   // 2. The file, created collectively before any point runs, under a name of its own
@@ -813,15 +994,12 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
                           "differently from the symsweep that wrote it; resume it with that build");
       }
       if (given == nullptr) return;
-      const auto theirs = config_lines(given->config_text());
-      for (std::size_t i = 0; i < std::max(stored.size(), theirs.size()); ++i) {
-        const std::string a = i < stored.size() ? stored[i] : "(nothing)";
-        const std::string b = i < theirs.size() ? theirs[i] : "(nothing)";
-        if (a == b) continue;
+      const std::string diffs = config_differences(config_text, given->config_text());
+      if (!diffs.empty()) {
         throw ConfigError("the config given differs from the one " + text::quote(path) +
-                          " was run with: it has " + text::quote(b) + " where the file has " +
-                          text::quote(a) + "; resume without a config (the file's own is used), " +
-                          "or run the changed sweep into another output");
+                          " was run with: " + diffs +
+                          ". Resume without a config (the file's own is used), or run the "
+                          "changed sweep into another output");
       }
     });
   } catch (const ConfigError&) {
@@ -859,19 +1037,38 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
 std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options) {
   const Grid grid(spec);
   const SweepFields fields(grid);
-  const double bytes = file_bytes(grid, fields.schema());
+  const double bytes = file_bytes(grid, fields.schema(), spec.config_text());
   const double per_point = static_cast<double>(fields.schema().record_bytes());
-  const double share = bytes / ranks;
-  const double held = std::min(share, static_cast<double>(options.max_held_bytes));
+  const MemoryPlan mem = memory_plan(grid, fields, ranks, omp_get_max_threads(), options, bytes);
   std::ostringstream out;
-  out << sweep_line(spec, grid) << "\noutput " << spec.output() << ": about "
+  out << sweep_line(spec, grid) << "\noutput " << spec.output() << ": at most about "
       << text::format_bytes(bytes) << " (" << text::format_bytes(per_point)
-      << " per point), its disk blocks reserved when it is "
-      << "created\n";
-  out << "memory per rank (" << ranks << " rank(s)): finished points held between checkpoints "
-      << "(every " << options.checkpoint_seconds << " s, or sooner past "
-      << text::format_bytes(static_cast<double>(options.max_held_bytes)) << "): at most about "
-      << text::format_bytes(held) << ", twice that while writing them\n";
+      << " per point, plus metadata), its disk blocks reserved when it is created\n";
+  out << "memory per rank (" << ranks << " rank(s) x " << mem.threads
+      << " thread(s)): at most about " << text::format_bytes(mem.rank()) << " = base "
+      << text::format_bytes(mem.base) << " (MPI, HDF5, the program) + " << mem.threads << " x ";
+  if (mem.point < 0) {
+    out << "(unknown: model " << spec.model() << " declares no footprint)";
+  } else {
+    out << text::format_bytes(mem.point) << " per point"
+        << (mem.where.empty() ? "" : " (the largest, at " + mem.where + ")");
+  }
+  out << " + 2 x " << text::format_bytes(mem.held)
+      << " of finished points held between checkpoints (every " << options.checkpoint_seconds
+      << " s, or sooner past " << text::format_bytes(static_cast<double>(options.max_held_bytes))
+      << "; twice while writing them)\n";
+  const double node = node_memory_bytes();
+  if (node >= 0) {
+    out << "node memory: " << text::format_bytes(node);
+    if (mem.point >= 0 && mem.base + mem.point > node) {
+      out << " -- a point does NOT fit: the run would refuse\n";
+    } else if (static_cast<double>(ranks) * mem.rank() > node) {
+      out << " -- " << ranks << " rank(s) on one node may not fit (fewer ranks or threads per "
+          << "node)\n";
+    } else {
+      out << " (it fits)\n";
+    }
+  }
   const double free = free_bytes(directory_of(spec.output()));
   if (free < 0) {
     out << "free disk: unknown (" << directory_of(spec.output()).string() << " cannot be read)\n";

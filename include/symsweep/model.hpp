@@ -151,6 +151,18 @@ class Model {
   Vector trace_e_, trace_col_;  // hessian_trace's scratch
 };
 
+/// The memory of a model built from given parameters, without building it (ModelInfo::footprint).
+struct ModelFootprint {
+  Index dim = 0;         ///< d, the length of theta
+  Index input_dim = 0;   ///< dx of a sample
+  Index output_dim = 0;  ///< dy of a sample
+  /// An upper bound of the bytes the model object itself holds at any moment of a point: its
+  /// buffers, its scratch after reserve(max_batch), and the temporaries of its own methods (its
+  /// closed-form diagnostics included). What the run holds around it (data, theta, optimizer,
+  /// Hessian or Lanczos basis, window) is counted by point_memory_bound (simulate.hpp).
+  double bytes = 0;
+};
+
 /// A registered model: its name, its parameter schema and its factory.
 struct ModelInfo {
   std::string name;
@@ -169,6 +181,10 @@ struct ModelInfo {
   /// (the core's Noether-flow and per-layer fields are sized from them); absent: 0.
   std::function<Index(const ParamSet&)> generator_count;
   std::function<Index(const ParamSet&)> layer_count;
+  /// Optional: the footprint of the model these parameters would build, its scratch sized for
+  /// batches of up to `max_batch` samples (the run's memory bound and --dry-run read it; absent:
+  /// the bound counts d and the sample sizes as unknown and says so).
+  std::function<ModelFootprint(const ParamSet&, Index max_batch)> footprint;
 };
 
 /// Every model: the built-in ones in --help order, then the registered ones.

@@ -115,6 +115,17 @@ PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uin
 bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index,
                     const std::function<bool()>& keep_going, PointResult& out);
 
+/// An upper bound of the bytes one point with these parameters holds at its peak, on the thread
+/// that runs it (the run's memory bound, sweep.hpp): the model's footprint (ModelInfo::footprint)
+/// plus what the run holds around it -- the data set and batches, theta and the optimizer's
+/// vectors, the per-sample gradient chunk, the trace records' dense Hessian (d <= 64), the window
+/// of iterates of a deterministic run (d <= 4096, three copies: the ring, its ordered copy and
+/// the period search's), the end-of-run Hessian (dense: ~5 d^2 doubles for d <= 4096, the matrix
+/// and its eigensolver; else a Lanczos basis of kLanczosVectors vectors of d), one result record
+/// and `record_bytes` -- times 1.25 for the allocator, plus 1 MiB. Negative when the model has no
+/// footprint.
+double point_memory_bound(const ParamSet& params, std::size_t record_bytes);
+
 /// One point's run in three phases: set-up (the constructor: model, data, streams, every buffer),
 /// the SGD loop (advance: allocation-free, resumable in slices), and the final measurements
 /// (finish: Hessian, spectrum).

@@ -240,6 +240,18 @@ ModelInfo diaglinear_info() {
   info.generator_count = [](const ParamSet& p) -> Index { return p.integer("model.dx"); };
   info.layer_count = [](const ParamSet&) -> Index { return 2; };
   info.declare_fields = &declare_diaglinear_fields;
+  // Doubles held: the data moments of prepare_diagnostics and their LDLT (~4 m^2), per-coordinate
+  // vectors (~16 m), the batch scratch r_, z_ (twice).
+  info.footprint = [](const ParamSet& p, Index max_batch) {
+    const Index m = p.integer("model.dx");
+    const double md = static_cast<double>(m);
+    ModelFootprint f;
+    f.dim = 2 * m;
+    f.input_dim = m;
+    f.output_dim = 1;
+    f.bytes = 8.0 * (4 * md * md + 16 * md + 4.0 * static_cast<double>(max_batch));
+    return f;
+  };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
     DiagLinear::Options o;
     o.init_scale = p.number("model.init_scale");

@@ -411,6 +411,23 @@ ModelInfo linear2_info() {
   };
   info.layer_count = [](const ParamSet&) -> Index { return 2; };
   info.declare_fields = &declare_linear2_fields;
+  // Doubles held: the data moments and their temporaries (sxx_, sigma_x_, the PSD square roots
+  // and the SVD of the predicted spectrum: ~8 dx^2, 4 dy^2, 8 dx dy), the layer products and
+  // their eigensolvers (wsx_, ueps_, aw_, au_: ~4 h dx, 4 h dy, 8 h^2), Hessian-vector
+  // temporaries, and the batch scratch z_, r_ (twice: forward and backward).
+  info.footprint = [](const ParamSet& p, Index max_batch) {
+    const double dx = static_cast<double>(p.integer("model.dx"));
+    const double h = static_cast<double>(p.integer("model.h"));
+    const double dy = static_cast<double>(p.integer("model.dy"));
+    ModelFootprint f;
+    f.dim =
+        p.integer("model.dy") * p.integer("model.h") + p.integer("model.h") * p.integer("model.dx");
+    f.input_dim = p.integer("model.dx");
+    f.output_dim = p.integer("model.dy");
+    f.bytes = 8.0 * (8 * dx * dx + 4 * dy * dy + 8 * dx * dy + 4 * h * dx + 4 * h * dy + 8 * h * h +
+                     2.0 * static_cast<double>(max_batch) * (h + dy));
+    return f;
+  };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
     Linear2::Options o;
     o.layer_decay = p.number("model.layer_decay");

@@ -268,6 +268,19 @@ ModelInfo poly_info() {
        }},
   };
   info.conserved_size = [](const ParamSet&) -> Index { return 0; };
+  // The monomials twice (the spec and the model's per-sample lists), a dense Hessian and its
+  // temporaries (~4 d^2, d <= a few), vectors.
+  info.footprint = [](const ParamSet& p, Index /*max_batch*/) {
+    const PolySpec s = spec_of(p);
+    const double d = static_cast<double>(s.d);
+    ModelFootprint f;
+    f.dim = s.d;
+    f.input_dim = 1;
+    f.output_dim = 1;
+    f.bytes = 2.0 * static_cast<double>(s.monomials.size() * sizeof(Monomial)) +
+              8.0 * (4 * d * d + 16 * d + 2.0 * static_cast<double>(s.n));
+    return f;
+  };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
     PolySpec s = spec_of(p);
     const auto& x0 = p.vector("model.x0");

@@ -241,6 +241,18 @@ ModelInfo scaleinv_info() {
   info.generator_count = [](const ParamSet&) -> Index { return 1; };
   info.layer_count = [](const ParamSet&) -> Index { return 1; };
   info.declare_fields = &declare_scaleinv_fields;
+  // Doubles held: per-coordinate vectors (th_, c_, t_ and temporaries, ~16 m), any data moments
+  // (~4 m^2), the batch scratch r_, z_ (twice).
+  info.footprint = [](const ParamSet& p, Index max_batch) {
+    const Index m = p.integer("model.dx");
+    const double md = static_cast<double>(m);
+    ModelFootprint f;
+    f.dim = m;
+    f.input_dim = m;
+    f.output_dim = 1;
+    f.bytes = 8.0 * (4 * md * md + 16 * md + 4.0 * static_cast<double>(max_batch));
+    return f;
+  };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
     ScaleInv::Options o;
     o.init_norm = p.number("model.init_norm");

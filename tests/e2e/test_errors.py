@@ -222,9 +222,11 @@ def test_out_of_memory_is_one_line_per_cause(tmp_path):
     import resource
 
     config = tmp_path / "big.ini"
-    config.write_text("[model]\nname = linear2\ndx = 3\nh = 2\ndy = 2\n[data]\nn = 200000000\n"
+    # Small enough for the node (the up-front memory check passes: a bound of about 7 GB), too
+    # big for the address space allowed here.
+    config.write_text("[model]\nname = linear2\ndx = 3\nh = 2\ndy = 2\n[data]\nn = 50000000\n"
                       "[optimizer]\nbatch = 4\nsteps = 10\n[axes]\nsweep.seed = range(0, 6)\n")
-    limit = 3 * 1024 ** 3  # 3 GiB of address space; a dataset needs 8 GB
+    limit = 2 * 1024 ** 3  # 2 GiB of address space; a dataset needs 2 GB, the model's scratch 1.6
 
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

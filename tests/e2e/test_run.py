@@ -198,6 +198,7 @@ def test_the_readme_config_example_runs(tmp_path):
     cfg = tmp_path / "example.ini"
     cfg.write_text(blocks[0])
     r = symsweep("run", cfg, "-o", tmp_path / "example.h5", "--set", "optimizer.steps=10",
+                 "--set", "record.every=10",
                  "--set", "axes.optimizer.eta=0.01, 1", "--set", "axes.sweep.seed=0")
     assert r.code == 0, r
 
@@ -316,6 +317,9 @@ def test_every_shipped_sweep_runs_at_a_tiny_size(tmp_path):
         parser = configparser.ConfigParser(inline_comment_prefixes=("#",))
         parser.read(cfg)
         sets = ["--set", "optimizer.steps=20"]
+        for key in ("every", "final_window"):  # must not exceed the steps (issue 15, item 11)
+            if parser.has_section("record") and int(parser["record"].get(key, "0")) > 20:
+                sets += ["--set", f"record.{key}=20"]
         axes = parser["axes"] if parser.has_section("axes") else {}
         for key, expr in axes.items():
             lo, hi = axis_ends(expr)

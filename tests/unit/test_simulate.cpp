@@ -245,7 +245,7 @@ TEST(Simulate, TracesArePaddedToTheLongestRunOfTheGrid) {
 }
 
 TEST(Simulate, ConservedSpectrumIsPaddedWhenWidthIsSwept) {
-  const Sweep s(kIni, {"optimizer.steps=10", "axes.model.h=1, 4"});
+  const Sweep s(kIni, {"optimizer.steps=10", "record.every=10", "axes.model.h=1, 4"});
   EXPECT_EQ(s.n_conserved(), 4u);
   const Point narrow = s.run(0);
   ASSERT_EQ(narrow.conserved.size(), 4u);

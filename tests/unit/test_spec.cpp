@@ -274,7 +274,41 @@ INSTANTIATE_TEST_SUITE_P(
                  {"optimizer.steps", "'0'", "must be an integer in [1, 1e+12]"}},
         BadInput{"NegativeSeed", "", {"sweep.seed=-1"}, {"sweep.seed", "'-1'", "integer in [0"}},
         BadInput{"ZeroWidth", "", {"model.h=0"}, {"model.h", "'0'", "integer in [1, 4096]"}},
-        BadInput{"InfiniteValue", "", {"data.x_var=inf"}, {"data.x_var", "'inf'", "not a number"}},
+        // inf, nan and a literal past a double's range: one wording (issue 15, item 11).
+        BadInput{"InfiniteValue",
+                 "",
+                 {"data.x_var=inf"},
+                 {"data.x_var", "'inf'", "not a finite number"}},
+        BadInput{"NegativeInfinity",
+                 "",
+                 {"optimizer.eta=-Infinity"},
+                 {"optimizer.eta", "'-Infinity'", "not a finite number"}},
+        BadInput{"NotANumberWord",
+                 "",
+                 {"data.x_var=NaN"},
+                 {"data.x_var", "'NaN'", "not a finite number"}},
+        BadInput{"OverflowingLiteral",
+                 "",
+                 {"optimizer.eta=1e400"},
+                 {"optimizer.eta", "'1e400'", "not a finite number"}},
+        // A trace schedule or final window longer than the run (item 11): both keys, both values;
+        // with steps swept, the smallest value is the one named.
+        BadInput{"RecordEveryPastSteps",
+                 "",
+                 {"record.every=300"},
+                 {"record.every = 300", "optimizer.steps (200)"}},
+        BadInput{"FinalWindowPastSteps",
+                 "",
+                 {"record.final_window=201"},
+                 {"record.final_window = 201", "optimizer.steps (200)"}},
+        BadInput{"FinalWindowPastSweptSteps",
+                 "",
+                 {"record.final_window=150", "axes.optimizer.steps=1000, 100, 500"},
+                 {"record.final_window = 150", "optimizer.steps (100)"}},
+        BadInput{"RecordEveryPastSweptSteps",
+                 "",
+                 {"record.every=120", "axes.optimizer.steps=100, 1000"},
+                 {"record.every = 120", "optimizer.steps (100)"}},
         BadInput{"EmptyName", "", {"sweep.name="}, {"sweep.name", "''", "must not be empty"}},
         BadInput{"NameWithSpace",
                  "",
@@ -323,6 +357,34 @@ INSTANTIATE_TEST_SUITE_P(
                  {"axes.optimizer.eta=arange(0, 1, 0.1)"},
                  {"axes.optimizer.eta", "unknown function 'arange'"}}),
     [](const ::testing::TestParamInfo<BadInput>& p) { return p.param.name; });
+
+// A UTF-8 byte-order mark before the first line is skipped: the file parses as without it, to the
+// same resolved config (issue 15, item 11).
+TEST(Spec, SkipsAUtf8ByteOrderMark) {
+  const SweepSpec plain = parse_spec(kBase);
+  const SweepSpec marked = parse_spec(std::string("\xEF\xBB\xBF") + kBase);
+  EXPECT_EQ(marked.config_text(), plain.config_text());
+  // On a first line that is a section header too.
+  const SweepSpec header = parse_spec("\xEF\xBB\xBF[model]\nname = linear2\ndx = 5\n");
+  EXPECT_EQ(header.number("model.dx"), 5);
+  // Only at the start: elsewhere it is a bad line, named as such.
+  try {
+    parse_spec(std::string(kBase) + "\xEF\xBB\xBF\n");
+    FAIL() << "a mark inside the file was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected '[section]' or 'key = value'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// The bounds of the record rules are inclusive: a window or a trace step of the whole run is fine.
+TEST(Spec, RecordEveryAndFinalWindowMayEqualSteps) {
+  const SweepSpec spec = parse_spec(
+      kBase, {"record.every=200", "record.final_window=200", "axes.optimizer.steps=200, 300"});
+  EXPECT_EQ(spec.number("record.every"), 200);
+  EXPECT_EQ(spec.number("record.final_window"), 200);
+}
 
 // ------------------------------------------------------------------- typed values: one grammar
 ParamDef vector_def(Range range = Range::any()) {
