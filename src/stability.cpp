@@ -89,16 +89,30 @@ MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star
   return c;
 }
 
-std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x, double gamma) {
+std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x, double gamma,
+                                     int* steps) {
   const Index d = model.dim();
   if (d > kMaxDense) return std::nullopt;
   Vector grad(d);
   Matrix h;
+  // Near an isolated minimum Newton halves the gradient at every step; ten steps in a row that do
+  // not halve its best norm mean there is none to find (a continuous symmetry's flat valley, a
+  // saddle region), and each step costs a dense Hessian: give up rather than run all 100.
+  double best = std::numeric_limits<double>::infinity();
+  int stalled = 0;
   for (int it = 0; it < 100; ++it) {
+    if (steps) *steps = it + 1;
     cancellation_point();
     model.loss_grad(x, full, grad);
     grad += gamma * x;
     if (!grad.allFinite()) return std::nullopt;
+    const double norm = grad.norm();
+    if (norm < 0.5 * best) {
+      best = norm;
+      stalled = 0;
+    } else if (++stalled >= 10) {
+      return std::nullopt;
+    }
     model.hessian(x, full, h);
     h.diagonal().array() += gamma;
     // Relative to the gradient's scale: grad ~ H (x - x*), and |H|_inf (the largest absolute row

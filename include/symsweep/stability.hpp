@@ -120,9 +120,12 @@ MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star
                            double gamma);
 
 /// Newton's method on the objective from x0: the minimum it reaches (gradient ~ 0 relative to
-/// the Hessian's scale, see above, and a positive definite Hessian), or nothing. Up to 100 steps;
-/// calls cancellation_point() at each.
-std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x0, double gamma);
+/// the Hessian's scale, see above, and a positive definite Hessian), or nothing. Up to 100 steps,
+/// and nothing as soon as 10 steps in a row did not halve the best gradient norm (no isolated
+/// minimum to converge to: each step costs a dense Hessian, minutes at d ~ 1000 on large data);
+/// calls cancellation_point() at each. The steps taken go to *steps when given.
+std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x0, double gamma,
+                                     int* steps = nullptr);
 
 /// The smallest period k in [1, max_period] of the last `count` iterates (rows of `window`, in
 /// order, oldest first), or 0 when there is none. Needs count >= 2 max_period.

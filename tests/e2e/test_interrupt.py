@@ -365,11 +365,12 @@ DRIVER = os.environ.get("SYMSWEEP_TEST_DRIVER",
 
 # The README's bound from a signal to the exit of every rank, beyond the longest uncancellable
 # piece of a point: one agreement (0.2 s), the final checkpoint and close, MPI_Finalize. Measured
-# 0.13-0.36 s on 2 cores shared with other builds (load 8-12; once 2.3 s there); 1.5 s leaves
-# room for a loaded machine and still fails the run loop without cancellation (30 s in set-up or
-# finish, 2.7 s in the linear2 test below). mpirun itself then takes up to a few seconds to
+# 0.13-0.36 s on 2 cores shared with other builds (load 8-12), but 2.1-2.3 s more than once with
+# the suite running beside it: the README states 1.5 s for an idle machine, and the tests assert
+# 10 s, which still fails the run loop without cancellation (30 s in set-up or finish). The
+# linear2 test below asserts a ratio instead. mpirun itself then takes up to a few seconds to
 # report the ranks' exit status: not the run's time, and not bounded here.
-SIGNAL_BOUND = 1.5
+SIGNAL_BOUND = 10.0
 
 DELAY = """
 [sweep]
@@ -534,7 +535,10 @@ def test_signal_in_the_final_measurements_of_a_real_linear2_point(tmp_path):
     print(f"linear2 (point of {point_seconds:.1f} s): exit {p.returncode} {took:.2f} s after "
           f"SIGTERM in its final measurements")
     assert p.returncode == 3, (p.returncode, out_text, err)
-    assert took < SIGNAL_BOUND, took
+    # Waiting for the point would take the 70% of it that is left (plus the checkpoint); the
+    # cancelled point exits in a fraction of that (0.24-0.38 s of a 2.7 s point, idle). A ratio,
+    # since a loaded machine slows the point and the exit alike.
+    assert took < 0.5 * point_seconds, (took, point_seconds)
     with h5py.File(out, "r") as f:
         assert f["results/status"][0] == 0  # cancelled: pending, not failed
     r = symsweep("resume", out, "--quiet")

@@ -278,7 +278,7 @@ MEMORY_CASES = [
     ("linear2 d=2048 full batch", "name = linear2\ndx = 32\nh = 32\ndy = 32", 20, "n = 64",
      "batch = 64\ntol = 1e6"),
     ("linear2 d=8192 lanczos", "name = linear2\ndx = 64\nh = 64\ndy = 64", 20, "n = 256", ""),
-    ("linear2 large data", "name = linear2\ndx = 1024\nh = 1\ndy = 4", 10, "n = 5000", ""),
+    ("linear2 large data", "name = linear2\ndx = 32\nh = 1\ndy = 4", 10, "n = 100000", ""),
     ("linear2 online d=32768", "name = linear2\ndx = 128\nh = 128\ndy = 128", 10,
      "mode = online", ""),
     ("scaleinv d=512", "name = scaleinv\ndx = 512", 50, "n = 512", ""),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # jobs/slurm/sweep.sbatch under a time limit, on the real test cluster (tests/slurm/cluster.sh):
 # a 1-minute limit with --signal=B:USR1@50 makes SIGUSR1 arrive mid-sweep (the sweep needs about
-# 20 s of 2 ranks, and SLURM sends the signal within the first 10 s or so); the job checkpoints,
+# 40 s of 2 ranks, and SLURM sends the signal within the first 30 s or so: its time-limit check
+# runs every 30 s, so a 20 s sweep sometimes finished unsignalled); the job checkpoints,
 # requeues itself and resumes until the sweep is complete. Points are short (about 0.2 s each): a
 # point interrupted mid-run starts again from its beginning on resume, so points longer than the
 # time between two signals would never finish (a busy machine made the earlier 2-second points
@@ -38,7 +39,7 @@ every = 30000
 [axes]
 optimizer.eta = logspace(-2.5, -1.5, 6)
 optimizer.batch = 1, 4, 16, 64
-sweep.seed = 0, 1, 2, 3
+sweep.seed = range(0, 8)
 INI
 
 start=$(date +%s)
