@@ -19,7 +19,7 @@ src=$root/src
 sources=("$src/spec.cpp" "$src/grid.cpp" "$src/text.cpp" "$src/error.cpp" "$src/model.cpp"
          "$src/models/linear2.cpp" "$src/models/poly.cpp" "$src/models/diaglinear.cpp"
          "$src/models/scaleinv.cpp" "$src/schema.cpp" "$src/data.cpp" "$src/rng.cpp"
-         "$src/detmath.cpp" "$src/sha256.cpp")
+         "$src/detmath.cpp" "$src/sha256.cpp" "$src/optimizer.cpp")
 echo "== building the fuzz target with $clang"
 "$clang" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -ffp-contract=off -DEIGEN_DONT_PARALLELIZE \
