@@ -7,6 +7,7 @@ import hashlib
 import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,14 @@ def symsweep(*args, np=None, threads=1, cwd=None, timeout=300, env=None):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout,
                           env=full_env)
     return Result(proc)
+
+
+def wait_for(predicate, timeout=30.0):
+    """Polls `predicate` every 20 ms until it holds; fails the test after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def sha256_of(path):

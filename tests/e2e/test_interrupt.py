@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep
+from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep, wait_for
 
 # About 2.5 s on 2 ranks x 1 thread: 48 points of about 0.1 s, so that checkpoints every 0.1 s
 # catch the run at many different stages.
@@ -78,13 +78,6 @@ def kill_9_all(p):
     p.communicate()
     wait_for(lambda: subprocess.run(["pgrep", "-s", str(p.pid)],
                                     capture_output=True).returncode != 0)
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def done_count(path):

@@ -6,14 +6,13 @@ Every run is the real driver; every file is read with h5py.
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, TINY, symsweep
+from conftest import BIN, TINY, symsweep, wait_for
 
 # ------------------------------------------------------------------ item 8: one writer per file
 
@@ -65,13 +64,6 @@ def driver(*args, cwd=None):
     return proc
 
 
-def wait_for(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def held(lock):
     """True when another process holds the flock of `lock` (what the driver takes)."""
     import fcntl
@@ -117,16 +109,16 @@ def test_every_spelling_of_a_file_being_written_is_refused(long_reference, tmp_p
     (tmp_path / "chain.h5").symlink_to("link.h5")  # a relative link to a link
     if first_cmd == "resume":  # a file left unfinished, then resumed
         p = start("run", config, "-o", out, "--quiet")
-        wait_for(lambda: out.exists() and held(lock))
+        wait_for(lambda: out.exists() and held(lock), timeout=60)
         subprocess.run(["kill", "-TERM", str(p.pid)], check=False)
         p.communicate(timeout=60)
         assert p.returncode == 3, p.stderr
-        wait_for(lambda: not held(lock))
+        wait_for(lambda: not held(lock), timeout=60)
         first = start("resume", out, "--quiet")
     else:
         first = start("run", config, "-o", out, "--quiet")
     try:
-        wait_for(lambda: out.exists() and held(lock))
+        wait_for(lambda: out.exists() and held(lock), timeout=60)
         spellings = [tmp_path / "link.h5", tmp_path / "chain.h5", tmp_path / "linkdir" / "out.h5",
                      Path(str(real) + "/./out.h5"), tmp_path / "linkdir" / ".." / "real" / "out.h5"]
         attempts = [(["resume", spelt], None) for spelt in spellings]
