@@ -49,6 +49,18 @@ def wait_for(predicate, timeout=30.0):
         time.sleep(0.02)
 
 
+def tmpfs(path, size):
+    """Mounts a tmpfs of `size` at the new directory `path` (a small disk that fills up); skips
+    the test where that is not allowed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+
+
 def sha256_of(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

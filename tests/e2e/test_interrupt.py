@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep, wait_for
+from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep, tmpfs, wait_for
 
 # About 2.5 s on 2 ranks x 1 thread: 48 points of about 0.1 s, so that checkpoints every 0.1 s
 # catch the run at many different stages.
@@ -274,16 +274,6 @@ def test_io_error_at_a_checkpoint_stops_every_rank_and_keeps_what_was_saved(slow
     r = symsweep("resume", out, "--quiet", np=2)
     assert r.code == 0, r
     assert_same_results(out, ref)
-
-
-def tmpfs(path, size):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    path.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
 
 
 @pytest.mark.parametrize("ranks", [1, 2, 3])

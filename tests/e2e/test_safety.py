@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, TINY, symsweep, wait_for
+from conftest import BIN, TINY, symsweep, tmpfs, wait_for
 
 # ------------------------------------------------------------------ item 8: one writer per file
 
@@ -354,16 +354,6 @@ def test_file_size_is_never_underestimated(tmp_path, case):
     # And close enough to be useful. The estimate holds the 64 kB the store reserves past the
     # data while the run writes (HDF5 cuts the file back at close) and 1.5 x the metadata.
     assert estimate <= 1.6 * size + 100e3, (name, size, estimate)
-
-
-def tmpfs(path, size):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    path.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
 
 
 @pytest.mark.parametrize("case", [c for c in FILE_CASES if c[0] in ("70 points", "tiny 24 points")],
