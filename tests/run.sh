@@ -72,33 +72,93 @@ if [[ ${results[0]} != passed ]]; then
   exit 1
 fi
 
+sanitize=$root/build-sanitize
+fuzz_dir=${SYMSWEEP_FUZZ_DIR:-$root/build-fuzz}
+sanitize_on=$([[ ${SYMSWEEP_SANITIZE:-1} != 0 ]] && echo 1 || echo 0)
+fuzz_on=$([[ ${SYMSWEEP_FUZZ_SECONDS:-60} != 0 ]] && echo 1 || echo 0)
+
+# The sanitizer tree: -O1 with line tables (the usual settings for ASan; a third of the time of
+# -O2 -g to build, and the reports still name file and line), only what the unit and MPI tests run
+# (no test driver, no benchmarks).
+build_sanitized() {
+  cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
+    -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined -DSYMSWEEP_FAULT_TRIALS=10 &&
+    cmake --build "$sanitize" -j "$(nproc)" --target symsweep_cli symsweep_unit_tests \
+      symsweep_mpi_store_test symsweep_mpi_sweep_test symsweep_store_unwind \
+      symsweep_mpi_faults_test
+}
+# Both builds run in the background at the lowest priority while the CTest suite runs: most of
+# its tests wait on mpirun, signals and SLURM, and the builds take only what they leave idle.
+# Each writes its log and, when done, its exit status (*.rc) for the stage that needs it.
+mkdir -p "$sanitize" "$fuzz_dir"
+rm -f "$sanitize/build.rc" "$fuzz_dir/build.rc"
+background_builds() {
+  local t0
+  if ((sanitize_on)); then
+    t0=$SECONDS
+    build_sanitized >"$sanitize/build.log" 2>&1
+    echo "$? $((SECONDS - t0))" >"$sanitize/build.rc"
+  fi
+  if ((fuzz_on)); then
+    t0=$SECONDS
+    "$root/tests/fuzz/run.sh" --build-only >"$fuzz_dir/build.log" 2>&1
+    echo "$? $((SECONDS - t0))" >"$fuzz_dir/build.rc"
+  fi
+}
+if ((sanitize_on || fuzz_on)); then
+  export root sanitize fuzz_dir sanitize_on fuzz_on
+  export -f build_sanitized background_builds
+  # its own session, so that the trap below stops the whole build if this script is stopped
+  setsid nice -n 19 bash -c background_builds &
+  builds_pid=$!
+  trap 'kill -- -$builds_pid 2>/dev/null' EXIT
+fi
+
+# waits for a background build's status file; prints its log's tail and fails if it failed.
+built() {
+  local dir=$1 what=$2
+  while [[ ! -s $dir/build.rc ]]; do
+    kill -0 "$builds_pid" 2>/dev/null || break
+    sleep 1
+  done
+  local rc secs
+  read -r rc secs <"$dir/build.rc" 2>/dev/null || rc=1
+  if ((rc == 77)); then
+    tail -3 "$dir/build.log"
+    return 77
+  elif ((rc != 0)); then
+    echo "$what: the build failed (log: $dir/build.log):" >&2
+    tail -40 "$dir/build.log" >&2
+    return 1
+  fi
+  echo "$what: built in the background in ${secs} s"
+}
+
 stage "test suite (ctest ${ctest_args[*]})" \
   ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${ctest_args[@]}"
 
 sanitized() {
-  local sanitize=$root/build-sanitize
-  cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYMSWEEP_WERROR=ON \
-    -DSYMSWEEP_SANITIZE=address,undefined >/dev/null || return
-  # Only what the unit and MPI tests run (no test driver, no benchmarks).
-  cmake --build "$sanitize" -j "$(nproc)" --target symsweep_cli symsweep_unit_tests \
-    symsweep_mpi_store_test symsweep_mpi_sweep_test symsweep_store_unwind \
-    symsweep_mpi_faults_test >/dev/null || return
+  built "$sanitize" "build-sanitize" || return
   # Open MPI's and HDF5's own allocations that live until exit are not ours: suppressed by name
   # (tests/sanitize/lsan.supp), leak detection stays on for everything else. Open MPI keeps its
-  # plugins loaded so that their frames have names to suppress by.
+  # plugins loaded so that their frames have names to suppress by. The fault-injection tests run
+  # 10 trials per rank count here (50 in the suite above).
   OMPI_MCA_mca_base_component_disable_dlclose=1 \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
     LSAN_OPTIONS=suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$sanitize" --output-on-failure -j "$(nproc)" -L "unit|mpi"
 }
-if [[ ${SYMSWEEP_SANITIZE:-1} != 0 ]]; then
+if ((sanitize_on)); then
   stage "unit + mpi under ASan/UBSan (build-sanitize/)" sanitized
 fi
 
-if [[ ${SYMSWEEP_FUZZ_SECONDS:-60} != 0 ]]; then
-  stage "fuzzing the config parser (${SYMSWEEP_FUZZ_SECONDS:-60} s)" \
-    "$root/tests/fuzz/run.sh" "${SYMSWEEP_FUZZ_SECONDS:-60}"
+fuzzed() {
+  built "$fuzz_dir" "build-fuzz" || return
+  "$root/tests/fuzz/run.sh" --prebuilt "${SYMSWEEP_FUZZ_SECONDS:-60}"
+}
+if ((fuzz_on)); then
+  stage "fuzzing the config parser (${SYMSWEEP_FUZZ_SECONDS:-60} s)" fuzzed
 fi
 
 summary

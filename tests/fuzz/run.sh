@@ -4,7 +4,16 @@
 # sanitizer report or a config text that does not round-trip fails the run (its input is kept in
 # build-fuzz/ and printed, to become a unit test); an input that is merely slow is reported only.
 #   tests/fuzz/run.sh [seconds]
+#   tests/fuzz/run.sh --build-only      # builds build-fuzz/fuzz_spec and stops
+#   tests/fuzz/run.sh --prebuilt [seconds]   # fuzzes with the fuzz_spec already built
+# (tests/run.sh builds it while the CTest suite runs, then fuzzes with --prebuilt.)
 set -euo pipefail
+
+mode=build-and-run
+case ${1:-} in
+  --build-only) mode=build; shift ;;
+  --prebuilt) mode=run; shift ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${SYMSWEEP_FUZZ_DIR:-$root/build-fuzz}
@@ -20,11 +29,18 @@ sources=("$src/spec.cpp" "$src/grid.cpp" "$src/text.cpp" "$src/error.cpp" "$src/
          "$src/models/linear2.cpp" "$src/models/poly.cpp" "$src/models/diaglinear.cpp"
          "$src/models/scaleinv.cpp" "$src/schema.cpp" "$src/data.cpp" "$src/rng.cpp"
          "$src/detmath.cpp" "$src/sha256.cpp" "$src/optimizer.cpp")
-echo "== building the fuzz target with $clang"
-"$clang" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -ffp-contract=off -DEIGEN_DONT_PARALLELIZE \
-  -I "$root/include" -I "$src" -isystem /usr/include/eigen3 \
-  "$root/tests/fuzz/fuzz_spec.cpp" "${sources[@]}" -o "$out/fuzz_spec"
+if [[ $mode != run ]]; then
+  echo "== building the fuzz target with $clang"
+  "$clang" -std=c++17 -O1 -gline-tables-only -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -ffp-contract=off -DEIGEN_DONT_PARALLELIZE \
+    -I "$root/include" -I "$src" -isystem /usr/include/eigen3 \
+    "$root/tests/fuzz/fuzz_spec.cpp" "${sources[@]}" -o "$out/fuzz_spec"
+fi
+[[ $mode == build ]] && exit 0
+if [[ ! -x $out/fuzz_spec ]]; then
+  echo "fuzz: $out/fuzz_spec is not built" >&2
+  exit 1
+fi
 cp "$root"/jobs/sweeps/*.ini "$root"/tests/mpi/*.ini "$root"/tests/compat/*.ini "$out/corpus/"
 echo "== fuzzing the config parser for ${seconds} s"
 set +e
