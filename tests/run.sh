@@ -108,8 +108,11 @@ background_builds() {
 if ((sanitize_on || fuzz_on)); then
   export root sanitize fuzz_dir sanitize_on fuzz_on
   export -f build_sanitized background_builds
-  # its own session, so that the trap below stops the whole build if this script is stopped
-  setsid nice -n 19 bash -c background_builds &
+  # Its own session, so that the trap below stops the whole build if this script is stopped. A
+  # new session is a new scheduling autogroup where the kernel has them (Linux's
+  # sched_autogroup_enabled): nice alone would then not lower its share against the tests, so the
+  # group's own nice value is set too.
+  setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 bash -c background_builds' &
   builds_pid=$!
   trap 'kill -- -$builds_pid 2>/dev/null' EXIT
 fi
