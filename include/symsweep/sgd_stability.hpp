@@ -69,8 +69,18 @@
 //    Cost: sum_{t=1..T} m^t <= 2 m^T gradient evaluations (m = C(n, S) >= 2), at most 2^25 paths
 //    (the config refuses more).
 //
-// Measured at the shipped sizes (poly, d = 1; a d = 10 custom quadratic) in the report of the
-// branch that added this file; the unit tests time nothing.
+// Measured (tests/bench/bench_sgd_checks.cpp: poly with dense per-sample quadratics plus quartics,
+// one core of the shared development machine, best of 3), seconds per point:
+//     d   n   S    eta_ms    eta_worst_batch (batch_limit 1e5)
+//     1   2   1    3e-6      7e-7    (2 batches)
+//     1  64   8    2e-5      0.06    (1e5 drawn)
+//    10   2   1    0.004     1e-5
+//    10  64   1    0.10      5e-4    (64 batches)
+//    10  64   8    0.10      1.7     (1e5 drawn)
+//    64  64   8    39        44      (1e5 drawn; 1.3e6 Hessian-vector products for eta_ms)
+// and the exact enumeration at 2^20 paths: 0.15 s (d = 1, n = 2, S = 1, T = 20), 1.1 s (d = 10).
+// stability.sgd_checks = false skips all three (the shipped sweeps spend nothing measurable: their
+// points are full-batch GD, or have no positive definite x*).
 #pragma once
 
 #include <algorithm>
