@@ -309,6 +309,40 @@ INSTANTIATE_TEST_SUITE_P(
                  "",
                  {"record.every=120", "axes.optimizer.steps=100, 1000"},
                  {"record.every = 120", "optimizer.steps (100)"}},
+        // The exact enumeration of batch sequences (issue 17): kBase has n = 32 and batches of
+        // 1, 4 and 32, 200 steps.
+        BadInput{"ExactStepsPastSteps",
+                 "",
+                 {"stability.exact_steps=300", "record.every=1"},
+                 {"stability.exact_steps = 300", "optimizer.steps (200)"}},
+        BadInput{"ExactStepsTooManyPaths",
+                 "",
+                 {"stability.exact_steps=6", "record.every=1"},
+                 {"stability.exact_steps = 6", "C(32, 1)^6 = 1073741824", "at most 2^25"}},
+        BadInput{"ExactStepsOnline",
+                 "",
+                 {"stability.exact_steps=2", "record.every=1", "data.mode=online"},
+                 {"stability.exact_steps = 2", "needs data.mode = finite"}},
+        BadInput{"ExactStepsReshuffled",
+                 "",
+                 {"stability.exact_steps=2", "record.every=1", "optimizer.sampling=reshuffle"},
+                 {"stability.exact_steps = 2", "needs optimizer.sampling = iid"}},
+        BadInput{"ExactStepsWithoutTraces",
+                 "",
+                 {"stability.exact_steps=2"},
+                 {"stability.exact_steps = 2", "needs record.every > 0"}},
+        BadInput{"ExactStepsWithTheChecksOff",
+                 "",
+                 {"stability.exact_steps=2", "record.every=1", "stability.sgd_checks=false"},
+                 {"stability.exact_steps = 2", "needs stability.sgd_checks = true"}},
+        BadInput{"SgdChecksNotTrueOrFalse",
+                 "",
+                 {"stability.sgd_checks=yes"},
+                 {"stability.sgd_checks", "'yes'", "must be one of true, false"}},
+        BadInput{"BatchLimitZero",
+                 "",
+                 {"stability.batch_limit=0"},
+                 {"stability.batch_limit", "'0'", "must be an integer in [1, "}},
         BadInput{"EmptyName", "", {"sweep.name="}, {"sweep.name", "''", "must not be empty"}},
         BadInput{"NameWithSpace",
                  "",
@@ -392,6 +426,16 @@ ParamDef vector_def(Range range = Range::any()) {
 }
 ParamDef matrix_def() {
   return ParamDef{"model.A", ParamKind::Matrix, "", "", Range::any(), {}, true};
+}
+
+TEST(Spec, ExactStepsUpToTwoToThe25PathsAndTheRunsLengthAreAccepted) {
+  // 32^5 = 2^25 paths at batch 1, 32^5 at batch 31, one path (GD) at batch 32; 5 <= steps.
+  const SweepSpec spec = parse_spec(kBase, {"stability.exact_steps=5", "record.every=1",
+                                            "optimizer.steps=5", "axes.optimizer.batch=1, 31, 32"});
+  EXPECT_EQ(spec.number("stability.exact_steps"), 5);
+  EXPECT_THROW(parse_spec(kBase, {"stability.exact_steps=5", "record.every=1", "optimizer.steps=5",
+                                  "axes.optimizer.batch=1, 2"}),
+               ConfigError);  // C(32, 2)^5 = 496^5
 }
 
 TEST(Values, VectorsAndMatricesHaveACanonicalText) {
