@@ -105,23 +105,13 @@ Batch BatchSource::next() {
 }
 
 Sgd::Sgd(Model& model, BatchSource& batches, const OptimizerSpec& spec)
-    : model_(&model),
-      batches_(&batches),
-      spec_(spec),
-      weight_decay_(spec.weight_decay),
-      grad_(model.dim()) {
+    : model_(&model), batches_(&batches), spec_(spec), map_{spec.weight_decay}, grad_(model.dim()) {
   model.reserve(batches.batch_size());
 }
 
 double Sgd::step(Vector& theta) {
-  const double loss = model_->loss_grad(theta, batches_->next(), grad_);
-  if (!std::isfinite(loss)) return loss;  // diverged already: theta stays as it was
-  const double eta = spec_.eta_at(k_++);
-  if (weight_decay_ != 0.0) {
-    theta -= eta * (grad_ + weight_decay_ * theta);
-  } else {
-    theta -= eta * grad_;
-  }
+  const double loss = map_.step(*model_, batches_->next(), spec_.eta_at(k_), theta, grad_);
+  if (std::isfinite(loss)) ++k_;  // diverged already: theta stays as it was, no update counted
   return loss;
 }
 

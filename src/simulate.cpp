@@ -17,6 +17,7 @@
 #include "symsweep/model.hpp"
 #include "symsweep/optimizer.hpp"
 #include "symsweep/rng.hpp"
+#include "symsweep/sgd_stability.hpp"
 #include "symsweep/stability.hpp"
 
 namespace symsweep {
@@ -202,6 +203,27 @@ SweepFields::SweepFields(const Grid& grid) {
   c.eta_gd = schema_.add(real_field(R, "eta_gd", "linear GD threshold 2 / lambda_max",
                                     "GD is linearly stable at x* for eta < eta_gd: a property of "
                                     "the loss at x*, for any optimizer"));
+  std::vector<std::string> sgd_notes;
+  for (SgdNote n : all_sgd_notes()) sgd_notes.push_back(to_string(n));
+  c.eta_ms = schema_.add(real_field(
+      R, "eta_ms", "linear mean-square SGD threshold",
+      "the largest eta at which the second moment of SGD linearised at x* does not grow: "
+      "rho(I - eta (H (x) I + I (x) H) + eta^2 E[H_B (x) H_B]) <= 1, H_i the per-sample Hessians "
+      "plus weight decay, iid batches of optimizer.batch distinct samples; <= eta_gd, equal to it "
+      "for full-batch GD; NaN where sgd_note is not ok, worst_batch_sampled or full_batch"));
+  c.eta_worst_batch = schema_.add(real_field(
+      R, "eta_worst_batch", "worst-batch threshold",
+      "min over batches B of optimizer.batch distinct samples of 2 / lambda_max(H_B + gamma) at "
+      "x* (below it SGD is stable in expectation near an interpolating minimum); over every "
+      "batch when there are at most stability.batch_limit, else over that many drawn ones (an "
+      "upper bound of the true value, sgd_note = worst_batch_sampled); NaN where sgd_note is not "
+      "ok, worst_batch_sampled or full_batch"));
+  c.sgd_note = schema_.add(enum_field(
+      R, "sgd_note", "SGD checks",
+      "why eta_ms and eta_worst_batch are, or are not, numbers: off (stability.sgd_checks = "
+      "false), no_reference (no x*), not_positive_definite (H at x* singular: no threshold), "
+      "full_batch, online and reshuffle (no finite set of iid batches), too_large (d > 64)",
+      sgd_notes));
   c.K = schema_.add(real_field(
       R, "K", "nonlinear coefficient K",
       "K = 3 g^T H^-1 g - Q[v,v,v,v], g = T[v,v]: a stable 2-cycle appears past eta_gd iff K > 0; "
@@ -304,6 +326,29 @@ SweepFields::SweepFields(const Grid& grid) {
       T, "noether_flow", "Tr[A_k Sigma]",
       "Tr[A_k Sigma] (as /results/noether_flow) at /traces/step", "", {"step", "generator"}));
 
+  c.trace_dist_to_min = schema_.add(real_field(
+      T, "dist_to_min", "|theta - x*|",
+      "distance of theta to x* at /traces/step, where x* is known before the run "
+      "(stability.x_star, or Newton's method from the start); NaN otherwise and after the run "
+      "stopped",
+      "", {"step"}));
+  if (spec.number("stability.exact_steps") > 0) {  // the exact enumeration's traces
+    const std::string exact =
+        " over every sequence of batches from the start (each of probability C(n, S)^-t), "
+        "the run's eta_t and weight decay, no divergence bound; for /traces/step <= "
+        "stability.exact_steps, NaN after and where sgd_note is no_reference or off";
+    c.trace_exact_mean_dist = schema_.add(
+        real_field(T, "exact_mean_dist", "E|x_t - x*| (exact)",
+                   "E|x_t - x*|" + exact + "; +inf as soon as one path overflowed", "", {"step"}));
+    c.trace_exact_mean_sq_dist = schema_.add(real_field(
+        T, "exact_mean_sq_dist", "E|x_t - x*|^2 (exact)",
+        "E|x_t - x*|^2" + exact + "; +inf as soon as one path overflowed", "", {"step"}));
+    c.trace_exact_p_beyond = schema_.add(real_field(
+        T, "exact_p_beyond", "P(|x_t - x*| > bound) (exact)",
+        "P(|x_t - x*| > optimizer.divergence_bound)" + exact + "; overflowed paths count", "",
+        {"step"}));
+  }
+
   if (info.declare_fields) info.declare_fields(grid, schema_);
 }
 
@@ -346,6 +391,7 @@ struct PointRun::State {
     model->initialize(init_stream, theta);
     theta0 = theta;
     cancellation_point();
+    x_star_before = reference_before_run();
     model->hessian_trace(theta, full.batch());  // sizes any scratch it has before the loop
     // The last steps of a deterministic run, seen online (any d; stability.hpp).
     if (deterministic)
@@ -365,6 +411,21 @@ struct PointRun::State {
     if (data_spec.online) return teacher.reference_set();
     Stream data_stream(seed, key, Purpose::data);
     return teacher.sample(data_stream, data_spec.n);
+  }
+
+  /// x* where it is known before the run: stability.x_star, or Newton's method from the start
+  /// for models with exact derivatives (it depends on theta0 only).
+  std::optional<Vector> reference_before_run() {
+    const std::vector<double>& given = params.vector("stability.x_star");
+    if (!given.empty()) {
+      SYMSWEEP_VERIFY(static_cast<Index>(given.size()) == model->dim(),
+                      "stability.x_star has " + std::to_string(given.size()) +
+                          " value(s) but the model has d = " + std::to_string(model->dim()));
+      return Vector(Eigen::Map<const Vector>(given.data(), static_cast<Index>(given.size())));
+    }
+    if (model->exact_derivatives())
+      return newton_minimum(*model, full.batch(), theta0, opt.weight_decay);
+    return std::nullopt;
   }
 
   /// Minibatches, fresh online samples, or (method gd) the full objective every step.
@@ -485,7 +546,8 @@ struct PointRun::State {
   BatchSource batches;
   Sgd sgd;
   Vector theta, full_grad, spectrum;
-  Vector theta0;  // the start (Newton's method looks for x* from there)
+  Vector theta0;                        // the start (Newton's method looks for x* from there)
+  std::optional<Vector> x_star_before;  // x* known before the run (reference_before_run)
   // Diagnostics (size_diagnostics): the gradient-noise set online, per-sample gradients in
   // chunks, per-layer and per-generator sums, the dense Hessian of the trace records.
   Stream noise_stream;
@@ -551,6 +613,8 @@ bool PointRun::advance(std::int64_t max_updates) {
                     static_cast<std::size_t>(s.n_layers), slot * n_layer_dim);
       out.set_reals(s.core.trace_noether_flow, s.flow.data(),
                     static_cast<std::size_t>(s.n_generators), slot * n_generator_dim);
+      if (s.x_star_before)
+        out.set(s.core.trace_dist_to_min, (s.theta - *s.x_star_before).norm(), slot);
       s.model->record_traces(s.theta, out, slot);
     }
     if (s.t == s.opt.steps) {
@@ -656,16 +720,7 @@ PointResult PointRun::finish() {
 
   // The checks at the reference minimum: given, found by Newton's method from the start where the
   // model has exact derivatives, or the final point of a converged run.
-  std::optional<Vector> x_star;
-  const std::vector<double>& given = s.params.vector("stability.x_star");
-  if (!given.empty()) {
-    SYMSWEEP_VERIFY(static_cast<Index>(given.size()) == s.model->dim(),
-                    "stability.x_star has " + std::to_string(given.size()) +
-                        " value(s) but the model has d = " + std::to_string(s.model->dim()));
-    x_star = Eigen::Map<const Vector>(given.data(), static_cast<Index>(given.size()));
-  } else if (s.model->exact_derivatives()) {
-    x_star = newton_minimum(*s.model, s.full.batch(), s.theta0, s.opt.weight_decay);
-  }
+  std::optional<Vector> x_star = s.x_star_before;
   if (!x_star && converged) x_star = s.theta;
   MinimumCheck check;
   check.note = StabilityNote::no_reference;
@@ -677,6 +732,27 @@ PointResult PointRun::finish() {
   out.set(c.lambda_max, check.lambda_max);
   out.set(c.eta_gd, check.eta_gd);
   out.set(c.K, check.K);
+  // The SGD checks there (sgd_stability.hpp), and the exact expectation over every batch
+  // sequence of the run's first stability.exact_steps updates.
+  const bool sgd_checks = s.params.text("stability.sgd_checks") == "true";
+  const SgdCheck sgd = check_sgd(
+      *s.model, s.full, x_star ? &*x_star : nullptr, check, s.opt, s.data_spec.online, sgd_checks,
+      s.params.integer("stability.batch_limit"), Stream(s.seed, s.key, Purpose::lanczos),
+      Stream(s.seed, s.key, Purpose::worst_batch));
+  out.set_code(c.sgd_note, static_cast<std::uint8_t>(sgd.note));
+  out.set(c.eta_ms, sgd.eta_ms);
+  out.set(c.eta_worst_batch, sgd.eta_worst_batch);
+  const std::int64_t exact_steps = s.params.integer("stability.exact_steps");
+  if (exact_steps > 0 && sgd_checks && x_star && c.trace_exact_mean_dist >= 0) {
+    const std::vector<std::int64_t>& steps = s.fields.record_steps();
+    const ExactExpectation e = exact_expectation(*s.model, s.full, s.opt, s.theta0, *x_star,
+                                                 exact_steps, steps, s.opt.divergence_bound);
+    for (std::size_t k = 0; k < steps.size() && steps[k] <= exact_steps; ++k) {
+      out.set(c.trace_exact_mean_dist, e.mean_dist[k], k);
+      out.set(c.trace_exact_mean_sq_dist, e.mean_sq_dist[k], k);
+      out.set(c.trace_exact_p_beyond, e.p_beyond[k], k);
+    }
+  }
   if (s.deterministic) {  // the predictions assume full-batch GD (NaN for stochastic runs)
     out.set(c.amplitude_predicted, check.amplitude);
     out.set(c.basin_radius_predicted, check.basin_radius);
@@ -796,6 +872,17 @@ double point_memory_bound(const ParamSet& params, std::size_t record_bytes) {
     doubles += 2 * 65536.0 + 3 * d + (m.dim <= 4096 ? 32 * d : 0);
   }
   doubles += m.dim <= 4096 ? 5 * d * d : kLanczosVectors * d;
+  // The SGD checks (sgd_stability.hpp, d <= kMaxSgdDim): the second-moment map's d x d scratch
+  // and H's eigenvectors, its eigenproblem on D = d (d + 1) / 2 numbers (dense up to 64, else a
+  // Lanczos basis), a batch's Hessian and the gathered rows; the exact enumeration's T + 1
+  // iterates and T batches of indices.
+  if (m.dim <= kMaxSgdDim && params.text("stability.sgd_checks") == "true") {
+    const double dd = d * (d + 1) / 2;
+    doubles += 16 * d * d + (dd <= 64 ? 3 * dd * dd : kLanczosVectors * dd) +
+               static_cast<double>(batch) * sample;
+    const auto t = static_cast<double>(params.integer("stability.exact_steps"));
+    doubles += (t + 1) * d + t * static_cast<double>(batch);
+  }
   const double bytes = 8 * doubles + m.bytes + 2.0 * static_cast<double>(record_bytes);
   return 1.25 * bytes + (1 << 20);
 }

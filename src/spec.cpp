@@ -15,6 +15,7 @@
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/model.hpp"
+#include "symsweep/sgd_stability.hpp"
 #include "text.hpp"
 
 namespace symsweep {
@@ -229,6 +230,22 @@ std::vector<ParamDef> common_params() {
       observation(real("stability.period_tol", "1e-9", Range::above(0),
                        "a deterministic run is periodic with period k when its last iterates "
                        "repeat every k steps to this relative tolerance")),
+      observation(words("stability.sgd_checks", "true", {"true", "false"},
+                        "true: the SGD checks at x* (eta_ms, eta_worst_batch, and the exact "
+                        "enumeration when stability.exact_steps > 0); false: skip them "
+                        "(sgd_note = off)",
+                        false)),
+      observation(integer("stability.batch_limit", "100000", Range{1, 1e12},
+                          "eta_worst_batch looks at every batch of S samples when there are at "
+                          "most this many, else at this many drawn at random (an upper bound of "
+                          "the threshold, sgd_note = worst_batch_sampled)",
+                          false)),
+      observation(integer("stability.exact_steps", "0", Range{0, 1e12},
+                          "T > 0: E|x_t - x*|, E|x_t - x*|^2 and P(|x_t - x*| > "
+                          "divergence_bound) for t <= T by exact enumeration of every batch "
+                          "sequence from the start (C(n, S)^T <= 2^25 of them; finite data, iid "
+                          "batches); 0: none",
+                          false)),
       observation(integer("record.every", "0", Range{0, 1e12},
                           "record traces every k steps (step 0 included); 0 records no traces",
                           false)),
@@ -381,6 +398,51 @@ const std::vector<CrossRule>& common_rules() {
          return "record.every = " + std::to_string(every) + ": must be <= optimizer.steps (" +
                 std::to_string(steps) +
                 "); a trace record every k steps needs a run of at least k steps";
+       }},
+      // The exact enumeration (sgd_stability.hpp) walks every batch sequence of the run's first
+      // exact_steps updates: it needs a finite set of iid batches, and a tree it can walk.
+      {{"stability.exact_steps", "optimizer.steps", "data.n", "optimizer.batch", "optimizer.method",
+        "data.mode", "optimizer.sampling", "stability.sgd_checks"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         const std::int64_t t = p.integer("stability.exact_steps");
+         if (t == 0) return std::nullopt;
+         const std::string head = "stability.exact_steps = " + std::to_string(t) + ": ";
+         const std::int64_t steps = p.integer("optimizer.steps");
+         if (t > steps) {
+           return head + "must be <= optimizer.steps (" + std::to_string(steps) +
+                  "); the enumeration follows the run's own updates";
+         }
+         if (p.integer("record.every") == 0) {
+           return head +
+                  "needs record.every > 0 (the expectations are traces on the record "
+                  "schedule)";
+         }
+         if (p.text("stability.sgd_checks") != "true") {
+           return head +
+                  "needs stability.sgd_checks = true (false turns the SGD checks, the "
+                  "enumeration among them, off)";
+         }
+         if (p.text("data.mode") != "finite") {
+           return head +
+                  "needs data.mode = finite (online batches are fresh samples: there is "
+                  "no finite set of batch sequences to enumerate)";
+         }
+         const bool gd = p.text("optimizer.method") == "gd";
+         if (!gd && p.text("optimizer.sampling") != "iid") {
+           return head +
+                  "needs optimizer.sampling = iid (reshuffled batches are not drawn "
+                  "independently at every step)";
+         }
+         const std::int64_t n = p.integer("data.n");
+         const std::int64_t s = gd ? n : std::min(p.integer("optimizer.batch"), n);
+         const double m = binomial(static_cast<Index>(n), static_cast<Index>(s));
+         const double paths = std::pow(m, static_cast<double>(t));
+         if (paths <= kMaxExactPaths) return std::nullopt;
+         return head + "enumerates C(data.n, optimizer.batch)^" + std::to_string(t) + " = C(" +
+                std::to_string(n) + ", " + std::to_string(s) + ")^" + std::to_string(t) + " = " +
+                text::format_double(paths) +
+                " batch sequences; at most 2^25 = 33554432 are allowed (fewer steps, or fewer "
+                "batches)";
        }},
       {{"optimizer.steps", "record.final_window"},
        [](const ParamSet& p) -> std::optional<std::string> {

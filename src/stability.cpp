@@ -11,6 +11,7 @@
 #include "detmath.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/optimizer.hpp"
 
 namespace symsweep {
 
@@ -47,8 +48,7 @@ MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star
     return c;
   }
   Matrix h;
-  model.hessian(x_star, full, h);
-  h.diagonal().array() += gamma;
+  SgdMap{gamma}.curvature_matrix(model, full, x_star, h);  // the linearisation at x*
   const Eigen::SelfAdjointEigenSolver<Matrix> eig(h);
   const double lo = eig.eigenvalues()[0], hi = eig.eigenvalues()[d - 1];
   if (!(lo > 1e-12 * std::fabs(hi)) || !std::isfinite(hi)) {
@@ -113,8 +113,7 @@ std::optional<Vector> newton_minimum(Model& model, const Batch& full, Vector x, 
     } else if (++stalled >= 10) {
       return std::nullopt;
     }
-    model.hessian(x, full, h);
-    h.diagonal().array() += gamma;
+    SgdMap{gamma}.curvature_matrix(model, full, x, h);  // the objective's Hessian, with decay
     // Relative to the gradient's scale: grad ~ H (x - x*), and |H|_inf (the largest absolute row
     // sum, >= every |eigenvalue|) scales with the loss, so the test does not depend on its units.
     const double scale = h.cwiseAbs().rowwise().sum().maxCoeff();
@@ -350,9 +349,7 @@ EndWatch::EndWatch(Index d, std::int64_t steps, Stream stream)
 void EndWatch::before_update(std::int64_t t, Model& model, const Batch& full, const Vector& x,
                              double eta, double gamma) {
   if (t < first_tangent_ || tangent_failed_) return;
-  model.hessian_vector(x, full, u_, hu_);
-  hu_ += gamma * u_;
-  u_ -= eta * hu_;  // the Jacobian of GD's step at x_t, applied to u
+  SgdMap{gamma}.tangent(model, full, x, eta, u_, hu_);  // GD's Jacobian at x_t, applied to u
   const double n = u_.norm();
   if (!(n > 0) || !std::isfinite(n)) {
     tangent_failed_ = true;  // lambda stays NaN

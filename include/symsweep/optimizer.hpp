@@ -14,8 +14,16 @@
 //     constant   eta_k = eta
 //     warmup     eta_k = eta * min(1, (k + 1) / warmup_steps)           (linear warmup)
 //     step       eta_k = eta * decay_factor^floor(k / decay_every)      (step decay)
+//
+// One home for the update: SgdMap holds the map theta -> theta - eta (g_B(theta) + gamma theta)
+// of one batch B and its linearisation u -> (I - eta (H_B(theta) + gamma)) u. The run (Sgd), the
+// tangent map of a deterministic run's Lyapunov exponent (stability.hpp's EndWatch), the checks
+// at a reference minimum (stability.hpp, sgd_stability.hpp) and the exact enumeration of batch
+// sequences (sgd_stability.hpp) all call it and write the update nowhere else, so that another
+// optimizer (momentum, Adam) is one new map beside it, with its own state.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -85,7 +93,45 @@ class BatchSource {
   RowMatrix x_, y_;                       // gathered or fresh batch
 };
 
-/// Plain SGD with weight decay and a step-size schedule.
+/// The SGD update of one batch and its linearisation (see the header comment). Stateless but for
+/// gamma; every method is allocation-free when the model's loss_grad and hessian_vector are.
+struct SgdMap {
+  double weight_decay = 0;  ///< gamma
+
+  /// theta <- theta - eta (g_B(theta) + gamma theta), g_B the mean gradient over `batch` (left in
+  /// `grad`, without weight decay). Returns the batch loss at theta before the update; when it is
+  /// not finite theta is left unchanged (the run has diverged).
+  double step(Model& model, const Batch& batch, double eta, Vector& theta, Vector& grad) const {
+    const double loss = model.loss_grad(theta, batch, grad);
+    if (!std::isfinite(loss)) return loss;
+    if (weight_decay != 0.0) {
+      theta -= eta * (grad + weight_decay * theta);
+    } else {
+      theta -= eta * grad;
+    }
+    return loss;
+  }
+  /// hu = (H_B(theta) + gamma) u: the curvature of the update's linearisation at theta.
+  void curvature(Model& model, const Batch& batch, const Vector& theta, const Vector& u,
+                 Vector& hu) const {
+    model.hessian_vector(theta, batch, u, hu);
+    hu += weight_decay * u;
+  }
+  /// u <- (I - eta (H_B(theta) + gamma)) u: the Jacobian of step() at theta applied to u; hu is
+  /// left holding (H_B(theta) + gamma) u.
+  void tangent(Model& model, const Batch& batch, const Vector& theta, double eta, Vector& u,
+               Vector& hu) const {
+    curvature(model, batch, theta, u, hu);
+    u -= eta * hu;
+  }
+  /// h = H_B(theta) + gamma I, dense (d x d): the linearisation's matrix.
+  void curvature_matrix(Model& model, const Batch& batch, const Vector& theta, Matrix& h) const {
+    model.hessian(theta, batch, h);
+    h.diagonal().array() += weight_decay;
+  }
+};
+
+/// Plain SGD with weight decay and a step-size schedule: SgdMap on the batches of a BatchSource.
 class Sgd {
  public:
   Sgd(Model& model, BatchSource& batches, const OptimizerSpec& spec);
@@ -102,7 +148,7 @@ class Sgd {
   Model* model_;
   BatchSource* batches_;
   OptimizerSpec spec_;
-  double weight_decay_;
+  SgdMap map_;
   std::int64_t k_ = 0;
   Vector grad_;
 };

@@ -2,7 +2,7 @@
 // 1, 2, 3", SC'11, via Random123).
 //
 // A stream is keyed by (sweep seed, the point's stream key, purpose): the Philox key is
-// (seed, stream key) and the counter space is split by purpose (data, init, batches):
+// (seed, stream key) and the counter space is split by purpose (the Purpose enum below):
 // counter = (block, purpose, 0, 0). A point's numbers are therefore a pure function of its seed,
 // its parameter values and the position in the stream: they never depend on which rank or thread
 // runs it, on where it sits in the grid, or on how many numbers another purpose consumed.
@@ -47,6 +47,9 @@ enum class Purpose : std::uint64_t {
   noise = 4,    ///< online mode: the fresh large batch of the gradient-noise diagnostics
   lanczos = 5,  ///< start vectors of Lanczos (stability.hpp's top_eigenvalue, d > 64)
   tangent = 6,  ///< a deterministic run's end: tangent vector's start, projection weights
+  /// the batches drawn for eta_worst_batch when there are more than stability.batch_limit of
+  /// them (sgd_stability.hpp); drawn at the end of a point, so no other purpose's numbers move
+  worst_batch = 7,
 };
 
 /// The stream key of a point: see the header comment for what enters it and how.

@@ -19,6 +19,12 @@
 //                         minimum (stability.hpp); period, amplitude (along v), orbit, lyapunov:
 //                         the end of a deterministic run. Vectors along "coord": the first 8
 //                         coordinates, or (d > 8) the projection on v in coord 0.
+//   /results/eta_ms, eta_worst_batch, sgd_note: the SGD checks at x* (sgd_stability.hpp);
+//   /traces/dist_to_min   |theta_t - x*| where x* is known before the run (given, or Newton's
+//                         method from the start), for a Monte-Carlo over a seed axis;
+//   /traces/exact_mean_dist, exact_mean_sq_dist, exact_p_beyond: the exact expectation over
+//                         every batch sequence, steps <= stability.exact_steps (declared only
+//                         when that is > 0).
 //   /results/theta_norm, hessian_trace, grad_noise (per "layer"), noether_flow (Tr[A_k Sigma]
 //                         per "generator", the model's symmetry generators A_k): the end, and the
 //                         same on the trace schedule with /traces/sharpness (lambda_max, d <= 64).
@@ -80,6 +86,11 @@ class SweepFields {
     // The stability checks at x* and the orbit of a periodic run (stability.hpp).
     FieldId x_star, lambda_max, eta_gd, K, amplitude_predicted, basin_radius_predicted,
         centre_shift, note;
+    // The SGD checks at x* (sgd_stability.hpp); the exact_* traces are -1 (absent) unless
+    // stability.exact_steps > 0.
+    FieldId eta_ms, eta_worst_batch, sgd_note;
+    FieldId trace_dist_to_min, trace_exact_mean_dist = -1, trace_exact_mean_sq_dist = -1,
+                               trace_exact_p_beyond = -1;
     FieldId period, amplitude, orbit, lyapunov;
     // Symmetry and noise diagnostics, at the end and on the trace schedule.
     FieldId theta_norm, hessian_trace, grad_noise, noether_flow;
