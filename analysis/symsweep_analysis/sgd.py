@@ -46,6 +46,7 @@ THRESHOLDS = (
     ("eta_ms", r"$\eta_{ms}$ (linear mean-square, Wu-Ma-E)", "#1f78b4", "--"),
     ("eta_gd", r"$\eta_{gd}=2/\lambda_{\max}(H)$ (GD)", "black", ":"),
 )
+TITLE = {"eta_worst_batch": r"$\eta_{wb}$", "eta_ms": r"$\eta_{ms}$", "eta_gd": r"$\eta_{gd}$"}
 OFF_SCALE = 1e4  # the top of the scale, times the largest divergence bound
 MAX_PANELS = 12
 
@@ -269,8 +270,11 @@ def plot_expectation(ds):
         main.set_xlim(steps.min(), steps.max())
         main.set_xlabel("step t")
         if col == 0:
-            main.set_ylabel(r"$E\,|x_t - x^*|$ (distance to $x^*$)")
-        band.set_title(label or None, fontsize=10)
+            main.set_ylabel(r"$|x_t - x^*|$: exact mean; mean, median over seeds")
+        told = ", ".join(f"{TITLE[f]} = {_g(thresholds[f])}" for f, *_ in THRESHOLDS
+                         if f in thresholds)
+        band.set_title(f"{label}: {told}" if label and told else (label or told or None),
+                       fontsize=10)
         # the strip: each eta's colour, the thresholds, the etas where the median converges
         # while the mean diverges ringed
         for eta in etas:

@@ -86,8 +86,11 @@ def test_prop6_past_the_worst_batch_the_exact_mean_diverges_while_the_median_con
                 assert not (outcome[i, j] == DIVERGED).any()
             else:  # one unstable batch decides the mean (Thm 10) ...
                 assert last > first, (e, a[j], first, last)
-                # ... while the typical run still converges (up to past GD's threshold)
-                assert median[-1] < median[0] / 2, (e, a[j], median[0], median[-1])
+                # ... while the typical run still converges: fast below the mean-square
+                # threshold, slowly past it (a = 0.6, eta = 2.6: also past GD's threshold, the
+                # geometric mean of |1 - eta h_B| is sqrt(1.6 x 0.56) = 0.95 per step)
+                fast = e < ms[i, j, 0]
+                assert median[-1] < median[0] / (100 if fast else 1), (e, a[j], median)
     # Past GD's own threshold (a = 0.6, eta = 2.6 > 4/1.6) too the median converges: the
     # mixture of f+ (expanding) and a x^2/2 (contracting) batches contracts on a typical path.
     assert gd[2, 1, 0] < 2.6
@@ -137,7 +140,8 @@ def test_the_expectation_command_draws_and_counts_what_the_file_holds(prop6, tmp
         assert len(solid) == len(eta)
         for i, ln in enumerate(solid):
             want = np.where(np.isfinite(exact[i, j]) & (exact[i, j] <= top), exact[i, j], np.nan)
-            np.testing.assert_array_equal(np.asarray(ln.get_ydata(), dtype=float), want)
+            # the mean over the seeds of one value: equal up to the rounding of the mean
+            np.testing.assert_allclose(np.asarray(ln.get_ydata(), dtype=float), want, rtol=1e-14)
         # every off-scale value of the exact mean is a marker in the band: filled +inf, hollow
         # finite above the top
         tri = [ln for ln in band.get_lines() if ln.get_marker() == "^"]
@@ -291,9 +295,11 @@ def test_every_batch_stable_means_stable_in_expectation(family, tmp_path):
         out = run(cfg, tmp_path / f"{family}{batch}.h5", *sets,
                   "axes.optimizer.eta=" + ", ".join(repr(f_ * wb) for f_ in factors))
         with h5py.File(out, "r") as f:
-            exact = f["traces/exact_mean_dist"][()]  # (eta, seed, step)
-            outcome = f["results/outcome"][()]
-            dist = f["traces/dist_to_min"][()]
+            # the axes in the config's order (seed, then the eta added by --set): eta first here
+            exact = f["traces/exact_mean_dist"][()].swapaxes(0, 1)  # (eta, seed, step)
+            outcome = f["results/outcome"][()].T
+            dist = f["traces/dist_to_min"][()].swapaxes(0, 1)
+            assert [d.label for d in f["results/outcome"].dims] == ["sweep.seed", "optimizer.eta"]
         for i, factor in enumerate(factors):
             first, last = exact[i, 0, 0], exact[i, 0, steps]
             if factor < 1:  # Thm 11: every batch stable
