@@ -132,7 +132,11 @@ def test_the_expectation_command_draws_and_counts_what_the_file_holds(prop6, tmp
     mains = [ax for ax in plot_axes(fig) if ax.get_yscale() == "log"]
     bands = [ax for ax in plot_axes(fig) if ax.get_title()]
     strips = [ax for ax in plot_axes(fig) if ax.get_xlabel() == "optimizer.eta"]
-    assert [b.get_title() for b in bands] == [f"model.a = {v:g}" for v in a]
+    # each panel's title names its value of model.a and its three thresholds, from the file
+    assert [b.get_title() for b in bands] == [
+        f"model.a = {v:g}: " + ", ".join(f"$\\eta_{{{k}}}$ = {thresholds[f][j]:.4g}" for k, f in
+                                        (("wb", "eta_worst_batch"), ("ms", "eta_ms"),
+                                         ("gd", "eta_gd"))) for j, v in enumerate(a)]
     assert len(mains) == len(strips) == len(a)
     for j, (main, band, strip) in enumerate(zip(mains, bands, strips)):
         # one solid line per eta: the file's exact mean where it is on the scale
