@@ -19,8 +19,10 @@ from .dataset import (axes, code, config, decode, done, left_out, members, open_
                       outcome_fractions, param, status_counts)
 from .phase import plot_phase, save
 from .report import write_report
+from .sgd import boundary_table, format_boundary_table, plot_expectation
 from .trace import approach_rates, fit_exponents, plot_trace
 
-__all__ = ["approach_rates", "axes", "code", "compare", "config", "decode", "done",
-           "fit_exponents", "left_out", "members", "open_sweep", "outcome_fractions", "param",
-           "plot_phase", "plot_trace", "save", "status_counts", "write_report"]
+__all__ = ["approach_rates", "axes", "boundary_table", "code", "compare", "config", "decode",
+           "done", "fit_exponents", "format_boundary_table", "left_out", "members", "open_sweep",
+           "outcome_fractions", "param", "plot_expectation", "plot_phase", "plot_trace", "save",
+           "status_counts", "write_report"]

@@ -1,6 +1,7 @@
 """Command line: /usr/bin/python3 -m symsweep_analysis COMMAND ... (analysis/ on PYTHONPATH).
 
     phase   FILE.h5 [-o OUT.png|.pdf] [--x KEY] [--y KEY] [--color outcome|FIELD] [--facet KEY]
+            [--table]      --table: also the thresholds against the measured divergence boundary
     compare A.h5 B.h5 [--rtol R] [--atol A] [--show N]     exit 0 same, 1 different, 2 unusable
     report  FILE.h5 [-o OUT.html] [--figures DIR] [--format png,pdf]
     bifurcation FILE.h5 [-o OUT.png] [--x KEY] [--facet KEY]    orbit points against eta
@@ -8,6 +9,8 @@
     eos         FILE.h5 [-o OUT.png] [--x KEY]                  final sharpness against 2/eta
     trace       FILE.h5 --var trace_NAME [--select KEY=VALUE ...] [--predicted FIELD|NUMBER]
                 [--fit-rate] [-o OUT.png]        time series per point; approach rates, exponents
+    expectation FILE.h5 [-o OUT.png]     E|x_t - x*| against t per eta: exact enumeration and
+                the Monte-Carlo over seeds (stability.exact_steps > 0)
     noether     FILE.h5 [--kind init|rate|scale] [-o OUT.png]   the Noether-flow sweeps' figure
                 and their predicted-against-measured table
     inspect     FILE.h5        provenance, axes, points per enum member, range of every field
@@ -42,6 +45,10 @@ def main(argv=None):
     phase.add_argument("--color", default="outcome",
                        help="'outcome' (default) or a field of /results, e.g. sharpness")
     phase.add_argument("--facet", help="a third axis: one panel per value")
+    phase.add_argument("--table", action="store_true",
+                       help="also print, per value of --y, the thresholds eta_worst_batch, eta_ms, "
+                       "eta_gd against the measured boundary along --x: the largest value with no "
+                       "diverged seed (there and below) and the smallest with every seed diverged")
     comp = sub.add_parser("compare", help="compare two result files field by field",
                           description="Exit status: 0 the same, 1 different, 2 unusable input.")
     comp.add_argument("a")
@@ -86,6 +93,16 @@ def main(argv=None):
     tr.add_argument("--tail", type=float, default=0.2,
                     help="fraction of the last records that estimates q_final (default 0.2)")
     tr.add_argument("-o", "--output")
+    ex = sub.add_parser("expectation", help="E|x_t - x*| per eta: exact and Monte-Carlo",
+                        description="The exact expectation of the distance to x* over every batch "
+                        "sequence (the exact_mean_dist trace of stability.exact_steps > 0), solid, "
+                        "with the mean (dashed) and median (dotted) of dist_to_min over the seed "
+                        "axis, one curve per optimizer.eta, one panel per value of the other axes; "
+                        "the thresholds eta_worst_batch, eta_ms, eta_gd under each panel; +inf "
+                        "and off-scale values in a band above each panel. Prints the values "
+                        "left off the scale and a line per panel and eta.")
+    ex.add_argument("file")
+    ex.add_argument("-o", "--output")
     no = sub.add_parser("noether", help="figure and predicted-vs-measured table of a Noether sweep",
                         description="jobs/sweeps/noether_init.ini (spread of C across starts "
                         "under SGD and GD), noether_rate.ini (approach rate ~ eta^a S^b and the "
@@ -129,7 +146,26 @@ def main(argv=None):
         if args.command == "phase":
             out = args.output or args.file.rsplit(".", 1)[0] + ".png"
             ds = open_sweep(args.file)
+            if args.table:  # checked before the figure: a file without the axes draws nothing
+                from .phase import default_axes
+                from .sgd import boundary_table, format_boundary_table
+
+                x, y = default_axes(ds, args.x, args.y)
+                table = format_boundary_table(boundary_table(ds, x, y))
             save(plot_phase(ds, args.x, args.y, args.color, args.facet), out)
+            if args.table:
+                print("\n".join(table))
+            print(f"wrote {out}")
+            return 0
+        if args.command == "expectation":
+            from .sgd import plot_expectation
+
+            out = args.output or args.file.rsplit(".", 1)[0] + "_expectation.png"
+            ds = open_sweep(args.file)
+            fig, lines = plot_expectation(ds)
+            save(fig, out)
+            for line in lines:
+                print(f"expectation: {line}" if line.startswith("left out") else line)
             print(f"wrote {out}")
             return 0
         if args.command in ("bifurcation", "amplitudes", "eos"):

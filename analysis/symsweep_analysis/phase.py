@@ -14,8 +14,10 @@ done point are hatched grey ("no data").
 Boundaries, each in the legend: the linear GD threshold eta (lambda_max + gamma) = 2 where eta is
 one of the plane's axes, per row from the checks' lambda_max at x* (weight decay included) where
 the file has it, else from the measured sharpness (median over the points that did not diverge)
-and the weight decay gamma; and K = 0 (the nonlinear criterion of Mulayoff &
-Stich, Thm 7) where the file's K changes sign on the plane.
+and the weight decay gamma; the SGD thresholds eta_ms (linear mean-square) and eta_worst_batch
+(min over batches of 2 / lambda_max(H_B)) per row from the file's fields, where it has them; and
+K = 0 (the nonlinear criterion of Mulayoff & Stich, Thm 7) where the file's K changes sign on the
+plane.
 """
 import warnings
 
@@ -289,6 +291,53 @@ def _gd_threshold(ax, ds, sub, xa, ya):
     return True
 
 
+# The SGD thresholds at x* (README "SGD stability sweeps"), drawn like the GD line: (field, style,
+# legend label).
+SGD_THRESHOLDS = (
+    ("eta_ms", dict(color="black", linestyle="-.", linewidth=1.8),
+     r"SGD mean-square threshold $\eta_{ms}$"),
+    ("eta_worst_batch", dict(color="black", linestyle=":", linewidth=2.4),
+     r"worst-batch threshold $\eta_{wb}=\min_B\,2/\lambda_{\max}(H_B)$"),
+)
+
+
+def _sgd_thresholds(ax, ds, sub, xa, ya):
+    """Draws eta_ms and eta_worst_batch per row (or column) of the plane, each the median over
+    the row's done points of the file's field, where eta is one of the plane's axes; returns the
+    labels of the lines drawn (the worst batch's says so where the file's sgd_note says it was
+    sampled: then it is an upper bound)."""
+    eta_key = "optimizer.eta"
+    if eta_key not in (xa.key, ya.key):
+        return []
+    other = ya if xa.key == eta_key else xa
+    drawn = []
+    for field, style, label in SGD_THRESHOLDS:
+        if field not in sub:
+            continue
+        value = sub[field].where(done(sub))
+        reduce = [d for d in value.dims if d != other.key]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row = value.median(reduce) if reduce else value
+        values = np.atleast_1d(np.asarray(row.values, dtype=float))
+        if not np.isfinite(values).any():
+            continue
+        if field == "eta_worst_batch" and "sgd_note" in sub:
+            notes = members(sub["sgd_note"])
+            if "worst_batch_sampled" in notes and bool(
+                    (done(sub) & (sub["sgd_note"] == notes.index("worst_batch_sampled"))).any()):
+                label += " (sampled batches: an upper bound)"
+        xs, ys = [], []
+        for j, v in enumerate(values):
+            xs += [v, v, np.nan]
+            ys += [other.edges[j], other.edges[j + 1], np.nan]
+        if xa.key != eta_key:
+            xs, ys = ys, xs
+        ax.plot(xs, ys, **style, label=label)
+        drawn.append(label)
+    return drawn
+
+
 def _plottable(ds):
     """Fields with one value per point (their dimensions are exactly the axes)."""
     return [n for n in ds.data_vars if ds[n].dims == tuple(axes(ds))]
@@ -390,6 +439,7 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
         finite = np.concatenate([p[np.isfinite(p)] for p in planes])
         norm = Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
     seen, empty, drew, drew_k, gaps = set(), False, False, False, set()
+    sgd_labels = []
     for n, (ax, value, sub) in enumerate(zip(axs[0], panels, subs)):
         if color == "outcome":
             codes, has_empty = _draw_outcomes(ax, ds, sub, xa, ya, reduce)
@@ -403,6 +453,9 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
             kinds, gap_style = _field_gaps(ax, ds, sub, planes[n], xa, ya, reduce)
             gaps |= kinds
         drew = _gd_threshold(ax, ds, sub, xa, ya) or drew
+        for label in _sgd_thresholds(ax, ds, sub, xa, ya):
+            if label not in sgd_labels:
+                sgd_labels.append(label)
         drew_k = _k_boundary(ax, sub, xa, ya, reduce) or drew_k
         xa.dress(ax, "x")
         ya.dress(ax, "y")
@@ -426,9 +479,11 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
     if empty:
         handles.append(Patch(facecolor=NO_DATA, edgecolor="#c8c8c8", hatch="//",
                              label="no data (no point done)"))
+    lines = [ln for a in axs[0] for ln in a.get_lines() if not ln.get_label().startswith("_")]
     if drew:
-        lines = [ln for a in axs[0] for ln in a.get_lines() if not ln.get_label().startswith("_")]
-        handles += lines[:1]
+        handles += [ln for ln in lines if ln.get_label().startswith("GD threshold")][:1]
+    for label in sgd_labels:
+        handles += [ln for ln in lines if ln.get_label() == label][:1]
     if drew_k:
         from matplotlib.lines import Line2D
 

@@ -5,8 +5,10 @@
 #include <optional>
 #include <string>
 
+#include "detmath.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
+#include "text.hpp"
 
 namespace symsweep {
 
@@ -166,6 +168,22 @@ PolySpec spec_of(const ParamSet& p) {
     s.n = 2;
     s.monomials = {mono(0, 0.5, {0, 0}), mono(0, 0.25, {0, 0, 0, 0}),
                    mono(1, 0.5 * p.number("model.a"), {0, 0})};
+  } else if (preset == "spread") {
+    // h_i = h_min (h_max / h_min)^(i / (n - 1)): log-uniform, both ends included, computed
+    // through detmath so that the curvatures are the same bits on every CPU.
+    s.n = p.integer("data.n");
+    const double lo = p.number("model.h_min"), hi = p.number("model.h_max");
+    const double q = p.number("model.q");
+    const double log_ratio = det::log(hi / lo);
+    for (Index i = 0; i < s.n; ++i) {
+      const double h =
+          i == 0 ? lo
+          : i == s.n - 1
+              ? hi
+              : lo * det::exp(log_ratio * static_cast<double>(i) / static_cast<double>(s.n - 1));
+      s.monomials.push_back(mono(i, 0.5 * h, {0, 0}));
+      s.monomials.push_back(mono(i, 0.25 * q, {0, 0, 0, 0}));
+    }
   } else {  // custom
     s.d = p.integer("model.d");
     const Value& rows = p.value("model.monomials");
@@ -208,19 +226,43 @@ ModelInfo poly_info() {
   ModelInfo info;
   info.name = "poly";
   info.summary =
-      "a polynomial loss of degree <= 4 per sample (presets f_plus, f_minus, L_beta, prop6, or "
-      "custom monomials); exact third and fourth derivatives for the nonlinear stability checks";
+      "a polynomial loss of degree <= 4 per sample (presets f_plus, f_minus, L_beta, prop6, "
+      "spread, or custom monomials); exact third and fourth derivatives for the nonlinear "
+      "stability checks";
   info.params = {
       ParamDef{"model.preset",
                ParamKind::Choice,
                "f_minus",
                "the potentials: f_plus, f_minus (x^2/2 +- x^4/4), L_beta (x1^2/2 + x2^2/10 + "
-               "beta x1^2 x2 + x1^4/10), prop6 (x^2/2 + x^4/4 and a x^2/2, two samples), custom",
+               "beta x1^2 x2 + x1^4/10), prop6 (x^2/2 + x^4/4 and a x^2/2, two samples), spread "
+               "(data.n samples h_i x^2/2 + q x^4/4, h_i log-uniform over [h_min, h_max]), custom",
                {},
-               {"f_plus", "f_minus", "L_beta", "prop6", "custom"},
+               {"f_plus", "f_minus", "L_beta", "prop6", "spread", "custom"},
                true},
       ParamDef{"model.beta", ParamKind::Real, "0.25", "beta of L_beta", Range::any(), {}, true},
       ParamDef{"model.a", ParamKind::Real, "0.5", "a of prop6", Range::any(), {}, true},
+      ParamDef{"model.h_min",
+               ParamKind::Real,
+               "0.5",
+               "spread: the smallest per-sample curvature h_i (sample 0)",
+               Range::above(0),
+               {},
+               true},
+      ParamDef{"model.h_max",
+               ParamKind::Real,
+               "4",
+               "spread: the largest per-sample curvature h_i (sample data.n - 1; >= model.h_min)",
+               Range::above(0),
+               {},
+               true},
+      ParamDef{"model.q",
+               ParamKind::Real,
+               "1",
+               "spread: the quartic coefficient of every sample, q x^4/4 (q > 0: an unstable "
+               "batch diverges super-geometrically, as f_plus does)",
+               Range::at_least(0),
+               {},
+               true},
       ParamDef{"model.d",
                ParamKind::Integer,
                "1",
@@ -245,8 +287,14 @@ ModelInfo poly_info() {
   };
   info.rules = {
       {{"model.preset", "model.d", "model.monomials", "model.x0", "data.n", "data.mode",
-        "model.beta", "model.a"},
+        "model.beta", "model.a", "model.h_min", "model.h_max", "model.q"},
        [](const ParamSet& p) -> std::optional<std::string> {
+         if (p.text("model.preset") == "spread" &&
+             !(p.number("model.h_max") >= p.number("model.h_min"))) {
+           return "model.h_max = " + text::format_double(p.number("model.h_max")) +
+                  ": must be >= model.h_min (" + text::format_double(p.number("model.h_min")) +
+                  ") for model.preset = spread";
+         }
          const PolySpec s = spec_of(p);
          const auto x0 = p.vector("model.x0").size();
          if (static_cast<Index>(x0) != s.d) {

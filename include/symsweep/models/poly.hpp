@@ -14,6 +14,13 @@
 //     f_minus  x^2/2 - x^4/4                          d = 1, n = 1 (f-)
 //     L_beta   x1^2/2 + x2^2/10 + beta x1^2 x2 + x1^4/10   d = 2, n = 1
 //     prop6    sample 0: x^2/2 + x^4/4, sample 1: (a/2) x^2     d = 1, n = 2 (their Prop. 6)
+//     spread   sample i: h_i x^2/2 + q x^4/4, i = 0 .. n-1     d = 1, n = data.n
+//              h_i = h_min (h_max/h_min)^(i/(n-1)), log-uniform over [model.h_min, model.h_max]
+//              (n = 1: h_0 = h_min), q = model.q >= 0. Every sample is minimised at x* = 0 (an
+//              interpolating minimum, where Mulayoff & Stich's Thm 11 applies); a batch B has
+//              curvature mean_{i in B} h_i there, so eta_gd = 2 / mean h_i, the worst batch of S
+//              is the S stiffest samples, and with q > 0 an unstable batch diverges
+//              super-geometrically, as f_plus does. No random draws.
 //     custom   model.monomials: one row per monomial, "sample, coefficient, i1, i2, i3, i4" with
 //              -1 for unused factors (e.g. "0, 0.5, 0, 0, -1, -1" is x0^2/2 for sample 0);
 //              d = model.d
