@@ -67,6 +67,17 @@ fi
 # 2. The configuration: this node, one partition, private ports and directories.
 stop_pidfile "$dir/slurmd.pid"  # leftovers of an earlier start in this directory
 stop_pidfile "$dir/slurmctld.pid"
+# A test cluster of another build directory left running (its run was killed) holds the private
+# ports: the new daemons could not bind them, and sinfo would answer from the old cluster, whose
+# state directory may be gone ("I/O error writing script" at sbatch). Stop it first.
+for daemon in slurmd slurmctld; do
+  pkill -TERM -f "^$daemon -f .*/slurm-cluster/slurm.conf\$" 2>/dev/null || true
+  for _ in $(seq 50); do
+    pgrep -f "^$daemon -f .*/slurm-cluster/slurm.conf\$" >/dev/null || break
+    sleep 0.1
+  done
+  pkill -KILL -f "^$daemon -f .*/slurm-cluster/slurm.conf\$" 2>/dev/null || true
+done
 mkdir -p "$dir/state" "$dir/spool"
 # Addresses are given as 127.0.0.1 so that the cluster works without the host name resolving.
 host=$(hostname -s)
