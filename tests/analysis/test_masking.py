@@ -113,8 +113,10 @@ def test_open_sweep_masks_every_field_at_points_not_done(killed):
     raw = open_sweep(killed, raw=True)
     ds = open_sweep(killed)
     pending = pending_mask(killed)
-    # The defect: the stored values of a pending point read as results (0.0 loss).
-    assert (raw["final_loss"].values[pending] == 0).all()
+    # The defect: the stored values of a pending point read as results (0.0 loss). Not every
+    # one reads 0: a kill -9 inside a checkpoint can leave a point's values written and its status
+    # (written last, the commit) still pending; those must be masked just the same.
+    assert (raw["final_loss"].values[pending] == 0).any()
     assert ds.attrs["masked"] == 1 and raw.attrs["masked"] == 0
     checked = 0
     for name in ds.data_vars:

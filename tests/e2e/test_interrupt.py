@@ -182,9 +182,12 @@ def test_signal_checkpoints_and_exits_3_within_seconds(slow, tmp_path, how):
 def test_two_runs_on_one_output_one_refuses_and_the_file_stays_whole(slow, tmp_path):
     config, ref = slow
     out = tmp_path / "one.h5"
-    # One rank (about 5 s); the others are single processes (MPI singletons), quick to start.
+    # One rank (about 5 s); the others are single processes (MPI singletons). The first run is
+    # stopped (SIGSTOP) while they try, so that it cannot finish first however slow they start
+    # on a busy machine: a stopped process still holds its lock.
     first = start("run", config, "-o", out, "--quiet", "--checkpoint", "0.1", np=1)
     wait_for(lambda: out.exists() and done_count(out) > 0)
+    subprocess.run(["pkill", "-STOP", "-s", str(first.pid)], check=True)
     for args in (["run", config, "-o", out], ["run", config, "-o", out, "--overwrite"],
                  ["resume", out]):
         r = symsweep(*args)

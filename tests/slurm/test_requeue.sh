@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # jobs/slurm/sweep.sbatch under a time limit, on the real test cluster (tests/slurm/cluster.sh):
-# a 1-minute limit with --signal=B:USR1@50 makes SIGUSR1 arrive mid-sweep (the sweep needs about
-# 40 s of 2 ranks, and SLURM sends the signal within the first 30 s or so: its time-limit check
-# runs every 30 s, so a 20 s sweep sometimes finished unsignalled); the job checkpoints,
-# requeues itself and resumes until the sweep is complete. Points are short (about 0.2 s each): a
+# a 1-minute limit with --signal=B:USR1@50 makes SIGUSR1 arrive mid-sweep, and, since SLURM's
+# time-limit check runs only every 30 s (a 20–40 s sweep, as on a quiet machine, sometimes
+# finished unsignalled), the first run also gets SIGUSR1 5 s after it starts from
+# `scancel --signal=USR1 --batch`, which delivers it to the batch shell exactly as B: does; the
+# job checkpoints, requeues itself and resumes until the sweep is complete. Points are short (about 0.2 s each): a
 # point interrupted mid-run starts again from its beginning on resume, so points longer than the
 # time between two signals would never finish (a busy machine made the earlier 2-second points
 # livelock this test). The file must equal the same sweep run
@@ -48,10 +49,19 @@ job=$(SYMSWEEP_BIN=$bin sbatch --parsable --ntasks=2 --time=1 --signal=B:USR1@50
   --checkpoint 5)
 echo "submitted job $job"
 state=
+running_since=
 for _ in $(seq 600); do
   state=$(scontrol show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
   case $state in
     COMPLETED | FAILED | TIMEOUT | CANCELLED | NODE_FAIL | OUT_OF_MEMORY) break ;;
+    RUNNING)
+      if [[ -z $running_since ]]; then
+        running_since=$(date +%s)
+      elif [[ $running_since != signalled ]] && (($(date +%s) - running_since >= 5)); then
+        scancel --signal=USR1 --batch "$job"
+        running_since=signalled
+      fi
+      ;;
   esac
   sleep 1
 done
