@@ -305,7 +305,8 @@ def _sgd_thresholds(ax, ds, sub, xa, ya):
     """Draws eta_ms and eta_worst_batch per row (or column) of the plane, each the median over
     the row's done points of the file's field, where eta is one of the plane's axes; returns the
     labels of the lines drawn (the worst batch's says so where the file's sgd_note says it was
-    sampled: then it is an upper bound)."""
+    sampled: then it is an upper bound). Rows of full-batch points (sgd_note full_batch) are left
+    out: there both equal eta_gd, whose line is drawn already, so a GD sweep gets no SGD lines."""
     eta_key = "optimizer.eta"
     if eta_key not in (xa.key, ya.key):
         return []
@@ -315,6 +316,8 @@ def _sgd_thresholds(ax, ds, sub, xa, ya):
         if field not in sub:
             continue
         value = sub[field].where(done(sub))
+        if "sgd_note" in sub and "full_batch" in members(sub["sgd_note"]):
+            value = value.where(sub["sgd_note"] != members(sub["sgd_note"]).index("full_batch"))
         reduce = [d for d in value.dims if d != other.key]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

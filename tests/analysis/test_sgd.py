@@ -204,10 +204,26 @@ def test_the_phase_diagram_draws_the_three_thresholds_of_each_row(sgd_phase):
         line = [ln for ln in ax.get_lines() if ln.get_label().startswith(name)]
         assert len(line) == 1
         xs = np.asarray(line[0].get_xdata(), dtype=float)
-        drawn = xs[~np.isnan(xs)][::2]  # one vertical segment per row, in row order
-        np.testing.assert_allclose(drawn, field, rtol=1e-12, err_msg=name)
+        # one vertical segment per row, in row order; the SGD lines leave out the full-batch row
+        # (S = n), where both equal eta_gd and the GD line is drawn
+        rows_drawn = field if name == "GD threshold" else field[:-1]
+        assert len(xs[~np.isnan(xs)]) == 2 * len(rows_drawn), (name, xs)
+        np.testing.assert_allclose(xs[~np.isnan(xs)][::2], rows_drawn, rtol=1e-12, err_msg=name)
     assert len(batch) == 3
     assert_legends_off_the_data(fig)
+
+
+def test_a_full_batch_sweep_gets_the_gd_line_alone(tmp_path):
+    """On a GD sweep (L_beta, S = n) eta_ms = eta_worst_batch = eta_gd: no SGD lines, no SGD
+    entries in the legend."""
+    out = run(SWEEPS / "l_beta.ini", tmp_path / "gd.h5", "axes.model.beta=-0.3, 0.3",
+              "axes.optimizer.eta=1.9, 2.1")
+    with h5py.File(out, "r") as f:
+        np.testing.assert_allclose(f["results/eta_ms"][()], f["results/eta_gd"][()], rtol=1e-12)
+    fig = plot_phase(open_sweep(out), "model.beta", "optimizer.eta")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(t.startswith("GD threshold") for t in labels), labels
+    assert not any("SGD" in t or "worst-batch" in t for t in labels), labels
 
 
 def test_the_boundary_table_is_the_measured_boundary_of_the_file(sgd_phase, tmp_path):
