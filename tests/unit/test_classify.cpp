@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/point_values.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/models/poly.hpp"
 #include "symsweep/rng.hpp"
@@ -19,28 +20,13 @@ namespace symsweep {
 namespace {
 
 /// One point of a parsed spec, run by PointRun; the values of its stored fields by name.
-struct EndRun {
-  EndRun(const std::string& ini, const std::vector<std::string>& sets)
-      : spec(parse_spec(ini, sets)), grid(spec), fields(grid) {
+struct EndRun : testing::PointValues {
+  EndRun(const std::string& ini, const std::vector<std::string>& sets) : PointValues(ini, sets) {
     PointRun run(grid, fields, 0);
     run.advance(std::numeric_limits<std::int64_t>::max());
     bytes = run.classification_bytes();
     result = run.finish();
   }
-  double real(const char* name, std::size_t i = 0) const {
-    return result.values.real(fields.schema().id(Group::results, name), i);
-  }
-  std::int64_t integer(const char* name) const {
-    return result.values.integer(fields.schema().id(Group::results, name));
-  }
-  std::string member(const char* name) const {
-    const FieldId id = fields.schema().id(Group::results, name);
-    return fields.schema().field(id).members[result.values.code(id)];
-  }
-  SweepSpec spec;
-  Grid grid;
-  SweepFields fields;
-  PointResult result;
   std::size_t bytes = 0;
 };
 

@@ -14,6 +14,7 @@
 
 #include <Eigen/Eigenvalues>
 
+#include "../common/point_values.hpp"
 #include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/grid.hpp"
@@ -109,27 +110,7 @@ double radius_of(const Matrix& k) {
 }
 
 /// One point of a sweep; its stored values by name.
-struct Point {
-  Point(const std::string& ini, const std::vector<std::string>& sets)
-      : spec(parse_spec(ini, sets)),
-        grid(spec),
-        fields(grid),
-        result(simulate_point(grid, fields, 0)) {}
-  double real(const char* name) const {
-    return result.values.real(fields.schema().id(Group::results, name));
-  }
-  double trace(const char* name, std::size_t i) const {
-    return result.values.real(fields.schema().id(Group::traces, name), i);
-  }
-  std::string member(const char* name) const {
-    const FieldId id = fields.schema().id(Group::results, name);
-    return fields.schema().field(id).members[result.values.code(id)];
-  }
-  SweepSpec spec;
-  Grid grid;
-  SweepFields fields;
-  PointResult result;
-};
+using Point = testing::SimulatedPoint;
 
 const std::string kProp6 =
     "[model]\nname = poly\npreset = prop6\n[data]\nn = 2\n[optimizer]\nbatch = 1\nsteps = 20\n"

@@ -16,6 +16,7 @@
 #include <Eigen/QR>
 #include <Eigen/SVD>
 
+#include "../common/point_values.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/grid.hpp"
@@ -29,34 +30,18 @@ namespace symsweep {
 namespace {
 
 /// One GD run of the poly model; the values of its stored fields by name.
-struct GdRun {
+struct GdRun : testing::SimulatedPoint {
   explicit GdRun(const std::vector<std::string>& sets)
-      : spec(parse_spec("[model]\nname = poly\n[data]\nn = 1\n[optimizer]\nbatch = 1\n"
-                        "steps = 20000\ntol = 1e-13\ncheck_every = 10\n",
-                        sets)),
-        grid(spec),
-        fields(grid),
-        result(simulate_point(grid, fields, 0)) {}
-  double real(const char* name, std::size_t i = 0) const {
-    return result.values.real(fields.schema().id(Group::results, name), i);
-  }
+      : SimulatedPoint(
+            "[model]\nname = poly\n[data]\nn = 1\n[optimizer]\nbatch = 1\n"
+            "steps = 20000\ntol = 1e-13\ncheck_every = 10\n",
+            sets) {}
   bool is_nan_vector(const char* name) const {  // every "coord" of a vector field is NaN
     for (std::size_t i = 0; i < 8; ++i) {
       if (!std::isnan(real(name, i))) return false;
     }
     return true;
   }
-  std::int64_t integer(const char* name) const {
-    return result.values.integer(fields.schema().id(Group::results, name));
-  }
-  std::string member(const char* name) const {
-    const FieldId id = fields.schema().id(Group::results, name);
-    return fields.schema().field(id).members[result.values.code(id)];
-  }
-  SweepSpec spec;
-  Grid grid;
-  SweepFields fields;
-  PointResult result;
 };
 
 // ---------------------------------------------------------------------------------- the model
