@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include <Eigen/Cholesky>
-
 #include "detmath.hpp"
 #include "symsweep/cancel.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/rng.hpp"
 #include "symsweep/spec.hpp"

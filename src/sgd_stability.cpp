@@ -6,10 +6,9 @@
 #include <numeric>
 #include <string>
 
-#include <Eigen/Eigenvalues>
-
 #include "detmath.hpp"
 #include "symsweep/cancel.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/stability.hpp"
 

@@ -9,10 +9,9 @@
 #include <mutex>
 #include <optional>
 
-#include <Eigen/Eigenvalues>
-
 #include "symsweep/cancel.hpp"
 #include "symsweep/data.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/model.hpp"
 #include "symsweep/optimizer.hpp"

@@ -5,11 +5,9 @@
 #include <cmath>
 #include <limits>
 
-#include <Eigen/Cholesky>
-#include <Eigen/Eigenvalues>
-
 #include "detmath.hpp"
 #include "symsweep/cancel.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/optimizer.hpp"
 

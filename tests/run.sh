@@ -78,63 +78,96 @@ sanitize_on=$([[ ${SYMSWEEP_SANITIZE:-1} != 0 ]] && echo 1 || echo 0)
 fuzz_on=$([[ ${SYMSWEEP_FUZZ_SECONDS:-60} != 0 ]] && echo 1 || echo 0)
 
 # The sanitizer tree: -O1 with line tables (the usual settings for ASan; a third of the time of
-# -O2 -g to build, and the reports still name file and line), only what the unit and MPI tests run
-# (no test driver, no benchmarks).
+# -O2 -g to build, and the reports still name file and line), a unity build (as cmake/bootstrap.sh
+# makes build/), only what the unit and MPI tests run (no test driver, no benchmarks). UBSan
+# without its alignment and null checks: they instrument every load and store and double the
+# compile time, x86-64 has no alignment faults, and ASan reports a null dereference (SEGV).
 build_sanitized() {
   cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
-    -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined -DSYMSWEEP_FAULT_TRIALS=10 &&
+    -DCMAKE_UNITY_BUILD=ON -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined \
+    -DSYMSWEEP_NO_SANITIZE=alignment,null -DSYMSWEEP_FAULT_TRIALS=10 &&
     cmake --build "$sanitize" -j "$(nproc)" --target symsweep_cli symsweep_unit_tests \
       symsweep_mpi_store_test symsweep_mpi_sweep_test symsweep_store_unwind \
       symsweep_mpi_faults_test
 }
-# Both builds run in the background at the lowest priority while the CTest suite runs: most of
-# its tests wait on mpirun, signals and SLURM, and the builds take only what they leave idle.
-# Each writes its log and, when done, its exit status (*.rc) for the stage that needs it.
+
+# sanitizer_env COMMAND...: runs COMMAND with the sanitizers' settings. Open MPI's and HDF5's own
+# allocations that live until exit are not ours: suppressed by name (tests/sanitize/lsan.supp),
+# leak detection stays on for everything else. Open MPI keeps its plugins loaded so that their
+# frames have names to suppress by.
+sanitizer_env() {
+  env OMPI_MCA_mca_base_component_disable_dlclose=1 \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
+    LSAN_OPTIONS="suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0" \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$@"
+}
+# Left out under the sanitizers: Lanczos at d = 400 and 8192 (seconds each at -O1 under ASan),
+# whose code paths the same tests at smaller d run; the suite above runs them all.
+heavy_numerics='d400_|D8192'
+
+# The unit tests under the sanitizers, in one process (each test in a process of its own pays
+# ASan's start-up: 290 of them took twice as long). Nothing in them is timed.
+sanitized_unit() {
+  cd "$sanitize/tests" && sanitizer_env ./symsweep_unit_tests --gtest_brief=1 \
+    --gtest_filter="-$(sed 's/\([^|]*\)/*\1*/g; s/|/:/g' <<<"$heavy_numerics")"
+}
+
+# Work that runs in the background, at the lowest priority, while the CTest suite runs: most of
+# its tests wait on mpirun, signals and SLURM, and this takes only what they leave idle. Two
+# chains side by side: the sanitizer build and then the unit tests under it; the fuzz build and
+# then the fuzz run. Each step writes its log and, when done, "STATUS SECONDS" to DIR/STEP.rc
+# for the stage that needs it.
 mkdir -p "$sanitize" "$fuzz_dir"
-rm -f "$sanitize/build.rc" "$fuzz_dir/build.rc"
-background_builds() {
-  local t0
-  if ((sanitize_on)); then
-    t0=$SECONDS
-    build_sanitized >"$sanitize/build.log" 2>&1
-    echo "$? $((SECONDS - t0))" >"$sanitize/build.rc"
-  fi
-  if ((fuzz_on)); then
-    t0=$SECONDS
-    "$root/tests/fuzz/run.sh" --build-only >"$fuzz_dir/build.log" 2>&1
-    echo "$? $((SECONDS - t0))" >"$fuzz_dir/build.rc"
-  fi
+rm -f "$sanitize"/build.rc "$sanitize"/unit.rc "$fuzz_dir"/build.rc "$fuzz_dir"/run.rc
+# step DIR NAME COMMAND...: runs one step, its output to DIR/NAME.log, its status to DIR/NAME.rc.
+step() {
+  local dir=$1 name=$2 t0=$SECONDS rc=0
+  shift 2
+  "$@" >"$dir/$name.log" 2>&1 || rc=$?
+  echo "$rc $((SECONDS - t0))" >"$dir/$name.rc"
+  return "$rc"
+}
+sanitizer_chain() { step "$sanitize" build build_sanitized && step "$sanitize" unit sanitized_unit; }
+fuzz_chain() {
+  step "$fuzz_dir" build "$root/tests/fuzz/run.sh" --build-only &&
+    step "$fuzz_dir" run "$root/tests/fuzz/run.sh" --prebuilt "${SYMSWEEP_FUZZ_SECONDS:-60}"
+}
+background() {
+  if ((sanitize_on)); then sanitizer_chain & fi
+  if ((fuzz_on)); then fuzz_chain & fi
+  wait
 }
 if ((sanitize_on || fuzz_on)); then
-  export root sanitize fuzz_dir sanitize_on fuzz_on
-  export -f build_sanitized background_builds
-  # Its own session, so that the trap below stops the whole build if this script is stopped. A
-  # new session is a new scheduling autogroup where the kernel has them (Linux's
+  export root sanitize fuzz_dir sanitize_on fuzz_on heavy_numerics
+  export -f build_sanitized sanitizer_env sanitized_unit step sanitizer_chain fuzz_chain background
+  # Its own session, so that the trap below stops all of it if this script is stopped. A new
+  # session is a new scheduling autogroup where the kernel has them (Linux's
   # sched_autogroup_enabled): nice alone would then not lower its share against the tests, so the
   # group's own nice value is set too.
-  setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 bash -c background_builds' &
-  builds_pid=$!
-  trap 'kill -- -$builds_pid 2>/dev/null' EXIT
+  setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 bash -c background' &
+  background_pid=$!
+  trap 'kill -- -$background_pid 2>/dev/null' EXIT
 fi
 
-# waits for a background build's status file; prints its log's tail and fails if it failed.
-built() {
-  local dir=$1 what=$2
-  while [[ ! -s $dir/build.rc ]]; do
-    kill -0 "$builds_pid" 2>/dev/null || break
+# waited DIR STEP WHAT: waits for a background step; prints its log's tail (all of it when it
+# failed) and returns its status (77: skipped).
+waited() {
+  local dir=$1 name=$2 what=$3
+  while [[ ! -s $dir/$name.rc ]]; do
+    kill -0 "$background_pid" 2>/dev/null || break
     sleep 1
   done
   local rc secs
-  read -r rc secs <"$dir/build.rc" 2>/dev/null || rc=1
-  if ((rc == 77)); then
-    tail -3 "$dir/build.log"
-    return 77
-  elif ((rc != 0)); then
-    echo "$what: the build failed (log: $dir/build.log):" >&2
-    tail -40 "$dir/build.log" >&2
-    return 1
+  read -r rc secs <"$dir/$name.rc" 2>/dev/null || { rc=1 secs=?; }
+  if ((rc == 0)); then
+    echo "$what: passed in the background in ${secs} s (log: $dir/$name.log)"
+  elif ((rc == 77)); then
+    tail -3 "$dir/$name.log"
+  else
+    echo "$what: FAILED (exit $rc; log: $dir/$name.log):" >&2
+    tail -60 "$dir/$name.log" >&2
   fi
-  echo "$what: built in the background in ${secs} s"
+  return "$rc"
 }
 
 # One test per core: the timed tests (signals, kills, locks) act on runs they start and need
@@ -142,32 +175,28 @@ built() {
 stage "test suite (ctest ${ctest_args[*]})" \
   ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${ctest_args[@]}"
 
-# Left out under the sanitizers: Lanczos at d = 400 and 8192 (seconds each at -O1 under ASan),
-# whose code paths the same tests at smaller d run; the suite above runs them all.
-heavy_numerics='d400_|D8192'
+# The MPI tests under the sanitizers run here, in the foreground: Open MPI's ranks yield while
+# they wait, and at the lowest priority beside the suite they would starve. The fault-injection
+# tests run 10 trials per rank count here (50 in the suite above).
 sanitized() {
-  built "$sanitize" "build-sanitize" || return
-  # Open MPI's and HDF5's own allocations that live until exit are not ours: suppressed by name
-  # (tests/sanitize/lsan.supp), leak detection stays on for everything else. Open MPI keeps its
-  # plugins loaded so that their frames have names to suppress by. The fault-injection tests run
-  # 10 trials per rank count here (50 in the suite above).
-  OMPI_MCA_mca_base_component_disable_dlclose=1 \
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
-    LSAN_OPTIONS=suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$sanitize" --output-on-failure -j "$(nproc)" -L "unit|mpi" \
-      -E "$heavy_numerics"
+  waited "$sanitize" build "build-sanitize" || return
+  local rc=0
+  sanitizer_env ctest --test-dir "$sanitize" --output-on-failure -j "$(nproc)" -L mpi || rc=1
+  waited "$sanitize" unit "unit tests under ASan/UBSan (one process)" || rc=1
+  grep -E "^\[  (PASSED|FAILED) +\]" "$sanitize/unit.log" 2>/dev/null
+  return "$rc"
 }
 if ((sanitize_on)); then
   stage "unit + mpi under ASan/UBSan (build-sanitize/)" sanitized
 fi
 
 fuzzed() {
-  built "$fuzz_dir" "build-fuzz" || return
-  "$root/tests/fuzz/run.sh" --prebuilt "${SYMSWEEP_FUZZ_SECONDS:-60}"
+  waited "$fuzz_dir" build "build-fuzz" || return
+  waited "$fuzz_dir" run "fuzzing" || return
+  grep -E "^(stat::number_of_executed_units|fuzz:)" "$fuzz_dir/run.log"
 }
 if ((fuzz_on)); then
-  stage "fuzzing the config parser (${SYMSWEEP_FUZZ_SECONDS:-60} s)" fuzzed
+  stage "fuzzing the config parser (${SYMSWEEP_FUZZ_SECONDS:-60} s, in the background)" fuzzed
 fi
 
 summary

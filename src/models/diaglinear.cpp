@@ -6,8 +6,7 @@
 #include <functional>
 #include <string>
 
-#include <Eigen/Cholesky>
-
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"

@@ -1,9 +1,6 @@
 // Two-layer linear network. The maths is in include/symsweep/models/linear2.hpp.
 #include "symsweep/models/linear2.hpp"
 
-#include <Eigen/Cholesky>
-#include <Eigen/SVD>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,6 +8,7 @@
 #include <string>
 
 #include "prediction_settings.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"

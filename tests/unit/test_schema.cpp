@@ -117,7 +117,7 @@ TEST(Record, ChecksTypesAndBounds) {
 }
 
 // ---------------------------------------------------------------- a model's own fields in a run
-const char* const kProbe = R"(
+const char* const kSchemaProbe = R"(
 [model]
 name = probe
 x0 = 0.5, -1.5
@@ -140,7 +140,7 @@ class ProbeRun : public ::testing::Test {
 };
 
 TEST_F(ProbeRun, ModelFieldsAreDeclaredAfterTheCoreOnesAndFilledByTheRun) {
-  const SweepSpec spec = parse_spec(kProbe);
+  const SweepSpec spec = parse_spec(kSchemaProbe);
   const Grid grid(spec);
   const SweepFields fields(grid);
   const Schema& s = fields.schema();
@@ -172,7 +172,7 @@ TEST_F(ProbeRun, ModelFieldsAreDeclaredAfterTheCoreOnesAndFilledByTheRun) {
 }
 
 TEST_F(ProbeRun, VectorAxisOfVaryingLengthPadsTheModelField) {
-  const SweepSpec spec = parse_spec(kProbe, {"model.A=", "axes.model.x0=-1 | 1, 2, 3"});
+  const SweepSpec spec = parse_spec(kSchemaProbe, {"model.A=", "axes.model.x0=-1 | 1, 2, 3"});
   const Grid grid(spec);
   const SweepFields fields(grid);
   const FieldId x = fields.schema().id(Group::results, "probe_x");
@@ -245,7 +245,7 @@ TEST_F(ProbeRun, TheFloatingPointStateIsRestoredForTheNextPoint) {
 }
 
 TEST_F(ProbeRun, FinishTwiceIsRefused) {
-  const SweepSpec spec = parse_spec(kProbe);
+  const SweepSpec spec = parse_spec(kSchemaProbe);
   const Grid grid(spec);
   const SweepFields fields(grid);
   PointRun run(grid, fields, 0);

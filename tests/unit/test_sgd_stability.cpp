@@ -12,11 +12,10 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Eigenvalues>
-
 #include "../common/point_values.hpp"
 #include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/models/poly.hpp"
 #include "symsweep/optimizer.hpp"

@@ -12,7 +12,7 @@ namespace symsweep {
 namespace {
 
 /// A point's values of the core fields, read back from its Record.
-struct Point {
+struct CoreValues {
   Status status;
   Outcome outcome;
   std::int64_t steps_run, diverged_at;
@@ -29,7 +29,7 @@ std::vector<double> reals(const Record& r, FieldId id) {
 struct Sweep {
   explicit Sweep(const std::string& ini, const std::vector<std::string>& sets = {})
       : spec(parse_spec(ini, sets)), grid(spec), fields(grid) {}
-  Point view(const PointResult& p) const {
+  CoreValues view(const PointResult& p) const {
     const SweepFields::Core& c = fields.core();
     const Record& r = p.values;
     return {static_cast<Status>(r.code(c.status)),
@@ -43,7 +43,7 @@ struct Sweep {
             reals(r, c.trace_loss),
             reals(r, c.trace_conserved)};
   }
-  Point run(std::uint64_t p) const { return view(simulate_point(grid, fields, p)); }
+  CoreValues run(std::uint64_t p) const { return view(simulate_point(grid, fields, p)); }
   std::size_t n_conserved() const { return fields.schema().find_dim("k")->coords.size(); }
   SweepSpec spec;
   Grid grid;
@@ -78,7 +78,7 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
 
 TEST(Simulate, GradientDescentConvergesBelowTheLinearThreshold) {
   const Sweep s(kIni, {"optimizer.eta=0.05"});
-  const Point r = s.run(0);
+  const CoreValues r = s.run(0);
   EXPECT_EQ(r.status, Status::done);
   EXPECT_EQ(r.outcome, Outcome::converged);
   EXPECT_LT(r.steps_run, 20000);
@@ -127,7 +127,7 @@ TEST_P(PointLoop, AllocatesNothing) {
   const long allocations = testing::stop_counting_allocations();
   EXPECT_TRUE(ended);
   EXPECT_EQ(allocations, 0);
-  const Point r = s.view(run.finish());
+  const CoreValues r = s.view(run.finish());
   EXPECT_EQ(r.steps_run, 3000);
   EXPECT_TRUE(std::isfinite(r.trace_loss.back()));
 }
@@ -145,8 +145,8 @@ TEST(Simulate, MethodGdIsFullBatchSgdBitForBit) {
   const Sweep s(kIni, {"sweep.common_random=optimizer.method, optimizer.batch",
                        "optimizer.eta=0.05", "optimizer.steps=300", "data.noise_var=0.1",
                        "axes.optimizer.method=sgd, gd", "axes.optimizer.batch=4, 32"});
-  const Point sgd4 = s.run(0), sgd32 = s.run(1), gd4 = s.run(2), gd32 = s.run(3);
-  for (const Point* gd : {&gd4, &gd32}) {
+  const CoreValues sgd4 = s.run(0), sgd32 = s.run(1), gd4 = s.run(2), gd32 = s.run(3);
+  for (const CoreValues* gd : {&gd4, &gd32}) {
     EXPECT_EQ(gd->steps_run, sgd32.steps_run);
     EXPECT_TRUE(same_bits(gd->trace_loss, sgd32.trace_loss));
     EXPECT_TRUE(same_bits(gd->trace_conserved, sgd32.trace_conserved));
@@ -161,7 +161,7 @@ TEST(Simulate, OnlineGdDescendsThePopulationLossDeterministically) {
   const Sweep s(kIni, {"data.mode=online", "optimizer.method=gd", "optimizer.eta=0.05",
                        "optimizer.steps=2000", "data.noise_cov=0.2, 0.05; 0.05, 0.1",
                        "data.x_cov=1, 0.5, 0.25"});
-  const Point r = s.run(0);
+  const CoreValues r = s.run(0);
   EXPECT_EQ(r.status, Status::done);
   for (std::size_t i = 1; i < r.trace_loss.size() && std::isfinite(r.trace_loss[i]); ++i) {
     EXPECT_LE(r.trace_loss[i], r.trace_loss[i - 1]) << i;
@@ -175,11 +175,11 @@ TEST(Simulate, OnlineGdDescendsThePopulationLossDeterministically) {
 TEST(Simulate, AdvanceInSlicesGivesTheSameRun) {
   const Sweep s(kIni, {"optimizer.eta=0.1", "optimizer.batch=4", "optimizer.steps=500",
                        "data.noise_var=0.1"});
-  const Point whole = s.run(0);
+  const CoreValues whole = s.run(0);
   PointRun run(s.grid, s.fields, 0);
   int slices = 0;
   while (!run.advance(37)) ++slices;
-  const Point sliced = s.view(run.finish());
+  const CoreValues sliced = s.view(run.finish());
   EXPECT_GT(slices, 10);
   EXPECT_TRUE(same_bits(whole.trace_loss, sliced.trace_loss));
   EXPECT_TRUE(same_bits(whole.conserved, sliced.conserved));
@@ -189,7 +189,7 @@ TEST(Simulate, AdvanceInSlicesGivesTheSameRun) {
 TEST(Simulate, GradientFlowNearlyConservesD) {
   // At small eta the conserved spectrum moves by O(eta^2) per step only.
   const Sweep s(kIni, {"optimizer.eta=0.01", "optimizer.steps=2000", "optimizer.tol=0"});
-  const Point r = s.run(0);
+  const CoreValues r = s.run(0);
   ASSERT_EQ(r.outcome, Outcome::moving);
   const std::size_t h = 3;
   for (std::size_t k = 0; k < h; ++k) {
@@ -199,7 +199,7 @@ TEST(Simulate, GradientFlowNearlyConservesD) {
 
 TEST(Simulate, LargeStepSizeDiverges) {
   const Sweep s(kIni, {"optimizer.eta=5", "optimizer.batch=4"});
-  const Point r = s.run(0);
+  const CoreValues r = s.run(0);
   EXPECT_EQ(r.status, Status::done);
   EXPECT_EQ(r.outcome, Outcome::diverged);
   EXPECT_GE(r.diverged_at, 1);
@@ -214,10 +214,10 @@ TEST(Simulate, LargeStepSizeDiverges) {
 TEST(Simulate, APointIsAPureFunctionOfSeedAndIndex) {
   const Sweep s(kIni,
                 {"optimizer.batch=4", "optimizer.steps=500", "axes.optimizer.eta=0.01, 0.1, 0.5"});
-  const Point a = s.run(1);
+  const CoreValues a = s.run(1);
   s.run(0);
   s.run(2);
-  const Point b = s.run(1);
+  const CoreValues b = s.run(1);
   EXPECT_EQ(a.outcome, b.outcome);
   EXPECT_EQ(a.steps_run, b.steps_run);
   EXPECT_TRUE(same_bits(a.final_loss, b.final_loss));
@@ -235,19 +235,19 @@ TEST(Simulate, TracesArePaddedToTheLongestRunOfTheGrid) {
   const Sweep s(kIni, {"record.every=10", "optimizer.tol=0", "axes.optimizer.steps=15, 30"});
   EXPECT_EQ(s.fields.record_steps(), (std::vector<std::int64_t>{0, 10, 20, 30}));
   EXPECT_EQ(s.n_conserved(), 3u);
-  const Point short_run = s.run(0);
+  const CoreValues short_run = s.run(0);
   EXPECT_EQ(short_run.steps_run, 15);
   EXPECT_TRUE(std::isfinite(short_run.trace_loss[1]));
   EXPECT_TRUE(std::isnan(short_run.trace_loss[2]));
   EXPECT_TRUE(std::isnan(short_run.trace_conserved[2 * 3]));
-  const Point long_run = s.run(1);
+  const CoreValues long_run = s.run(1);
   EXPECT_TRUE(std::isfinite(long_run.trace_loss[3]));
 }
 
 TEST(Simulate, ConservedSpectrumIsPaddedWhenWidthIsSwept) {
   const Sweep s(kIni, {"optimizer.steps=10", "record.every=10", "axes.model.h=1, 4"});
   EXPECT_EQ(s.n_conserved(), 4u);
-  const Point narrow = s.run(0);
+  const CoreValues narrow = s.run(0);
   ASSERT_EQ(narrow.conserved.size(), 4u);
   EXPECT_TRUE(std::isfinite(narrow.conserved[0]));
   EXPECT_TRUE(std::isnan(narrow.conserved[1]));
@@ -257,7 +257,7 @@ TEST(Simulate, OnlineSgdApproachesTheBayesRisk) {
   // Population loss = 1/2 |(UW - V) Sx^{1/2}|^2 + 1/2 tr(Seps) >= 1/2 tr(Seps) = 0.1 here.
   const Sweep s(kIni, {"data.mode=online", "data.noise_var=0.2", "model.dy=1", "optimizer.batch=8",
                        "optimizer.eta=0.02", "optimizer.steps=5000", "optimizer.tol=0"});
-  const Point r = s.run(0);
+  const CoreValues r = s.run(0);
   EXPECT_EQ(r.outcome, Outcome::moving);
   EXPECT_GE(r.final_loss, 0.1 - 1e-12);
   EXPECT_LT(r.final_loss, 0.1 + 0.01);
@@ -266,7 +266,7 @@ TEST(Simulate, OnlineSgdApproachesTheBayesRisk) {
 
 TEST(Simulate, WeightDecayConvergesToAStationaryPointOfTheRegularisedObjective) {
   const Sweep s(kIni, {"optimizer.eta=0.05", "optimizer.weight_decay=0.1"});
-  const Point r = s.run(0);
+  const CoreValues r = s.run(0);
   EXPECT_EQ(r.outcome, Outcome::converged);
   EXPECT_LE(r.grad_norm, 1e-9);
 }

@@ -497,7 +497,7 @@ class ProbeSpec : public ::testing::Test {
   static void SetUpTestSuite() { testing::ProbeModel::ensure_registered(); }
 };
 
-const char* const kProbe = R"(
+const char* const kSpecProbe = R"(
 [model]
 name = probe
 x0 = 1,2
@@ -505,7 +505,7 @@ A = 2,0 ; 0,3
 )";
 
 TEST_F(ProbeSpec, TypedValuesRoundTripThroughConfigTextAndSet) {
-  const SweepSpec a = parse_spec(kProbe, {"axes.model.variant=right, left"});
+  const SweepSpec a = parse_spec(kSpecProbe, {"axes.model.variant=right, left"});
   EXPECT_EQ(a.value("model.x0").numbers, (std::vector<double>{1, 2}));
   EXPECT_EQ(a.value("model.A").rows, 2u);
   const std::string text = a.config_text();
@@ -516,14 +516,14 @@ TEST_F(ProbeSpec, TypedValuesRoundTripThroughConfigTextAndSet) {
   EXPECT_EQ(b.config_text(), text);
   EXPECT_EQ(b.value("model.A").numbers, a.value("model.A").numbers);
   // --set takes the same grammar.
-  const SweepSpec c = parse_spec(kProbe, {"model.x0=3, 4, 5", "model.A=1,0,0;0,1,0;0,0,1"});
+  const SweepSpec c = parse_spec(kSpecProbe, {"model.x0=3, 4, 5", "model.A=1,0,0;0,1,0;0,0,1"});
   EXPECT_EQ(c.value("model.x0").numbers.size(), 3u);
   EXPECT_EQ(c.value("model.A").text, "1, 0, 0; 0, 1, 0; 0, 0, 1");
 }
 
 TEST_F(ProbeSpec, ChoiceAndVectorAxesGiveEveryPointItsValue) {
-  const SweepSpec spec =
-      parse_spec(kProbe, {"model.A=", "axes.model.x0=1, 2 | -3", "axes.model.variant=left, right"});
+  const SweepSpec spec = parse_spec(
+      kSpecProbe, {"model.A=", "axes.model.x0=1, 2 | -3", "axes.model.variant=left, right"});
   ASSERT_EQ(spec.axes().size(), 2u);
   EXPECT_EQ(spec.axes()[0].kind, ParamKind::Vector);
   EXPECT_EQ(spec.axes()[0].values[0].text, "1, 2");
@@ -540,7 +540,7 @@ TEST_F(ProbeSpec, ChoiceAndVectorAxesGiveEveryPointItsValue) {
 
 TEST_F(ProbeSpec, TypedValueErrors) {
   const auto message = [](const std::vector<std::string>& sets) {
-    return error_of([&] { parse_spec(kProbe, sets); });
+    return error_of([&] { parse_spec(kSpecProbe, sets); });
   };
   // A cross rule over a vector axis names the grid points it fails at.
   EXPECT_EQ(message({"axes.model.x0=1, 2 | 1, 2, 3"}),

@@ -14,11 +14,11 @@
 #include <vector>
 
 #include <Eigen/QR>
-#include <Eigen/SVD>
 
 #include "../common/point_values.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/data.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"

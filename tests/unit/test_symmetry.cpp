@@ -15,11 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Cholesky>
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "../common/model_checks.hpp"
 #include "symsweep/data.hpp"
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/scaleinv.hpp"

@@ -44,8 +44,7 @@
 
 #include <optional>
 
-#include <Eigen/Eigenvalues>
-
+#include "symsweep/eigen_solvers.hpp"
 #include "symsweep/model.hpp"
 
 namespace symsweep {
