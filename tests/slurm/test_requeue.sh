@@ -4,7 +4,8 @@
 # time-limit check runs only every 30 s (a 20–40 s sweep, as on a quiet machine, sometimes
 # finished unsignalled), the first run also gets SIGUSR1 5 s after it starts from
 # `scancel --signal=USR1 --batch`, which delivers it to the batch shell exactly as B: does; the
-# job checkpoints, requeues itself and resumes until the sweep is complete. Points are short (about 0.2 s each): a
+# job checkpoints, requeues itself and resumes until the sweep is complete (the sweep takes about
+# 14 s on 2 ranks of the 2-core development machine). Points are short (about 0.15 s each): a
 # point interrupted mid-run starts again from its beginning on resume, so points longer than the
 # time between two signals would never finish (a busy machine made the earlier 2-second points
 # livelock this test). The file must equal the same sweep run
@@ -33,10 +34,10 @@ dy = 4
 n = 64
 noise_var = 0.1
 [optimizer]
-steps = 300000
+steps = 150000
 tol = 0
 [record]
-every = 30000
+every = 15000
 [axes]
 optimizer.eta = logspace(-2.5, -1.5, 6)
 optimizer.batch = 1, 4, 16, 64
