@@ -101,9 +101,10 @@ sanitizer_env() {
     LSAN_OPTIONS="suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$@"
 }
-# Left out under the sanitizers: Lanczos at d = 400 and 8192 (seconds each at -O1 under ASan),
-# whose code paths the same tests at smaller d run; the suite above runs them all.
-heavy_numerics='d400_|D8192'
+# Left out under the sanitizers: Lanczos at d = 400 and 8192, the long SGD runs to the noise
+# equilibrium, the chaotic band's Lyapunov exponents and the normals' tail statistics (seconds
+# each at -O1 under ASan), whose code paths shorter tests run; the suite above runs them all.
+heavy_numerics='d400_|D8192|Linear2Equilibrium|FMinusChaoticBand|Normals.TheFarTail|Normals.Moments'
 
 # The unit tests under the sanitizers, in one process (each test in a process of its own pays
 # ASan's start-up: 290 of them took twice as long). Nothing in them is timed.
