@@ -3,7 +3,6 @@ commands draw from real result files: log axes labelled at the grid values (or e
 decade), legends off the data, diverged cells drawn as a result (not as "no data"), a trace over
 many values readable (a colour scale, not a legend that squeezes the plot), legend values written
 as the axis writes them, report captions that say what is drawn."""
-import os
 import re
 import sys
 from pathlib import Path
@@ -12,12 +11,9 @@ import h5py
 import numpy as np
 import pytest
 
-SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(SOURCE_DIR / "analysis"))
-sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from conftest import TINY, symsweep  # noqa: E402
+from analysis_support import run_sweep  # noqa: E402
+from conftest import TINY  # noqa: E402
 from figcheck import (assert_labels_are_values, assert_legends_off_the_data,  # noqa: E402
                       plot_axes, renderer, visible_tick_labels)
 from symsweep_analysis import members, open_sweep, plot_phase, plot_trace  # noqa: E402
@@ -37,14 +33,8 @@ def close_figures():
 def tiny(tmp_path_factory):
     """TINY with 12 step sizes (2 decades), 3 batch sizes, 2 seeds: every outcome of SGD,
     diverged cells at large eta."""
-    d = tmp_path_factory.mktemp("figures")
-    cfg = d / "tiny.ini"
-    cfg.write_text(TINY)
-    out = d / "tiny.h5"
-    r = symsweep("run", cfg, "-o", out, "--quiet", "--set",
-                 "axes.optimizer.eta=geomspace(0.01, 3, 12)", np=2)
-    assert r.code == 0, r
-    return out
+    return run_sweep(tmp_path_factory.mktemp("figures"), "tiny", TINY,
+                     "axes.optimizer.eta=geomspace(0.01, 3, 12)")
 
 
 def test_log_axes_are_labelled_at_the_grid_values_or_enough_per_decade(tiny):

@@ -14,16 +14,12 @@ import h5py
 import numpy as np
 import pytest
 
-SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(SOURCE_DIR / "analysis"))
-sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis_support import ENV, cli  # noqa: E402
 from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, TINY, symsweep  # noqa: E402
 from symsweep_analysis import members, open_sweep  # noqa: E402
 from symsweep_analysis.phase import plot_phase  # noqa: E402
 from symsweep_analysis.trace import plot_trace  # noqa: E402
-
-ENV = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "analysis"))
 
 # 2 ranks x 60 points of a few tens of ms, checkpoints every 0.05 s: killed at the first
 # checkpoint, most points are pending. Batch 16 = data.n is full-batch GD (eos applies); the
@@ -33,34 +29,6 @@ KILLED = TINY.replace("steps = 60", "steps = 40000\ntol = 0") \
     .replace("optimizer.batch = 1, 4, 16", "optimizer.batch = 1, 4, 16") \
     .replace("sweep.seed = 0, 1", "sweep.seed = 0, 1, 2, 3")
 assert "steps = 40000" in KILLED and "logspace(-2, 0.5, 5)" in KILLED
-
-
-class Ran:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def cli(*args):
-    """The command line in this process (importing xarray per command would cost 2 s each):
-    exit status, stdout, stderr; every warning is turned into text on stderr."""
-    import contextlib
-    import io
-    import warnings
-
-    import matplotlib.pyplot as plt
-    from symsweep_analysis.__main__ import main
-
-    plt.close("all")  # a command starts in a process of its own, with no figure open
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-            warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as done:  # argparse: --version, --help, usage errors
-            code = done.code
-    text = err.getvalue() + "".join(f"{w.category.__name__}: {w.message}\n" for w in caught)
-    return Ran(code, out.getvalue(), text)
 
 
 def status_of(path):

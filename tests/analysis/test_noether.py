@@ -9,26 +9,20 @@ ranks), and what `symsweep_analysis noether` reads from them (README, The scienc
   eta^2 sigma^2 / S, and the equilibrium within 5 % of eq_predicted at every (eta, S);
 - scale invariance: the slope of |theta|^4 and |theta*|^4 within 5 % of their predictions.
 """
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(SOURCE_DIR / "analysis"))
-sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
-
-from conftest import symsweep  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis_support import SOURCE_DIR, cli, symsweep  # noqa: E402
 from symsweep_analysis import open_sweep  # noqa: E402
 from symsweep_analysis.dataset import param  # noqa: E402
 from symsweep_analysis.noether import (detect, init_independence, rate_numbers,  # noqa: E402
                                        scale_numbers)
 
-ENV = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "analysis"))
 SWEEPS = ("noether_init", "noether_rate", "scale_invariance")
 
 
@@ -47,9 +41,7 @@ def files(tmp_path_factory):
 
 def noether_cli(path, *args):
     png = Path(path).with_suffix(".png")
-    proc = subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", "noether", str(path),
-                           "-o", str(png), *args], capture_output=True, text=True, env=ENV,
-                          cwd=SOURCE_DIR)
+    proc = cli("noether", path, "-o", png, *args, cwd=SOURCE_DIR)
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return proc.stdout
@@ -57,10 +49,8 @@ def noether_cli(path, *args):
 
 def test_each_file_names_its_analysis(files):
     assert [detect(open_sweep(files[n])) for n in SWEEPS] == ["init", "rate", "scale"]
-    proc = subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", "noether",
-                           str(SOURCE_DIR / "tests" / "compat" / "reference_v3.h5"), "-o",
-                           str(files["noether_init"].with_name("x.png"))],
-                          capture_output=True, text=True, env=ENV, cwd=SOURCE_DIR)
+    proc = cli("noether", SOURCE_DIR / "tests" / "compat" / "reference_v3.h5", "-o",
+               files["noether_init"].with_name("x.png"), cwd=SOURCE_DIR)
     assert proc.returncode == 2 and "no Noether analysis applies" in proc.stderr
 
 
@@ -117,7 +107,6 @@ def test_the_noether_figures_keep_every_series_visible_and_legends_off_the_data(
     """noether_rate: the cells with equal eta^2/S (which a measured-against-predicted plot put on
     one spot) are apart, one panel per S; every figure's legends lie off the data; the log axis
     of |theta|^4 carries at least three labels."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from figcheck import (assert_labels_are_values, assert_legends_off_the_data,
                           assert_no_hidden_markers, plot_axes, visible_tick_labels)
     from symsweep_analysis.noether import ANALYSES

@@ -1,7 +1,6 @@
 """The analysis package on real result files written by the driver: the xarray loader, phase
 diagrams (mixed cells, log axes, facets, the weight-decay boundary), compare and the HTML report."""
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -12,27 +11,11 @@ import h5py
 import numpy as np
 import pytest
 
-SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(SOURCE_DIR / "analysis"))
-sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
-
-from conftest import TINY, symsweep  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis_support import ENV, SOURCE_DIR, cli, run_sweep, symsweep  # noqa: E402
+from conftest import TINY  # noqa: E402
 from symsweep_analysis import (axes, compare, decode, members, open_sweep,  # noqa: E402
                                outcome_fractions, param, plot_phase, write_report)
-
-ENV = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "analysis"))
-
-
-def run_sweep(directory, name, text, *sets, np_=2):
-    cfg = directory / f"{name}.ini"
-    cfg.write_text(text)
-    out = directory / f"{name}.h5"
-    args = ["run", cfg, "-o", out, "--quiet"]
-    for s in sets:
-        args += ["--set", s]
-    r = symsweep(*args, np=np_)
-    assert r.code == 0, r
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -209,11 +192,9 @@ def test_compare_passes_identical_files_and_catches_one_flipped_bit(result, tmp_
     # A file that is not a result file is unusable input: exit 2, from the command line too.
     junk = tmp_path / "junk.h5"
     junk.write_text("not hdf5")
-    proc = subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", "compare", str(result),
-                           str(junk)], capture_output=True, text=True, env=ENV)
+    proc = cli("compare", result, junk)
     assert proc.returncode == 2 and "unusable input" in proc.stderr
-    proc = subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", "compare", str(result),
-                           str(flipped)], capture_output=True, text=True, env=ENV)
+    proc = cli("compare", result, flipped)
     assert proc.returncode == 1 and "DIFFERENT" in proc.stdout
 
 
@@ -277,8 +258,7 @@ def test_the_shipped_stability_sweeps_draw_their_figures(tmp_path):
                  "--set", "axes.optimizer.eta=linspace(1, 4.2, 33)", np=2)
     assert r.code == 0, r
     png = tmp_path / "bif.png"
-    proc = subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", "bifurcation", str(bif),
-                           "-o", str(png)], capture_output=True, text=True, env=ENV)
+    proc = cli("bifurcation", bif, "-o", png)
     assert proc.returncode == 0, proc.stderr
     assert png.stat().st_size > 10000
     from symsweep_analysis.stability import plot_amplitudes, plot_bifurcation
@@ -299,7 +279,6 @@ def test_the_shipped_stability_sweeps_draw_their_figures(tmp_path):
     assert len({a.get_xlim() for a in fig.axes}) == 1
     lo, hi = fig.axes[0].get_xlim()
     assert lo < ds["optimizer.eta"].values.min() and hi > ds["optimizer.eta"].values.max()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from figcheck import assert_legends_off_the_data
     assert_legends_off_the_data(fig)
     labels = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else \
@@ -350,7 +329,6 @@ def test_the_edge_of_stability_sweep_ends_below_two_over_eta(tmp_path):
     fig = plot_eos(ds)
     labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
     assert r"$2/\eta$" in labels and fig.axes[0].get_xscale() == "log"
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from figcheck import assert_labels_are_values, assert_legends_off_the_data, visible_tick_labels
     assert_legends_off_the_data(fig)
     ticks = visible_tick_labels(fig.axes[0], "x")  # geomspace(0.2, 2.5): 0.2, 0.5, 1, 2

@@ -3,8 +3,6 @@ Prop. 6 of Mulayoff & Stich (jobs/sweeps/prop6.ini, reduced) and its expectation
 phase diagram of jobs/sweeps/sgd_stability.ini (reduced) with the three thresholds per batch
 size and the table of predicted against measured boundaries; and Thm 11 (every batch stable =>
 stable in expectation) on the spread preset and on random per-sample quadratics."""
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,18 +10,12 @@ import h5py
 import numpy as np
 import pytest
 
-SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(SOURCE_DIR / "analysis"))
-sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from conftest import symsweep  # noqa: E402
+from analysis_support import SWEEPS, cli, run_config  # noqa: E402
 from figcheck import assert_legends_off_the_data, plot_axes  # noqa: E402
 from symsweep_analysis import (boundary_table, format_boundary_table, open_sweep,  # noqa: E402
                                plot_expectation, plot_phase)
 
-ENV = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "analysis"))
-SWEEPS = SOURCE_DIR / "jobs" / "sweeps"
 DIVERGED = 2  # the outcome's code (members: unknown, converged, diverged, ...)
 
 
@@ -35,26 +27,12 @@ def close_figures():
     plt.close("all")
 
 
-def run(config, out, *sets):
-    args = ["run", config, "-o", out, "--quiet"]
-    for s in sets:
-        args += ["--set", s]
-    r = symsweep(*args, np=2)
-    assert r.code == 0, r
-    return out
-
-
-def cli(*args):
-    return subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", *map(str, args)],
-                          capture_output=True, text=True, env=ENV)
-
-
 # ------------------------------------------------------------------------------------ Prop. 6
 @pytest.fixture(scope="module")
 def prop6(tmp_path_factory):
     """prop6.ini with eta below 2, between 2 and eta_ms, and past eta_gd (of a = 0.6); 60 seeds,
     16 enumerated steps (2^16 paths), 40 steps."""
-    return run(SWEEPS / "prop6.ini", tmp_path_factory.mktemp("prop6") / "prop6.h5",
+    return run_config(SWEEPS / "prop6.ini", tmp_path_factory.mktemp("prop6") / "prop6.h5",
                "axes.optimizer.eta=1.8, 2.2, 2.6", "axes.sweep.seed=range(0, 60)",
                "stability.exact_steps=16", "optimizer.steps=40")
 
@@ -166,7 +144,7 @@ def test_the_expectation_command_draws_and_counts_what_the_file_holds(prop6, tmp
 
 
 def test_the_expectation_command_refuses_a_file_without_the_enumeration(tmp_path):
-    out = run(SWEEPS / "prop6.ini", tmp_path / "plain.h5", "stability.exact_steps=0",
+    out = run_config(SWEEPS / "prop6.ini", tmp_path / "plain.h5", "stability.exact_steps=0",
               "optimizer.steps=5", "axes.sweep.seed=0, 1", "axes.optimizer.eta=1.8, 2.2")
     proc = cli("expectation", out, "-o", tmp_path / "x.png")
     assert proc.returncode == 2
@@ -178,7 +156,7 @@ def test_the_expectation_command_refuses_a_file_without_the_enumeration(tmp_path
 @pytest.fixture(scope="module")
 def sgd_phase(tmp_path_factory):
     """sgd_stability.ini with 14 step sizes, batch sizes 1, 4, 16 (= n), 6 seeds, 600 steps."""
-    return run(SWEEPS / "sgd_stability.ini", tmp_path_factory.mktemp("sgd") / "sgd.h5",
+    return run_config(SWEEPS / "sgd_stability.ini", tmp_path_factory.mktemp("sgd") / "sgd.h5",
                "axes.optimizer.eta=geomspace(0.3, 2.5, 14)", "axes.optimizer.batch=1, 4, 16",
                "axes.sweep.seed=range(0, 6)", "optimizer.steps=600")
 
@@ -216,7 +194,7 @@ def test_the_phase_diagram_draws_the_three_thresholds_of_each_row(sgd_phase):
 def test_a_full_batch_sweep_gets_the_gd_line_alone(tmp_path):
     """On a GD sweep (L_beta, S = n) eta_ms = eta_worst_batch = eta_gd: no SGD lines, no SGD
     entries in the legend."""
-    out = run(SWEEPS / "l_beta.ini", tmp_path / "gd.h5", "axes.model.beta=-0.3, 0.3",
+    out = run_config(SWEEPS / "l_beta.ini", tmp_path / "gd.h5", "axes.model.beta=-0.3, 0.3",
               "axes.optimizer.eta=1.9, 2.1")
     with h5py.File(out, "r") as f:
         np.testing.assert_allclose(f["results/eta_ms"][()], f["results/eta_gd"][()], rtol=1e-12)
@@ -304,7 +282,7 @@ def test_every_batch_stable_means_stable_in_expectation(family, tmp_path):
     cfg.write_text(SPREAD if family == "spread" else random_quadratics())
     for batch, steps in ((1, 8), (2, 6)):  # 4^8 and 6^6 enumerated paths
         sets = [f"optimizer.batch={batch}", f"stability.exact_steps={steps}"]
-        probe = run(cfg, tmp_path / f"probe{batch}.h5", *sets, "optimizer.steps=8",
+        probe = run_config(cfg, tmp_path / f"probe{batch}.h5", *sets, "optimizer.steps=8",
                     "optimizer.eta=0.01", "axes.sweep.seed=0")
         with h5py.File(probe, "r") as f:
             wb = float(f["results/eta_worst_batch"][()].ravel()[0])
@@ -312,7 +290,7 @@ def test_every_batch_stable_means_stable_in_expectation(family, tmp_path):
             names = h5py.check_enum_dtype(note.dtype)
             assert {v: k for k, v in names.items()}[int(note[()].ravel()[0])] == "ok"
         factors = (0.5, 0.9, 0.99) + ((1.5,) if family == "spread" and batch == 1 else ())
-        out = run(cfg, tmp_path / f"{family}{batch}.h5", *sets,
+        out = run_config(cfg, tmp_path / f"{family}{batch}.h5", *sets,
                   "axes.optimizer.eta=" + ", ".join(repr(f_ * wb) for f_ in factors))
         with h5py.File(out, "r") as f:
             # the axes in the config's order (seed, then the eta added by --set): eta first here

@@ -2,25 +2,18 @@
 and predicted values, the approach rate of GD on a quadratic is -2 log(1 - eta) exactly, and the
 Noether flow of u^2 - w^2 (scalar two-layer net, online SGD with label noise) approaches its
 equilibrium 0 at eta^2 sigma^2 / S per step (README, The science §2)."""
-import math
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SOURCE_DIR = Path(os.environ.get("SYMSWEEP_SOURCE_DIR", Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(SOURCE_DIR / "analysis"))
-sys.path.insert(0, str(SOURCE_DIR / "tests" / "e2e"))
-
-from conftest import TINY, symsweep  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis_support import SOURCE_DIR, cli, run_sweep  # noqa: E402
+from conftest import TINY  # noqa: E402
 from symsweep_analysis import open_sweep  # noqa: E402
 from symsweep_analysis.trace import approach_rates, fit_exponents, plot_trace  # noqa: E402
-
-ENV = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "analysis"))
 
 QUADRATIC = """
 [sweep]
@@ -68,18 +61,6 @@ sweep.seed = 0, 1
 """
 
 
-def run_sweep(directory, name, text, *sets):
-    cfg = directory / f"{name}.ini"
-    cfg.write_text(text)
-    out = directory / f"{name}.h5"
-    args = ["run", cfg, "-o", out, "--quiet"]
-    for s in sets:
-        args += ["--set", s]
-    r = symsweep(*args, np=2)
-    assert r.code == 0, r
-    return out
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("trace")
@@ -88,8 +69,7 @@ def files(tmp_path_factory):
 
 
 def trace_cli(*args):
-    return subprocess.run(["/usr/bin/python3", "-m", "symsweep_analysis", "trace", *map(str, args)],
-                          capture_output=True, text=True, env=ENV, cwd=SOURCE_DIR)
+    return cli("trace", *args, cwd=SOURCE_DIR)
 
 
 def test_lines_are_the_traces_and_the_dashes_the_predicted_field(files):
