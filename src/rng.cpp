@@ -135,11 +135,11 @@ std::uint64_t stream_key(const ParamSet& params) {
   return key;
 }
 
-Stream::Stream(std::uint64_t seed, std::uint64_t key, Purpose purpose)
-    : key_{seed, key}, purpose_(static_cast<std::uint64_t>(purpose)) {}
+Stream::Stream(std::uint64_t seed, std::uint64_t key, Purpose purpose, std::uint64_t substream)
+    : key_{seed, key}, purpose_(static_cast<std::uint64_t>(purpose)), substream_(substream) {}
 
 void Stream::refill() {
-  Philox::ctr_type ctr = {{block_, purpose_, 0, 0}};
+  Philox::ctr_type ctr = {{block_, purpose_, substream_, 0}};
   Philox::key_type key = {{key_[0], key_[1]}};
   const Philox::ctr_type out = Philox()(ctr, key);
   for (unsigned i = 0; i < 4; ++i) buf_[i] = out.v[i];

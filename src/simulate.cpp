@@ -78,6 +78,9 @@ SweepFields::SweepFields(const Grid& grid) {
   const SweepSpec& spec = grid.spec();
   const ModelInfo& info = model_info(spec);
   Core& c = core_;
+  diagnostics_ = parse_diagnostics(spec.text("record.diagnostics"));
+  const Diagnostics& want = diagnostics_;
+  using D = Diagnostics;
 
   // Trailing dimensions: the record schedule up to the longest run of the grid, and the longest
   // conserved spectrum (it depends on model parameters only: visit the sub-grid of model axes).
@@ -138,22 +141,30 @@ SweepFields::SweepFields(const Grid& grid) {
   c.grad_norm = schema_.add(
       real_field(R, "grad_norm", "final gradient norm",
                  "full-batch gradient norm of the objective with weight decay, at the end"));
-  c.sharpness = schema_.add(real_field(
-      R, "sharpness", "sharpness (lambda_max)",
-      "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded); "
-      "NaN where Lanczos (d > 64) did not converge"));
-  c.conserved = schema_.add(real_field(
-      R, "C_final", "conserved spectrum at the end",
-      "conserved quantity of gradient flow at the end, as a spectrum in descending order "
-      "(linear2: eigenvalues of D = U^T U - W W^T); NaN-padded",
-      "", {"k"}));
-  c.trace_loss = schema_.add(
-      real_field(Group::traces, "loss", "full-batch loss",
-                 "full-batch loss at /traces/step; NaN after the run stopped", "", {"step"}));
-  c.trace_conserved = schema_.add(
-      real_field(Group::traces, "C", "conserved spectrum",
-                 "conserved spectrum (as C_final) at /traces/step; NaN after the run stopped", "",
-                 {"step", "k"}));
+  if (want.end(D::sharpness)) {
+    c.sharpness = schema_.add(real_field(
+        R, "sharpness", "sharpness (lambda_max)",
+        "largest eigenvalue of the full-batch Hessian of L at the end (weight decay excluded); "
+        "NaN where Lanczos (d > 64) did not converge"));
+  }
+  if (want.end(D::C)) {
+    c.conserved = schema_.add(real_field(
+        R, "C_final", "conserved spectrum at the end",
+        "conserved quantity of gradient flow at the end, as a spectrum in descending order "
+        "(linear2: eigenvalues of D = U^T U - W W^T); NaN-padded",
+        "", {"k"}));
+  }
+  if (want.traced(D::loss)) {
+    c.trace_loss = schema_.add(
+        real_field(Group::traces, "loss", "full-batch loss",
+                   "full-batch loss at /traces/step; NaN after the run stopped", "", {"step"}));
+  }
+  if (want.traced(D::C)) {
+    c.trace_conserved = schema_.add(
+        real_field(Group::traces, "C", "conserved spectrum",
+                   "conserved spectrum (as C_final) at /traces/step; NaN after the run stopped", "",
+                   {"step", "k"}));
+  }
   c.seconds = schema_.add(real_field(Group::run, "seconds", "wall time of the point",
                                      "wall time of the point (not deterministic)", "s"));
   c.rank = schema_.add(int32_field(Group::run, "rank", "MPI rank",
@@ -278,6 +289,9 @@ SweepFields::SweepFields(const Grid& grid) {
                               }
                             });
   n_generators = std::min(n_generators, kMaxGenerators);
+  // Dimensions no measured field uses stay empty (as for a model without layers or generators).
+  if (!want.end(D::grad_noise) && !want.traced(D::grad_noise)) n_layers = 0;
+  if (!want.end(D::noether_flow) && !want.traced(D::noether_flow)) n_generators = 0;
   const auto range = [](Index n) {
     std::vector<std::int64_t> v(static_cast<std::size_t>(n));
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<std::int64_t>(i);
@@ -291,46 +305,65 @@ SweepFields::SweepFields(const Grid& grid) {
       " over the dataset (finite mode) or over record.noise_batch fresh samples of their own "
       "stream (online mode)";
   const Group T = Group::traces;
-  c.theta_norm = schema_.add(real_field(R, "theta_norm", "|theta| at the end",
-                                        "Euclidean norm of theta at the end; NaN if diverged"));
-  c.hessian_trace =
-      schema_.add(real_field(R, "hessian_trace", "Tr H at the end",
-                             "trace of the full-batch Hessian of L at the end (weight decay "
-                             "excluded); NaN if diverged"));
-  c.grad_noise = schema_.add(real_field(
-      R, "grad_noise", "gradient-noise variance per layer at the end",
-      "Tr Sigma_l: the per-sample gradient variance of layer l, mean_i |g_i,l - mean g_l|^2," +
-          noise_where + "; at the end, NaN if diverged",
-      "", {"layer"}));
-  c.noether_flow = schema_.add(real_field(
-      R, "noether_flow", "Tr[A_k Sigma] at the end",
-      "Tr[A_k Sigma] = mean_i (g_i - mean g)^T A_k (g_i - mean g), the Noether flow of C_k = "
-      "theta^T A_k theta (dC_k/dt = eta/S Tr[A_k Sigma]; zero at the noise equilibrium)," +
-          noise_where + "; at the end",
-      "", {"generator"}));
-  c.trace_theta_norm = schema_.add(
-      real_field(T, "theta_norm", "|theta|", "norm of theta at /traces/step", "", {"step"}));
-  c.trace_hessian_trace =
-      schema_.add(real_field(T, "hessian_trace", "Tr H",
-                             "trace of the full-batch Hessian of L at /traces/step", "", {"step"}));
-  c.trace_sharpness = schema_.add(real_field(
-      T, "sharpness", "lambda_max",
-      "largest eigenvalue of the full-batch Hessian of L at /traces/step (dense, d <= 64; NaN "
-      "above)",
-      "", {"step"}));
-  c.trace_grad_noise = schema_.add(real_field(T, "grad_noise", "gradient-noise variance per layer",
-                                              "Tr Sigma_l (as /results/grad_noise) at /traces/step",
-                                              "", {"step", "layer"}));
-  c.trace_noether_flow = schema_.add(real_field(
-      T, "noether_flow", "Tr[A_k Sigma]",
-      "Tr[A_k Sigma] (as /results/noether_flow) at /traces/step", "", {"step", "generator"}));
-
-  c.trace_dist_to_min = schema_.add(real_field(
-      T, "dist_to_min", "|theta - x*|",
-      "distance of theta to x* at /traces/step, where x* is known before the run "
-      "(stability.x_star, or Newton's method from the start); NaN otherwise and after the run "
-      "stopped",
-      "", {"step"}));
+  if (want.end(D::theta_norm)) {
+    c.theta_norm = schema_.add(real_field(R, "theta_norm", "|theta| at the end",
+                                          "Euclidean norm of theta at the end; NaN if diverged"));
+  }
+  if (want.end(D::hessian_trace)) {
+    c.hessian_trace =
+        schema_.add(real_field(R, "hessian_trace", "Tr H at the end",
+                               "trace of the full-batch Hessian of L at the end (weight decay "
+                               "excluded); NaN if diverged"));
+  }
+  if (want.end(D::grad_noise)) {
+    c.grad_noise = schema_.add(real_field(
+        R, "grad_noise", "gradient-noise variance per layer at the end",
+        "Tr Sigma_l: the per-sample gradient variance of layer l, mean_i |g_i,l - mean g_l|^2," +
+            noise_where + "; at the end, NaN if diverged",
+        "", {"layer"}));
+  }
+  if (want.end(D::noether_flow)) {
+    c.noether_flow = schema_.add(real_field(
+        R, "noether_flow", "Tr[A_k Sigma] at the end",
+        "Tr[A_k Sigma] = mean_i (g_i - mean g)^T A_k (g_i - mean g), the Noether flow of C_k = "
+        "theta^T A_k theta (dC_k/dt = eta/S Tr[A_k Sigma]; zero at the noise equilibrium)," +
+            noise_where + "; at the end",
+        "", {"generator"}));
+  }
+  if (want.traced(D::theta_norm)) {
+    c.trace_theta_norm = schema_.add(
+        real_field(T, "theta_norm", "|theta|", "norm of theta at /traces/step", "", {"step"}));
+  }
+  if (want.traced(D::hessian_trace)) {
+    c.trace_hessian_trace = schema_.add(
+        real_field(T, "hessian_trace", "Tr H",
+                   "trace of the full-batch Hessian of L at /traces/step", "", {"step"}));
+  }
+  if (want.traced(D::sharpness)) {
+    c.trace_sharpness = schema_.add(real_field(
+        T, "sharpness", "lambda_max",
+        "largest eigenvalue of the full-batch Hessian of L at /traces/step (dense, d <= 64; NaN "
+        "above)",
+        "", {"step"}));
+  }
+  if (want.traced(D::grad_noise)) {
+    c.trace_grad_noise = schema_.add(
+        real_field(T, "grad_noise", "gradient-noise variance per layer",
+                   "Tr Sigma_l (as /results/grad_noise) at /traces/step", "", {"step", "layer"}));
+  }
+  if (want.traced(D::noether_flow)) {
+    c.trace_noether_flow = schema_.add(real_field(
+        T, "noether_flow", "Tr[A_k Sigma]",
+        "Tr[A_k Sigma] (as /results/noether_flow) at /traces/step", "", {"step", "generator"}));
+  }
+  if (want.traced(D::dist_to_min)) {
+    c.trace_dist_to_min = schema_.add(real_field(
+        T, "dist_to_min", "|theta - x*|",
+        "distance of theta to x* at /traces/step, where x* is known before the run "
+        "(stability.x_star, or Newton's method from the start); NaN otherwise and after the run "
+        "stopped",
+        "", {"step"}));
+  }
   if (spec.number("stability.exact_steps") > 0) {  // the exact enumeration's traces
     const std::string exact =
         " over every sequence of batches from the start (each of probability C(n, S)^-t), "
@@ -377,7 +410,6 @@ struct PointRun::State {
         sgd(reserved(*model, std::max({opt.batch, full.size(), noise_rows()})), batches, opt),
         full_grad(model->dim()),
         spectrum(model->conserved_size()),
-        noise_stream(seed, key, Purpose::noise),
         final_window(params.integer("record.final_window")) {
     cancellation_point();
     res.index = index;
@@ -465,7 +497,7 @@ struct PointRun::State {
     a_diff.resize(d);
     layer_noise = Vector::Zero(n_layers);
     flow = Vector::Zero(n_generators);
-    if (d <= kDenseCurvature) {
+    if (d <= kDenseCurvature && core.trace_sharpness >= 0) {
       hess.resize(d, d);
       hess_eigen.emplace(d);  // (assigning a solver would copy its uninitialised info)
       unit = Vector::Zero(d);
@@ -473,11 +505,18 @@ struct PointRun::State {
     }
   }
 
-  /// Tr Sigma per layer and Tr[A_k Sigma] per generator at theta (layer_noise, flow): two passes,
-  /// the mean gradient, then the per-sample deviations from it. Allocation-free.
-  void measure_noise() {
-    if (n_layers == 0 && n_generators == 0) return;
-    if (data_spec.online) teacher.sample(noise_stream, noise_set.x, noise_set.y);
+  /// Tr Sigma per layer (layers) and Tr[A_k Sigma] per generator (flows) at theta_t (layer_noise,
+  /// flow): two passes, the mean gradient, then the per-sample deviations from it. Online, the
+  /// samples are substream t of the noise stream: a measurement's draws belong to its step, so
+  /// how many were made before, or whether both sums are asked for, changes neither sum.
+  /// Allocation-free.
+  void measure_noise(bool layers, bool flows) {
+    const Index nl = layers ? n_layers : 0, ng = flows ? n_generators : 0;
+    if (nl == 0 && ng == 0) return;
+    if (data_spec.online) {
+      Stream noise(seed, key, Purpose::noise, static_cast<std::uint64_t>(t));
+      teacher.sample(noise, noise_set.x, noise_set.y);
+    }
     const Batch set = data_spec.online ? noise_set.batch() : full.batch();
     const Index n = set.size();
     model->loss_grad(theta, set, mean_grad);
@@ -492,12 +531,12 @@ struct PointRun::State {
       for (Index r = 0; r < rows; ++r) {
         diff = sample_grads.row(r).transpose();
         diff -= mean_grad;
-        for (Index l = 0; l < n_layers; ++l) {
+        for (Index l = 0; l < nl; ++l) {
           Index begin = 0, size = 0;
           model->layer(l, begin, size);
           layer_noise[l] += diff.segment(begin, size).squaredNorm();
         }
-        for (Index k = 0; k < n_generators; ++k) {
+        for (Index k = 0; k < ng; ++k) {
           model->apply_generator(k, diff, a_diff);
           flow[k] += diff.dot(a_diff);
         }
@@ -549,7 +588,6 @@ struct PointRun::State {
   std::optional<Vector> x_star_before;  // x* known before the run (reference_before_run)
   // Diagnostics (size_diagnostics): the gradient-noise set online, per-sample gradients in
   // chunks, per-layer and per-generator sums, the dense Hessian of the trace records.
-  Stream noise_stream;
   const std::int64_t final_window;  // record.final_window
   SampleSet noise_set;
   RowMatrix sample_grads;
@@ -599,21 +637,31 @@ bool PointRun::advance(std::int64_t max_updates) {
   for (std::int64_t done = 0; !s.ended && done < max_updates; ++done) {
     // theta is theta_t here: record, stop, or take update t + 1.
     if (s.next_record < steps.size() && steps[s.next_record] == s.t) {
+      // Only what record.diagnostics asks for (a field id is -1 when it is not measured).
       const std::size_t slot = s.next_record++;
-      out.set(s.core.trace_loss, s.model->loss(s.theta, s.full.batch()), slot);
-      s.model->conserved(s.theta, s.spectrum);
-      out.set_reals(s.core.trace_conserved, s.spectrum.data(),
-                    static_cast<std::size_t>(s.spectrum.size()), slot * nc);
-      out.set(s.core.trace_theta_norm, s.theta.norm(), slot);
-      out.set(s.core.trace_hessian_trace, s.model->hessian_trace(s.theta, s.full.batch()), slot);
-      out.set(s.core.trace_sharpness, s.dense_sharpness(), slot);
-      s.measure_noise();
-      out.set_reals(s.core.trace_grad_noise, s.layer_noise.data(),
-                    static_cast<std::size_t>(s.n_layers), slot * n_layer_dim);
-      out.set_reals(s.core.trace_noether_flow, s.flow.data(),
-                    static_cast<std::size_t>(s.n_generators), slot * n_generator_dim);
-      if (s.x_star_before)
-        out.set(s.core.trace_dist_to_min, (s.theta - *s.x_star_before).norm(), slot);
+      const SweepFields::Core& c = s.core;
+      if (c.trace_loss >= 0) out.set(c.trace_loss, s.model->loss(s.theta, s.full.batch()), slot);
+      if (c.trace_conserved >= 0) {
+        s.model->conserved(s.theta, s.spectrum);
+        out.set_reals(c.trace_conserved, s.spectrum.data(),
+                      static_cast<std::size_t>(s.spectrum.size()), slot * nc);
+      }
+      if (c.trace_theta_norm >= 0) out.set(c.trace_theta_norm, s.theta.norm(), slot);
+      if (c.trace_hessian_trace >= 0) {
+        out.set(c.trace_hessian_trace, s.model->hessian_trace(s.theta, s.full.batch()), slot);
+      }
+      if (c.trace_sharpness >= 0) out.set(c.trace_sharpness, s.dense_sharpness(), slot);
+      s.measure_noise(c.trace_grad_noise >= 0, c.trace_noether_flow >= 0);
+      if (c.trace_grad_noise >= 0) {
+        out.set_reals(c.trace_grad_noise, s.layer_noise.data(),
+                      static_cast<std::size_t>(s.n_layers), slot * n_layer_dim);
+      }
+      if (c.trace_noether_flow >= 0) {
+        out.set_reals(c.trace_noether_flow, s.flow.data(), static_cast<std::size_t>(s.n_generators),
+                      slot * n_generator_dim);
+      }
+      if (s.x_star_before && c.trace_dist_to_min >= 0)
+        out.set(c.trace_dist_to_min, (s.theta - *s.x_star_before).norm(), slot);
       s.model->record_traces(s.theta, out, slot);
     }
     if (s.t == s.opt.steps) {
@@ -700,19 +748,28 @@ PointResult PointRun::finish() {
       }
     }
     out.set_code(c.outcome, static_cast<std::uint8_t>(outcome));
+    // The diagnostics at the end: only those record.diagnostics asks for (ids -1 otherwise).
     const Batch all = s.full.batch();
-    Stream lanczos_start(s.seed, s.key, Purpose::lanczos);
-    const TopEigen top = top_eigenvalue(
-        [&](const Vector& u, Vector& hu) { s.model->hessian_vector(s.theta, all, u, hu); },
-        s.model->dim(), lanczos_start);
-    out.set(c.sharpness, top.converged ? top.value : std::numeric_limits<double>::quiet_NaN());
-    s.model->conserved(s.theta, s.spectrum);
-    out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
-    out.set(c.theta_norm, s.theta.norm());
-    out.set(c.hessian_trace, s.model->hessian_trace(s.theta, all));
-    s.measure_noise();
-    out.set_reals(c.grad_noise, s.layer_noise.data(), static_cast<std::size_t>(s.n_layers));
-    out.set_reals(c.noether_flow, s.flow.data(), static_cast<std::size_t>(s.n_generators));
+    if (c.sharpness >= 0) {
+      Stream lanczos_start(s.seed, s.key, Purpose::lanczos);
+      const TopEigen top = top_eigenvalue(
+          [&](const Vector& u, Vector& hu) { s.model->hessian_vector(s.theta, all, u, hu); },
+          s.model->dim(), lanczos_start);
+      out.set(c.sharpness, top.converged ? top.value : std::numeric_limits<double>::quiet_NaN());
+    }
+    if (c.conserved >= 0) {
+      s.model->conserved(s.theta, s.spectrum);
+      out.set_reals(c.conserved, s.spectrum.data(), static_cast<std::size_t>(s.spectrum.size()));
+    }
+    if (c.theta_norm >= 0) out.set(c.theta_norm, s.theta.norm());
+    if (c.hessian_trace >= 0) out.set(c.hessian_trace, s.model->hessian_trace(s.theta, all));
+    s.measure_noise(c.grad_noise >= 0, c.noether_flow >= 0);
+    if (c.grad_noise >= 0) {
+      out.set_reals(c.grad_noise, s.layer_noise.data(), static_cast<std::size_t>(s.n_layers));
+    }
+    if (c.noether_flow >= 0) {
+      out.set_reals(c.noether_flow, s.flow.data(), static_cast<std::size_t>(s.n_generators));
+    }
     // The model's own fields last: they may read the core's (e.g. Tr Sigma at the end).
     s.model->record_final(s.theta, s.full.batch(), out);
   }

@@ -259,7 +259,88 @@ std::vector<ParamDef> common_params() {
                           "noise Sigma is measured at each record and at the end; finite mode "
                           "uses the dataset",
                           false)),
+      free_text("record.diagnostics", "default",
+                "what is measured: default (every diagnostic the model has), none, or a list of "
+                "loss, C, theta_norm, hessian_trace, sharpness, grad_noise, noether_flow, "
+                "dist_to_min, model (its own traces); each at the end and on every trace record, "
+                "or only one of them as results.NAME or traces.NAME; what is not measured is not "
+                "in the file"),
   };
+}
+
+// ---------------------------------------------------------------------------------- Diagnostics
+namespace {
+constexpr const char* kDiagnosticNames[Diagnostics::count] = {
+    "loss",         "C",           "theta_norm", "hessian_trace", "sharpness", "grad_noise",
+    "noether_flow", "dist_to_min", "model"};
+}  // namespace
+
+const char* Diagnostics::name(Name n) {
+  return kDiagnosticNames[n];
+}
+bool Diagnostics::has_end(Name n) {
+  return n != loss && n != dist_to_min && n != model;
+}
+bool Diagnostics::has_traces(Name /*n*/) {
+  return true;
+}
+Diagnostics Diagnostics::all() {
+  Diagnostics d;
+  for (int i = 0; i < count; ++i) {
+    d.at_end[i] = has_end(static_cast<Name>(i));
+    d.on_traces[i] = has_traces(static_cast<Name>(i));
+  }
+  return d;
+}
+
+Diagnostics parse_diagnostics(std::string_view value) {
+  const std::string head = text::setting("record.diagnostics", value) + ": ";
+  const std::string rule =
+      "must be default, none, or a list of " +
+      text::join(std::vector<std::string>(std::begin(kDiagnosticNames), std::end(kDiagnosticNames)),
+                 ", ") +
+      " separated by ',' (each one at the end and on every trace record, or only one of them "
+      "as results.NAME or traces.NAME)";
+  const std::string_view all = text::trim(value);
+  if (all == "default") return Diagnostics::all();
+  Diagnostics d;
+  if (all == "none") return d;
+  if (all.empty()) throw ConfigError(head + "empty; " + rule + " (none measures nothing)");
+  std::size_t start = 0;
+  for (int item = 1;; ++item) {
+    const std::size_t comma = all.find(',', start);
+    const std::string_view word =
+        text::trim(all.substr(start, comma == std::string_view::npos ? all.npos : comma - start));
+    const std::string where = "item " + std::to_string(item);
+    if (word.empty()) throw ConfigError(head + where + " is empty; " + rule);
+    if (word == "default" || word == "none") {
+      throw ConfigError(head + std::string(word) + " must stand alone; " + rule);
+    }
+    std::string_view bare = word;
+    bool end = true, traces = true;
+    if (bare.rfind("results.", 0) == 0) {
+      bare.remove_prefix(8);
+      traces = false;
+    } else if (bare.rfind("traces.", 0) == 0) {
+      bare.remove_prefix(7);
+      end = false;
+    }
+    const auto* found = std::find(std::begin(kDiagnosticNames), std::end(kDiagnosticNames), bare);
+    if (found == std::end(kDiagnosticNames)) {
+      throw ConfigError(head + "unknown diagnostic " + text::quote(word) + "; " + rule);
+    }
+    const auto n = static_cast<Diagnostics::Name>(found - std::begin(kDiagnosticNames));
+    if (!traces && !Diagnostics::has_end(n)) {
+      throw ConfigError(head + text::quote(word) + ": " + std::string(bare) +
+                        " is measured on the trace records only (no /results field); write " +
+                        std::string(bare) + " or traces." + std::string(bare));
+    }
+    d.at_end[n] = d.at_end[n] || (end && Diagnostics::has_end(n));
+    d.on_traces[n] = d.on_traces[n] || traces;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return d;
 }
 
 namespace {
@@ -443,6 +524,15 @@ const std::vector<CrossRule>& common_rules() {
                 text::format_double(paths) +
                 " batch sequences; at most 2^25 = 33554432 are allowed (fewer steps, or fewer "
                 "batches)";
+       }},
+      {{"record.diagnostics"},
+       [](const ParamSet& p) -> std::optional<std::string> {
+         try {
+           parse_diagnostics(p.text("record.diagnostics"));
+         } catch (const ConfigError& e) {
+           return std::string(e.what());
+         }
+         return std::nullopt;
        }},
       {{"optimizer.steps", "record.final_window"},
        [](const ParamSet& p) -> std::optional<std::string> {

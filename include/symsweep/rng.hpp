@@ -3,9 +3,12 @@
 //
 // A stream is keyed by (sweep seed, the point's stream key, purpose): the Philox key is
 // (seed, stream key) and the counter space is split by purpose (the Purpose enum below):
-// counter = (block, purpose, 0, 0). A point's numbers are therefore a pure function of its seed,
-// its parameter values and the position in the stream: they never depend on which rank or thread
-// runs it, on where it sits in the grid, or on how many numbers another purpose consumed.
+// counter = (block, purpose, substream, 0). A point's numbers are therefore a pure function of its
+// seed, its parameter values and the position in the stream: they never depend on which rank or
+// thread runs it, on where it sits in the grid, or on how many numbers another purpose consumed. A
+// purpose whose draws belong to one moment of the run takes a substream per moment: the
+// gradient-noise measurement at step t draws from substream t of `noise` (numerics 5), so what is
+// measured at one step, and how often, never moves the numbers measured at another.
 //
 // The stream key (stream_key below) is a hash of the values of the parameters that change the
 // simulated path, in canonical form:
@@ -44,7 +47,9 @@ enum class Purpose : std::uint64_t {
   data = 1,     ///< the finite dataset (inputs and label noise)
   init = 2,     ///< initial parameters
   batches = 3,  ///< minibatch indices, or fresh samples in online mode
-  noise = 4,    ///< online mode: the fresh large batch of the gradient-noise diagnostics
+  /// online mode: the fresh large batch of the gradient-noise diagnostics, substream t for the
+  /// measurement at step t (a trace record's, or the end's when the run ends at t)
+  noise = 4,
   lanczos = 5,  ///< start vectors of Lanczos (stability.hpp's top_eigenvalue, d > 64)
   tangent = 6,  ///< a deterministic run's end: tangent vector's start, projection weights
   /// the batches drawn for eta_worst_batch when there are more than stability.batch_limit of
@@ -65,8 +70,9 @@ class NormalSource {
 /// One point's stream for one purpose. Cheap to create and copy; deterministic.
 class Stream final : public NormalSource {
  public:
-  /// key: the point's stream_key.
-  Stream(std::uint64_t seed, std::uint64_t key, Purpose purpose);
+  /// key: the point's stream_key; substream: the counter's third word (0: the purpose's own
+  /// stream, as before substreams existed).
+  Stream(std::uint64_t seed, std::uint64_t key, Purpose purpose, std::uint64_t substream = 0);
 
   /// Next 64 uniformly random bits.
   std::uint64_t next_u64();
@@ -87,6 +93,7 @@ class Stream final : public NormalSource {
   double normal_slow(std::uint64_t u);  // wedges and tail: about 1 draw in 100
   std::array<std::uint64_t, 2> key_;
   std::uint64_t purpose_;
+  std::uint64_t substream_;
   std::uint64_t block_ = 0;             // next counter block
   std::array<std::uint64_t, 4> buf_{};  // outputs of the current block
   unsigned used_ = 4;                   // words of buf_ consumed

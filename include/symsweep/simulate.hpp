@@ -25,6 +25,10 @@
 //   /traces/exact_mean_dist, exact_mean_sq_dist, exact_p_beyond: the exact expectation over
 //                         every batch sequence, steps <= stability.exact_steps (declared only
 //                         when that is > 0).
+// Which diagnostics a point measures, at the end and on the trace records, is record.diagnostics
+// (spec.hpp's Diagnostics): those not asked for are neither computed nor declared. Online, the
+// gradient-noise set of a measurement at step t is drawn from substream t of the `noise` stream
+// (rng.hpp), so turning one measurement on or off moves no other stored number.
 //   /results/theta_norm, hessian_trace, grad_noise (per "layer"), noether_flow (Tr[A_k Sigma]
 //                         per "generator", the model's symmetry generators A_k): the end, and the
 //                         same on the trace schedule with /traces/sharpness (lambda_max, d <= 64).
@@ -43,6 +47,7 @@
 
 #include "symsweep/grid.hpp"
 #include "symsweep/schema.hpp"
+#include "symsweep/spec.hpp"
 #include "symsweep/types.hpp"
 
 namespace symsweep {
@@ -78,10 +83,15 @@ class SweepFields {
   /// grid (record.every = k); empty without traces.
   const std::vector<std::int64_t>& record_steps() const { return record_steps_; }
 
-  /// Ids of the core run's fields.
+  /// What record.diagnostics asks the points to measure.
+  const Diagnostics& diagnostics() const { return diagnostics_; }
+
+  /// Ids of the core run's fields. The diagnostics' fields (record.diagnostics) are -1 when not
+  /// measured: they are then not in the schema.
   struct Core {
-    FieldId status, outcome, steps_run, diverged_at, final_loss, grad_norm, sharpness, conserved;
-    FieldId trace_loss, trace_conserved;
+    FieldId status, outcome, steps_run, diverged_at, final_loss, grad_norm;
+    FieldId sharpness = -1, conserved = -1;
+    FieldId trace_loss = -1, trace_conserved = -1;
     FieldId seconds, rank;
     // The stability checks at x* and the orbit of a periodic run (stability.hpp).
     FieldId x_star, lambda_max, eta_gd, K, amplitude_predicted, basin_radius_predicted,
@@ -89,19 +99,20 @@ class SweepFields {
     // The SGD checks at x* (sgd_stability.hpp); the exact_* traces are -1 (absent) unless
     // stability.exact_steps > 0.
     FieldId eta_ms, eta_worst_batch, sgd_note;
-    FieldId trace_dist_to_min, trace_exact_mean_dist = -1, trace_exact_mean_sq_dist = -1,
-                               trace_exact_p_beyond = -1;
+    FieldId trace_dist_to_min = -1, trace_exact_mean_dist = -1, trace_exact_mean_sq_dist = -1,
+            trace_exact_p_beyond = -1;
     FieldId period, amplitude, orbit, lyapunov;
     // Symmetry and noise diagnostics, at the end and on the trace schedule.
-    FieldId theta_norm, hessian_trace, grad_noise, noether_flow;
-    FieldId trace_theta_norm, trace_hessian_trace, trace_sharpness, trace_grad_noise,
-        trace_noether_flow;
+    FieldId theta_norm = -1, hessian_trace = -1, grad_noise = -1, noether_flow = -1;
+    FieldId trace_theta_norm = -1, trace_hessian_trace = -1, trace_sharpness = -1,
+            trace_grad_noise = -1, trace_noether_flow = -1;
   };
   const Core& core() const { return core_; }
 
  private:
   Schema schema_;
   std::vector<std::int64_t> record_steps_;
+  Diagnostics diagnostics_;
   Core core_{};
 };
 

@@ -35,6 +35,7 @@
 // Values are quoted with text::quote: cut after 120 bytes, non-printable bytes escaped.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -120,6 +121,44 @@ struct CrossRule {
   std::vector<std::string> keys;  ///< every key the rule reads
   std::function<std::optional<std::string>(const ParamSet&)> check;
 };
+
+/// What a point measures along the run and at the end (record.diagnostics; README, "What a point
+/// computes"). Each diagnostic has a field in /traces (measured at every trace record), in
+/// /results (measured once, at the end), or both; a diagnostic not asked for is neither measured
+/// nor declared in the file. A value is `default` (every diagnostic: the fields the model has),
+/// `none`, or a comma-separated list of names, each meaning both of its fields, or one of them
+/// with `results.` or `traces.` before it: `loss, C, results.sharpness`.
+struct Diagnostics {
+  enum Name : int {
+    loss,           ///< /traces/loss (the final loss is always measured)
+    C,              ///< /traces/C and /results/C_final: the conserved spectrum
+    theta_norm,     ///< |theta|
+    hessian_trace,  ///< Tr H
+    sharpness,      ///< lambda_max: dense on traces (d <= 64), Lanczos at the end above
+    grad_noise,     ///< Tr Sigma_l per layer (per-sample gradients)
+    noether_flow,   ///< Tr[A_k Sigma] per generator (per-sample gradients)
+    dist_to_min,    ///< /traces/dist_to_min
+    model,          ///< the model's own traces (linear2: eq_gap)
+    count
+  };
+  std::array<bool, count> at_end{};     ///< measured at the end (its /results field)
+  std::array<bool, count> on_traces{};  ///< measured at every trace record (its /traces field)
+
+  bool end(Name n) const { return at_end[n]; }
+  bool traced(Name n) const { return on_traces[n]; }
+  /// Whether the diagnostic has a /results field, a /traces field.
+  static bool has_end(Name n);
+  static bool has_traces(Name n);
+  /// The name in a config value, e.g. "grad_noise".
+  static const char* name(Name n);
+  /// Every diagnostic wherever it has a field (the value `default`).
+  static Diagnostics all();
+};
+
+/// Parses a value of record.diagnostics. Throws ConfigError naming the key, the value and the
+/// rule for an unknown name, an empty item, a scope the diagnostic has no field in, or
+/// `default`/`none` beside other names.
+Diagnostics parse_diagnostics(std::string_view value);
 
 /// Parameters common to every sweep ([sweep], [data], [optimizer], [record]), in --help order.
 std::vector<ParamDef> common_params();

@@ -19,7 +19,11 @@ namespace symsweep {
 ///      Lanczos from a random keyed start (stream purposes lanczos, tangent); the unstable
 ///      2-cycle in basin_radius_predicted, not amplitude_predicted; predictions NaN outside the
 ///      optimizer settings they assume.
-inline constexpr int kNumericsVersion = 4;
+///   5: online, each gradient-noise measurement draws from the `noise` substream of its step
+///      (rng.hpp), so the end's grad_noise and noether_flow no longer depend on how many trace
+///      records came before (record.diagnostics may then turn any measurement off without moving
+///      another stored number); finite-mode numbers are those of 4.
+inline constexpr int kNumericsVersion = 5;
 
 /// "0.1.0"
 const char* version();

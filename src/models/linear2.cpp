@@ -353,8 +353,10 @@ void declare_linear2_fields(const Grid& grid, Schema& schema) {
                         "size (the equilibrium does not depend on them, only the approach rate "
                         "does)",
                         "", {"hidden"}));
-  schema.add(real_field(Group::traces, "eq_gap", "equilibrium gap",
-                        "eq_gap (unaveraged) at /traces/step", "", {"step"}));
+  if (parse_diagnostics(grid.spec().text("record.diagnostics")).traced(Diagnostics::model)) {
+    schema.add(real_field(Group::traces, "eq_gap", "equilibrium gap",
+                          "eq_gap (unaveraged) at /traces/step", "", {"step"}));
+  }
 }
 }  // namespace
 

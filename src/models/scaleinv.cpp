@@ -139,15 +139,25 @@ void ScaleInv::accumulate_window(const Vector& theta) {
 }
 
 void ScaleInv::bind_fields(const Schema& schema) {
-  f_grad_noise_ = schema.id(Group::results, "grad_noise");
-  f_tr_sigma_hat_ = schema.id(Group::results, "si_tr_sigma_hat");
-  f_slope_pred_ = schema.id(Group::results, "si_norm4_slope_predicted");
-  f_norm4_pred_ = schema.id(Group::results, "si_norm4_predicted");
+  // The three fields computed from the core's grad_noise exist only where it is measured at the
+  // end (record.diagnostics).
+  f_grad_noise_ = schema.find(Group::results, "grad_noise");
+  f_tr_sigma_hat_ = schema.find(Group::results, "si_tr_sigma_hat");
+  f_slope_pred_ = schema.find(Group::results, "si_norm4_slope_predicted");
+  f_norm4_pred_ = schema.find(Group::results, "si_norm4_predicted");
   f_slope_ = schema.id(Group::results, "si_norm4_slope");
   f_norm4_ = schema.id(Group::results, "si_norm4_mean");
 }
 
 void ScaleInv::record_final(const Vector& theta, const Batch& full, Record& out) {
+  if (f_grad_noise_ >= 0 && f_tr_sigma_hat_ >= 0) record_noise_predictions(theta, full, out);
+  if (window_count_ >= 2) {
+    out.set(f_slope_, (last_norm4_ - first_norm4_) / static_cast<double>(window_count_ - 1));
+  }
+  if (window_count_ >= 1) out.set(f_norm4_, norm4_sum_ / static_cast<double>(window_count_));
+}
+
+void ScaleInv::record_noise_predictions(const Vector& theta, const Batch& full, Record& out) {
   // Sigma(theta) = Sigma(theta_hat) / |theta|^2; the core measured Tr Sigma(theta) (one layer).
   const double rho2 = theta.squaredNorm();
   const double tr_sigma_hat = rho2 * out.real(f_grad_noise_, 0);
@@ -159,16 +169,12 @@ void ScaleInv::record_final(const Vector& theta, const Batch& full, Record& out)
   const double grad_hat2 = t_.squaredNorm();
   out.set(f_slope_pred_, predicted_slope(tr_sigma_hat, grad_hat2));
   out.set(f_norm4_pred_, predicted_norm4(tr_sigma_hat, grad_hat2));
-  if (window_count_ >= 2) {
-    out.set(f_slope_, (last_norm4_ - first_norm4_) / static_cast<double>(window_count_ - 1));
-  }
-  if (window_count_ >= 1) out.set(f_norm4_, norm4_sum_ / static_cast<double>(window_count_));
 }
 
 // ------------------------------------------------------------------------------------ registry
 namespace {
 
-void declare_scaleinv_fields(const Grid& /*grid*/, Schema& schema) {
+void declare_noise_fields(Schema& schema) {
   const Group R = Group::results;
   schema.add(real_field(R, "si_tr_sigma_hat", "Tr Sigma(theta_hat)",
                         "trace of the gradient noise at the unit vector theta_hat = |theta|^2 "
@@ -197,6 +203,13 @@ void declare_scaleinv_fields(const Grid& /*grid*/, Schema& schema) {
                         norm4 + noise + "; " + eta +
                             ". Assumes gamma > 0, gradient noise (p > 0: NaN under gd or a full "
                             "batch) and model.break_strength = 0 (NaN otherwise)"));
+}
+
+void declare_scaleinv_fields(const Grid& grid, Schema& schema) {
+  const Group R = Group::results;
+  // Tr Sigma(theta_hat) and the predictions built on it need the core's grad_noise at the end.
+  if (parse_diagnostics(grid.spec().text("record.diagnostics")).end(Diagnostics::grad_noise))
+    declare_noise_fields(schema);
   schema.add(real_field(R, "si_norm4_slope", "measured slope of |theta|^4",
                         "(|theta|^4 at the last step - at the first) / (steps - 1) over the last "
                         "record.final_window steps (NaN when 0)",

@@ -41,6 +41,12 @@ CASES = [
      ["optimizer.sampling = reshuffle", "needs data.mode = finite"]),
     ("unknown schedule", ["optimizer.schedule=cosine"],
      ["optimizer.schedule", "'cosine'", "one of constant, warmup, step"]),
+    ("unknown diagnostic", ["record.diagnostics=loss, hessian"],
+     ["record.diagnostics = 'loss, hessian'", "unknown diagnostic 'hessian'",
+      "must be default, none, or a list of loss, C, theta_norm"]),
+    ("diagnostic without a results field", ["record.diagnostics=results.dist_to_min"],
+     ["record.diagnostics = 'results.dist_to_min'",
+      "dist_to_min is measured on the trace records only"]),
 ]
 
 

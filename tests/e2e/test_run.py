@@ -191,6 +191,33 @@ def test_without_traces_there_is_no_traces_group(tmp_path, tiny_config):
     assert r.code == 0 and "traces: none" in r.out
 
 
+def _fields(group):
+    """A group's fields, without the dimension scales linked into it."""
+    return {k for k, v in group.items() if v.attrs.get("CLASS") != b"DIMENSION_SCALE"}
+
+
+@pytest.mark.parametrize("mode", ["finite", "online"])
+def test_diagnostics_not_measured_are_not_in_the_file(tmp_path, tiny_config, mode):
+    """record.diagnostics: the file declares what was measured, and every other field holds the
+    same bits as with every diagnostic (online too: the noise draws are keyed by step)."""
+    full, some = tmp_path / "full.h5", tmp_path / "some.h5"
+    common = ["--set", f"data.mode={mode}", "--set", "record.noise_batch=64"]
+    assert symsweep("run", tiny_config, "-o", full, *common, np=2).code == 0
+    r = symsweep("run", tiny_config, "-o", some, *common, "--set",
+                 "record.diagnostics=loss, results.sharpness, traces.grad_noise", np=2)
+    assert r.code == 0, r
+    with h5py.File(full, "r") as f, h5py.File(some, "r") as g:
+        dropped = {"C_final", "theta_norm", "hessian_trace", "grad_noise", "noether_flow"}
+        assert _fields(g["results"]) == _fields(f["results"]) - dropped
+        assert _fields(g["traces"]) == {"loss", "grad_noise"}
+        assert "noether_flow" in _fields(f["traces"]) and "eq_gap" in _fields(f["traces"])
+        for group in ("results", "traces"):
+            for name in _fields(g[group]):
+                a, b = f[group][name][()], g[group][name][()]
+                assert a.tobytes() == b.tobytes(), f"{group}/{name}"
+        assert "diagnostics = loss, results.sharpness, traces.grad_noise" in g.attrs["config_text"]
+
+
 def test_the_readme_config_example_runs(tmp_path):
     readme = (SOURCE_DIR / "README.md").read_text()
     blocks = re.findall(r"```ini\n(.*?)```", readme, re.S)

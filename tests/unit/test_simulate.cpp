@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "alloc_counter.hpp"
 #include "symsweep/simulate.hpp"
@@ -269,6 +273,256 @@ TEST(Simulate, WeightDecayConvergesToAStationaryPointOfTheRegularisedObjective) 
   const CoreValues r = s.run(0);
   EXPECT_EQ(r.outcome, Outcome::converged);
   EXPECT_LE(r.grad_norm, 1e-9);
+}
+
+// ------------------------------------------------------------------------- record.diagnostics
+// What is measured never changes another stored number: for each model (finite and online data),
+// a point run with every diagnostic, and with each one left out, or alone, or at the end only,
+// stores the same bits in every field both runs have (results and traces; /run is placement).
+// Online, the gradient-noise set of each measurement is keyed by its step (rng.hpp), so the
+// end's grad_noise does not depend on how many trace records drew before it either.
+
+/// A point's value bytes of every field of its schema except /run, keyed by "group/name".
+std::map<std::string, std::vector<unsigned char>> stored(const SweepFields& fields,
+                                                         const Record& r) {
+  std::map<std::string, std::vector<unsigned char>> out;
+  const Schema& schema = fields.schema();
+  for (FieldId id = 0; id < static_cast<FieldId>(schema.fields().size()); ++id) {
+    const FieldDef& f = schema.field(id);
+    if (f.group == Group::run || !schema.present(id)) continue;
+    const unsigned char* at = r.data() + schema.offset(id);
+    out[std::string(to_string(f.group)) + "/" + f.name] =
+        std::vector<unsigned char>(at, at + schema.count(id) * Schema::elem_size(f.type));
+  }
+  return out;
+}
+
+struct DiagnosticsCase {
+  const char* name;
+  const char* ini;
+};
+
+const DiagnosticsCase kDiagnosticsCases[] = {
+    {"linear2_finite", R"(
+[model]
+name = linear2
+dx = 3
+h = 2
+dy = 2
+[data]
+n = 16
+noise_var = 0.1
+[optimizer]
+eta = 0.05
+batch = 4
+steps = 60
+tol = 0
+[record]
+every = 20
+final_window = 10
+)"},
+    {"linear2_online", R"(
+[model]
+name = linear2
+dx = 3
+h = 2
+dy = 2
+[data]
+mode = online
+noise_var = 0.1
+[optimizer]
+eta = 0.05
+batch = 4
+steps = 60
+tol = 0
+[record]
+every = 20
+noise_batch = 64
+)"},
+    {"linear2_gd", R"(
+[model]
+name = linear2
+dx = 2
+h = 2
+dy = 1
+[data]
+n = 8
+[optimizer]
+eta = 0.1
+batch = 8
+steps = 40
+tol = 1e-12
+check_every = 10
+[record]
+every = 10
+)"},
+    {"diaglinear_online", R"(
+[model]
+name = diaglinear
+dx = 2
+[data]
+mode = online
+x_decay = 0.5
+noise_var = 0.5
+[optimizer]
+eta = 0.05
+batch = 1
+steps = 60
+tol = 0
+[record]
+every = 20
+final_window = 20
+noise_batch = 32
+)"},
+    {"scaleinv_online", R"(
+[model]
+name = scaleinv
+dx = 4
+[data]
+mode = online
+noise_var = 0.5
+[optimizer]
+eta = 0.02
+batch = 2
+steps = 60
+tol = 0
+weight_decay = 0.005
+[record]
+every = 20
+final_window = 30
+noise_batch = 32
+)"},
+    {"poly_finite", R"(
+[model]
+name = poly
+preset = prop6
+x0 = 0.1
+a = 0.3
+[data]
+n = 2
+[optimizer]
+eta = 1.6
+batch = 1
+steps = 60
+tol = 0
+[record]
+every = 10
+)"},
+};
+
+/// record.diagnostics values: every diagnostic but `skip` (each wherever it has a field), or
+/// only `only`, or with `end_only` measured at the end alone.
+std::string diagnostics_list(int skip, int only, int end_only) {
+  std::string out;
+  for (int i = 0; i < Diagnostics::count; ++i) {
+    const auto n = static_cast<Diagnostics::Name>(i);
+    if (i == skip || (only >= 0 && i != only)) continue;
+    out += std::string(out.empty() ? "" : ", ") + (i == end_only ? "results." : "") +
+           Diagnostics::name(n);
+  }
+  return out.empty() ? "none" : out;
+}
+
+class DiagnosticsProperty : public ::testing::TestWithParam<DiagnosticsCase> {};
+
+TEST_P(DiagnosticsProperty, WhatIsMeasuredChangesNoOtherStoredNumber) {
+  const std::string ini = GetParam().ini;
+  const Sweep all(ini);
+  const PointResult base = simulate_point(all.grid, all.fields, 0);
+  ASSERT_EQ(base.values.code(all.fields.core().status), static_cast<std::uint8_t>(Status::done))
+      << base.error;
+  const auto expected = stored(all.fields, base.values);
+  // record.diagnostics = default declares what the file held before the key existed.
+  const Sweep spelled(ini, {"record.diagnostics=" + diagnostics_list(-1, -1, -1)});
+  EXPECT_EQ(stored(spelled.fields, simulate_point(spelled.grid, spelled.fields, 0).values),
+            expected);
+
+  std::vector<std::string> values = {"none"};
+  for (int i = 0; i < Diagnostics::count; ++i) {
+    values.push_back(diagnostics_list(i, -1, -1));  // all but i
+    values.push_back(diagnostics_list(-1, i, -1));  // i alone
+    if (Diagnostics::has_end(static_cast<Diagnostics::Name>(i)))
+      values.push_back(diagnostics_list(-1, -1, i));  // i at the end only
+  }
+  for (const std::string& value : values) {
+    SCOPED_TRACE("record.diagnostics = " + value);
+    const Sweep some(ini, {"record.diagnostics=" + value});
+    const PointResult r = simulate_point(some.grid, some.fields, 0);
+    const auto got = stored(some.fields, r.values);
+    const Diagnostics want = parse_diagnostics(value);
+    std::size_t dropped = 0;
+    for (const auto& [path, bytes] : expected) {
+      const auto it = got.find(path);
+      if (it == got.end()) {
+        ++dropped;
+        continue;
+      }
+      EXPECT_TRUE(it->second == bytes) << path << " changed";
+    }
+    for (const auto& [path, bytes] : got) EXPECT_EQ(expected.count(path), 1u) << path;
+    // The core's fields of a diagnostic not measured are not in the schema.
+    const Schema& schema = some.fields.schema();
+    const std::pair<Diagnostics::Name, const char*> end_fields[] = {
+        {Diagnostics::C, "C_final"},
+        {Diagnostics::theta_norm, "theta_norm"},
+        {Diagnostics::hessian_trace, "hessian_trace"},
+        {Diagnostics::sharpness, "sharpness"},
+        {Diagnostics::grad_noise, "grad_noise"},
+        {Diagnostics::noether_flow, "noether_flow"}};
+    for (const auto& [n, field] : end_fields) {
+      if (!want.end(n)) {
+        EXPECT_EQ(schema.find(Group::results, field), -1) << field;
+      }
+    }
+    for (int i = 0; i < Diagnostics::count; ++i) {
+      const auto n = static_cast<Diagnostics::Name>(i);
+      const char* field = n == Diagnostics::model ? "eq_gap" : Diagnostics::name(n);
+      if (!want.traced(n)) {
+        EXPECT_EQ(schema.find(Group::traces, field), -1) << field;
+      }
+    }
+    if (value == "none") {
+      EXPECT_GT(dropped, 0u);
+      EXPECT_EQ(schema.find_dim("layer")->coords.size(), 0u);
+    }
+  }
+}
+
+TEST_P(DiagnosticsProperty, TraceRecordsChangeNoResult) {
+  // The issue's case: online, the end's grad_noise read the noise stream after the trace records
+  // had drawn from it. Results with record.every = 0, 20 and 10 are the same bits.
+  const std::string ini = GetParam().ini;
+  const Sweep none(ini, {"record.every=0"});
+  auto expected = stored(none.fields, simulate_point(none.grid, none.fields, 0).values);
+  for (const char* every : {"record.every=20", "record.every=10"}) {
+    const Sweep some(ini, {every});
+    auto got = stored(some.fields, simulate_point(some.grid, some.fields, 0).values);
+    for (auto it = got.begin(); it != got.end();) {
+      it = it->first.rfind("traces/", 0) == 0 ? got.erase(it) : std::next(it);
+    }
+    EXPECT_EQ(got, expected) << every;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, DiagnosticsProperty, ::testing::ValuesIn(kDiagnosticsCases),
+                         [](const ::testing::TestParamInfo<DiagnosticsCase>& p) {
+                           return std::string(p.param.name);
+                         });
+
+TEST(Simulate, ANoiseMeasurementAtTheLastRecordEqualsTheEnds) {
+  // Keyed by step, the end's Sigma and the trace record at the same step draw the same samples.
+  const Sweep s(kDiagnosticsCases[1].ini);
+  const PointResult r = simulate_point(s.grid, s.fields, 0);
+  const SweepFields::Core& c = s.fields.core();
+  const std::size_t layers = s.fields.schema().find_dim("layer")->coords.size();
+  const std::size_t last = s.fields.record_steps().size() - 1;
+  ASSERT_EQ(s.fields.record_steps()[last], 60);
+  ASSERT_EQ(layers, 2u);
+  for (std::size_t l = 0; l < layers; ++l) {
+    EXPECT_TRUE(same_bits(r.values.real(c.grad_noise, l),
+                          r.values.real(c.trace_grad_noise, last * layers + l)));
+    EXPECT_GT(r.values.real(c.grad_noise, l), 0.0);
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "../common/probe_model.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
+#include "symsweep/rng.hpp"
 #include "symsweep/spec.hpp"
 
 namespace symsweep {
@@ -389,8 +390,54 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"UnknownAxisFunction",
                  "",
                  {"axes.optimizer.eta=arange(0, 1, 0.1)"},
-                 {"axes.optimizer.eta", "unknown function 'arange'"}}),
+                 {"axes.optimizer.eta", "unknown function 'arange'"}},
+        BadInput{"UnknownDiagnostic",
+                 "",
+                 {"record.diagnostics=loss, hessian"},
+                 {"record.diagnostics = 'loss, hessian'", "unknown diagnostic 'hessian'",
+                  "must be default, none, or a list of loss, C, theta_norm, hessian_trace, "
+                  "sharpness, grad_noise, noether_flow, dist_to_min, model"}},
+        BadInput{"EmptyDiagnosticItem",
+                 "",
+                 {"record.diagnostics=loss,,C"},
+                 {"record.diagnostics = 'loss,,C'", "item 2 is empty"}},
+        BadInput{"EmptyDiagnostics",
+                 "",
+                 {"record.diagnostics="},
+                 {"record.diagnostics = ''", "must not be empty"}},
+        BadInput{"DiagnosticsNoneBesideOthers",
+                 "",
+                 {"record.diagnostics=none, loss"},
+                 {"record.diagnostics = 'none, loss'", "none must stand alone"}},
+        BadInput{
+            "DiagnosticWithoutAResultsField",
+            "",
+            {"record.diagnostics=results.loss"},
+            {"record.diagnostics = 'results.loss'", "loss is measured on the trace records only"}},
+        BadInput{"DiagnosticsSwept",
+                 "",
+                 {"axes.record.diagnostics=loss, C"},
+                 {"axes.record.diagnostics", "not a parameter that can be swept"}}),
     [](const ::testing::TestParamInfo<BadInput>& p) { return p.param.name; });
+
+TEST(Spec, DiagnosticsListTheirScopes) {
+  const Diagnostics all = parse_diagnostics("default");
+  EXPECT_TRUE(all.end(Diagnostics::sharpness) && all.traced(Diagnostics::sharpness));
+  EXPECT_FALSE(all.end(Diagnostics::loss));  // the final loss is always measured
+  const Diagnostics some = parse_diagnostics(" loss , results.sharpness,traces.grad_noise ");
+  EXPECT_TRUE(some.traced(Diagnostics::loss));
+  EXPECT_TRUE(some.end(Diagnostics::sharpness));
+  EXPECT_FALSE(some.traced(Diagnostics::sharpness));
+  EXPECT_TRUE(some.traced(Diagnostics::grad_noise));
+  EXPECT_FALSE(some.end(Diagnostics::grad_noise));
+  EXPECT_FALSE(some.end(Diagnostics::C) || some.traced(Diagnostics::C));
+  const Diagnostics none = parse_diagnostics("none");
+  for (int i = 0; i < Diagnostics::count; ++i) EXPECT_FALSE(none.at_end[i] || none.on_traces[i]);
+  // Not in the stream key: what is measured does not move the simulated path.
+  const SweepSpec plain = parse_spec(kBase);
+  const SweepSpec quiet = parse_spec(kBase, {"record.diagnostics=none"});
+  EXPECT_EQ(stream_key(Grid(quiet).params(0)), stream_key(Grid(plain).params(0)));
+}
 
 // A UTF-8 byte-order mark before the first line is skipped: the file parses as without it, to the
 // same resolved config (issue 15, item 11).

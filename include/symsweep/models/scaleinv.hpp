@@ -85,6 +85,8 @@ class ScaleInv final : public Model {
   /// Fills th_ (theta_hat), r_ and c_; returns the mean data loss.
   double forward(const Vector& theta, const Batch& batch);
   double penalty(const Vector& theta) const;
+  /// si_tr_sigma_hat and the predictions built on it, from the core's grad_noise at the end.
+  void record_noise_predictions(const Vector& theta, const Batch& full, Record& out);
   Index m_;
   Options o_;
   Vector th_, c_, t_, r_, z_;
