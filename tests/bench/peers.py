@@ -323,7 +323,8 @@ def report(kernels_path, peers_path, parallel_path):
             eff = steps / total if steps and total else None
             nump, numb = get(p, key + "numpy_sps"), get(p, key + "numba_sps")
             rows.append([shape_name(z), mode, fmt(steps, "%.0f"),
-                         fmt(get(k, key + "point_setup_s")), fmt(get(k, key + "point_loop_s")), fmt(end), fmt(total),
+                         fmt(get(k, key + "point_setup_s")), fmt(get(k, key + "point_loop_s")),
+                         fmt(end), fmt(total),
                          fmt(100 * end / total if end and total else None, "%.0f%%"), fmt(eff),
                          fmt(ratio(eff, nump)), fmt(ratio(eff, numb)),
                          "%s, %s" % (k.get(key + "point_outcome", "?"),
@@ -448,6 +449,18 @@ def report(kernels_path, peers_path, parallel_path):
         check("(256,256,256) S=128: >= 1.5x NumPy", z, vs("numpy"), 1.5)
         check("(256,256,256): >= 70% of Eigen (loop, own products)", z, eigen_share, 70, "%")
         check("(256,256,256): >= 70% of Eigen (loop, backprop)", z, eigen_bp_share, 70, "%")
+
+    def end_share(z, mode):
+        key = "%s.%s." % (shape_name(z), mode)
+        r = ratio(get(k, key + "point_end_s"), get(k, key + "point_s"))
+        return 100 * r if r is not None else None
+
+    for z in [z for z in shapes if z != (1, 1, 1, 1)]:  # item 2: end-of-run checks <= 10%
+        v, fin = end_share(z, "online"), end_share(z, "finite")
+        state = "-" if v is None else ("met" if v <= 10 else "NOT met")
+        print("   %-54s %-9s %s [finite: %s]" % ("(%d,%d,%d) S=%d, %d steps: end checks <= 10%%"
+                                                 % (z + (STEPS[z],)), fmt(v, "%.3g%%"), state,
+                                                 fmt(fin, "%.3g%%")))
     if par:
         for layout, label in (("1x2", "2 threads"), ("2x1", "2 ranks")):
             s = ratio(get(par, "1x1.symsweep_s"), get(par, layout + ".symsweep_s"))
