@@ -75,8 +75,8 @@ echo "== configuring and building in $build"
 # Warnings are errors in symsweep's own code, for run-local.sh and tests/run.sh alike, so the two
 # share one build. A unity build (CMake compiles the sources of a target in batches of 8): a
 # fresh build takes a quarter less CPU time, since each batch parses Eigen and GoogleTest once;
-# for a quick edit-and-rebuild loop, configure a build of your own without it (the README's
-# "Building by hand"), or pass SYMSWEEP_CMAKE_ARGS=-DCMAKE_UNITY_BUILD=OFF.
+# for a quick edit-and-rebuild loop (one file recompiles its whole batch), pass
+# SYMSWEEP_CMAKE_ARGS=-DCMAKE_UNITY_BUILD=OFF or configure a build directory of your own.
 # shellcheck disable=SC2086  # SYMSWEEP_CMAKE_ARGS is a list of words on purpose
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${SYMSWEEP_BUILD_TYPE:-Release}" \
   -DSYMSWEEP_WERROR=ON -DCMAKE_UNITY_BUILD=ON ${SYMSWEEP_CMAKE_ARGS:-} >/dev/null

@@ -2,11 +2,13 @@
 # Builds symsweep (installing missing Debian packages, warnings as errors) and runs the whole test
 # suite in stages: the CTest suite (unit, MPI at np = 1, 2, 3, end-to-end, analysis, SLURM, lint);
 # then the unit and MPI tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-# (build-sanitize/); then a fuzz run of the config parser (tests/fuzz/run.sh, 60 s). Every stage
-# runs even when an earlier one failed, so one failing test hides nothing; the script ends with a
-# table of the stages (status and time) and fails if any stage failed.
+# (build-sanitize/); then a fuzz run of the config parser (tests/fuzz/run.sh, 60 s). The sanitizer
+# tree, the unit tests under it, the fuzz target and the fuzz run are done in the background, at
+# the lowest priority, while the CTest suite runs; their stages wait for them and report. Every
+# stage runs even when an earlier one failed, so one failing test hides nothing; the script ends
+# with a table of the stages (status and time) and fails if any stage failed.
 #
-#   tests/run.sh                 # everything (17-19 minutes on the 2-core development machine)
+#   tests/run.sh                 # everything (about 12 minutes on the 2-core development machine)
 #   tests/run.sh --quick         # the fast labels only (unit, mpi, lint), no sanitizers, no fuzzing
 #   tests/run.sh -L e2e          # extra arguments go to the first ctest
 #
@@ -109,8 +111,8 @@ heavy_numerics='d400_|D8192|Linear2Equilibrium|FMinusChaoticBand|Normals.TheFarT
 # The unit tests under the sanitizers, in one process (each test in a process of its own pays
 # ASan's start-up: 290 of them took twice as long). Nothing in them is timed.
 sanitized_unit() {
-  cd "$sanitize/tests" && sanitizer_env ./symsweep_unit_tests --gtest_brief=1 \
-    --gtest_filter="-$(sed 's/\([^|]*\)/*\1*/g; s/|/:/g' <<<"$heavy_numerics")"
+  (cd "$sanitize/tests" && sanitizer_env ./symsweep_unit_tests --gtest_brief=1 \
+    --gtest_filter="-$(sed 's/\([^|]*\)/*\1*/g; s/|/:/g' <<<"$heavy_numerics")")
 }
 
 # Work that runs in the background, at the lowest priority, while the CTest suite runs: most of
