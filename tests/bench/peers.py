@@ -401,9 +401,16 @@ def report(kernels_path, peers_path, parallel_path):
         for layout, label in (("1x1", "1 rank x 1 thread"), ("1x2", "1 rank x 2 threads"),
                               ("2x1", "2 ranks x 1 thread")):
             s, w = get(par, layout + ".symsweep_s"), get(par, layout + ".wall_s")
+            inside = get(par, layout + ".inside_s")
+            workers = 1 if layout == "1x1" else 2
             rows.append([label, fmt(s), fmt(ratio(base_s, s), "%.2fx"), fmt(w),
-                         fmt(ratio(base_w, w), "%.2fx")])
-        table(["layout", "symsweep s", "speed-up", "wall s (mpirun)", "speed-up (wall)"], rows)
+                         fmt(ratio(base_w, w), "%.2fx"), fmt(inside),
+                         fmt(100 * inside / (workers * s) if inside and s else None, "%.0f%%")])
+        table(["layout", "symsweep s", "speed-up", "wall s (mpirun)", "speed-up (wall)",
+               "points' own s", "inside points"], rows)
+        print("   inside points = the points' own seconds (/run/seconds, summed) / (workers x")
+        print("   symsweep s): the time workers spent in points, whatever the machine's speed")
+        print()
 
     print("== 6. Issue 18's targets (per core, each point's end-of-run checks included: the")
     print("   whole-point rates of table 2; online data, finite in brackets)")

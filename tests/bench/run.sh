@@ -10,7 +10,8 @@
 #      (python3-numba is installed when missing and we can, as cmake/bootstrap.sh installs);
 #   3. perf record / perf report of `symsweep run` on online points of the two smallest and the
 #      largest shape: the top 10 symbols, and symsweep's functions with their callees;
-#   4. a 64-point sweep of equal-cost points at 1 rank x 1 thread, 1 x 2 threads, 2 ranks x 1;
+#   4. a 64-point sweep of equal-cost points at 1 rank x 1 thread, 1 x 2 threads, 2 ranks x 1
+#      (symsweep's own time, the wall time with mpirun's start, and the points' own seconds);
 #   5. the tables (peers.py report), with which of the issue's targets hold.
 # Raw figures go to BUILD_DIR/bench-kernels/ (kernels.tsv, peers.tsv, parallel.tsv, run.log).
 # SYMSWEEP_BENCH_SECTIONS="3 4" runs only those sections (the tables then reuse the figures left
@@ -147,7 +148,8 @@ if want 4; then
   [[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
   # The layouts take turns, three rounds, so that a busy spell of a neighbour falls on all of them
   # alike; the best of its three runs is each layout's time.
-  declare -A best_s best_w
+  declare -A best_s best_w best_in
+  sum_seconds="import h5py, sys; print(h5py.File(sys.argv[1], 'r')['/run/seconds'][()].sum())"
   for rep in 1 2 3; do
     for layout in 1x1 1x2 2x1; do
       ranks=${layout%x*} threads=${layout#*x}
@@ -161,7 +163,15 @@ if want 4; then
       wall=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
       secs=$(sed -nE 's/.* in ([0-9.]+) s;.*/\1/p' <<<"$line")
       [[ -n $secs ]] || { echo "unexpected output: $line" >&2; exit 1; }
-      echo "   $ranks rank(s) x $threads thread(s), round $rep: symsweep $secs s, wall $wall s"
+      # The points' own wall times (/run/seconds), summed: their share of workers x run time
+      # says how much of the run the workers spent inside points (the rest: start, scheduling,
+      # checkpoints, the end), whatever the machine's speed at the moment.
+      inside=$("$py" -c "$sum_seconds" "$work/parallel.h5")
+      echo "   $ranks rank(s) x $threads thread(s), round $rep: symsweep $secs s, wall $wall s," \
+        "points $(printf '%.2f' "$inside") s inside"
+      if awk -v a="${best_s[$layout]:-1e300}" -v b="$secs" 'BEGIN { exit !(b < a) }'; then
+        best_in[$layout]=$inside
+      fi
       best_s[$layout]=$(awk -v a="${best_s[$layout]:-1e300}" -v b="$secs" \
         'BEGIN { print (b < a ? b : a) }')
       best_w[$layout]=$(awk -v a="${best_w[$layout]:-1e300}" -v b="$wall" \
@@ -173,6 +183,7 @@ if want 4; then
     for layout in 1x1 1x2 2x1; do
       echo -e "$layout.symsweep_s\t${best_s[$layout]}"
       echo -e "$layout.wall_s\t${best_w[$layout]}"
+      echo -e "$layout.inside_s\t${best_in[$layout]}"
     done
   } >"$work/parallel.tsv"
 fi
