@@ -18,9 +18,9 @@
 //   point   one whole point through PointRun (what simulate_point runs) with its default
 //           diagnostics and end-of-run checks (record.every = 0, optimizer.tol = 1e-10 checked
 //           every 100 steps, the final Lanczos, noise and SGD checks) at the steps per
-//           point: set-up, loop and end timed apart; the best of 3 where a point takes under
-//           kShortPoint seconds (of up to 10 while they add up to under kShortRuns: a point of
-//           20 ms is easily caught by a neighbour's burst), else one run (said in the output);
+//           point: set-up, loop and end timed apart; the best of 3 runs of k points back to back
+//           (k: a run takes at least kTarget seconds) where a point takes under kShortPoint
+//           seconds, else one point (said in the output);
 //   rng     normals per second of a point's stream (Stream::normal, through NormalSource as the
 //           Teacher calls it, and Stream::normals in blocks), 64-bit words and bounded integers
 //           (Stream::below, finite mode's batch draw), for the generator's ceiling.
@@ -54,8 +54,7 @@ using symsweep::testing::start_counting_allocations;
 using symsweep::testing::stop_counting_allocations;
 
 constexpr double kTarget = 0.1;      // seconds of one repetition of a rate
-constexpr double kShortPoint = 2.0;  // whole points under this are run three times ...
-constexpr double kShortRuns = 0.5;   // ... or more, up to 10, within this many seconds
+constexpr double kShortPoint = 2.0;  // whole points longer than this are run once
 constexpr Index kN = 256;            // finite data set
 volatile double g_sink = 0;          // keeps the measured work
 
@@ -292,6 +291,41 @@ void eigen_default_blocking(const std::vector<Shape>& shapes, Tsv& tsv) {
   }
 }
 
+/// One point's phases through PointRun (what simulate_point runs), averaged over k points run back
+/// to back; allocations are per point.
+struct PointTimes {
+  double setup = 0, loop = 0, end = 0, total = 0, loop_allocs = 0, end_allocs = 0;
+  std::int64_t steps_run = 0;
+  std::string outcome;
+};
+
+PointTimes run_points(const OnePoint& sweep, long k) {
+  PointTimes t;
+  const auto start = Clock::now();
+  for (long i = 0; i < k; ++i) {
+    const auto t0 = Clock::now();
+    PointRun pr(sweep.grid, sweep.fields, 0);
+    const auto t1 = Clock::now();
+    start_counting_allocations();
+    pr.advance(std::numeric_limits<std::int64_t>::max());
+    t.loop_allocs += static_cast<double>(stop_counting_allocations());
+    const auto t2 = Clock::now();
+    start_counting_allocations();
+    const PointResult r = pr.finish();
+    t.end_allocs += static_cast<double>(stop_counting_allocations());
+    t.setup += std::chrono::duration<double>(t1 - t0).count();
+    t.loop += std::chrono::duration<double>(t2 - t1).count();
+    t.end += since(t2);
+    const SweepFields::Core& c = sweep.fields.core();
+    t.steps_run = r.values.integer(c.steps_run);
+    t.outcome = to_string(static_cast<Outcome>(r.values.code(c.outcome)));
+  }
+  t.total = since(start);
+  const auto n = static_cast<double>(k);
+  for (double* v : {&t.setup, &t.loop, &t.end, &t.total, &t.loop_allocs, &t.end_allocs}) *v /= n;
+  return t;
+}
+
 void shape_mode(const Shape& z, bool online, Tsv& tsv) {
   const std::string key = name(z) + "." + (online ? "online" : "finite");
   const char* mode = online ? "online" : "finite";
@@ -326,44 +360,27 @@ void shape_mode(const Shape& z, bool online, Tsv& tsv) {
     for (long i = 0; i < n; ++i) gm.backprop_form();
   });
 
-  // One whole point with its default diagnostics and end-of-run checks.
+  // One whole point with its default diagnostics and end-of-run checks: the best of 3 runs of k
+  // points back to back, k such that a run takes at least kTarget seconds (as the rates above:
+  // the best of many short runs would pick the machine's fast moments); one point when it takes
+  // over kShortPoint seconds.
   OnePoint point_sweep(z, online, z.point_steps, false);
-  double setup = 1e300, run = 1e300, end = 1e300, point = 1e300, end_allocs = 0;
-  double loop_allocs = 0;
-  std::int64_t steps_run = 0;
-  std::string outcome;
-  int reps = 0;
-  double spent = 0;
-  for (; reps < 3 || (reps < 10 && spent < kShortRuns); ++reps) {
-    const auto t0 = Clock::now();
-    PointRun pr(point_sweep.grid, point_sweep.fields, 0);
-    const double t_setup = since(t0);
-    const auto t1 = Clock::now();
-    start_counting_allocations();
-    pr.advance(std::numeric_limits<std::int64_t>::max());
-    loop_allocs = static_cast<double>(stop_counting_allocations());
-    const double t_run = since(t1);
-    const auto t2 = Clock::now();
-    start_counting_allocations();
-    const PointResult r = pr.finish();
-    end_allocs = static_cast<double>(stop_counting_allocations());
-    const double t_end = since(t2);
-    const double total = since(t0);
-    spent += total;
-    if (total < point) {
-      point = total;
-      setup = t_setup;
-      run = t_run;
-      end = t_end;
-    }
-    const SweepFields::Core& c = point_sweep.fields.core();
-    steps_run = r.values.integer(c.steps_run);
-    outcome = to_string(static_cast<Outcome>(r.values.code(c.outcome)));
-    if (total > kShortPoint) {
-      ++reps;
-      break;
+  PointTimes best = run_points(point_sweep, 1);
+  long batch = 1;
+  int reps = 1;
+  if (best.total <= kShortPoint) {
+    batch = std::max(1L, static_cast<long>(std::ceil(kTarget / std::max(best.total, 1e-9))));
+    reps = 3;
+    best.total = std::numeric_limits<double>::infinity();
+    for (int rep = 0; rep < reps; ++rep) {
+      PointTimes t = run_points(point_sweep, batch);
+      if (t.total < best.total) best = t;
     }
   }
+  const double setup = best.setup, run = best.loop, end = best.end, point = best.total;
+  const double loop_allocs = best.loop_allocs, end_allocs = best.end_allocs;
+  const std::int64_t steps_run = best.steps_run;
+  const std::string& outcome = best.outcome;
 
   std::printf(
       "%-16s %-6s loop %10.4g steps/s (%s%.3g allocs/step) | Sgd::step %10.4g | draw %10.4g | "
@@ -372,10 +389,10 @@ void shape_mode(const Shape& z, bool online, Tsv& tsv) {
       gemm_l2 * linear2_flops(z) / 1e9, gemm_bp * backprop_flops(z) / 1e9);
   std::printf(
       "%-16s %-6s point of %lld steps: set-up %.4g s, loop %.4g s, end %.4g s, total "
-      "%.4g s (best of %d; %s, %lld steps run; allocations: %.0f in the loop, %.0f at "
-      "the end)\n",
+      "%.4g s (best of %d run(s) of %ld point(s); %s, %lld steps run; allocations: %.0f in the "
+      "loop, %.0f at the end)\n",
       name(z).c_str(), mode, static_cast<long long>(z.point_steps), setup, run, end, point, reps,
-      outcome.c_str(), static_cast<long long>(steps_run), loop_allocs, end_allocs);
+      batch, outcome.c_str(), static_cast<long long>(steps_run), loop_allocs, end_allocs);
   std::fflush(stdout);
   tsv.put(key + ".loop_sps", loop);
   tsv.put(key + ".loop_ended", ended ? 1.0 : 0.0);
@@ -389,6 +406,7 @@ void shape_mode(const Shape& z, bool online, Tsv& tsv) {
   tsv.put(key + ".point_steps_run", static_cast<double>(steps_run));
   tsv.put(key + ".point_outcome", outcome);
   tsv.put(key + ".point_reps", reps);
+  tsv.put(key + ".point_batch", static_cast<double>(batch));
   tsv.put(key + ".point_setup_s", setup);
   tsv.put(key + ".point_loop_s", run);
   tsv.put(key + ".point_end_s", end);

@@ -294,6 +294,14 @@ def report(kernels_path, peers_path, parallel_path):
     def ratio(a, b):
         return a / b if a is not None and b else None
 
+    def runs(key):
+        reps, batch = get(k, key + "point_reps"), get(k, key + "point_batch")
+        if reps is None:
+            return "-"
+        if reps < 2:
+            return "1 point"
+        return "best of %.0f x %.0f" % (reps, batch or 1)
+
     print("== 1. SGD steps per second, one core (best of 3); x = symsweep / peer")
     print("   symsweep loop: PointRun::advance, record.every = 0, optimizer.tol = 0 (no checks)")
     rows = []
@@ -312,7 +320,8 @@ def report(kernels_path, peers_path, parallel_path):
 
     print("== 2. One whole point: default diagnostics and end-of-run checks, the issue's steps")
     print("   (record.every = 0, tol = 1e-10 checked every 100 steps, Lanczos, noise, SGD checks)")
-    print("   x peer per point = (steps / peer steps/s) / symsweep point seconds")
+    print("   x peer per point = (steps / peer steps/s) / symsweep point seconds; short points are")
+    print("   timed in runs of k back to back (at least 0.1 s, as every rate), the best of 3 runs")
     rows = []
     for z in shapes:
         for mode in ("online", "finite"):
@@ -327,11 +336,11 @@ def report(kernels_path, peers_path, parallel_path):
                          fmt(end), fmt(total),
                          fmt(100 * end / total if end and total else None, "%.0f%%"), fmt(eff),
                          fmt(ratio(eff, nump)), fmt(ratio(eff, numb)),
-                         "%s, %s" % (k.get(key + "point_outcome", "?"),
-                                     fmt(get(k, key + "point_reps"), "best of %.0f")),
+                         "%s, %s" % (k.get(key + "point_outcome", "?"), runs(key)),
                          fmt(get(k, key + "point_end_allocs"), "%.0f")])
     table(["dx x h x dy x S", "data", "steps", "set-up s", "loop s", "end s", "point s",
-           "end share", "steps/s", "x NumPy", "x Numba", "outcome, runs", "end allocs"], rows)
+           "end share", "steps/s", "x NumPy", "x Numba", "outcome, runs x points", "end allocs"],
+          rows)
 
     print("== 3. GFLOP/s of a step (loop above) against Eigen's own GEMM rate at the same shapes")
     print("   linear2's products: Z = X W^T, R = Z U^T, G = R^T X, G W^T, U^T G; backprop's: Z, R,")
@@ -392,9 +401,16 @@ def report(kernels_path, peers_path, parallel_path):
         for layout, label in (("1x1", "1 rank x 1 thread"), ("1x2", "1 rank x 2 threads"),
                               ("2x1", "2 ranks x 1 thread")):
             s, w = get(par, layout + ".symsweep_s"), get(par, layout + ".wall_s")
+            inside = get(par, layout + ".inside_s")
+            workers = 1 if layout == "1x1" else 2
             rows.append([label, fmt(s), fmt(ratio(base_s, s), "%.2fx"), fmt(w),
-                         fmt(ratio(base_w, w), "%.2fx")])
-        table(["layout", "symsweep s", "speed-up", "wall s (mpirun)", "speed-up (wall)"], rows)
+                         fmt(ratio(base_w, w), "%.2fx"), fmt(inside),
+                         fmt(100 * inside / (workers * s) if inside and s else None, "%.0f%%")])
+        table(["layout", "symsweep s", "speed-up", "wall s (mpirun)", "speed-up (wall)",
+               "points' own s", "inside points"], rows)
+        print("   inside points = the points' own seconds (/run/seconds, summed) / (workers x")
+        print("   symsweep s): the time workers spent in points, whatever the machine's speed")
+        print()
 
     print("== 6. Issue 18's targets (per core, each point's end-of-run checks included: the")
     print("   whole-point rates of table 2; online data, finite in brackets)")
