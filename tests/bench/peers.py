@@ -37,37 +37,40 @@ def shape_name(z):
 
 
 # ----------------------------------------------------------------------------------- measure
+def start(dx, h, dy, seed):
+    """Both peers' generator and starting point: U ~ N(0, 1/h), W ~ N(0, 1/dx), the teacher V = I."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((dy, h)) / np.sqrt(h)
+    W = rng.standard_normal((h, dx)) / np.sqrt(dx)
+    return rng, U, W, np.eye(dy, dx)
+
+
 def numpy_loop(online):
     import numpy as np
 
     def run(dx, h, dy, S, steps, seed=1):
-        rng = np.random.default_rng(seed)
-        U = rng.standard_normal((dy, h)) / np.sqrt(h)
-        W = rng.standard_normal((h, dx)) / np.sqrt(dx)
-        V = np.eye(dy, dx)
+        rng, U, W, V = start(dx, h, dy, seed)
         if online:
-            for _ in range(steps):
+            def batch():
                 X = rng.standard_normal((S, dx))
-                Y = X @ V.T + NOISE * rng.standard_normal((S, dy))
-                Z = X @ W.T
-                R = Z @ U.T - Y
-                gU = R.T @ Z / S
-                gW = (R @ U).T @ X / S
-                U -= ETA * gU
-                W -= ETA * gW
+                return X, X @ V.T + NOISE * rng.standard_normal((S, dy))
         else:
             Xd = rng.standard_normal((N, dx))
             Yd = Xd @ V.T + NOISE * rng.standard_normal((N, dy))
-            for _ in range(steps):
+
+            def batch():
                 idx = rng.choice(N, S, replace=False)
-                X = Xd[idx]
-                Y = Yd[idx]
-                Z = X @ W.T
-                R = Z @ U.T - Y
-                gU = R.T @ Z / S
-                gW = (R @ U).T @ X / S
-                U -= ETA * gU
-                W -= ETA * gW
+                return Xd[idx], Yd[idx]
+        for _ in range(steps):
+            X, Y = batch()
+            Z = X @ W.T
+            R = Z @ U.T - Y
+            gU = R.T @ Z / S
+            gW = (R @ U).T @ X / S
+            U -= ETA * gU
+            W -= ETA * gW
         return U[0, 0] + W[0, 0]
 
     return run
@@ -166,10 +169,7 @@ def numba_loops():
 
     def runner(is_online):
         def run(dx, h, dy, S, steps, seed=1):
-            rng = np.random.default_rng(seed)
-            U = rng.standard_normal((dy, h)) / np.sqrt(h)
-            W = rng.standard_normal((h, dx)) / np.sqrt(dx)
-            V = np.eye(dy, dx)
+            rng, U, W, V = start(dx, h, dy, seed)
             if is_online:
                 return online(U, W, V, NOISE, S, steps, ETA, seed)
             Xd = rng.standard_normal((N, dx))
