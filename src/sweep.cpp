@@ -398,11 +398,12 @@ void maybe_inject_record_fault(int rank) {
 /// The run loop of one rank (the protocol every rank follows; see the top of this file).
 class Runner {
  public:
-  Runner(const Grid& grid, const SweepFields& fields, const RankPoints& points, MPI_Comm comm,
-         const SweepOptions& options, std::ostream* log, std::chrono::steady_clock::time_point t0,
-         long long to_run, int workers)
+  Runner(const Grid& grid, const SweepFields& fields, ResultStore& store, const RankPoints& points,
+         MPI_Comm comm, const SweepOptions& options, std::ostream* log,
+         std::chrono::steady_clock::time_point t0, long long to_run, int workers)
       : grid_(grid),
         fields_(fields),
+        store_(store),
         points_(points),
         comm_(comm),
         options_(options),
@@ -420,20 +421,11 @@ class Runner {
   /// Runs this rank's points on the worker threads while this (the communication) thread agrees
   /// with the other ranks and checkpoints; returns when every rank's points are done, or all
   /// stopped (a signal, or a worker's failure), or a checkpoint failed (then rethrows that
-  /// failure, on every rank alike). The store comes from `open_store`, which this thread calls
-  /// (collectively) once the workers have started: the file's creation overlaps the first
-  /// points. When it throws (on every rank alike: the store's steps are agreed on), the workers
-  /// are stopped, what they computed is dropped, and the failure is rethrown.
-  void run(const std::function<ResultStore&()>& open_store) {
-    started_ = ended_ = std::chrono::steady_clock::now();
+  /// failure, on every rank alike).
+  void run() {
+    started_ = ended_ = last_tick_ = last_checkpoint_ = last_report_ =
+        std::chrono::steady_clock::now();
     start_workers();
-    try {
-      store_ = &open_store();
-    } catch (...) {
-      stop_workers();
-      throw;
-    }
-    last_tick_ = last_checkpoint_ = last_report_ = std::chrono::steady_clock::now();
     try {
       while (tick()) {
       }
@@ -451,7 +443,6 @@ class Runner {
   }
 
   const std::vector<long long>& counts() const { return counts_; }  // outcomes, then failed
-  ResultStore& store() const { return *store_; }                    // once run() has opened it
   long checkpoints() const { return checkpoints_; }
   int signal() const { return signal_; }
   /// When the workers started, and when every rank agreed that the run was over (the final
@@ -603,7 +594,7 @@ class Runner {
       batch.swap(held_);
       held_bytes_ = 0;
     }
-    store_->write(batch);
+    store_.write(batch);
     last_checkpoint_ = std::chrono::steady_clock::now();
     ++checkpoints_;
     const FieldId status = fields_.schema().status_field();
@@ -643,7 +634,7 @@ class Runner {
 
   const Grid& grid_;
   const SweepFields& fields_;
-  ResultStore* store_ = nullptr;  // from run()'s open_store
+  ResultStore& store_;
   const RankPoints& points_;
   MPI_Comm comm_;
   const SweepOptions& options_;
@@ -692,18 +683,16 @@ void rename_collectively(const std::string& from, const std::string& to, MPI_Com
 
 /// The part of a run common to run_sweep and resume_sweep: the points, the checkpoints, the
 /// close, the final rename (`path` -> `final_path` when they differ) and the summary.
-SweepSummary execute(const Grid& grid, const SweepFields& fields,
-                     const std::function<ResultStore&()>& open_store, const RankPoints& points,
-                     long long to_run, long long done_before, const std::string& path,
-                     const std::string& final_path, MPI_Comm comm, const SweepOptions& options,
-                     std::chrono::steady_clock::time_point t0) {
+SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& store,
+                     const RankPoints& points, long long to_run, long long done_before,
+                     const std::string& path, const std::string& final_path, MPI_Comm comm,
+                     const SweepOptions& options, std::chrono::steady_clock::time_point t0) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   std::ostream* log = rank == 0 ? options.log : nullptr;
   // OMP_NUM_THREADS workers compute; this thread (the one that initialised MPI) communicates.
-  Runner runner(grid, fields, points, comm, options, log, t0, to_run, omp_get_max_threads());
-  runner.run(open_store);
-  ResultStore& store = runner.store();
+  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads());
+  runner.run();
   for (const auto& [message, failed] : runner.causes()) {
     std::string list;
     for (std::size_t k = 0; k < std::min<std::size_t>(failed.size(), 5); ++k) {
@@ -762,8 +751,9 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields,
                   "close %.3f s); before the points %.3f s, after them %.3f s; workers inside "
                   "points %.1f%% (the slowest rank's seconds; the points' own, summed)",
                   summary.seconds, summary.hdf5_seconds,
-                  100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9), slowest[2],
-                  runner.checkpoints(), slowest[3], slowest[4], slowest[0], slowest[1],
+                  100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9),
+                  slowest[2], runner.checkpoints(),
+                  slowest[3], slowest[4], slowest[0], slowest[1],
                   100 * inside / std::max(workers * summary.seconds, 1e-9));
     *log << line << std::endl;
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
@@ -948,21 +938,17 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   MPI_Bcast(&replacing, 1, MPI_INT, 0, comm);
   log_sweep(log, spec, grid, ranks, threads, output, bytes);
 
-  // 2. The file, created collectively while the first points run (the communication thread
-  //    creates it once the workers have started; no point is checkpointed before it exists),
-  //    under a name of its own (<output>.creating), and renamed once valid: a new output to its
-  //    path; a replacing run's to <output>.partial, where it stays until it completes, so that
-  //    the old results survive a failed or interrupted run (and resume finds only valid side
-  //    files). When the creation fails, the points computed meanwhile are dropped.
+  // 2. The file, created collectively before any point runs, under a name of its own
+  //    (<output>.creating), and renamed once valid: a new output to its path; a replacing run's to
+  //    <output>.partial, where it stays until it completes, so that the old results survive a
+  //    failed or interrupted run (and resume finds only valid side files).
   const std::string path = output + ".creating";
-  const std::string written = replacing ? output + ".partial" : output;
   const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
   StoreOptions store_options;
   store_options.truncate = true;  // a stale side file of ours (we hold the lock) is replaced
-  std::optional<ResultStore> store;
-  const auto create = [&]() -> ResultStore& {
+  ResultStore store = [&] {
     try {
-      store.emplace(ResultStore::create(path, comm, grid, fields.schema(), prov, store_options));
+      return ResultStore::create(path, comm, grid, fields.schema(), prov, store_options);
     } catch (const SharedError& e) {  // every rank alike (agreed): remove what was made
       if (rank == 0) {
         std::error_code ec;
@@ -978,14 +964,14 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
       }
       throw;
     }
-    rename_collectively(path, written, comm, rank);
-    return *store;
-  };
+  }();
+  const std::string written = replacing ? output + ".partial" : output;
+  rename_collectively(path, written, comm, rank);
 
   // 3. The points, checkpointed; then the summary.
   const RankPoints mine(grid.size(), rank, ranks);
-  return execute(grid, fields, create, mine, static_cast<long long>(grid.size()), 0, written,
-                 output, comm, options, t0);
+  return execute(grid, fields, store, mine, static_cast<long long>(grid.size()), 0, written, output,
+                 comm, options, t0);
 }
 
 SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_Comm comm,
@@ -1081,9 +1067,8 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
          << ranks << " rank(s) x " << threads << " thread(s)" << std::endl;
   }
   const RankPoints points(std::move(mine));
-  return execute(
-      grid, fields, [&]() -> ResultStore& { return store; }, points, todo, done_before, path,
-      final_path, comm, options, t0);
+  return execute(grid, fields, store, points, todo, done_before, path, final_path, comm, options,
+                 t0);
 }
 
 std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options) {
