@@ -449,6 +449,14 @@ class Runner {
   /// checkpoint follows).
   std::chrono::steady_clock::time_point started() const { return started_; }
   std::chrono::steady_clock::time_point ended() const { return ended_; }
+  /// Seconds between this rank's last worker ending and the end being agreed (this rank waiting
+  /// for the others); 0 when the run was stopped before its workers ended.
+  double idle_at_end() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return idle_since_ && *idle_since_ < ended_
+               ? std::chrono::duration<double>(ended_ - *idle_since_).count()
+               : 0.0;
+  }
   /// The wall seconds (/run/seconds) of the points this rank wrote at its checkpoints, summed.
   double point_seconds() const { return point_seconds_; }
   long long finished_everywhere() const { return finished_everywhere_; }
@@ -508,7 +516,7 @@ class Runner {
     }
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      --active_;
+      if (--active_ == 0) idle_since_ = std::chrono::steady_clock::now();
     }
     wake_.notify_all();
   }
@@ -653,7 +661,8 @@ class Runner {
   std::vector<PointResult> held_;  // finished, not yet in the file
   std::size_t held_bytes_ = 0;
   long long finished_here_ = 0;
-  int active_ = 0;  // workers not yet ended
+  int active_ = 0;                                                   // workers not yet ended
+  std::optional<std::chrono::steady_clock::time_point> idle_since_;  // the last worker ended
 
   // The communication thread's own.
   std::vector<std::thread> threads_;
@@ -733,10 +742,13 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   // Where the time went: the slowest rank's seconds before the workers started, after the ranks
   // agreed that the run was over, and in the store; the points' own seconds summed over ranks.
   const ResultStore::IoStats io = store.io_stats();
-  double slowest[5] = {std::chrono::duration<double>(runner.started() - t0).count(),
-                       seconds_since(runner.ended()), io.open_seconds, io.write_seconds,
-                       io.close_seconds};
-  MPI_Allreduce(MPI_IN_PLACE, slowest, 5, MPI_DOUBLE, MPI_MAX, comm);
+  double slowest[6] = {std::chrono::duration<double>(runner.started() - t0).count(),
+                       seconds_since(runner.ended()),
+                       io.open_seconds,
+                       io.write_seconds,
+                       io.close_seconds,
+                       runner.idle_at_end()};
+  MPI_Allreduce(MPI_IN_PLACE, slowest, 6, MPI_DOUBLE, MPI_MAX, comm);
   double inside = runner.point_seconds();
   MPI_Allreduce(MPI_IN_PLACE, &inside, 1, MPI_DOUBLE, MPI_SUM, comm);
   int ranks = 1;
@@ -745,15 +757,15 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   summary.point_seconds = inside;
   if (log) {
     const double workers = static_cast<double>(ranks) * std::max(omp_get_max_threads(), 1);
-    char line[400];
+    char line[512];
     std::snprintf(line, sizeof line,
                   "time: %.3f s; HDF5 %.3f s (%.1f%%: the file %.3f s, %ld checkpoint(s) %.3f s, "
-                  "close %.3f s); before the points %.3f s, after them %.3f s; workers inside "
-                  "points %.1f%% (the slowest rank's seconds; the points' own, summed)",
+                  "close %.3f s); before the points %.3f s, after them %.3f s, waiting for the "
+                  "other ranks at the end %.3f s; workers inside points %.1f%% (the slowest "
+                  "rank's seconds; the points' own, summed)",
                   summary.seconds, summary.hdf5_seconds,
-                  100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9),
-                  slowest[2], runner.checkpoints(),
-                  slowest[3], slowest[4], slowest[0], slowest[1],
+                  100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9), slowest[2],
+                  runner.checkpoints(), slowest[3], slowest[4], slowest[0], slowest[1], slowest[5],
                   100 * inside / std::max(workers * summary.seconds, 1e-9));
     *log << line << std::endl;
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
