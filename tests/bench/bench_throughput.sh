@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sweep throughput: what a point costs besides its SGD steps (not part of the test suite: it
 # measures).
-#   tests/bench/bench_throughput.sh [BUILD_DIR]     # default build/; about 3 minutes on 2 cores
+#   tests/bench/bench_throughput.sh [BUILD_DIR]     # default build/; about 4 minutes on 2 cores
 # One rank x one worker (OMP_NUM_THREADS=1), each sweep the best of SYMSWEEP_BENCH_REPS runs
 # (default 3), the sweeps taking turns so that a busy spell of a neighbour falls on all alike:
 #   tiny        linear2 (1,1,1) S=1 online, one step a point, its default diagnostics,
@@ -9,8 +9,8 @@
 #               checks and the I/O of a point, all but nothing of it SGD;
 #   tiny-none   the same with record.diagnostics = none: scheduling, set-up and I/O alone;
 #   tiny-322    linear2 (3,2,2) S=1 online, one step, default diagnostics;
-#   ms          linear2 (10,10,10) S=16 online, 20 steps and the default diagnostics: points of a
-#               millisecond or more, for HDF5's share of them (400 points).
+#   ms          linear2 (3,2,2) S=1 online, 2000 steps, default diagnostics: points of about a
+#               millisecond, for HDF5's share of them (5000 points).
 # Printed per sweep, from its "time:" and "done:" lines: us per point (symsweep's own time over
 # the points; the wall time with the process's start beside it), the points' own us (/run/seconds
 # summed), HDF5's seconds and share of symsweep's time (the file's creation, the checkpoints, the
@@ -40,7 +40,7 @@ ini() {  # NAME DX H DY S STEPS POINTS [DIAGNOSTICS]
 ini tiny 1 1 1 1 1 "$points"
 ini tiny-none 1 1 1 1 1 "$points" none
 ini tiny-322 3 2 2 1 1 "$points"
-ini ms 10 10 10 16 20 400
+ini ms 3 2 2 1 2000 5000
 names=(tiny tiny-none tiny-322 ms)
 
 declare -A best line_of wall_of
