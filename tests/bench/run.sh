@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 18's benchmark table of linear2 in one run (not part of the test suite: it measures).
-#   tests/bench/run.sh [BUILD_DIR]          # default build/; about 8 minutes on 2 cores (4 of them section 6)
+#   tests/bench/run.sh [BUILD_DIR]          # default build/; about 4 minutes on 2 cores, and section 6 about 4 more
 # Everything on one core per process unless said (OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # MKL_NUM_THREADS=1), every timing the best of 3 (a whole point of over 2 s: one run), all ratios
 # from figures of this one run:
