@@ -74,7 +74,68 @@ Model& reserved(Model& model, Index n) {
 
 }  // namespace
 
-SweepFields::SweepFields(const Grid& grid) {
+/// The stream keys of one grid's points. A point's key depends on the values of the keys that
+/// enter the random streams (ParamDef::enters_streams) alone, and a point's values differ from
+/// the base values only along the axes: every point with the same coordinates along the axes
+/// whose keys enter the streams has the same key. Those combinations are numbered row-major;
+/// a key is computed (stream_key: a SHA-256 of the canonical values, about 15 us) the first time
+/// a point of its combination asks, and remembered.
+class SweepFields::StreamKeys {
+ public:
+  static constexpr std::uint64_t kMaxRemembered = std::uint64_t{1} << 16;
+
+  explicit StreamKeys(const Grid& grid) : shape_(grid.shape()) {
+    const SweepSpec& spec = grid.spec();
+    for (std::size_t d = 0; d < shape_.size(); ++d) {
+      const ParamDef& def = spec.schema()[static_cast<std::size_t>(spec.find(grid.axes()[d].key))];
+      if (!def.enters_streams) continue;
+      entering_.push_back(d);
+      combinations_ = shape_[d] > kMaxRemembered / combinations_ ? kMaxRemembered + 1
+                                                                 : combinations_ * shape_[d];
+    }
+    if (combinations_ <= kMaxRemembered) {
+      keys_.resize(combinations_);
+      known_.assign(combinations_, 0);
+    }
+  }
+
+  std::uint64_t key(std::uint64_t index, const ParamSet& params) {
+    if (keys_.empty()) return symsweep::stream_key(params);
+    // The combination of point `index`: its coordinates along the entering axes, row-major.
+    std::vector<std::uint64_t> coords(shape_.size());
+    for (std::size_t d = shape_.size(); d-- > 0;) {
+      coords[d] = index % shape_[d];
+      index /= shape_[d];
+    }
+    std::uint64_t c = 0;
+    for (std::size_t d : entering_) c = c * shape_[d] + coords[d];
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (known_[c]) return keys_[c];
+    }
+    const std::uint64_t k = symsweep::stream_key(params);  // outside the lock: workers overlap
+    const std::lock_guard<std::mutex> lock(mutex_);
+    keys_[c] = k;
+    known_[c] = 1;
+    return k;
+  }
+
+ private:
+  std::vector<std::uint64_t> shape_;
+  std::vector<std::size_t> entering_;  // axes whose keys enter the streams
+  std::uint64_t combinations_ = 1;     // kMaxRemembered + 1: more than are remembered
+  std::mutex mutex_;                   // guards keys_ and known_
+  std::vector<std::uint64_t> keys_;    // by combination; empty: none remembered
+  std::vector<std::uint8_t> known_;
+};
+
+SweepFields::~SweepFields() = default;
+
+std::uint64_t SweepFields::stream_key(std::uint64_t index, const ParamSet& params) const {
+  return keys_->key(index, params);
+}
+
+SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(grid)) {
   const SweepSpec& spec = grid.spec();
   const ModelInfo& info = model_info(spec);
   Core& c = core_;
@@ -400,7 +461,7 @@ struct PointRun::State {
         params(grid.params(index)),
         info(&model_info(grid.spec())),
         seed(static_cast<std::uint64_t>(params.integer("sweep.seed"))),
-        key(stream_key(params)),
+        key(fields_in.stream_key(index, params)),
         model(info->create(params)),
         data_spec(DataSpec::from(params, model->input_dim(), model->output_dim())),
         teacher(data_spec),

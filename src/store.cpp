@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -106,6 +107,10 @@ Handle mpio_transfer(bool collective) {
       H5Pset_dxpl_mpio(dxpl.get(), collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
       "transfer mode");
   return dxpl;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -383,6 +388,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
                                 const StoreOptions& options) {
   // Three steps, each agreed on by every rank (collective.hpp): a failure on any rank (a full
   // disk, a quota) stops every rank before its next collective call, and no rank hangs.
+  const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Impl> impl;
   agree(comm, [&] { impl = create_structure(path, comm, grid, schema, prov, options); });
   int rank = 0;
@@ -396,6 +402,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     maybe_inject("create", rank, 0);
   });
   agree(comm, [&] { impl->flush("after creation"); });
+  impl->stats.open_seconds = seconds_since(t0);
   return ResultStore(std::move(impl));
 }
 
@@ -548,6 +555,7 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
 // ---------------------------------------------------------------------------------------- open
 ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid& grid,
                               const Schema& schema, const StoreOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Impl> impl;
   agree(comm, [&] {
     h5::init();
@@ -585,11 +593,13 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
     }
     impl = std::move(im);
   });
+  impl->stats.open_seconds = seconds_since(t0);
   return ResultStore(std::move(impl));
 }
 
 std::vector<std::uint8_t> ResultStore::read_status() {
   SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "read from a closed result file");
+  const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::uint8_t> status(impl_->grid->size());
   agree(impl_->comm, [&] {
     const FieldId id = impl_->schema->status_field();
@@ -601,6 +611,7 @@ std::vector<std::uint8_t> ResultStore::read_status() {
                          H5S_ALL, dxpl.get(), status.data()),
                  "read /results/status");
   });
+  impl_->stats.open_seconds += seconds_since(t0);
   return status;
 }
 
@@ -608,6 +619,7 @@ std::vector<std::uint8_t> ResultStore::read_status() {
 void ResultStore::write(const std::vector<PointResult>& points) {
   SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "write to a closed result file");
   Impl& im = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
   int ranks = 1;
   MPI_Comm_size(im.comm, &ranks);
   const std::size_t rs = im.record_size;
@@ -687,6 +699,7 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   });
   agree(im.comm, [&] { im.write_field(status, records, indices, selections); });
   agree(im.comm, [&] { im.flush("status"); });
+  im.stats.write_seconds += seconds_since(t0);
 }
 
 ResultStore::IoStats ResultStore::io_stats() const {
@@ -695,6 +708,7 @@ ResultStore::IoStats ResultStore::io_stats() const {
 
 void ResultStore::close() {
   if (!impl_ || !impl_->file.valid()) return;
+  const auto t0 = std::chrono::steady_clock::now();
   agree(impl_->comm, [&] {
     for (auto& dset : impl_->datasets) {
       if (dset.valid()) dset.close("close a dataset");
@@ -703,6 +717,7 @@ void ResultStore::close() {
     impl_->dxpl.close("close transfer list");
     impl_->file.close("close result file");
   });
+  impl_->stats.close_seconds = seconds_since(t0);
 }
 
 // ------------------------------------------------------------------------------------ describe

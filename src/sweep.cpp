@@ -423,7 +423,8 @@ class Runner {
   /// stopped (a signal, or a worker's failure), or a checkpoint failed (then rethrows that
   /// failure, on every rank alike).
   void run() {
-    last_tick_ = last_checkpoint_ = last_report_ = std::chrono::steady_clock::now();
+    started_ = ended_ = last_tick_ = last_checkpoint_ = last_report_ =
+        std::chrono::steady_clock::now();
     start_workers();
     try {
       while (tick()) {
@@ -444,6 +445,20 @@ class Runner {
   const std::vector<long long>& counts() const { return counts_; }  // outcomes, then failed
   long checkpoints() const { return checkpoints_; }
   int signal() const { return signal_; }
+  /// When the workers started, and when every rank agreed that the run was over (the final
+  /// checkpoint follows).
+  std::chrono::steady_clock::time_point started() const { return started_; }
+  std::chrono::steady_clock::time_point ended() const { return ended_; }
+  /// Seconds between this rank's last worker ending and the end being agreed (this rank waiting
+  /// for the others); 0 when the run was stopped before its workers ended.
+  double idle_at_end() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return idle_since_ && *idle_since_ < ended_
+               ? std::chrono::duration<double>(ended_ - *idle_since_).count()
+               : 0.0;
+  }
+  /// The wall seconds (/run/seconds) of the points this rank wrote at its checkpoints, summed.
+  double point_seconds() const { return point_seconds_; }
   long long finished_everywhere() const { return finished_everywhere_; }
   /// One line per cause of failed points on this rank: the message and the first points.
   const std::vector<std::pair<std::string, std::vector<std::uint64_t>>>& causes() const {
@@ -501,7 +516,7 @@ class Runner {
     }
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      --active_;
+      if (--active_ == 0) idle_since_ = std::chrono::steady_clock::now();
     }
     wake_.notify_all();
   }
@@ -570,6 +585,7 @@ class Runner {
     if (last) {
       // Cancel what runs (bounded: cancel.hpp), then the final checkpoint holds every point
       // finished before the workers stopped.
+      ended_ = std::chrono::steady_clock::now();
       stop_workers();
       checkpoint();
     } else if (max_part[1] != 0) {
@@ -591,7 +607,9 @@ class Runner {
     ++checkpoints_;
     const FieldId status = fields_.schema().status_field();
     const FieldId outcome = fields_.core().outcome;
+    const FieldId seconds = fields_.core().seconds;
     for (const PointResult& r : batch) {
+      if (std::isfinite(r.values.real(seconds))) point_seconds_ += r.values.real(seconds);
       if (r.values.code(status) == static_cast<std::uint8_t>(Status::failed)) {
         ++counts_.back();
         auto c = std::find_if(causes_.begin(), causes_.end(),
@@ -643,12 +661,15 @@ class Runner {
   std::vector<PointResult> held_;  // finished, not yet in the file
   std::size_t held_bytes_ = 0;
   long long finished_here_ = 0;
-  int active_ = 0;  // workers not yet ended
+  int active_ = 0;                                                   // workers not yet ended
+  std::optional<std::chrono::steady_clock::time_point> idle_since_;  // the last worker ended
 
   // The communication thread's own.
   std::vector<std::thread> threads_;
   std::exception_ptr error_;
+  std::chrono::steady_clock::time_point started_, ended_;
   std::chrono::steady_clock::time_point last_tick_, last_checkpoint_, last_report_;
+  double point_seconds_ = 0;
   long long finished_everywhere_ = 0;
   long checkpoints_ = 0;
   int signal_ = 0;
@@ -718,7 +739,35 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   getrusage(RUSAGE_SELF, &usage);
   double peak_rss = static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux: kilobytes
   MPI_Allreduce(MPI_IN_PLACE, &peak_rss, 1, MPI_DOUBLE, MPI_MAX, comm);
+  // Where the time went: the slowest rank's seconds before the workers started, after the ranks
+  // agreed that the run was over, and in the store; the points' own seconds summed over ranks.
+  const ResultStore::IoStats io = store.io_stats();
+  double slowest[6] = {std::chrono::duration<double>(runner.started() - t0).count(),
+                       seconds_since(runner.ended()),
+                       io.open_seconds,
+                       io.write_seconds,
+                       io.close_seconds,
+                       runner.idle_at_end()};
+  MPI_Allreduce(MPI_IN_PLACE, slowest, 6, MPI_DOUBLE, MPI_MAX, comm);
+  double inside = runner.point_seconds();
+  MPI_Allreduce(MPI_IN_PLACE, &inside, 1, MPI_DOUBLE, MPI_SUM, comm);
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  summary.hdf5_seconds = slowest[2] + slowest[3] + slowest[4];
+  summary.point_seconds = inside;
   if (log) {
+    const double workers = static_cast<double>(ranks) * std::max(omp_get_max_threads(), 1);
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "time: %.3f s; HDF5 %.3f s (%.1f%%: the file %.3f s, %ld checkpoint(s) %.3f s, "
+                  "close %.3f s); before the points %.3f s, after them %.3f s, waiting for the "
+                  "other ranks at the end %.3f s; workers inside points %.1f%% (the slowest "
+                  "rank's seconds; the points' own, summed)",
+                  summary.seconds, summary.hdf5_seconds,
+                  100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9), slowest[2],
+                  runner.checkpoints(), slowest[3], slowest[4], slowest[0], slowest[1], slowest[5],
+                  100 * inside / std::max(workers * summary.seconds, 1e-9));
+    *log << line << std::endl;
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
     // Code 0 is the fill value (a point that did not run): it is never a run's outcome.
     for (std::size_t c = 1; c < summary.outcome_counts.size(); ++c) {

@@ -109,7 +109,17 @@ class SweepFields {
   };
   const Core& core() const { return core_; }
 
+  /// stream_key(params) of point `index` of the grid the fields were declared for (`params`:
+  /// grid.params(index)), computed once per combination of the values of the axes whose keys
+  /// enter the random streams (one for a sweep over seeds alone) and then remembered, up to
+  /// 2^16 combinations (beyond them every point computes its own). Thread-safe.
+  std::uint64_t stream_key(std::uint64_t index, const ParamSet& params) const;
+
+  ~SweepFields();
+
  private:
+  class StreamKeys;
+  std::unique_ptr<StreamKeys> keys_;
   Schema schema_;
   std::vector<std::int64_t> record_steps_;
   Diagnostics diagnostics_;

@@ -103,6 +103,10 @@ class ResultStore {
   struct IoStats {
     long writes = 0;
     long not_collective = 0;
+    /// Wall seconds this rank spent in the store's calls (HDF5, MPI-IO and the agreements
+    /// between their steps): creating or opening the file, the checkpoints' writes (the records'
+    /// routing to their writers included), and the close.
+    double open_seconds = 0, write_seconds = 0, close_seconds = 0;
   };
   IoStats io_stats() const;
 

@@ -53,6 +53,8 @@ struct SweepSummary {
   long checkpoints = 0;                    ///< checkpoints written
   int signal = 0;                          ///< the signal that interrupted it; 0: none
   double seconds = 0;                      ///< wall time
+  double hdf5_seconds = 0;   ///< in the result file's calls (IoStats), the slowest rank's
+  double point_seconds = 0;  ///< inside points (their /run/seconds), summed over ranks
   bool interrupted() const { return signal != 0; }
   bool ok() const { return failed == 0 && !interrupted(); }
 };

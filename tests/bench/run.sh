@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 18's benchmark table of linear2 in one run (not part of the test suite: it measures).
-#   tests/bench/run.sh [BUILD_DIR]          # default build/; about 4 minutes on 2 cores
+#   tests/bench/run.sh [BUILD_DIR]          # default build/; about 4 minutes on 2 cores, and section 6 about 4 more
 # Everything on one core per process unless said (OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # MKL_NUM_THREADS=1), every timing the best of 3 (a whole point of over 2 s: one run), all ratios
 # from figures of this one run:
@@ -13,7 +13,9 @@
 #      largest shape: the top 10 symbols, and symsweep's functions with their callees;
 #   4. a 64-point sweep of equal-cost points at 1 rank x 1 thread, 1 x 2 threads, 2 ranks x 1
 #      (symsweep's own time, the wall time with mpirun's start, and the points' own seconds);
-#   5. the tables (peers.py report), with which of the issue's targets hold.
+#   5. the tables (peers.py report), with which of the issue's targets hold;
+#   6. tests/bench/bench_throughput.sh: sweep throughput (us per point of 10^5 one-step points,
+#      HDF5's share), with its own table (BUILD_DIR/bench-throughput/).
 # Raw figures go to BUILD_DIR/bench-kernels/ (kernels.tsv, peers.tsv, parallel.tsv, run.log).
 # SYMSWEEP_BENCH_SECTIONS="3 4" runs only those sections (the tables then reuse the figures left
 # there by an earlier run, whose time they do not share: for a look, not for the README).
@@ -23,7 +25,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(realpath -m "${1:-${SYMSWEEP_BUILD_DIR:-$root/build}}")
 work=$build/bench-kernels
 py=/usr/bin/python3  # Debian's, with numpy (a pyenv python3 on PATH may lack it)
-sections=" ${SYMSWEEP_BENCH_SECTIONS:-1 2 3 4} "
+sections=" ${SYMSWEEP_BENCH_SECTIONS:-1 2 3 4 6} "
 want() { [[ $sections == *" $1 "* ]]; }
 perf_steps_large=${SYMSWEEP_BENCH_PERF_STEPS_LARGE:-200}
 ncpu=$(getconf _NPROCESSORS_ONLN)  # before OMP_NUM_THREADS=1, which nproc obeys
@@ -166,8 +168,9 @@ if want 4; then
       bind=()
       ((threads > 1)) && bind=(--bind-to none)
       t0=$EPOCHREALTIME
-      line=$(OMP_NUM_THREADS=$threads "${mpi[@]}" -np "$ranks" ${bind[@]+"${bind[@]}"} "$bin" \
-        run "$par_ini" -o "$work/parallel.h5" --overwrite 2>&1 | tail -n 1)
+      lines=$(OMP_NUM_THREADS=$threads "${mpi[@]}" -np "$ranks" ${bind[@]+"${bind[@]}"} "$bin" \
+        run "$par_ini" -o "$work/parallel.h5" --overwrite 2>&1 | tail -n 2)
+      line=$(tail -n 1 <<<"$lines")
       wall=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
       secs=$(sed -nE 's/.* in ([0-9.]+) s;.*/\1/p' <<<"$line")
       [[ -n $secs ]] || { echo "unexpected output: $line" >&2; exit 1; }
@@ -177,6 +180,9 @@ if want 4; then
       inside=$("$py" -c "$sum_seconds" "$work/parallel.h5")
       echo "   $ranks rank(s) x $threads thread(s), round $rep: symsweep $secs s, wall $wall s," \
         "points $(printf '%.2f' "$inside") s inside"
+      # symsweep's own account: HDF5, the seconds before the points and after them (fixed costs
+      # of a rank), the workers' share inside points.
+      echo "      $(head -n 1 <<<"$lines" | sed -E 's/ \(the slowest.*//')"
       if awk -v a="${best_s[$layout]:-1e300}" -v b="$secs" 'BEGIN { exit !(b < a) }'; then
         best_in[$layout]=$inside
       fi
@@ -194,6 +200,13 @@ if want 4; then
       echo -e "$layout.inside_s\t${best_in[$layout]}"
     done
   } >"$work/parallel.tsv"
+fi
+
+# ---------------------------------------------------------------- 6. sweep throughput
+if want 6; then
+  echo
+  echo "== 6. sweep throughput $(stamp)"
+  "$root/tests/bench/bench_throughput.sh" "$build"
 fi
 
 # ---------------------------------------------------------------- 5. the tables

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "alloc_counter.hpp"
+#include "symsweep/rng.hpp"
 #include "symsweep/simulate.hpp"
 
 namespace symsweep {
@@ -522,6 +523,27 @@ TEST(Simulate, ANoiseMeasurementAtTheLastRecordEqualsTheEnds) {
     EXPECT_TRUE(same_bits(r.values.real(c.grad_noise, l),
                           r.values.real(c.trace_grad_noise, last * layers + l)));
     EXPECT_GT(r.values.real(c.grad_noise, l), 0.0);
+  }
+}
+
+// The remembered stream keys are stream_key's, on every point of a grid whose axes mix keys that
+// enter the streams (remembered per combination of eta and noise_var) with keys that do not
+// (seed, steps), asked in two orders (first computed, then remembered); and on a grid with more
+// combinations than are remembered (computed every time).
+TEST(Simulate, RememberedStreamKeysAreStreamKeys) {
+  const std::vector<std::vector<std::string>> grids = {
+      {"axes.optimizer.eta=0.01,0.02,0.03", "axes.sweep.seed=0,1,2,3", "axes.data.noise_var=0,0.1",
+       "axes.optimizer.steps=100,200"},
+      {"axes.optimizer.eta=linspace(0.001,0.01,300)", "axes.data.noise_var=linspace(0,1,220)"}};
+  for (const auto& sets : grids) {
+    const Sweep s(kIni, sets);
+    const std::uint64_t n = s.grid.size();
+    const std::uint64_t stride = n > 1000 ? 997 : 1;  // a sample of the large grid's points
+    for (std::uint64_t k = 0; k < 2 * n; k += stride) {
+      const std::uint64_t p = k < n ? n - 1 - k : k - n;
+      const ParamSet params = s.grid.params(p);
+      ASSERT_EQ(s.fields.stream_key(p, params), stream_key(params)) << sets[0] << " point " << p;
+    }
   }
 }
 
