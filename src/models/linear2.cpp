@@ -97,6 +97,7 @@ void Linear2::reserve(Index max_batch) {
     z_.resize(max_batch, h_);
     r_.resize(max_batch, dy_);
   }
+  if (ru_.rows() < max_batch && backprop_form(max_batch)) ru_.resize(max_batch, h_);
 }
 
 double Linear2::forward(const Vector& theta, const Batch& batch) {
@@ -252,6 +253,28 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
   if (small && options_.small_kernels) {
     l = forward_small(theta, batch);
     gradient_small(theta, grad);
+  } else if (!small && backprop_form(batch.size())) {
+    const Index s = batch.size();
+    SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
+    SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
+                    "batch has the wrong shape");
+    reserve(s);  // no-op once sized
+    if (ru_.rows() < s) ru_.resize(s, h_);
+    auto z = z_.topRows(s);
+    auto r = r_.topRows(s);
+    auto ru = ru_.topRows(s);
+    z.noalias() = batch.x * w(theta).transpose();
+    r.noalias() = z * u(theta).transpose();
+    r -= batch.y;
+    const double inv_s = 1.0 / static_cast<double>(s);
+    l = 0.5 * inv_s * r.squaredNorm();
+    Eigen::Map<Matrix> gu(grad.data(), dy_, h_);
+    Eigen::Map<Matrix> gw(grad.data() + dy_ * h_, h_, dx_);
+    gu.noalias() = r.transpose() * z;
+    gu *= inv_s;
+    ru.noalias() = r * u(theta);
+    gw.noalias() = ru.transpose() * batch.x;
+    gw *= inv_s;
   } else {
     l = forward(theta, batch);
     Eigen::Map<Matrix> gu(grad.data(), dy_, h_);

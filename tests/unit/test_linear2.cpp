@@ -242,5 +242,34 @@ TEST(Linear2Kernels, SmallShapesGiveTheBitsOfEigensProducts) {
   EXPECT_GT(compared, 300);
 }
 
+// Every gradient form loss_grad chooses by shape (the loop kernels, backpropagation, the G form)
+// against the gradient built here from G = (1/S) sum_s r_s x_s^T: dL/dU = G W^T, dL/dW = U^T G,
+// to rounding; the loss is loss()'s, bit for bit.
+TEST(Linear2Kernels, EveryGradientFormMatchesTheResidualMoment) {
+  Stream pick(22, 0, Purpose::data);
+  for (int trial = 0; trial < 150; ++trial) {
+    const auto dim = [&](int n) { return 1 + static_cast<Index>(pick.below(n)); };
+    const Index dx = dim(40), h = dim(40), dy = dim(40), s = dim(trial % 3 == 0 ? 80 : 8);
+    Linear2 model(dx, h, dy, 1, 1);
+    Vector theta(model.dim());
+    for (Index i = 0; i < theta.size(); ++i) theta[i] = pick.normal();
+    RowMatrix x(s, dx), y(s, dy);
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = pick.normal();
+    for (Index i = 0; i < y.size(); ++i) y.data()[i] = pick.normal();
+    const Batch batch{x, y};
+    Vector grad(model.dim());
+    const double l = model.loss_grad(theta, batch, grad);
+    ASSERT_TRUE(same_bits(l, model.loss(theta, batch)));
+    const Matrix u = model.u(theta), w = model.w(theta);
+    const Matrix g = residual_moment(u, w, batch);
+    Vector expected(model.dim());
+    Eigen::Map<Matrix>(expected.data(), dy, h) = g * w.transpose();
+    Eigen::Map<Matrix>(expected.data() + dy * h, h, dx) = u.transpose() * g;
+    const double scale = (u.norm() + w.norm()) * (g.norm() + 1) * std::sqrt(double(dx * h * dy));
+    ASSERT_LE((grad - expected).cwiseAbs().maxCoeff(), 1e-14 * scale)
+        << dx << " " << h << " " << dy << " S=" << s;
+  }
+}
+
 }  // namespace
 }  // namespace symsweep

@@ -132,6 +132,16 @@ class Linear2 final : public Model {
   /// The same numbers as the Eigen expressions but for the sign of an element that is exactly
   /// zero (tests/unit/test_linear2.cpp). loss_grad's gradient goes to grad.
   double forward_small(const Vector& theta, const Batch& batch);
+  /// Whether loss_grad takes the gradient by backpropagation, dL/dU = R^T Z / S and dL/dW =
+  /// (R U)^T X / S (4 S dx h + 6 S h dy flops with the forward pass), rather than through G
+  /// (G W^T, U^T G: 2 S (dx h + h dy + dy dx) + 4 dx h dy), whichever costs fewer flops at this
+  /// shape (backpropagation when S is small against the widths). small_products() shapes take
+  /// the G form. A pure function of the shape, so a point's numbers never depend on anything
+  /// else.
+  bool backprop_form(Index s) const {
+    return 4 * s * dx_ * h_ + 6 * s * h_ * dy_ <
+           2 * s * (dx_ * h_ + h_ * dy_ + dy_ * dx_) + 4 * dx_ * h_ * dy_;
+  }
   void gradient_small(const Vector& theta, Vector& grad) const;
   /// Chooses the kernels of forward_small/gradient_small for this shape (once, at construction):
   /// fixed-size ones for the tiniest shapes, else the general loops (src/models/linear2.cpp).
@@ -166,6 +176,7 @@ class Linear2 final : public Model {
   // Scratch, sized by reserve(); row s belongs to sample s.
   RowMatrix z_;  // S x h: X W^T
   RowMatrix r_;  // S x dy: residuals
+  RowMatrix ru_;  // S x h: R U (backprop_form)
   Matrix g_;     // dy x dx
   // conserved() runs inside the SGD loop (trace records): its scratch is preallocated too.
   mutable Matrix d_;                                       // h x h
