@@ -97,7 +97,8 @@ void Linear2::reserve(Index max_batch) {
     z_.resize(max_batch, h_);
     r_.resize(max_batch, dy_);
   }
-  if (ru_.rows() < max_batch && backprop_form(max_batch)) ru_.resize(max_batch, h_);
+  // Backpropagation is chosen below a batch size (backprop_form): at batch 1 if ever.
+  if (ru_.rows() < max_batch && backprop_form(1)) ru_.resize(max_batch, h_);
 }
 
 double Linear2::forward(const Vector& theta, const Batch& batch) {
