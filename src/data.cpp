@@ -170,7 +170,21 @@ Teacher::Teacher(const DataSpec& spec)
       noise_(
           covariance("data.noise_cov", spec.noise_cov, spec.dy, spec.noise_var, spec.noise_decay)),
       v_(teacher_matrix(spec)),
-      z_(std::max(spec.dx, spec.dy)) {}
+      z_(std::max(spec.dx, spec.dy)) {
+  // y += x V^T element by element when every row of V holds exactly one nonzero element, on the
+  // diagonal (dy <= dx): each element's sum then has one nonzero term, whatever order the
+  // product sums in.
+  v_diagonal_ = spec.dy <= spec.dx;
+  for (Index c = 0; c < v_.cols(); ++c) {
+    for (Index r = 0; r < v_.rows(); ++r) {
+      v_diagonal_ = v_diagonal_ && (r == c ? v_(r, c) != 0.0 : v_(r, c) == 0.0);
+    }
+  }
+  // About 4096 normals a block (32 kB), at least one row.
+  const Index width = spec.dx + spec.dy;
+  block_rows_ = std::max<Index>(1, 4096 / width);
+  if (x_.diagonal && noise_.diagonal) block_.resize(block_rows_ * width);
+}
 
 void Teacher::sample(NormalSource& normal, Eigen::Ref<RowMatrix> x, Eigen::Ref<RowMatrix> y) const {
   const Index dx = input_dim(), dy = output_dim();
@@ -182,6 +196,43 @@ void Teacher::sample(NormalSource& normal, Eigen::Ref<RowMatrix> x, Eigen::Ref<R
     noise_.draw(normal, y, s, z_);
   }
   y.noalias() += x * v_.transpose();
+}
+
+void Teacher::sample(Stream& stream, Eigen::Ref<RowMatrix> x, Eigen::Ref<RowMatrix> y) const {
+  if (!x_.diagonal || !noise_.diagonal) {
+    sample(static_cast<NormalSource&>(stream), x, y);
+    return;
+  }
+  const Index dx = input_dim(), dy = output_dim(), width = dx + dy;
+  SYMSWEEP_VERIFY(x.cols() == dx && y.cols() == dy && x.rows() == y.rows(),
+                  "sample buffers have the wrong shape");
+  // Row by row, dx normals for x then dy for the noise: the stream's order, as above, with the
+  // same products std_j * z.
+  const double* sx = x_.std.data();
+  const double* se = noise_.std.data();
+  for (Index s0 = 0; s0 < x.rows(); s0 += block_rows_) {
+    cancellation_point();
+    const Index rows = std::min(block_rows_, x.rows() - s0);
+    double* z = block_.data();
+    stream.normals(z, static_cast<std::size_t>(rows * width));
+    for (Index s = s0; s < s0 + rows; ++s, z += width) {
+      double* xr = &x(s, 0);
+      double* yr = &y(s, 0);
+      for (Index j = 0; j < dx; ++j) xr[j] = sx[j] * z[j];
+      for (Index j = 0; j < dy; ++j) yr[j] = se[j] * z[dx + j];
+    }
+  }
+  if (!v_diagonal_) {
+    y.noalias() += x * v_.transpose();
+    return;
+  }
+  // y_si += x_si V_ii: the product's sum for element (s, i) has this one nonzero term (the
+  // others are exact zeros), so it is the same number.
+  for (Index s = 0; s < x.rows(); ++s) {
+    const double* xr = &x(s, 0);
+    double* yr = &y(s, 0);
+    for (Index i = 0; i < dy; ++i) yr[i] += xr[i] * v_(i, i);
+  }
 }
 
 SampleSet Teacher::sample(NormalSource& normal, Index n) const {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,27 @@ struct Ziggurat {
 // Built during static initialisation (before main), from det:: functions only.
 const Ziggurat kZiggurat;
 
+/// x (>= 0) with the sign chosen by bit 8 of u: exactly `(u & 0x100) ? -x : x`, without a branch
+/// (the sign is a coin flip, so a branch would be mispredicted every other draw).
+inline double with_sign(double x, std::uint64_t u) {
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits ^= (u & 0x100) << 55;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+/// The ziggurat's fast path (about 99 draws in 100): the normal of word u when u falls inside
+/// its layer's rectangle. j < 2^53 converts exactly through a signed integer (one instruction,
+/// where an unsigned 64-bit conversion is a branchy sequence without AVX-512).
+inline bool normal_fast(std::uint64_t u, double& out) {
+  const std::size_t i = u & 0xFF;
+  const std::uint64_t j = u >> 11;  // 53 bits
+  if (j >= kZiggurat.k[i]) return false;
+  out = with_sign(static_cast<double>(static_cast<std::int64_t>(j)) * kZiggurat.w[i], u);
+  return true;
+}
+
 }  // namespace
 
 double detail::normal_tail(Stream& s) {
@@ -139,16 +161,21 @@ Stream::Stream(std::uint64_t seed, std::uint64_t key, Purpose purpose, std::uint
     : key_{seed, key}, purpose_(static_cast<std::uint64_t>(purpose)), substream_(substream) {}
 
 void Stream::refill() {
-  Philox::ctr_type ctr = {{block_, purpose_, substream_, 0}};
-  Philox::key_type key = {{key_[0], key_[1]}};
-  const Philox::ctr_type out = Philox()(ctr, key);
-  for (unsigned i = 0; i < 4; ++i) buf_[i] = out.v[i];
-  ++block_;
+  // kBlocks consecutive counter blocks at once: their rounds are independent, so the CPU overlaps
+  // them (the words and their order are those of one block at a time).
+  const Philox::key_type key = {{key_[0], key_[1]}};
+  Philox philox;
+  for (unsigned b = 0; b < kBlocks; ++b) {
+    const Philox::ctr_type ctr = {{block_ + b, purpose_, substream_, 0}};
+    const Philox::ctr_type out = philox(ctr, key);
+    for (unsigned i = 0; i < 4; ++i) buf_[4 * b + i] = out.v[i];
+  }
+  block_ += kBlocks;
   used_ = 0;
 }
 
 std::uint64_t Stream::next_u64() {
-  if (used_ == 4) refill();
+  if (used_ == kWords) refill();
   ++drawn_;
   return buf_[used_++];
 }
@@ -159,12 +186,8 @@ double Stream::uniform() {
 
 double Stream::normal() {
   const std::uint64_t u = next_u64();
-  const std::size_t i = u & 0xFF;
-  const std::uint64_t j = u >> 11;  // 53 bits
-  if (j < kZiggurat.k[i]) {         // inside layer i's rectangle: about 99 draws in 100
-    const double x = static_cast<double>(j) * kZiggurat.w[i];
-    return (u & 0x100) ? -x : x;
-  }
+  double x;
+  if (normal_fast(u, x)) return x;  // inside layer i's rectangle: about 99 draws in 100
   return normal_slow(u);
 }
 
@@ -193,20 +216,21 @@ double Stream::normal_slow(std::uint64_t u) {
 void Stream::normals(double* out, std::size_t n) {
   std::size_t at = 0;
   while (at < n) {
-    if (used_ == 4) refill();
-    // The rest of this block's words, each through the fast path; a draw that needs the slow
+    if (used_ == kWords) refill();
+    // The rest of the buffered words, each through the fast path; a draw that needs the slow
     // path (which may take further words) goes through normal() semantics exactly.
-    while (used_ < 4 && at < n) {
+    const std::size_t take = std::min<std::size_t>(kWords - used_, n - at);
+    std::size_t k = 0;
+    for (; k < take; ++k) {
+      if (!normal_fast(buf_[used_ + k], out[at + k])) break;
+    }
+    used_ += static_cast<unsigned>(k);
+    drawn_ += k;
+    at += k;
+    if (k < take) {  // word used_ needs the slow path
       const std::uint64_t u = buf_[used_++];
       ++drawn_;
-      const std::size_t i = u & 0xFF;
-      const std::uint64_t j = u >> 11;
-      if (j < kZiggurat.k[i]) {
-        const double x = static_cast<double>(j) * kZiggurat.w[i];
-        out[at++] = (u & 0x100) ? -x : x;
-      } else {
-        out[at++] = normal_slow(u);
-      }
+      out[at++] = normal_slow(u);
     }
   }
 }

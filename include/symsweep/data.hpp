@@ -31,6 +31,7 @@ namespace symsweep {
 
 class ParamSet;
 class NormalSource;
+class Stream;
 struct Value;
 
 /// The [data] section at one point.
@@ -71,6 +72,12 @@ class Teacher {
   /// Fills every row of x and y with fresh samples (dx normals for x, then dy for the noise, row
   /// by row). Allocation-free.
   void sample(NormalSource& normal, Eigen::Ref<RowMatrix> x, Eigen::Ref<RowMatrix> y) const;
+  /// The same numbers, drawn from a Stream in blocks (Stream::normals) where both covariances
+  /// are diagonal, and with y += x V^T as one product per element where V is diagonal with a
+  /// nonzero diagonal and dy <= dx (the default teacher at dx >= dy). Bit for bit the values of
+  /// the overload above (a difference would need an x element drawn exactly zero and its noise
+  /// zero too: then a zero's sign). Allocation-free.
+  void sample(Stream& stream, Eigen::Ref<RowMatrix> x, Eigen::Ref<RowMatrix> y) const;
   /// n fresh samples.
   SampleSet sample(NormalSource& normal, Index n) const;
   /// The moment-matched reference set of the population (see above).
@@ -98,8 +105,12 @@ class Teacher {
   };
   Gaussian x_, noise_;
   Matrix v_;  // dy x dx
-  // Scratch of sample() for full covariances (a Teacher belongs to one point, run by one thread).
+  bool v_diagonal_ = true;  // dy <= dx and V's nonzero elements are its whole main diagonal
+  // Scratch of sample() (a Teacher belongs to one point, run by one thread): z_ for full
+  // covariances, block_ for the normals of up to block_rows_ rows at once.
   mutable Vector z_;
+  Index block_rows_ = 1;
+  mutable Vector block_;
 };
 
 }  // namespace symsweep

@@ -30,6 +30,7 @@ Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w
       d_(h, h),
       d_eigen_(h) {
   SYMSWEEP_VERIFY(dx >= 1 && h >= 1 && dy >= 1, "linear2 needs positive dimensions");
+  select_small_kernels();
   sxx_.resize(dx, dx);
   p_.resize(dy, dx);
   dg_.resize(dy, dx);
@@ -96,6 +97,8 @@ void Linear2::reserve(Index max_batch) {
     z_.resize(max_batch, h_);
     r_.resize(max_batch, dy_);
   }
+  // Backpropagation is chosen below a batch size (backprop_form): at batch 1 if ever.
+  if (ru_.rows() < max_batch && backprop_form(1)) ru_.resize(max_batch, h_);
 }
 
 double Linear2::forward(const Vector& theta, const Batch& batch) {
@@ -115,13 +118,171 @@ double Linear2::forward(const Vector& theta, const Batch& batch) {
   return 0.5 * inv_s * r.squaredNorm();
 }
 
+namespace {
+/// The loop kernels of small shapes (Linear2::forward_small, gradient_small). DX, H, DY > 0 fix
+/// the dimensions at compile time (fully unrolled loops, no per-call dispatch; the same sums in
+/// the same order, as the compiler may not reorder them); 0 takes them from the arguments.
+template <int DX, int H, int DY>
+struct SmallKernel {
+  /// Z = X W^T, R = Z U^T - Y (row-major, rows of h and dy), G = R^T X / S (column-major).
+  static void forward(Index dx_, Index h_, Index dy_, const double* uu, const double* ww,
+                      const double* x, Index xs, const double* y, Index ys, Index s, double* z,
+                      double* r, double* g) {
+    const Index dx = DX > 0 ? DX : dx_, h = H > 0 ? H : h_, dy = DY > 0 ? DY : dy_;
+    for (Index n = 0; n < s; ++n) {
+      const double* xn = x + n * xs;
+      double* zn = z + n * h;
+      for (Index k = 0; k < h; ++k) {  // Z = X W^T; W(k, j) = ww[k + j h]
+        double acc = xn[0] * ww[k];
+        for (Index j = 1; j < dx; ++j) acc += xn[j] * ww[k + j * h];
+        zn[k] = acc;
+      }
+      const double* yn = y + n * ys;
+      double* rn = r + n * dy;
+      for (Index i = 0; i < dy; ++i) {  // R = Z U^T - Y; U(i, k) = uu[i + k dy]
+        double acc = zn[0] * uu[i];
+        for (Index k = 1; k < h; ++k) acc += zn[k] * uu[i + k * dy];
+        rn[i] = acc;
+      }
+      for (Index i = 0; i < dy; ++i) rn[i] -= yn[i];
+    }
+    const double inv_s = 1.0 / static_cast<double>(s);
+    for (Index j = 0; j < dx; ++j) {
+      for (Index i = 0; i < dy; ++i) {  // G = R^T X / S
+        double acc = r[i] * x[j];
+        for (Index n = 1; n < s; ++n) acc += r[i + n * dy] * x[j + n * xs];
+        g[i + j * dy] = acc * inv_s;
+      }
+    }
+  }
+  /// dL/dU = G W^T (column-major dy x h) into gu, dL/dW = U^T G (column-major h x dx) into gw.
+  /// The orders are those of Eigen's coefficient-based products: G W^T's sums run over j in
+  /// ascending order; U^T G's in packet_dot's order.
+  static void gradient(Index dx_, Index h_, Index dy_, const double* uu, const double* ww,
+                       const double* g, double* gu, double* gw) {
+    const Index dx = DX > 0 ? DX : dx_, h = H > 0 ? H : h_, dy = DY > 0 ? DY : dy_;
+    for (Index k = 0; k < h; ++k) {
+      for (Index i = 0; i < dy; ++i) {
+        double acc = g[i] * ww[k];
+        for (Index j = 1; j < dx; ++j) acc += g[i + j * dy] * ww[k + j * h];
+        gu[i + k * dy] = acc;
+      }
+    }
+    for (Index j = 0; j < dx; ++j) {
+      for (Index k = 0; k < h; ++k) gw[k + j * h] = packet_dot(dy, uu + k * dy, g + j * dy);
+    }
+  }
+  /// sum_i a_i b_i (n = DY terms) in the order of Eigen's vectorised reduction, which U^T G's
+  /// elements take (both factors are contiguous columns): two-double packets summed in two
+  /// accumulators (elements 4m, 4m+1 and 4m+2, 4m+3), one more packet, the two lanes added, then
+  /// the odd element. Sequential up to n = 3.
+  static double packet_dot(Index dy_, const double* a, const double* b) {
+    const Index n = DY > 0 ? DY : dy_;
+    if (n < 2) return a[0] * b[0];
+    const Index size2 = (n / 4) * 4, size1 = (n / 2) * 2;
+    double p00 = a[0] * b[0], p01 = a[1] * b[1];
+    if (size1 > 2) {
+      double p10 = a[2] * b[2], p11 = a[3] * b[3];
+      for (Index i = 4; i < size2; i += 4) {
+        p00 += a[i] * b[i];
+        p01 += a[i + 1] * b[i + 1];
+        p10 += a[i + 2] * b[i + 2];
+        p11 += a[i + 3] * b[i + 3];
+      }
+      p00 += p10;
+      p01 += p11;
+      if (size1 > size2) {
+        p00 += a[size2] * b[size2];
+        p01 += a[size2 + 1] * b[size2 + 1];
+      }
+    }
+    double res = p00 + p01;
+    for (Index i = size1; i < n; ++i) res += a[i] * b[i];
+    return res;
+  }
+};
+
+/// The kernels of one shape: fixed-size ones for every dimension up to kFixed, else the general.
+constexpr int kFixed = 3;
+template <int DX, int H, int DY, class Forward, class Gradient>
+void pick_fixed(Index dx, Index h, Index dy, Forward& f, Gradient& g) {
+  if constexpr (DX <= kFixed) {
+    if (dx == DX && h == H && dy == DY) {
+      f = &SmallKernel<DX, H, DY>::forward;
+      g = &SmallKernel<DX, H, DY>::gradient;
+      return;
+    }
+    if constexpr (DY < kFixed) {
+      pick_fixed<DX, H, DY + 1>(dx, h, dy, f, g);
+    } else if constexpr (H < kFixed) {
+      pick_fixed<DX, H + 1, 1>(dx, h, dy, f, g);
+    } else {
+      pick_fixed<DX + 1, 1, 1>(dx, h, dy, f, g);
+    }
+  }
+}
+}  // namespace
+
+void Linear2::select_small_kernels() {
+  small_forward_ = &SmallKernel<0, 0, 0>::forward;
+  small_gradient_ = &SmallKernel<0, 0, 0>::gradient;
+  pick_fixed<1, 1, 1>(dx_, h_, dy_, small_forward_, small_gradient_);
+}
+
+double Linear2::forward_small(const Vector& theta, const Batch& batch) {
+  const Index s = batch.size();
+  SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
+  SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
+                  "batch has the wrong shape");
+  reserve(s);  // no-op once sized
+  small_forward_(
+      dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, batch.x.data(), batch.x.outerStride(),
+      batch.y.data(), batch.y.outerStride(), s, z_.data(), r_.data(), g_.data());
+  const double inv_s = 1.0 / static_cast<double>(s);
+  return 0.5 * inv_s * r_.topRows(s).squaredNorm();
+}
+
+void Linear2::gradient_small(const Vector& theta, Vector& grad) const {
+  small_gradient_(dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, g_.data(), grad.data(),
+                  grad.data() + dy_ * h_);
+}
+
 double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad) {
-  const double l = forward(theta, batch);
   SYMSWEEP_VERIFY(grad.size() == dim(), "grad has the wrong length");
-  Eigen::Map<Matrix> gu(grad.data(), dy_, h_);
-  Eigen::Map<Matrix> gw(grad.data() + dy_ * h_, h_, dx_);
-  gu.noalias() = g_ * w(theta).transpose();
-  gw.noalias() = u(theta).transpose() * g_;
+  double l = 0;
+  const bool small = small_products(batch.size());
+  if (small && options_.small_kernels) {
+    l = forward_small(theta, batch);
+    gradient_small(theta, grad);
+  } else if (!small && backprop_form(batch.size())) {
+    const Index s = batch.size();
+    SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
+    SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
+                    "batch has the wrong shape");
+    reserve(s);  // no-op once sized
+    if (ru_.rows() < s) ru_.resize(s, h_);
+    auto z = z_.topRows(s);
+    auto r = r_.topRows(s);
+    auto ru = ru_.topRows(s);
+    z.noalias() = batch.x * w(theta).transpose();
+    r.noalias() = z * u(theta).transpose();
+    r -= batch.y;
+    const double inv_s = 1.0 / static_cast<double>(s);
+    l = 0.5 * inv_s * r.squaredNorm();
+    Eigen::Map<Matrix> gu(grad.data(), dy_, h_);
+    Eigen::Map<Matrix> gw(grad.data() + dy_ * h_, h_, dx_);
+    gu.noalias() = r.transpose() * z;
+    gu *= inv_s;
+    ru.noalias() = r * u(theta);
+    gw.noalias() = ru.transpose() * batch.x;
+    gw *= inv_s;
+  } else {
+    l = forward(theta, batch);
+    Eigen::Map<Matrix> gu(grad.data(), dy_, h_);
+    Eigen::Map<Matrix> gw(grad.data() + dy_ * h_, h_, dx_);
+    gu.noalias() = g_ * w(theta).transpose();
+    gw.noalias() = u(theta).transpose() * g_;
+  }
   if (options_.layer_decay != 0.0 || options_.break_strength != 0.0) {
     add_penalty_gradient(theta, grad);
     return l + penalty(theta);
@@ -130,7 +291,9 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
 }
 
 double Linear2::loss(const Vector& theta, const Batch& batch) {
-  const double l = forward(theta, batch);
+  const double l = small_products(batch.size()) && options_.small_kernels
+                       ? forward_small(theta, batch)
+                       : forward(theta, batch);
   return options_.layer_decay != 0.0 || options_.break_strength != 0.0 ? l + penalty(theta) : l;
 }
 

@@ -1,6 +1,7 @@
 // Kernel figures of linear2 (issue 18, items 3 and 4), one core, one thread, measured side by side
 // in one run; tests/bench/run.sh puts them beside the NumPy and Numba peers. Not a test.
-//   build/tests/symsweep_bench_kernels [--tsv FILE] [--shape DX,H,DY,S]...
+//   build/tests/symsweep_bench_kernels [--tsv FILE] [--no-points] [--shape DX,H,DY,S]...
+// (--no-points: the rates alone, without the whole points, for quick side-by-side comparisons)
 //
 // For every shape (dx, h, dy, S) and data mode (online: S fresh samples a step; finite: S
 // distinct rows of n = 256 drawn once), with data.noise_var = 0.1 and eta = 0.01 (so that SGD
@@ -56,6 +57,7 @@ using symsweep::testing::stop_counting_allocations;
 constexpr double kTarget = 0.1;      // seconds of one repetition of a rate
 constexpr double kShortPoint = 2.0;  // whole points longer than this are run once
 constexpr Index kN = 256;            // finite data set
+bool g_points = true;                // --no-points clears it
 volatile double g_sink = 0;          // keeps the measured work
 
 struct Shape {
@@ -364,11 +366,11 @@ void shape_mode(const Shape& z, bool online, Tsv& tsv) {
   // points back to back, k such that a run takes at least kTarget seconds (as the rates above:
   // the best of many short runs would pick the machine's fast moments); one point when it takes
   // over kShortPoint seconds.
-  OnePoint point_sweep(z, online, z.point_steps, false);
-  PointTimes best = run_points(point_sweep, 1);
+  OnePoint point_sweep(z, online, g_points ? z.point_steps : 1, false);
+  PointTimes best = g_points ? run_points(point_sweep, 1) : PointTimes{};
   long batch = 1;
   int reps = 1;
-  if (best.total <= kShortPoint) {
+  if (g_points && best.total <= kShortPoint) {
     batch = std::max(1L, static_cast<long>(std::ceil(kTarget / std::max(best.total, 1e-9))));
     reps = 3;
     best.total = std::numeric_limits<double>::infinity();
@@ -387,7 +389,7 @@ void shape_mode(const Shape& z, bool online, Tsv& tsv) {
       "loss_grad %10.4g | Eigen GEMMs: linear2's %.3g GF/s, backprop %.3g GF/s\n",
       name(z).c_str(), mode, loop, ended ? "ENDED EARLY, " : "", allocs, sgd, draw, grad,
       gemm_l2 * linear2_flops(z) / 1e9, gemm_bp * backprop_flops(z) / 1e9);
-  std::printf(
+  if (g_points) std::printf(
       "%-16s %-6s point of %lld steps: set-up %.4g s, loop %.4g s, end %.4g s, total "
       "%.4g s (best of %d run(s) of %ld point(s); %s, %lld steps run; allocations: %.0f in the "
       "loop, %.0f at the end)\n",
@@ -425,6 +427,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--tsv") == 0 && i + 1 < argc) {
       tsv_path = argv[++i];
+    } else if (std::strcmp(argv[i], "--no-points") == 0) {
+      g_points = false;
     } else if (std::strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
       long dx = 0, h = 0, dy = 0, s = 0, steps = 1000;
       if (std::sscanf(argv[++i], "%ld,%ld,%ld,%ld,%ld", &dx, &h, &dy, &s, &steps) < 4) {
@@ -433,7 +437,8 @@ int main(int argc, char** argv) {
       }
       shapes.push_back({dx, h, dy, s, steps});
     } else {
-      std::fprintf(stderr, "usage: %s [--tsv FILE] [--shape DX,H,DY,S[,STEPS]]...\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--tsv FILE] [--no-points] [--shape DX,H,DY,S[,STEPS]]...\n",
+                   argv[0]);
       return 2;
     }
   }

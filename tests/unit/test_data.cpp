@@ -5,6 +5,9 @@
 
 #include <Eigen/Eigenvalues>
 
+#include <cstring>
+
+#include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/models/linear2.hpp"
@@ -117,6 +120,58 @@ DataSpec semidefinite_spec() {
   s.noise_cov = mat(1, 2, {0.4, 0.0});
   return s;
 }
+
+/// Whether two matrices hold the same doubles, bit for bit (signs of zeros included).
+bool same_bits(const RowMatrix& a, const RowMatrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+/// Teacher::sample from a Stream (normals in blocks, the diagonal teacher's product per element)
+/// against the same call through NormalSource (one normal at a time, the dense product).
+void expect_stream_path_matches(const DataSpec& ds, Index rows, std::uint64_t key) {
+  const Teacher t(ds);
+  RowMatrix xa(rows, ds.dx), ya(rows, ds.dy), xb(rows, ds.dx), yb(rows, ds.dy);
+  Stream a(3, key, Purpose::batches), b(3, key, Purpose::batches);
+  for (int rep = 0; rep < 3; ++rep) {  // consecutive batches: the stream's position carries over
+    t.sample(a, xa, ya);
+    t.sample(static_cast<NormalSource&>(b), xb, yb);
+    ASSERT_TRUE(same_bits(xa, xb)) << "dx " << ds.dx << " dy " << ds.dy << " rows " << rows;
+    ASSERT_TRUE(same_bits(ya, yb)) << "dx " << ds.dx << " dy " << ds.dy << " rows " << rows;
+    ASSERT_EQ(a.words_drawn(), b.words_drawn());
+  }
+}
+
+TEST(Teacher, StreamPathGivesTheSameBitsAsOneNormalAtATime) {
+  // Shapes from 1 x 1 to wider than one block of normals (4096: several blocks a batch), with
+  // default (diagonal) and explicit (full) teachers and covariances.
+  Stream pick(11, 0, Purpose::data);
+  for (int trial = 0; trial < 60; ++trial) {
+    DataSpec ds = spec(1 + static_cast<Index>(pick.below(trial < 50 ? 12 : 700)),
+                       1 + static_cast<Index>(pick.below(trial < 50 ? 12 : 700)));
+    ds.teacher_scale = trial % 7 == 3 ? 0.0 : 1.5;  // a zero teacher too
+    const Index rows = 1 + static_cast<Index>(pick.below(trial < 50 ? 40 : 12));
+    expect_stream_path_matches(ds, rows, static_cast<std::uint64_t>(trial));
+  }
+  DataSpec dense = spec(3, 2);
+  dense.teacher = Matrix::Constant(2, 3, 0.7);
+  expect_stream_path_matches(dense, 17, 99);
+  expect_stream_path_matches(full_spec(), 17, 98);
+}
+
+TEST(Teacher, StreamPathIsAllocationFree) {
+  SYMSWEEP_SKIP_UNLESS_COUNTING_WORKS();
+  for (const DataSpec& ds : {spec(3, 2), spec(400, 300), full_spec()}) {
+    const Teacher t(ds);
+    RowMatrix x(64, ds.dx), y(64, ds.dy);
+    Stream s(1, 2, Purpose::batches);
+    t.sample(s, x, y);  // warm
+    testing::start_counting_allocations();
+    t.sample(s, x, y);
+    EXPECT_EQ(testing::stop_counting_allocations(), 0) << ds.dx << " x " << ds.dy;
+  }
+}
+
 
 TEST(Teacher, ExplicitMatricesAreUsedExactlyAsGiven) {
   const DataSpec s = full_spec();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <tuple>
 
 #include <Eigen/Eigenvalues>
@@ -192,6 +193,81 @@ TEST(Linear2Scalar, RescalingContractsExactly) {
     sgd.step(theta);
     const double c1 = theta[0] * theta[0] - theta[1] * theta[1];
     ASSERT_NEAR(c1, (1 - opt.eta * opt.eta * g * g) * c0, 1e-14 * (theta.squaredNorm() + 1));
+  }
+}
+
+// The loop kernels of small shapes (Linear2::forward_small, gradient_small) against Eigen's
+// products (Options::small_kernels = false), on random shapes, parameters and batches, the batch
+// a strided view: the same loss and gradient bit for bit wherever no element is exactly zero,
+// and equal values (a zero's sign may differ) at theta = 0.
+bool same_bits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+TEST(Linear2Kernels, SmallShapesGiveTheBitsOfEigensProducts) {
+  Stream pick(21, 0, Purpose::data);
+  Linear2::Options eigen_only;
+  eigen_only.small_kernels = false;
+  int compared = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const auto dim = [&](int n) { return 1 + static_cast<Index>(pick.below(n)); };
+    const Index dx = dim(9), h = dim(9), dy = dim(9), s = dim(trial % 4 == 0 ? 40 : 12);
+    Linear2 fast(dx, h, dy, 1, 1), general(dx, h, dy, 1, 1, eigen_only);
+    const double scale = std::ldexp(1.0, static_cast<int>(pick.below(20)) - 10);
+    Vector theta(fast.dim());
+    for (Index i = 0; i < theta.size(); ++i) theta[i] = scale * pick.normal();
+    if (trial % 10 == 9) theta.setZero();
+    // A batch inside a wider matrix: its rows' stride differs from dx (and dy).
+    RowMatrix xb(s, dx + 3), yb(s, dy + 2);
+    for (Index i = 0; i < xb.size(); ++i) xb.data()[i] = pick.normal();
+    for (Index i = 0; i < yb.size(); ++i) yb.data()[i] = pick.normal();
+    const Batch batch{xb.middleCols(1, dx), yb.middleCols(2, dy)};
+    Vector gf = Vector::Constant(fast.dim(), 7.0), gg = Vector::Constant(fast.dim(), 8.0);
+    const double lf = fast.loss_grad(theta, batch, gf), lg = general.loss_grad(theta, batch, gg);
+    const double l2 = fast.loss(theta, batch);
+    if (theta.isZero()) {
+      ASSERT_EQ(lf, lg);
+      for (Index i = 0; i < gf.size(); ++i) ASSERT_EQ(gf[i], gg[i]) << i;
+      continue;
+    }
+    ASSERT_TRUE(same_bits(lf, lg)) << dx << " " << h << " " << dy << " S=" << s;
+    ASSERT_TRUE(same_bits(l2, lg));
+    for (Index i = 0; i < gf.size(); ++i) {
+      ASSERT_TRUE(same_bits(gf[i], gg[i]))
+          << dx << " " << h << " " << dy << " S=" << s << " element " << i << ": " << gf[i]
+          << " vs " << gg[i];
+    }
+    ++compared;
+  }
+  EXPECT_GT(compared, 300);
+}
+
+// Every gradient form loss_grad chooses by shape (the loop kernels, backpropagation, the G form)
+// against the gradient built here from G = (1/S) sum_s r_s x_s^T: dL/dU = G W^T, dL/dW = U^T G,
+// to rounding; the loss is loss()'s, bit for bit.
+TEST(Linear2Kernels, EveryGradientFormMatchesTheResidualMoment) {
+  Stream pick(22, 0, Purpose::data);
+  for (int trial = 0; trial < 150; ++trial) {
+    const auto dim = [&](int n) { return 1 + static_cast<Index>(pick.below(n)); };
+    const Index dx = dim(40), h = dim(40), dy = dim(40), s = dim(trial % 3 == 0 ? 80 : 8);
+    Linear2 model(dx, h, dy, 1, 1);
+    Vector theta(model.dim());
+    for (Index i = 0; i < theta.size(); ++i) theta[i] = pick.normal();
+    RowMatrix x(s, dx), y(s, dy);
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = pick.normal();
+    for (Index i = 0; i < y.size(); ++i) y.data()[i] = pick.normal();
+    const Batch batch{x, y};
+    Vector grad(model.dim());
+    const double l = model.loss_grad(theta, batch, grad);
+    ASSERT_TRUE(same_bits(l, model.loss(theta, batch)));
+    const Matrix u = model.u(theta), w = model.w(theta);
+    const Matrix g = residual_moment(u, w, batch);
+    Vector expected(model.dim());
+    Eigen::Map<Matrix>(expected.data(), dy, h) = g * w.transpose();
+    Eigen::Map<Matrix>(expected.data() + dy * h, h, dx) = u.transpose() * g;
+    const double scale = (u.norm() + w.norm()) * (g.norm() + 1) * std::sqrt(double(dx * h * dy));
+    ASSERT_LE((grad - expected).cwiseAbs().maxCoeff(), 1e-14 * scale)
+        << dx << " " << h << " " << dy << " S=" << s;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <Random123/philox.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -229,6 +230,57 @@ TEST(Normals, BlocksGiveTheSameNumbersAsSingleDraws) {
   a.normals(bulk.data() + 5, bulk.size() - 5);
   for (double x : bulk) ASSERT_EQ(x, b.normal());
   EXPECT_EQ(a.words_drawn(), b.words_drawn());
+}
+
+TEST(Rng, EveryWordIsItsCounterBlocksPhiloxOutput) {
+  // Across many refills, wherever the stream starts reading (words taken by next_u64, normal,
+  // normals and below in between): word k of block b is Philox((b, purpose, substream, 0),
+  // (seed, key))[k].
+  using P = r123::Philox4x64;
+  for (std::uint64_t sub : {0ull, 5ull}) {
+    Stream s(17, 23, Purpose::noise, sub);
+    Stream probe(17, 23, Purpose::noise, sub);
+    Stream pick(1, 1, Purpose::data);
+    std::uint64_t word = 0;
+    double scratch[64];
+    for (int round = 0; round < 2000; ++round) {
+      const std::uint64_t before = probe.words_drawn();
+      switch (pick.below(4)) {
+        case 0: probe.next_u64(); break;
+        case 1: probe.normal(); break;
+        case 2: probe.normals(scratch, 1 + pick.below(64)); break;
+        default: probe.below(1 + pick.below(1000)); break;
+      }
+      for (; word < probe.words_drawn(); ++word) {
+        const auto out = P()({{word / 4, 4, sub, 0}}, {{17, 23}});
+        ASSERT_EQ(s.next_u64(), out.v[word % 4]) << "word " << word;
+      }
+      ASSERT_GT(probe.words_drawn(), before);
+    }
+  }
+}
+
+TEST(Normals, BlocksOfEveryLengthAtEveryOffsetMatchSingleDraws) {
+  // normals() of random lengths (0 to 300), starting at every position within the buffered words,
+  // interleaved with single words and normals: the same doubles as normal() alone, bit for bit
+  // (signs of zeros included), and the same words consumed.
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    Stream a(seed, 77, Purpose::batches), b(seed, 77, Purpose::batches);
+    Stream pick(seed, 1, Purpose::data);
+    std::vector<double> block(300);
+    for (int round = 0; round < 3000; ++round) {
+      if (pick.below(3) == 0) {
+        ASSERT_EQ(a.next_u64(), b.next_u64());
+      }
+      const std::size_t n = pick.below(301);
+      a.normals(block.data(), n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const double x = b.normal();
+        ASSERT_EQ(std::memcmp(&block[i], &x, sizeof x), 0) << "seed " << seed << " round " << round;
+      }
+      ASSERT_EQ(a.words_drawn(), b.words_drawn());
+    }
+  }
 }
 
 TEST(Normals, AreSymmetric) {

@@ -42,6 +42,7 @@
 // theta = (vec U, vec W), both column-major.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 
 #include "symsweep/eigen_solvers.hpp"
@@ -62,6 +63,9 @@ class Linear2 final : public Model {
     /// The optimizer settings of the equilibrium prediction hold (online SGD without weight
     /// decay: see above); false makes eq_predicted NaN. The registry sets it from the keys.
     bool equilibrium_settings = true;
+    /// loss and loss_grad through forward_small/gradient_small where small_products() holds;
+    /// false: Eigen's products of the G form there (the tests compare the two).
+    bool small_kernels = true;
   };
 
   Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale);
@@ -116,6 +120,39 @@ class Linear2 final : public Model {
  private:
   /// Fills r_ (S x dy residuals) and g_ (G) for the batch; returns the mean loss.
   double forward(const Vector& theta, const Batch& batch);
+  /// Whether every product of forward and loss_grad at batch size s is one that Eigen evaluates
+  /// coefficient by coefficient (rows + columns + depth < 20, Eigen's threshold for dynamic
+  /// sizes; above it Eigen runs its blocked GEMM, whose sums are ordered otherwise).
+  bool small_products(Index s) const {
+    return s + std::max({dx_ + h_, h_ + dy_, dy_ + dx_}) < 20 && dx_ + h_ + dy_ < 20;
+  }
+  /// forward() and the gradient's products for small_products() shapes, as plain loops without
+  /// Eigen's per-call dispatch, each element summed in the order Eigen's coefficient-based
+  /// products sum it (the inner index ascending; U^T G in Eigen's vectorised reduction order).
+  /// The same numbers as the Eigen expressions but for the sign of an element that is exactly
+  /// zero (tests/unit/test_linear2.cpp). loss_grad's gradient goes to grad.
+  double forward_small(const Vector& theta, const Batch& batch);
+  /// Whether loss_grad takes the gradient by backpropagation, dL/dU = R^T Z / S and dL/dW =
+  /// (R U)^T X / S (4 S dx h + 6 S h dy flops with the forward pass), rather than through G
+  /// (G W^T, U^T G: 2 S (dx h + h dy + dy dx) + 4 dx h dy), whichever costs fewer flops at this
+  /// shape (backpropagation when S is small against the widths). small_products() shapes take
+  /// the G form. A pure function of the shape, so a point's numbers never depend on anything
+  /// else.
+  bool backprop_form(Index s) const {
+    return 4 * s * dx_ * h_ + 6 * s * h_ * dy_ <
+           2 * s * (dx_ * h_ + h_ * dy_ + dy_ * dx_) + 4 * dx_ * h_ * dy_;
+  }
+  void gradient_small(const Vector& theta, Vector& grad) const;
+  /// Chooses the kernels of forward_small/gradient_small for this shape (once, at construction):
+  /// fixed-size ones for the tiniest shapes, else the general loops (src/models/linear2.cpp).
+  void select_small_kernels();
+  using SmallForward = void (*)(Index dx, Index h, Index dy, const double* u, const double* w,
+                                const double* x, Index x_stride, const double* y, Index y_stride,
+                                Index s, double* z, double* r, double* g);
+  using SmallGradient = void (*)(Index dx, Index h, Index dy, const double* u, const double* w,
+                                 const double* g, double* gu, double* gw);
+  SmallForward small_forward_ = nullptr;
+  SmallGradient small_gradient_ = nullptr;
   /// H v from g_ and sxx_ (see the header comment), penalties included. Allocation-free.
   void hvp(const Vector& theta, const Vector& v, Vector& out);
   /// The penalties' loss (0 at the defaults) and their gradient, added to grad.
@@ -139,6 +176,7 @@ class Linear2 final : public Model {
   // Scratch, sized by reserve(); row s belongs to sample s.
   RowMatrix z_;  // S x h: X W^T
   RowMatrix r_;  // S x dy: residuals
+  RowMatrix ru_;  // S x h: R U (backprop_form)
   Matrix g_;     // dy x dx
   // conserved() runs inside the SGD loop (trace records): its scratch is preallocated too.
   mutable Matrix d_;                                       // h x h
