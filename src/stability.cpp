@@ -147,7 +147,6 @@ namespace {
 
 constexpr Index kBasis = 24;            // Lanczos basis columns at most (the memory bound)
 constexpr Index kKeep = 8;              // Ritz vectors kept at a thick restart
-constexpr double kResidualTol = 1e-10;  // Ritz residual / largest |Ritz value|
 constexpr double kBreakdown = 1e-12;    // |w| / |H q| below which the Krylov space is invariant
 constexpr int kMaxFresh = 2;            // fresh random vectors after breakdowns, per run
 constexpr Index kMaxProducts = 3000;    // per run
@@ -163,6 +162,9 @@ struct Lanczos {
   const Vector& lock;
   Matrix& q;
   Vector &u, &w, &x;
+  double tol;    // Ritz residual / scale at which the run ends
+  double tight;  // ... once its value passes `above` (a verification that finds a larger value)
+  double above = std::numeric_limits<double>::infinity();
   Index products = 0;
   double anorm = 0;  // the largest |H q| seen: the scale of every tolerance
 
@@ -233,7 +235,7 @@ struct Lanczos {
       const double theta = eig.eigenvalues()[n - 1];
       const double scale = std::max(anorm, eig.eigenvalues().cwiseAbs().maxCoeff());
       *value = theta;
-      const bool small = b * std::fabs(eig.eigenvectors()(n - 1, n - 1)) <= kResidualTol * scale;
+      const bool small = b * std::fabs(eig.eigenvectors()(n - 1, n - 1)) <= tol * scale;
       if (small || n < kBasis || products >= kMaxProducts) {
         // Check the estimate on an explicit product: r = |H x - theta x|.
         x.noalias() = q.leftCols(n) * eig.eigenvectors().col(n - 1);
@@ -244,7 +246,12 @@ struct Lanczos {
         if (lock.size() > 0) x -= lock.dot(x) * lock;
         const double r = (x - theta * u).norm();
         x = u;
-        if (r <= 10 * kResidualTol * scale) return true;
+        if (r <= 10 * tol * scale) {
+          // Converged, unless the value passed `above` at a looser tolerance than `tight`: then
+          // it replaces the one found before and goes on to the tight tolerance.
+          if (!(theta > above) || r <= 10 * tight * scale) return true;
+          tol = tight;
+        }
         if (products >= kMaxProducts) return false;
         if (n < kBasis) return false;  // a breakdown that the product does not confirm
       }
@@ -273,7 +280,7 @@ struct Lanczos {
 }  // namespace
 
 TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
-                        Stream& start) {
+                        Stream& start, const TopEigenTolerance& tolerance) {
   TopEigen r;
   if (d <= 64) {  // small: the dense matrix, exactly
     Matrix h;
@@ -288,7 +295,8 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
   }
   Matrix q(d, kBasis);
   Vector u(d), w(d), x(d), none;
-  Lanczos first{product, start, none, q, u, w, x};
+  const double tight = tolerance.value;
+  Lanczos first{product, start, none, q, u, w, x, tight, tight};
   r.converged = first.run(&r.value);
   r.products = first.products;
   r.vector = x;
@@ -298,12 +306,13 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
   // lambda_2.
   for (int k = 0; k < kMaxVerifications; ++k) {
     double other = MinimumCheck::kNaN;
-    Lanczos check{product, start, r.vector, q, u, w, x};
+    Lanczos check{product, start, r.vector, q, u, w, x, std::max(tolerance.second, tight), tight};
+    check.above = r.value + tight * scale;
     const bool ok = check.run(&other);
     r.products += check.products;
     scale = std::max(scale, check.anorm);
     r.converged = r.converged && ok;
-    if (!(other > r.value + kResidualTol * scale)) {
+    if (!(other > r.value + tight * scale)) {
       r.second = other;
       return r;
     }
