@@ -529,8 +529,7 @@ struct PointRun::State {
                               Batch{set.x.middleRows(first, rows), set.y.middleRows(first, rows)},
                               sample_grads, grad_scratch);
       for (Index r = 0; r < rows; ++r) {
-        diff = sample_grads.row(r).transpose();
-        diff -= mean_grad;
+        diff = sample_grads.row(r).transpose() - mean_grad;
         for (Index l = 0; l < nl; ++l) {
           Index begin = 0, size = 0;
           model->layer(l, begin, size);

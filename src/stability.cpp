@@ -152,6 +152,7 @@ constexpr int kMaxFresh = 2;            // fresh random vectors after breakdowns
 constexpr Index kMaxProducts = 3000;    // per run
 constexpr int kMaxVerifications = 3;    // deflated runs (a missed top swaps roles)
 constexpr Index kRestartRows = 256;     // rows of the basis rotated at once at a restart
+constexpr Index kMinEarlyProducts = 16;  // TopEigenTolerance::check_every: not before these
 
 /// One thick-restart Lanczos run on H restricted to the complement of `lock` (a unit vector, or
 /// empty): the largest eigenvalue there, its unit Ritz vector in x. q is the d x kBasis basis;
@@ -165,6 +166,7 @@ struct Lanczos {
   double tol;    // Ritz residual / scale at which the run ends
   double tight;  // ... once its value passes `above` (a verification that finds a larger value)
   double above = std::numeric_limits<double>::infinity();
+  Index every = 0;  // > 0: the residual estimate also every `every` columns, not only when full
   Index products = 0;
   double anorm = 0;  // the largest |H q| seen: the scale of every tolerance
 
@@ -202,6 +204,7 @@ struct Lanczos {
       // Expand the basis from column n: w = H q_j, orthogonalised against the basis, is the next
       // column; its projections are column j of T.
       Index j = n;
+      bool early = false;  // stopped before the basis was full, to check a small residual
       for (; j < kBasis; ++j) {
         cancellation_point();
         u = q.col(j);
@@ -229,6 +232,16 @@ struct Lanczos {
           b = 0;  // invariant, and the fresh vectors found nothing new: done
           break;
         }
+        // Early estimates after 16 products at least: a random start's component along a
+        // larger eigenvalue needs a few products to show (q.col(j + 1) is set: resumable).
+        if (every > 0 && b > 0 && (j + 1) % every == 0 && products >= kMinEarlyProducts) {
+          eig.compute(t.topLeftCorner(j + 1, j + 1));
+          const double sc = std::max(anorm, eig.eigenvalues().cwiseAbs().maxCoeff());
+          if (b * std::fabs(eig.eigenvectors()(j, j)) <= tol * sc) {
+            early = true;
+            break;
+          }
+        }
       }
       n = std::min(j + 1, kBasis);
       eig.compute(t.topLeftCorner(n, n));
@@ -253,6 +266,7 @@ struct Lanczos {
           tol = tight;
         }
         if (products >= kMaxProducts) return false;
+        if (early) continue;           // not confirmed: the basis grows on from column n
         if (n < kBasis) return false;  // a breakdown that the product does not confirm
       }
       // Thick restart: the kKeep best Ritz vectors replace the basis (in blocks of rows, so
@@ -297,6 +311,7 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
   Vector u(d), w(d), x(d), none;
   const double tight = tolerance.value;
   Lanczos first{product, start, none, q, u, w, x, tight, tight};
+  first.every = tolerance.check_every;
   r.converged = first.run(&r.value);
   r.products = first.products;
   r.vector = x;
@@ -308,6 +323,7 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
     double other = MinimumCheck::kNaN;
     Lanczos check{product, start, r.vector, q, u, w, x, std::max(tolerance.second, tight), tight};
     check.above = r.value + tight * scale;
+    check.every = tolerance.check_every;
     const bool ok = check.run(&other);
     r.products += check.products;
     scale = std::max(scale, check.anorm);

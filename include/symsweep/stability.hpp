@@ -54,7 +54,9 @@
 // and a random start's component along a larger eigenvalue grows past the Ritz value found
 // long before the residual falls to 1e-2 (a Ritz value above the value + 1e-6 scale sends the
 // run on to 1e-6 and the swap above). Its `second` is then lambda_2 to about 1e-4 / (relative
-// gap) only.
+// gap) only. Both runs estimate their residual every 4 columns once they have made 16
+// products (check_every), rather than only when the basis is full, so that each stops within
+// 4 products of its tolerance.
 // Memory: at most 24 d doubles (the basis) plus 4 work vectors of d (the product's input and
 // output, the Ritz vector, the found vector) and O(24^2) small matrices, whatever d; besides
 // whatever the product itself holds.
@@ -162,10 +164,15 @@ struct TopEigenTolerance {
   double value = 1e-10;
   /// A verification run that finds no larger value (so its value is `second`): at least `value`.
   double second = 1e-10;
+  /// 0: the residual is estimated when the basis is full (every 16 products after the first
+  /// 24); k > 0: also after every k-th column once the run has made 16 products, so that it
+  /// stops within k products of where its tolerance is met (an eigensolve of the projection,
+  /// at most 24 x 24, each time).
+  Index check_every = 0;
 };
 
 /// The tolerances of the end-of-run sharpness (simulate.cpp; see the header comment).
-inline constexpr TopEigenTolerance kSharpnessTolerance{1e-6, 1e-2};
+inline constexpr TopEigenTolerance kSharpnessTolerance{1e-6, 1e-2, 4};
 
 /// The largest eigenvalue of the symmetric operator `product` (v -> H v) on R^d, verified (see
 /// the header comment): exactly from the dense matrix for d <= 64 (`start` unused), else by
