@@ -145,13 +145,13 @@ int detect_period(const RowMatrix& window, Index count, int max_period, double t
 
 namespace {
 
-constexpr Index kBasis = 24;            // Lanczos basis columns at most (the memory bound)
-constexpr Index kKeep = 8;              // Ritz vectors kept at a thick restart
-constexpr double kBreakdown = 1e-12;    // |w| / |H q| below which the Krylov space is invariant
-constexpr int kMaxFresh = 2;            // fresh random vectors after breakdowns, per run
-constexpr Index kMaxProducts = 3000;    // per run
-constexpr int kMaxVerifications = 3;    // deflated runs (a missed top swaps roles)
-constexpr Index kRestartRows = 256;     // rows of the basis rotated at once at a restart
+constexpr Index kBasis = 24;             // Lanczos basis columns at most (the memory bound)
+constexpr Index kKeep = 8;               // Ritz vectors kept at a thick restart
+constexpr double kBreakdown = 1e-12;     // |w| / |H q| below which the Krylov space is invariant
+constexpr int kMaxFresh = 2;             // fresh random vectors after breakdowns, per run
+constexpr Index kMaxProducts = 3000;     // per run
+constexpr int kMaxVerifications = 3;     // deflated runs (a missed top swaps roles)
+constexpr Index kRestartRows = 256;      // rows of the basis rotated at once at a restart
 constexpr Index kMinEarlyProducts = 16;  // TopEigenTolerance::check_every: not before these
 
 /// One thick-restart Lanczos run on H restricted to the complement of `lock` (a unit vector, or

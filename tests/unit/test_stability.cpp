@@ -319,7 +319,8 @@ TEST_P(TopEigenvalueProperty, TheSharpnessTolerancesFindThePlantedTopToTheirStat
   EXPECT_NEAR((basis.transpose() * top.vector).norm(), 1.0, 1e-9);
   // Fewer products than at the default tolerances, from the same start.
   Stream again(9, static_cast<std::uint64_t>(d), Purpose::lanczos);
-  const TopEigen tight = top_eigenvalue([&](const Vector& u, Vector& hu) { hu = p.h * u; }, d, again);
+  const TopEigen tight =
+      top_eigenvalue([&](const Vector& u, Vector& hu) { hu = p.h * u; }, d, again);
   EXPECT_LE(top.products, tight.products);
 }
 
@@ -342,7 +343,7 @@ struct HiddenTop {
     }
     g.col(0) = u0;
     const Matrix q = Eigen::HouseholderQR<Matrix>(g).householderQ();  // q_0 ~ u0
-    e = q.col(1);                                                       // orthogonal to u0
+    e = q.col(1);                                                     // orthogonal to u0
     // e's complement, [q_0, q_2, ...], turned by a random rotation: u0 has a component along
     // every eigenvector of B there (no small invariant Krylov space).
     Matrix others(d, d - 1);
@@ -374,9 +375,9 @@ TEST(TopEigenvalue, ATopHiddenFromTheFirstRunIsFoundByTheVerificationAtEveryTole
         const HiddenTop h(d, seed, top);
         for (bool sharpness : {false, true}) {
           Stream start(seed, static_cast<std::uint64_t>(d), Purpose::lanczos);
-          const TopEigen found = top_eigenvalue(
-              [&](const Vector& u, Vector& hu) { h.product(u, hu); }, d, start,
-              sharpness ? kSharpnessTolerance : TopEigenTolerance{});
+          const TopEigen found =
+              top_eigenvalue([&](const Vector& u, Vector& hu) { h.product(u, hu); }, d, start,
+                             sharpness ? kSharpnessTolerance : TopEigenTolerance{});
           const std::string at = std::to_string(d) + " " + std::to_string(top) + " " +
                                  std::to_string(seed) + (sharpness ? " sharpness" : " default");
           ASSERT_TRUE(found.converged) << at;
