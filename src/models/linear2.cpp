@@ -180,8 +180,8 @@ double Linear2::loss(const Vector& theta, const Batch& batch) {
   return options_.layer_decay != 0.0 || options_.break_strength != 0.0 ? l + penalty(theta) : l;
 }
 
-void Linear2::hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, const Vector& v,
-                  Vector& out) {
+void Linear2::hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, bool sxx_diagonal,
+                  const Vector& v, Vector& out) {
   const ConstMap uu = u(theta), ww = w(theta);
   const ConstMap du(v.data(), dy_, h_);
   const ConstMap dw(v.data() + dy_ * h_, h_, dx_);
@@ -189,7 +189,14 @@ void Linear2::hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, const
   // order, as evaluating the expressions P = dU W + U dW, H v = (P Sxx W^T + G dW^T, ...).
   p_.noalias() = du * ww;
   p_.noalias() += uu * dw;
-  dg_.noalias() = p_ * sxx;
+  // A diagonal Sxx (online data from a diagonal teacher: its reference set's inputs are a
+  // scaled identity) scales columns: the product's sums are that one term plus exact zeros, so
+  // the numbers are the same.
+  if (sxx_diagonal) {
+    dg_.noalias() = p_ * sxx.diagonal().asDiagonal();
+  } else {
+    dg_.noalias() = p_ * sxx;
+  }
   out.resize(dim());
   Eigen::Map<Matrix> ou(out.data(), dy_, h_), ow(out.data() + dy_ * h_, h_, dx_);
   ou.noalias() = dg_ * ww.transpose();
@@ -209,7 +216,7 @@ void Linear2::hessian_vector(const Vector& theta, const Batch& batch, const Vect
   forward(theta, batch);
   sxx_.noalias() = batch.x.transpose() * batch.x;
   sxx_ /= static_cast<double>(batch.size());
-  hvp(theta, g_, sxx_, v, out);
+  hvp(theta, g_, sxx_, false, v, out);
 }
 
 std::function<void(const Vector&, Vector&)> Linear2::hessian_operator(const Vector& theta,
@@ -219,15 +226,25 @@ std::function<void(const Vector&, Vector&)> Linear2::hessian_operator(const Vect
   // the operator: no later call on the model can change them.
   struct Moments {
     Matrix g, sxx;
+    bool diagonal = true;
   };
   auto m = std::make_shared<Moments>();
   m->g = g_;
   m->sxx.resize(dx_, dx_);
   m->sxx.noalias() = batch.x.transpose() * batch.x;
   m->sxx /= static_cast<double>(batch.size());
+  for (Index j = 0; j < dx_ && m->diagonal; ++j) {
+    for (Index i = 0; i < dx_; ++i) {
+      if (i != j && m->sxx(i, j) != 0.0) {
+        m->diagonal = false;
+        break;
+      }
+    }
+  }
+  if (!m->sxx.allFinite()) m->diagonal = false;  // the product's NaNs as the general path's
   return [this, &theta, m](const Vector& v, Vector& out) {
     SYMSWEEP_VERIFY(v.size() == dim() && theta.size() == dim(), "v has the wrong length");
-    hvp(theta, m->g, m->sxx, v, out);
+    hvp(theta, m->g, m->sxx, m->diagonal, v, out);
   };
 }
 
@@ -236,7 +253,7 @@ void Linear2::hessian(const Vector& theta, const Batch& batch, Matrix& hess) {
   sxx_.noalias() = batch.x.transpose() * batch.x;
   sxx_ /= static_cast<double>(batch.size());
   hessian_from_products(
-      dim(), [&](const Vector& e, Vector& col) { hvp(theta, g_, sxx_, e, col); }, hess);
+      dim(), [&](const Vector& e, Vector& col) { hvp(theta, g_, sxx_, false, e, col); }, hess);
 }
 
 double Linear2::hessian_trace(const Vector& theta, const Batch& batch) {

@@ -168,6 +168,7 @@ TEST_P(Linear2Test, FastPerSampleGradientsGeneratorFormsAndHessianOperatorEqualT
   DataSpec ds;
   ds.dx = z.dx;
   ds.dy = z.dy;
+  ds.x_decay = 0.6;
   ds.noise_var = 0.2;
   const SampleSet other = Teacher(ds).sample(s, 4);
   for (int draw = 0; draw < 3; ++draw) {
@@ -181,6 +182,11 @@ TEST_P(Linear2Test, FastPerSampleGradientsGeneratorFormsAndHessianOperatorEqualT
     Vector theta(model.dim());
     for (Index i = 0; i < theta.size(); ++i) theta[i] = (1.0 + draw) * s.normal();
     testing::expect_fast_paths_match_generic(model, theta, set_.batch(), other.batch(), s);
+    // The online reference set of a diagonal teacher: a diagonal Sxx (the operator's scaling).
+    const SampleSet reference = Teacher(ds).reference_set();
+    const Matrix sxx = reference.x.transpose() * reference.x;
+    ASSERT_EQ((sxx - Matrix(sxx.diagonal().asDiagonal())).cwiseAbs().maxCoeff(), 0.0);
+    testing::expect_fast_paths_match_generic(model, theta, reference.batch(), other.batch(), s);
   }
 }
 

@@ -79,7 +79,8 @@ class Linear2 final : public Model {
                       Vector& out) override;
   void hessian(const Vector& theta, const Batch& batch, Matrix& h) override;
   /// The forward pass's G and Sxx computed once, held by the operator: each product is then the
-  /// seven GEMMs of the header comment's H v alone.
+  /// seven GEMMs of the header comment's H v alone (six and a column scaling when Sxx is
+  /// diagonal, as online with a diagonal teacher).
   std::function<void(const Vector&, Vector&)> hessian_operator(const Vector& theta,
                                                                const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
@@ -129,8 +130,10 @@ class Linear2 final : public Model {
  private:
   /// Fills r_ (S x dy residuals) and g_ (G) for the batch; returns the mean loss.
   double forward(const Vector& theta, const Batch& batch);
-  /// H v from G and Sxx (see the header comment), penalties included. Allocation-free.
-  void hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, const Vector& v, Vector& out);
+  /// H v from G and Sxx (see the header comment), penalties included; sxx_diagonal: Sxx's
+  /// off-diagonal entries are exact zeros. Allocation-free.
+  void hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, bool sxx_diagonal,
+           const Vector& v, Vector& out);
   /// Generator k's pair (i, j) of M = E_ij + E_ji (i = j: E_ii).
   void generator_pair(Index k, Index& i, Index& j) const;
   /// The penalties' loss (0 at the defaults) and their gradient, added to grad.
