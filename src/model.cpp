@@ -33,6 +33,13 @@ void Model::hessian_from_products(Index d,
   h = (0.5 * (h + h.transpose())).eval();
 }
 
+std::function<void(const Vector&, Vector&)> Model::hessian_operator(const Vector& theta,
+                                                                    const Batch& batch) {
+  return [this, &theta, &batch](const Vector& v, Vector& out) {
+    hessian_vector(theta, batch, v, out);
+  };
+}
+
 bool Model::directional_derivatives(const Vector& theta, const Batch& batch, const Vector& v,
                                     Vector& t_vv, double& q_vvvv) {
   const double h = 1e-3 * (1.0 + theta.cwiseAbs().maxCoeff());
@@ -51,6 +58,11 @@ void Model::conserved(const Vector& /*theta*/, Vector& out) const {
 
 void Model::apply_generator(Index k, const Vector& /*v*/, Vector& /*out*/) const {
   SYMSWEEP_VERIFY(false, "generator " + std::to_string(k) + " of a model without symmetry");
+}
+
+double Model::generator_quadratic(Index k, const Vector& v, Vector& scratch) const {
+  apply_generator(k, v, scratch);
+  return v.dot(scratch);
 }
 
 void Model::layer(Index l, Index& /*first*/, Index& /*size*/) const {

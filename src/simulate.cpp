@@ -590,17 +590,13 @@ struct PointRun::State {
                               Batch{set.x.middleRows(first, rows), set.y.middleRows(first, rows)},
                               sample_grads, grad_scratch);
       for (Index r = 0; r < rows; ++r) {
-        diff = sample_grads.row(r).transpose();
-        diff -= mean_grad;
+        diff = sample_grads.row(r).transpose() - mean_grad;
         for (Index l = 0; l < nl; ++l) {
           Index begin = 0, size = 0;
           model->layer(l, begin, size);
           layer_noise[l] += diff.segment(begin, size).squaredNorm();
         }
-        for (Index k = 0; k < ng; ++k) {
-          model->apply_generator(k, diff, a_diff);
-          flow[k] += diff.dot(a_diff);
-        }
+        for (Index k = 0; k < ng; ++k) flow[k] += model->generator_quadratic(k, diff, a_diff);
       }
     }
     layer_noise /= static_cast<double>(n);
@@ -813,9 +809,10 @@ PointResult PointRun::finish() {
     const Batch all = s.full.batch();
     if (c.sharpness >= 0) {
       Stream lanczos_start(s.seed, s.key, Purpose::lanczos);
-      const TopEigen top = top_eigenvalue(
-          [&](const Vector& u, Vector& hu) { s.model->hessian_vector(s.theta, all, u, hu); },
-          s.model->dim(), lanczos_start);
+      // One operator for every product (theta and the batch fixed): the model computes what
+      // does not depend on the vector once.
+      const TopEigen top = top_eigenvalue(s.model->hessian_operator(s.theta, all), s.model->dim(),
+                                          lanczos_start, kSharpnessTolerance);
       out.set(c.sharpness, top.converged ? top.value : std::numeric_limits<double>::quiet_NaN());
     }
     if (c.conserved >= 0) {

@@ -145,14 +145,14 @@ int detect_period(const RowMatrix& window, Index count, int max_period, double t
 
 namespace {
 
-constexpr Index kBasis = 24;            // Lanczos basis columns at most (the memory bound)
-constexpr Index kKeep = 8;              // Ritz vectors kept at a thick restart
-constexpr double kResidualTol = 1e-10;  // Ritz residual / largest |Ritz value|
-constexpr double kBreakdown = 1e-12;    // |w| / |H q| below which the Krylov space is invariant
-constexpr int kMaxFresh = 2;            // fresh random vectors after breakdowns, per run
-constexpr Index kMaxProducts = 3000;    // per run
-constexpr int kMaxVerifications = 3;    // deflated runs (a missed top swaps roles)
-constexpr Index kRestartRows = 256;     // rows of the basis rotated at once at a restart
+constexpr Index kBasis = 24;             // Lanczos basis columns at most (the memory bound)
+constexpr Index kKeep = 8;               // Ritz vectors kept at a thick restart
+constexpr double kBreakdown = 1e-12;     // |w| / |H q| below which the Krylov space is invariant
+constexpr int kMaxFresh = 2;             // fresh random vectors after breakdowns, per run
+constexpr Index kMaxProducts = 3000;     // per run
+constexpr int kMaxVerifications = 3;     // deflated runs (a missed top swaps roles)
+constexpr Index kRestartRows = 256;      // rows of the basis rotated at once at a restart
+constexpr Index kMinEarlyProducts = 16;  // TopEigenTolerance::check_every: not before these
 
 /// One thick-restart Lanczos run on H restricted to the complement of `lock` (a unit vector, or
 /// empty): the largest eigenvalue there, its unit Ritz vector in x. q is the d x kBasis basis;
@@ -163,6 +163,10 @@ struct Lanczos {
   const Vector& lock;
   Matrix& q;
   Vector &u, &w, &x;
+  double tol;    // Ritz residual / scale at which the run ends
+  double tight;  // ... once its value passes `above` (a verification that finds a larger value)
+  double above = std::numeric_limits<double>::infinity();
+  Index every = 0;  // > 0: the residual estimate also every `every` columns, not only when full
   Index products = 0;
   double anorm = 0;  // the largest |H q| seen: the scale of every tolerance
 
@@ -200,6 +204,7 @@ struct Lanczos {
       // Expand the basis from column n: w = H q_j, orthogonalised against the basis, is the next
       // column; its projections are column j of T.
       Index j = n;
+      bool early = false;  // stopped before the basis was full, to check a small residual
       for (; j < kBasis; ++j) {
         cancellation_point();
         u = q.col(j);
@@ -227,13 +232,23 @@ struct Lanczos {
           b = 0;  // invariant, and the fresh vectors found nothing new: done
           break;
         }
+        // Early estimates after 16 products at least: a random start's component along a
+        // larger eigenvalue needs a few products to show (q.col(j + 1) is set: resumable).
+        if (every > 0 && b > 0 && (j + 1) % every == 0 && products >= kMinEarlyProducts) {
+          eig.compute(t.topLeftCorner(j + 1, j + 1));
+          const double sc = std::max(anorm, eig.eigenvalues().cwiseAbs().maxCoeff());
+          if (b * std::fabs(eig.eigenvectors()(j, j)) <= tol * sc) {
+            early = true;
+            break;
+          }
+        }
       }
       n = std::min(j + 1, kBasis);
       eig.compute(t.topLeftCorner(n, n));
       const double theta = eig.eigenvalues()[n - 1];
       const double scale = std::max(anorm, eig.eigenvalues().cwiseAbs().maxCoeff());
       *value = theta;
-      const bool small = b * std::fabs(eig.eigenvectors()(n - 1, n - 1)) <= kResidualTol * scale;
+      const bool small = b * std::fabs(eig.eigenvectors()(n - 1, n - 1)) <= tol * scale;
       if (small || n < kBasis || products >= kMaxProducts) {
         // Check the estimate on an explicit product: r = |H x - theta x|.
         x.noalias() = q.leftCols(n) * eig.eigenvectors().col(n - 1);
@@ -244,8 +259,14 @@ struct Lanczos {
         if (lock.size() > 0) x -= lock.dot(x) * lock;
         const double r = (x - theta * u).norm();
         x = u;
-        if (r <= 10 * kResidualTol * scale) return true;
+        if (r <= 10 * tol * scale) {
+          // Converged, unless the value passed `above` at a looser tolerance than `tight`: then
+          // it replaces the one found before and goes on to the tight tolerance.
+          if (!(theta > above) || r <= 10 * tight * scale) return true;
+          tol = tight;
+        }
         if (products >= kMaxProducts) return false;
+        if (early) continue;           // not confirmed: the basis grows on from column n
         if (n < kBasis) return false;  // a breakdown that the product does not confirm
       }
       // Thick restart: the kKeep best Ritz vectors replace the basis (in blocks of rows, so
@@ -273,7 +294,7 @@ struct Lanczos {
 }  // namespace
 
 TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
-                        Stream& start) {
+                        Stream& start, const TopEigenTolerance& tolerance) {
   TopEigen r;
   if (d <= 64) {  // small: the dense matrix, exactly
     Matrix h;
@@ -288,7 +309,9 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
   }
   Matrix q(d, kBasis);
   Vector u(d), w(d), x(d), none;
-  Lanczos first{product, start, none, q, u, w, x};
+  const double tight = tolerance.value;
+  Lanczos first{product, start, none, q, u, w, x, tight, tight};
+  first.every = tolerance.check_every;
   r.converged = first.run(&r.value);
   r.products = first.products;
   r.vector = x;
@@ -298,12 +321,14 @@ TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& produ
   // lambda_2.
   for (int k = 0; k < kMaxVerifications; ++k) {
     double other = MinimumCheck::kNaN;
-    Lanczos check{product, start, r.vector, q, u, w, x};
+    Lanczos check{product, start, r.vector, q, u, w, x, std::max(tolerance.second, tight), tight};
+    check.above = r.value + tight * scale;
+    check.every = tolerance.check_every;
     const bool ok = check.run(&other);
     r.products += check.products;
     scale = std::max(scale, check.anorm);
     r.converged = r.converged && ok;
-    if (!(other > r.value + kResidualTol * scale)) {
+    if (!(other > r.value + tight * scale)) {
       r.second = other;
       return r;
     }

@@ -69,6 +69,14 @@ class Model {
                               Vector& out) = 0;
   /// Dense Hessian of the mean batch loss (d x d). Default: one hessian_vector per column.
   virtual void hessian(const Vector& theta, const Batch& batch, Matrix& h);
+  /// An operator v -> H v at one theta and batch, for many products (Lanczos): the same numbers
+  /// as hessian_vector(theta, batch, v, out), bit for bit. A model may compute once, when the
+  /// operator is made, what does not depend on v (e.g. the forward pass and the data moments);
+  /// the operator owns that, so other calls on the model in between change nothing. theta and
+  /// batch are read when the operator is made and, by reference, at each product: they must
+  /// outlive it unchanged. Default: hessian_vector at each product.
+  virtual std::function<void(const Vector&, Vector&)> hessian_operator(const Vector& theta,
+                                                                       const Batch& batch);
 
   /// True when the mean loss over any sample set depends on the samples only through their joint
   /// second moments (squared loss of a model linear in x). Such models can be evaluated on the
@@ -92,6 +100,10 @@ class Model {
   virtual Index generator_count() const { return 0; }
   /// out = A_k v (out has length dim()). Allocation-free when out is sized.
   virtual void apply_generator(Index k, const Vector& v, Vector& out) const;
+  /// v^T A_k v (the Noether flow's summand, Tr[A_k v v^T]). Default: apply_generator into
+  /// `scratch` (length dim()) and a dot product over all of d; models whose A_k touch few
+  /// coordinates override it (the same value up to rounding). Allocation-free.
+  virtual double generator_quadratic(Index k, const Vector& v, Vector& scratch) const;
   /// Number of parameter blocks ("layers") for per-layer diagnostics (0: none declared).
   virtual Index layer_count() const { return 0; }
   /// Layer l's coordinates of theta: [first, first + size).

@@ -39,10 +39,24 @@
 // the bits stay a function of the point's parameters. A breakdown (an invariant subspace) goes on
 // from a fresh random vector orthogonal to the basis (twice at most: with a random start an
 // invariant Krylov space holds a component of every eigenspace). A run ends when the Ritz
-// residual is below 1e-10 of the largest Ritz value in magnitude, checked on an explicit product.
+// residual |H x - theta x| is below a tolerance times the operator's scale (the largest |H q|
+// seen, or the largest Ritz value in magnitude), checked on an explicit product.
 // Then a second run from an independent random start, kept orthogonal to the vector found,
 // gives the largest eigenvalue on its complement: if larger, the first run missed the top and
 // the two swap roles; else it is lambda_2, equal to lambda_max when the top is repeated.
+// Tolerances (TopEigenTolerance): by default 1e-10 for both runs. A Ritz value with residual r
+// is within r of an eigenvalue, and within r^2 / gap when the gap to the rest of the spectrum is
+// resolved, so a looser tolerance trades digits for products (Lanczos's residual falls by a
+// roughly constant factor per restart, e.g. 10-50x per 16 products on linear2's Hessian at
+// 256^3). The stored sharpness (kSharpnessTolerance) uses 1e-6 for the value (to r^2 / gap:
+// 1e-12 / (relative gap) relative, e.g. 1e-10 at a 1% gap; 1e-6 at worst, a top cluster not
+// resolved) and 1e-2 for the verification: it asks only whether anything lies above the value,
+// and a random start's component along a larger eigenvalue grows past the Ritz value found
+// long before the residual falls to 1e-2 (a Ritz value above the value + 1e-6 scale sends the
+// run on to 1e-6 and the swap above). Its `second` is then lambda_2 to about 1e-4 / (relative
+// gap) only. Both runs estimate their residual every 4 columns once they have made 16
+// products (check_every), rather than only when the basis is full, so that each stops within
+// 4 products of its tolerance.
 // Memory: at most 24 d doubles (the basis) plus 4 work vectors of d (the product's input and
 // output, the Ritz vector, the found vector) and O(24^2) small matrices, whatever d; besides
 // whatever the product itself holds.
@@ -135,12 +149,30 @@ int detect_period(const RowMatrix& window, Index count, int max_period, double t
 struct TopEigen {
   double value = MinimumCheck::kNaN;  ///< lambda_max (the best Ritz value when not converged)
   /// The largest eigenvalue on the complement of `vector`: lambda_2, equal to value (to about
-  /// 1e-10 relative) when the top is repeated; -inf for d = 1.
+  /// TopEigenTolerance::second relative, 1e-10 by default) when the top is repeated; -inf for
+  /// d = 1.
   double second = MinimumCheck::kNaN;
   bool converged = false;  ///< every run's residual below its tolerance
   Index products = 0;      ///< operator applications made
   Vector vector;           ///< a unit eigenvector of value
 };
+
+/// The Ritz-residual tolerances of top_eigenvalue's Lanczos runs, relative to the operator's
+/// scale (see the header comment).
+struct TopEigenTolerance {
+  /// The run that finds lambda_max, and a verification run whose value passes it.
+  double value = 1e-10;
+  /// A verification run that finds no larger value (so its value is `second`): at least `value`.
+  double second = 1e-10;
+  /// 0: the residual is estimated when the basis is full (every 16 products after the first
+  /// 24); k > 0: also after every k-th column once the run has made 16 products, so that it
+  /// stops within k products of where its tolerance is met (an eigensolve of the projection,
+  /// at most 24 x 24, each time).
+  Index check_every = 0;
+};
+
+/// The tolerances of the end-of-run sharpness (simulate.cpp; see the header comment).
+inline constexpr TopEigenTolerance kSharpnessTolerance{1e-6, 1e-2, 4};
 
 /// The largest eigenvalue of the symmetric operator `product` (v -> H v) on R^d, verified (see
 /// the header comment): exactly from the dense matrix for d <= 64 (`start` unused), else by
@@ -148,7 +180,7 @@ struct TopEigen {
 /// Stream(seed, key, Purpose::lanczos)), up to 3000 products per run. Memory: at most 24 d + 4 d
 /// doubles above d = 64, any d. Calls cancellation_point() once per Lanczos iteration.
 TopEigen top_eigenvalue(const std::function<void(const Vector&, Vector&)>& product, Index d,
-                        Stream& start);
+                        Stream& start, const TopEigenTolerance& tolerance = {});
 
 /// How a deterministic run ended (EndWatch::classify).
 struct EndClass {

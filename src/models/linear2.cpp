@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -34,6 +35,9 @@ Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w
   sxx_.resize(dx, dx);
   p_.resize(dy, dx);
   dg_.resize(dy, dx);
+  sample_z_.resize(h);
+  sample_r_.resize(dy);
+  sample_q_.resize(h);
 }
 
 double Linear2::penalty(const Vector& theta) const {
@@ -66,11 +70,10 @@ void Linear2::layer(Index l, Index& first, Index& size) const {
   size = l == 0 ? dy_ * h_ : h_ * dx_;
 }
 
-void Linear2::apply_generator(Index k, const Vector& v, Vector& out) const {
-  SYMSWEEP_VERIFY(k >= 0 && k < generator_count() && v.size() == dim() && out.size() == dim(),
-                  "linear2: bad generator or vector length");
+void Linear2::generator_pair(Index k, Index& i, Index& j) const {
   // M = E_ii (k < h), else E_ij + E_ji for the (k - h)-th pair i < j, row by row.
-  Index i = k, j = k;
+  i = k;
+  j = k;
   if (k >= h_) {
     Index rest = k - h_;
     i = 0;
@@ -80,6 +83,13 @@ void Linear2::apply_generator(Index k, const Vector& v, Vector& out) const {
     }
     j = i + 1 + rest;
   }
+}
+
+void Linear2::apply_generator(Index k, const Vector& v, Vector& out) const {
+  SYMSWEEP_VERIFY(k >= 0 && k < generator_count() && v.size() == dim() && out.size() == dim(),
+                  "linear2: bad generator or vector length");
+  Index i = 0, j = 0;
+  generator_pair(k, i, j);
   out.setZero();
   const ConstMap vu(v.data(), dy_, h_), vw(v.data() + dy_ * h_, h_, dx_);
   Eigen::Map<Matrix> ou(out.data(), dy_, h_), ow(out.data() + dy_ * h_, h_, dx_);
@@ -89,6 +99,42 @@ void Linear2::apply_generator(Index k, const Vector& v, Vector& out) const {
   if (i != j) {
     ou.col(i) = vu.col(j);
     ow.row(j) = -vw.row(i);
+  }
+}
+
+double Linear2::generator_quadratic(Index k, const Vector& v, Vector& /*scratch*/) const {
+  SYMSWEEP_VERIFY(k >= 0 && k < generator_count() && v.size() == dim(),
+                  "linear2: bad generator or vector length");
+  Index i = 0, j = 0;
+  generator_pair(k, i, j);
+  const ConstMap vu(v.data(), dy_, h_), vw(v.data() + dy_ * h_, h_, dx_);
+  if (i == j) return vu.col(i).squaredNorm() - vw.row(i).squaredNorm();
+  return 2.0 * (vu.col(i).dot(vu.col(j)) - vw.row(i).dot(vw.row(j)));
+}
+
+void Linear2::sample_gradients(const Vector& theta, const Batch& batch, RowMatrix& out,
+                               Vector& /*scratch*/) {
+  SYMSWEEP_VERIFY(theta.size() == dim() && out.rows() >= batch.size() && out.cols() == dim(),
+                  "sample_gradients: buffers have the wrong shape");
+  SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_, "batch has the wrong shape");
+  const ConstMap uu = u(theta), ww = w(theta);
+  const double break_term = options_.break_strength / std::sqrt(static_cast<double>(dim()));
+  Index decay_first = 0, decay_size = 0;
+  if (options_.layer_decay != 0.0) layer(options_.decay_layer, decay_first, decay_size);
+  for (Index s = 0; s < batch.size(); ++s) {
+    sample_z_.noalias() = ww * batch.x.row(s).transpose();
+    sample_r_.noalias() = uu * sample_z_;
+    sample_r_ -= batch.y.row(s).transpose();
+    sample_q_.noalias() = uu.transpose() * sample_r_;
+    Eigen::Map<Matrix> gu(out.row(s).data(), dy_, h_), gw(out.row(s).data() + dy_ * h_, h_, dx_);
+    gu.noalias() = sample_r_ * sample_z_.transpose();
+    gw.noalias() = sample_q_ * batch.x.row(s);
+    // The penalties are every sample's (as loss_grad adds them).
+    if (options_.layer_decay != 0.0) {
+      out.row(s).segment(decay_first, decay_size) +=
+          options_.layer_decay * theta.segment(decay_first, decay_size).transpose();
+    }
+    if (options_.break_strength != 0.0) out.row(s).array() += break_term;
   }
 }
 
@@ -235,9 +281,9 @@ double Linear2::forward_small(const Vector& theta, const Batch& batch) {
   SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
                   "batch has the wrong shape");
   reserve(s);  // no-op once sized
-  small_forward_(
-      dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, batch.x.data(), batch.x.outerStride(),
-      batch.y.data(), batch.y.outerStride(), s, z_.data(), r_.data(), g_.data());
+  small_forward_(dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, batch.x.data(),
+                 batch.x.outerStride(), batch.y.data(), batch.y.outerStride(), s, z_.data(),
+                 r_.data(), g_.data());
   const double inv_s = 1.0 / static_cast<double>(s);
   return 0.5 * inv_s * r_.topRows(s).squaredNorm();
 }
@@ -297,7 +343,8 @@ double Linear2::loss(const Vector& theta, const Batch& batch) {
   return options_.layer_decay != 0.0 || options_.break_strength != 0.0 ? l + penalty(theta) : l;
 }
 
-void Linear2::hvp(const Vector& theta, const Vector& v, Vector& out) {
+void Linear2::hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, bool sxx_diagonal,
+                  const Vector& v, Vector& out) {
   const ConstMap uu = u(theta), ww = w(theta);
   const ConstMap du(v.data(), dy_, h_);
   const ConstMap dw(v.data() + dy_ * h_, h_, dx_);
@@ -305,12 +352,19 @@ void Linear2::hvp(const Vector& theta, const Vector& v, Vector& out) {
   // order, as evaluating the expressions P = dU W + U dW, H v = (P Sxx W^T + G dW^T, ...).
   p_.noalias() = du * ww;
   p_.noalias() += uu * dw;
-  dg_.noalias() = p_ * sxx_;
+  // A diagonal Sxx (online data from a diagonal teacher: its reference set's inputs are a
+  // scaled identity) scales columns: the product's sums are that one term plus exact zeros, so
+  // the numbers are the same.
+  if (sxx_diagonal) {
+    dg_.noalias() = p_ * sxx.diagonal().asDiagonal();
+  } else {
+    dg_.noalias() = p_ * sxx;
+  }
   out.resize(dim());
   Eigen::Map<Matrix> ou(out.data(), dy_, h_), ow(out.data() + dy_ * h_, h_, dx_);
   ou.noalias() = dg_ * ww.transpose();
-  ou.noalias() += g_ * dw.transpose();
-  ow.noalias() = du.transpose() * g_;
+  ou.noalias() += g * dw.transpose();
+  ow.noalias() = du.transpose() * g;
   ow.noalias() += uu.transpose() * dg_;
   if (options_.layer_decay != 0.0) {
     Index first = 0, size = 0;
@@ -325,7 +379,36 @@ void Linear2::hessian_vector(const Vector& theta, const Batch& batch, const Vect
   forward(theta, batch);
   sxx_.noalias() = batch.x.transpose() * batch.x;
   sxx_ /= static_cast<double>(batch.size());
-  hvp(theta, v, out);
+  hvp(theta, g_, sxx_, false, v, out);
+}
+
+std::function<void(const Vector&, Vector&)> Linear2::hessian_operator(const Vector& theta,
+                                                                      const Batch& batch) {
+  forward(theta, batch);
+  // G and Sxx as hessian_vector computes them (the same products, so the same bits), kept by
+  // the operator: no later call on the model can change them.
+  struct Moments {
+    Matrix g, sxx;
+    bool diagonal = true;
+  };
+  auto m = std::make_shared<Moments>();
+  m->g = g_;
+  m->sxx.resize(dx_, dx_);
+  m->sxx.noalias() = batch.x.transpose() * batch.x;
+  m->sxx /= static_cast<double>(batch.size());
+  for (Index j = 0; j < dx_ && m->diagonal; ++j) {
+    for (Index i = 0; i < dx_; ++i) {
+      if (i != j && m->sxx(i, j) != 0.0) {
+        m->diagonal = false;
+        break;
+      }
+    }
+  }
+  if (!m->sxx.allFinite()) m->diagonal = false;  // the product's NaNs as the general path's
+  return [this, &theta, m](const Vector& v, Vector& out) {
+    SYMSWEEP_VERIFY(v.size() == dim() && theta.size() == dim(), "v has the wrong length");
+    hvp(theta, m->g, m->sxx, m->diagonal, v, out);
+  };
 }
 
 void Linear2::hessian(const Vector& theta, const Batch& batch, Matrix& hess) {
@@ -333,7 +416,7 @@ void Linear2::hessian(const Vector& theta, const Batch& batch, Matrix& hess) {
   sxx_.noalias() = batch.x.transpose() * batch.x;
   sxx_ /= static_cast<double>(batch.size());
   hessian_from_products(
-      dim(), [&](const Vector& e, Vector& col) { hvp(theta, e, col); }, hess);
+      dim(), [&](const Vector& e, Vector& col) { hvp(theta, g_, sxx_, false, e, col); }, hess);
 }
 
 double Linear2::hessian_trace(const Vector& theta, const Batch& batch) {
@@ -577,7 +660,8 @@ ModelInfo linear2_info() {
   // Doubles held: the data moments and their temporaries (sxx_, sigma_x_, the PSD square roots
   // and the SVD of the predicted spectrum: ~8 dx^2, 4 dy^2, 8 dx dy), the layer products and
   // their eigensolvers (wsx_, ueps_, aw_, au_: ~4 h dx, 4 h dy, 8 h^2), Hessian-vector
-  // temporaries, and the batch scratch z_, r_ (twice: forward and backward).
+  // temporaries and the Hessian operator's own G and Sxx (dx dy + dx^2), the per-sample
+  // gradients' vectors (2 h + dy), and the batch scratch z_, r_ (twice: forward and backward).
   info.footprint = [](const ParamSet& p, Index max_batch) {
     const double dx = static_cast<double>(p.integer("model.dx"));
     const double h = static_cast<double>(p.integer("model.h"));
@@ -587,8 +671,8 @@ ModelInfo linear2_info() {
         p.integer("model.dy") * p.integer("model.h") + p.integer("model.h") * p.integer("model.dx");
     f.input_dim = p.integer("model.dx");
     f.output_dim = p.integer("model.dy");
-    f.bytes = 8.0 * (8 * dx * dx + 4 * dy * dy + 8 * dx * dy + 4 * h * dx + 4 * h * dy + 8 * h * h +
-                     2.0 * static_cast<double>(max_batch) * (h + dy));
+    f.bytes = 8.0 * (9 * dx * dx + 4 * dy * dy + 9 * dx * dy + 4 * h * dx + 4 * h * dy + 8 * h * h +
+                     2 * h + dy + 2.0 * static_cast<double>(max_batch) * (h + dy));
     return f;
   };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {

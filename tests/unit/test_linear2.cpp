@@ -162,6 +162,35 @@ TEST_P(Linear2Test, DiscreteIdentityOfDHoldsOverAThousandSgdSteps) {
   EXPECT_LT(worst, 1e-12);
 }
 
+TEST_P(Linear2Test, FastPerSampleGradientsGeneratorFormsAndHessianOperatorEqualTheGenericOnes) {
+  // At random theta (three draws) and both layers' penalties on or off.
+  const Shape z = GetParam();
+  Stream s(11, static_cast<std::uint64_t>(z.dx * 100 + z.h * 10 + z.dy), Purpose::data);
+  DataSpec ds;
+  ds.dx = z.dx;
+  ds.dy = z.dy;
+  ds.x_decay = 0.6;
+  ds.noise_var = 0.2;
+  const SampleSet other = Teacher(ds).sample(s, 4);
+  for (int draw = 0; draw < 3; ++draw) {
+    Linear2::Options o;
+    if (draw > 0) {
+      o.layer_decay = 0.3;
+      o.decay_layer = draw - 1;
+      o.break_strength = draw == 1 ? 0.2 : 0.0;
+    }
+    Linear2 model(z.dx, z.h, z.dy, 1.0, 1.5, o);
+    Vector theta(model.dim());
+    for (Index i = 0; i < theta.size(); ++i) theta[i] = (1.0 + draw) * s.normal();
+    testing::expect_fast_paths_match_generic(model, theta, set_.batch(), other.batch(), s);
+    // The online reference set of a diagonal teacher: a diagonal Sxx (the operator's scaling).
+    const SampleSet reference = Teacher(ds).reference_set();
+    const Matrix sxx = reference.x.transpose() * reference.x;
+    ASSERT_EQ((sxx - Matrix(sxx.diagonal().asDiagonal())).cwiseAbs().maxCoeff(), 0.0);
+    testing::expect_fast_paths_match_generic(model, theta, reference.batch(), other.batch(), s);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, Linear2Test,
                          ::testing::Values(Shape{1, 1, 1}, Shape{3, 2, 4}, Shape{4, 4, 2},
                                            Shape{2, 5, 3}),

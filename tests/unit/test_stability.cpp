@@ -290,6 +290,106 @@ INSTANTIATE_TEST_SUITE_P(
                                          Planted::double_top, Planted::triple_top)),
     planted_name);
 
+TEST_P(TopEigenvalueProperty, TheSharpnessTolerancesFindThePlantedTopToTheirStatedPrecision) {
+  // kSharpnessTolerance (the stored sharpness): the value to r^2 / gap with r = 1e-6 scale, here
+  // about 1e-12 relative (gap 0.3 of 3, scale ~3); the vector in the top eigenspace to about
+  // r / gap; the verification never above the value (nothing missed), and lambda_2 to its own
+  // tolerance 1e-2 (r'^2 / gap' < 1e-2 here).
+  const auto [d, kind] = GetParam();
+  const Planted p(d, kind);
+  const Eigen::SelfAdjointEigenSolver<Matrix> dense(p.h);
+  const double truth = dense.eigenvalues()[d - 1], second = dense.eigenvalues()[d - 2];
+  Stream start(9, static_cast<std::uint64_t>(d), Purpose::lanczos);
+  Index products = 0;
+  const TopEigen top = top_eigenvalue(
+      [&](const Vector& u, Vector& hu) {
+        ++products;
+        hu = p.h * u;
+      },
+      d, start, kSharpnessTolerance);
+  ASSERT_TRUE(top.converged);
+  EXPECT_EQ(top.products, products);
+  EXPECT_NEAR(top.value, truth, 1e-10 * std::fabs(truth));
+  EXPECT_LE(top.second, top.value + 1e-9 * std::fabs(truth));
+  EXPECT_NEAR(top.second, second, 1e-2 * std::fabs(truth));
+  Index in_top = 0;
+  while (in_top < d && dense.eigenvalues()[d - 1 - in_top] > truth - 1e-9) ++in_top;
+  const Matrix basis = dense.eigenvectors().rightCols(in_top);
+  EXPECT_NEAR(top.vector.norm(), 1.0, 1e-12);
+  EXPECT_NEAR((basis.transpose() * top.vector).norm(), 1.0, 1e-9);
+  // Fewer products than at the default tolerances, from the same start.
+  Stream again(9, static_cast<std::uint64_t>(d), Purpose::lanczos);
+  const TopEigen tight =
+      top_eigenvalue([&](const Vector& u, Vector& hu) { hu = p.h * u; }, d, again);
+  EXPECT_LE(top.products, tight.products);
+}
+
+/// An operator whose top is hidden from the first run: H = B + top e e^T, with e orthogonal to
+/// the first run's start (the first d normals of the Lanczos stream, known in advance) and B's
+/// spectrum lambda_2 = 2 and the rest in [-2, 1) on e's complement (the start itself no
+/// eigenvector). A Krylov space started orthogonally to e sees e only through rounding, which a
+/// floating-point product amplifies; the product here drops e's part when |e . u| < 1e-13 (an
+/// error below 1e-13 top in H u), so the first run sees B alone and settles on lambda_2, and
+/// only the verification, from an independent start, can find the top.
+struct HiddenTop {
+  HiddenTop(Index d, std::uint64_t seed, double top_in) : top(top_in) {
+    Stream probe(seed, static_cast<std::uint64_t>(d), Purpose::lanczos);
+    Vector u0(d);
+    probe.normals(u0.data(), static_cast<std::size_t>(d));
+    Stream s(seed, 99, Purpose::data);
+    Matrix g(d, d);
+    for (Index i = 0; i < d; ++i) {
+      for (Index j = 0; j < d; ++j) g(i, j) = s.normal();
+    }
+    g.col(0) = u0;
+    const Matrix q = Eigen::HouseholderQR<Matrix>(g).householderQ();  // q_0 ~ u0
+    e = q.col(1);                                                     // orthogonal to u0
+    // e's complement, [q_0, q_2, ...], turned by a random rotation: u0 has a component along
+    // every eigenvector of B there (no small invariant Krylov space).
+    Matrix others(d, d - 1);
+    others << q.col(0), q.rightCols(d - 2);
+    Matrix r(d - 1, d - 1);
+    for (Index i = 0; i < d - 1; ++i) {
+      for (Index j = 0; j < d - 1; ++j) r(i, j) = s.normal();
+    }
+    others = others * Matrix(Eigen::HouseholderQR<Matrix>(r).householderQ());
+    Vector lambda(d - 1);
+    for (Index i = 0; i < d - 1; ++i) lambda[i] = i == 0 ? 2.0 : -2.0 + 3.0 * s.uniform();
+    rest = others * lambda.asDiagonal() * others.transpose();
+    rest = (rest + rest.transpose()) / 2;
+  }
+  void product(const Vector& u, Vector& hu) const {
+    hu = rest * u;
+    const double along = e.dot(u);
+    if (std::fabs(along) >= 1e-13) hu += top * along * e;
+  }
+  double top;
+  Vector e;
+  Matrix rest;
+};
+
+TEST(TopEigenvalue, ATopHiddenFromTheFirstRunIsFoundByTheVerificationAtEveryTolerance) {
+  for (Index d : {Index{100}, Index{400}}) {
+    for (double top : {2.2, 2.05}) {
+      for (std::uint64_t seed : {1, 2}) {
+        const HiddenTop h(d, seed, top);
+        for (bool sharpness : {false, true}) {
+          Stream start(seed, static_cast<std::uint64_t>(d), Purpose::lanczos);
+          const TopEigen found =
+              top_eigenvalue([&](const Vector& u, Vector& hu) { h.product(u, hu); }, d, start,
+                             sharpness ? kSharpnessTolerance : TopEigenTolerance{});
+          const std::string at = std::to_string(d) + " " + std::to_string(top) + " " +
+                                 std::to_string(seed) + (sharpness ? " sharpness" : " default");
+          ASSERT_TRUE(found.converged) << at;
+          EXPECT_NEAR(found.value, top, 1e-9) << at;
+          EXPECT_NEAR(std::fabs(found.vector.dot(h.e)), 1.0, 1e-9) << at;
+          EXPECT_NEAR(found.second, 2.0, sharpness ? 1e-2 : 1e-9) << at;
+        }
+      }
+    }
+  }
+}
+
 TEST(TopEigenvalue, IdentityPlusARankOneBumpOrthogonalToOnesIsSix) {
   // H = I + 5 w w^T, w = (e0 - e1)/sqrt 2, d = 100: eigenvalues 6 (once) and 1. The ones vector
   // is an eigenvector (of 1): a Krylov space started there never sees 6.

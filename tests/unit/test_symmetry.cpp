@@ -154,6 +154,16 @@ TEST_P(SymmetryTest, LossIsInvariantUnderEveryGeneratorAndGradientsAreOrthogonal
   }
 }
 
+TEST_P(SymmetryTest, FastPerSampleGradientsGeneratorFormsAndHessianOperatorEqualTheGenericOnes) {
+  Stream s(7, 1, Purpose::data);
+  DataSpec ds;
+  ds.dx = model_->input_dim();
+  ds.dy = model_->output_dim();
+  ds.noise_var = 0.5;
+  const SampleSet other = Teacher(ds).sample(s, 5);
+  testing::expect_fast_paths_match_generic(*model_, theta_, set_.batch(), other.batch(), s);
+}
+
 // C_k(theta_{t+1}) = C_k(theta_t) + eta^2 g_t^T A_k g_t, every step, every generator (gamma = 0).
 TEST_P(SymmetryTest, DiscreteIdentityOfEveryConservedQuantityHoldsAtEveryStep) {
   OptimizerSpec opt;

@@ -82,6 +82,11 @@ class Linear2 final : public Model {
   void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
                       Vector& out) override;
   void hessian(const Vector& theta, const Batch& batch, Matrix& h) override;
+  /// The forward pass's G and Sxx computed once, held by the operator: each product is then the
+  /// seven GEMMs of the header comment's H v alone (six and a column scaling when Sxx is
+  /// diagonal, as online with a diagonal teacher).
+  std::function<void(const Vector&, Vector&)> hessian_operator(const Vector& theta,
+                                                               const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
 
   Index conserved_size() const override { return h_; }
@@ -93,6 +98,15 @@ class Linear2 final : public Model {
 
   Index generator_count() const override { return h_ * (h_ + 1) / 2; }
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
+  /// v^T A_k v = <dU, dU M> - <dW, M dW> with v = (dU, dW): for M = E_ii |dU_:i|^2 - |dW_i:|^2,
+  /// for E_ij + E_ji 2 (dU_:i . dU_:j - dW_i: . dW_j:): O(dx + dy), not O(d).
+  double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
+  /// Per sample, with z = W x and r = U z - y: grad_U = r z^T and grad_W = (U^T r) x^T (three
+  /// matrix-vector products and the d entries), penalties included; the same values as the
+  /// default (loss_grad on one-row batches, whose G form costs 4 dx h dy a sample) up to
+  /// rounding. Allocation-free.
+  void sample_gradients(const Vector& theta, const Batch& batch, RowMatrix& out,
+                        Vector& scratch) override;
   Index layer_count() const override { return 2; }
   void layer(Index l, Index& first, Index& size) const override;
   double hessian_trace(const Vector& theta, const Batch& batch) override;
@@ -153,8 +167,12 @@ class Linear2 final : public Model {
                                  const double* g, double* gu, double* gw);
   SmallForward small_forward_ = nullptr;
   SmallGradient small_gradient_ = nullptr;
-  /// H v from g_ and sxx_ (see the header comment), penalties included. Allocation-free.
-  void hvp(const Vector& theta, const Vector& v, Vector& out);
+  /// H v from G and Sxx (see the header comment), penalties included; sxx_diagonal: Sxx's
+  /// off-diagonal entries are exact zeros. Allocation-free.
+  void hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, bool sxx_diagonal,
+           const Vector& v, Vector& out);
+  /// Generator k's pair (i, j) of M = E_ij + E_ji (i = j: E_ii).
+  void generator_pair(Index k, Index& i, Index& j) const;
   /// The penalties' loss (0 at the defaults) and their gradient, added to grad.
   double penalty(const Vector& theta) const;
   void add_penalty_gradient(const Vector& theta, Vector& grad) const;
@@ -164,6 +182,8 @@ class Linear2 final : public Model {
   Options options_;
   // hvp's scratch
   Matrix sxx_, p_, dg_;
+  // sample_gradients' scratch, one sample: W x, U W x - y, U^T r.
+  Vector sample_z_, sample_r_, sample_q_;
   // Equilibrium diagnostics (prepare_diagnostics, accumulate_window).
   Matrix sigma_x_, sigma_eps_, v_;
   double tr_x_ = 0, tr_eps_ = 0;
@@ -174,10 +194,10 @@ class Linear2 final : public Model {
   std::int64_t window_count_ = 0;
   FieldId f_w_spec_ = -1, f_u_spec_ = -1, f_gap_ = -1, f_pred_ = -1, f_trace_gap_ = -1;
   // Scratch, sized by reserve(); row s belongs to sample s.
-  RowMatrix z_;  // S x h: X W^T
-  RowMatrix r_;  // S x dy: residuals
+  RowMatrix z_;   // S x h: X W^T
+  RowMatrix r_;   // S x dy: residuals
   RowMatrix ru_;  // S x h: R U (backprop_form)
-  Matrix g_;     // dy x dx
+  Matrix g_;      // dy x dx
   // conserved() runs inside the SGD loop (trace records): its scratch is preallocated too.
   mutable Matrix d_;                                       // h x h
   mutable Eigen::SelfAdjointEigenSolver<Matrix> d_eigen_;  // sized for h
