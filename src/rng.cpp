@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "detmath.hpp"
@@ -53,13 +55,43 @@ std::string canonical(const ParamDef& def, const Value& v) {
 
 /// The canonical default of a key, or nothing when its default is not a valid value (a
 /// required key).
-bool canonical_default(const ParamDef& def, std::string& out) {
+bool parse_canonical_default(const ParamDef& def, std::string& out) {
   try {
     out = canonical(def, parse_value(def, def.default_text));
     return true;
   } catch (const ConfigError&) {
     return false;
   }
+}
+
+/// parse_canonical_default, remembered per thread: its result depends on the kind, the range,
+/// the choices and the default's text alone (parse_value and canonical read nothing else), so
+/// those, byte for byte, are the cache's key. Parsing a default (and the exception of a required
+/// key) costs microseconds; stream_key asks for every key of the schema at every point.
+bool canonical_default(const ParamDef& def, std::string& out) {
+  std::string id(1, static_cast<char>(def.kind));
+  const auto append_double = [&id](double v) {
+    char bytes[sizeof v];
+    std::memcpy(bytes, &v, sizeof v);
+    id.append(bytes, sizeof v);
+  };
+  append_double(def.range.lo);
+  append_double(def.range.hi);
+  id += def.range.lo_open ? '1' : '0';
+  id += def.range.hi_open ? '1' : '0';
+  for (const std::string& c : def.choices) id += std::to_string(c.size()) + ":" + c;
+  id += "|" + def.default_text;
+  thread_local std::unordered_map<std::string, std::optional<std::string>> cache;
+  auto it = cache.find(id);
+  if (it == cache.end()) {
+    std::string value;
+    std::optional<std::string> entry;
+    if (parse_canonical_default(def, value)) entry = std::move(value);
+    it = cache.emplace(std::move(id), std::move(entry)).first;
+  }
+  if (!it->second) return false;
+  out = *it->second;
+  return true;
 }
 
 // ------------------------------------------------------------------------------------ ziggurat

@@ -32,6 +32,7 @@ Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w
       d_eigen_(h) {
   SYMSWEEP_VERIFY(dx >= 1 && h >= 1 && dy >= 1, "linear2 needs positive dimensions");
   select_small_kernels();
+  if (std::max({dx, h, dy}) <= kMediumWidth) ut_.resize(h, dy);
   sxx_.resize(dx, dx);
   p_.resize(dy, dx);
   dg_.resize(dy, dx);
@@ -267,6 +268,59 @@ void pick_fixed(Index dx, Index h, Index dy, Forward& f, Gradient& g) {
     }
   }
 }
+
+/// The loop kernels of medium shapes (Linear2::medium_products): every product is a sum of
+/// scaled columns, out[k] = sum_j a[j as] b[k + j bs] (k < m), taken in this fixed order: j
+/// ascending, left to right, the first term the first product. The loop over k is independent
+/// of the order of the sums, so the compiler vectorises it without reassociating anything: the
+/// same bits whatever the vector width (no -ffast-math, no contraction). Four columns per pass
+/// keep out[k] in a register across them.
+void scaled_columns(Index m, Index depth, const double* a, Index as, const double* b, Index bs,
+                    double* __restrict out) {
+  Index j = 0;
+  if (depth >= 4) {
+    const double a0 = a[0], a1 = a[as], a2 = a[2 * as], a3 = a[3 * as];
+    const double* __restrict b0 = b;
+    const double* __restrict b1 = b + bs;
+    const double* __restrict b2 = b + 2 * bs;
+    const double* __restrict b3 = b + 3 * bs;
+    for (Index k = 0; k < m; ++k) out[k] = a0 * b0[k] + a1 * b1[k] + a2 * b2[k] + a3 * b3[k];
+    j = 4;
+  } else {
+    const double a0 = a[0];
+    const double* __restrict b0 = b;
+    for (Index k = 0; k < m; ++k) out[k] = a0 * b0[k];
+    j = 1;
+  }
+  for (; j + 4 <= depth; j += 4) {
+    const double a0 = a[j * as], a1 = a[(j + 1) * as], a2 = a[(j + 2) * as], a3 = a[(j + 3) * as];
+    const double* __restrict b0 = b + j * bs;
+    const double* __restrict b1 = b0 + bs;
+    const double* __restrict b2 = b0 + 2 * bs;
+    const double* __restrict b3 = b0 + 3 * bs;
+    for (Index k = 0; k < m; ++k)
+      out[k] = out[k] + a0 * b0[k] + a1 * b1[k] + a2 * b2[k] + a3 * b3[k];
+  }
+  for (; j < depth; ++j) {
+    const double a0 = a[j * as];
+    const double* __restrict b0 = b + j * bs;
+    for (Index k = 0; k < m; ++k) out[k] = out[k] + a0 * b0[k];
+  }
+}
+
+/// Z = X W^T and R = Z U^T - Y (row-major, rows of h and dy) by scaled_columns.
+void medium_forward(Index dx, Index h, Index dy, const double* uu, const double* ww,
+                    const double* x, Index xs, const double* y, Index ys, Index s, double* z,
+                    double* r) {
+  for (Index n = 0; n < s; ++n) {
+    double* zn = z + n * h;
+    double* rn = r + n * dy;
+    const double* yn = y + n * ys;
+    scaled_columns(h, dx, x + n * xs, 1, ww, h, zn);  // z_n = sum_j x_nj W(:, j)
+    scaled_columns(dy, h, zn, 1, uu, dy, rn);         // r_n = sum_k z_nk U(:, k)
+    for (Index i = 0; i < dy; ++i) rn[i] -= yn[i];
+  }
+}
 }  // namespace
 
 void Linear2::select_small_kernels() {
@@ -293,6 +347,52 @@ void Linear2::gradient_small(const Vector& theta, Vector& grad) const {
                   grad.data() + dy_ * h_);
 }
 
+double Linear2::forward_medium(const Vector& theta, const Batch& batch) {
+  const Index s = batch.size();
+  SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
+  SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
+                  "batch has the wrong shape");
+  reserve(s);  // no-op once sized
+  medium_forward(dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, batch.x.data(),
+                 batch.x.outerStride(), batch.y.data(), batch.y.outerStride(), s, z_.data(),
+                 r_.data());
+  const double inv_s = 1.0 / static_cast<double>(s);
+  return 0.5 * inv_s * r_.topRows(s).squaredNorm();
+}
+
+void Linear2::gradient_medium(const Vector& theta, const Batch& batch, Vector& grad) {
+  const Index s = batch.size();
+  const double* uu = theta.data();
+  const double* ww = uu + dy_ * h_;
+  double* gu = grad.data();
+  double* gw = gu + dy_ * h_;
+  const double* x = batch.x.data();
+  const Index xs = batch.x.outerStride();
+  double* ut = ut_.data();  // U^T, column-major h x dy
+  for (Index i = 0; i < dy_; ++i) {
+    for (Index k = 0; k < h_; ++k) ut[k + i * h_] = uu[i + k * dy_];
+  }
+  const double inv_s = 1.0 / static_cast<double>(s);
+  if (backprop_form(s)) {
+    if (ru_.rows() < s) ru_.resize(s, h_);
+    const double* z = z_.data();
+    const double* r = r_.data();
+    double* ru = ru_.data();
+    // dL/dU = R^T Z / S, R U, dL/dW = (R U)^T X / S.
+    for (Index k = 0; k < h_; ++k) scaled_columns(dy_, s, z + k, h_, r, dy_, gu + k * dy_);
+    for (Index n = 0; n < s; ++n) scaled_columns(h_, dy_, r + n * dy_, 1, ut, h_, ru + n * h_);
+    for (Index j = 0; j < dx_; ++j) scaled_columns(h_, s, x + j, xs, ru, h_, gw + j * h_);
+    grad *= inv_s;
+  } else {
+    // G = R^T X / S, dL/dU = G W^T, dL/dW = U^T G.
+    double* g = g_.data();
+    for (Index j = 0; j < dx_; ++j) scaled_columns(dy_, s, x + j, xs, r_.data(), dy_, g + j * dy_);
+    g_ *= inv_s;
+    for (Index k = 0; k < h_; ++k) scaled_columns(dy_, dx_, ww + k, h_, g, dy_, gu + k * dy_);
+    for (Index j = 0; j < dx_; ++j) scaled_columns(h_, dy_, g + j * dy_, 1, ut, h_, gw + j * h_);
+  }
+}
+
 double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad) {
   SYMSWEEP_VERIFY(grad.size() == dim(), "grad has the wrong length");
   double l = 0;
@@ -300,6 +400,9 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
   if (small && options_.small_kernels) {
     l = forward_small(theta, batch);
     gradient_small(theta, grad);
+  } else if (medium_products(batch.size())) {
+    l = forward_medium(theta, batch);
+    gradient_medium(theta, batch, grad);
   } else if (!small && backprop_form(batch.size())) {
     const Index s = batch.size();
     SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
@@ -337,9 +440,10 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
 }
 
 double Linear2::loss(const Vector& theta, const Batch& batch) {
-  const double l = small_products(batch.size()) && options_.small_kernels
-                       ? forward_small(theta, batch)
-                       : forward(theta, batch);
+  const Index s = batch.size();
+  const double l = small_products(s) && options_.small_kernels ? forward_small(theta, batch)
+                   : medium_products(s)                        ? forward_medium(theta, batch)
+                                                               : forward(theta, batch);
   return options_.layer_decay != 0.0 || options_.break_strength != 0.0 ? l + penalty(theta) : l;
 }
 

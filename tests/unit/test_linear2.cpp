@@ -10,6 +10,7 @@
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "../common/model_checks.hpp"
+#include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/optimizer.hpp"
@@ -269,6 +270,50 @@ TEST(Linear2Kernels, SmallShapesGiveTheBitsOfEigensProducts) {
     ++compared;
   }
   EXPECT_GT(compared, 300);
+}
+
+// The loop kernels of medium shapes (Linear2::forward_medium, gradient_medium) against Eigen's
+// products (Options::medium_kernels = false), on random medium shapes (both gradient forms),
+// parameters and strided batches: the same loss and gradient to 1e-13 relative (the sums are
+// ordered otherwise); loss() gives loss_grad's loss bit for bit; and no allocation once warm.
+TEST(Linear2Kernels, MediumShapesMatchEigensProducts) {
+  Stream pick(23, 0, Purpose::data);
+  Linear2::Options eigen_only;
+  eigen_only.medium_kernels = false;
+  int compared = 0, backprop = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const auto dim = [&](int n) { return 1 + static_cast<Index>(pick.below(n)); };
+    const Index dx = dim(32), h = dim(32), dy = dim(32);
+    const Index s = dim(trial % 3 == 0 ? 64 : 8);
+    Linear2 fast(dx, h, dy, 1, 1), general(dx, h, dy, 1, 1, eigen_only);
+    if (!fast.medium_products_for_tests(s)) continue;
+    const double scale = std::ldexp(1.0, static_cast<int>(pick.below(20)) - 10);
+    Vector theta(fast.dim());
+    for (Index i = 0; i < theta.size(); ++i) theta[i] = scale * pick.normal();
+    RowMatrix xb(s, dx + 3), yb(s, dy + 2);
+    for (Index i = 0; i < xb.size(); ++i) xb.data()[i] = pick.normal();
+    for (Index i = 0; i < yb.size(); ++i) yb.data()[i] = pick.normal();
+    const Batch batch{xb.middleCols(1, dx), yb.middleCols(2, dy)};
+    Vector gf = Vector::Constant(fast.dim(), 7.0), gg = Vector::Constant(fast.dim(), 8.0);
+    const double lf = fast.loss_grad(theta, batch, gf), lg = general.loss_grad(theta, batch, gg);
+    ASSERT_TRUE(same_bits(fast.loss(theta, batch), lf));
+    ASSERT_LE(std::abs(lf - lg), 1e-13 * std::abs(lg)) << dx << " " << h << " " << dy << " S=" << s;
+    // Each element to 1e-13 of the sum of its terms' magnitudes, bounded by the norms here.
+    const double bound = 1e-13 * gg.cwiseAbs().maxCoeff();
+    ASSERT_LE((gf - gg).cwiseAbs().maxCoeff(), bound) << dx << " " << h << " " << dy << " S=" << s;
+    ASSERT_LE((gf - gg).norm(), 1e-13 * gg.norm());
+    if (testing::kCountingSeesEverything && compared % 20 == 0) {
+      testing::start_counting_allocations();
+      fast.loss_grad(theta, batch, gf);
+      fast.loss(theta, batch);
+      EXPECT_EQ(testing::stop_counting_allocations(), 0) << dx << " " << h << " " << dy;
+    }
+    backprop += fast.backprop_form_for_tests(s) ? 1 : 0;
+    ++compared;
+  }
+  EXPECT_GT(compared, 200);
+  EXPECT_GT(backprop, 10);
+  EXPECT_LT(backprop, compared - 10);
 }
 
 // Every gradient form loss_grad chooses by shape (the loop kernels, backpropagation, the G form)

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "symsweep/error.hpp"
@@ -324,6 +325,24 @@ TEST(StreamKey, DependsOnThePathNotOnPlacementOrObservation) {
        {"optimizer.eta=0.2", "optimizer.batch=2", "data.n=128", "data.noise_var=0.1", "model.h=3",
         "optimizer.weight_decay=1e-4", "data.mode=online"}) {
     EXPECT_NE(key_of({set}), base) << set;
+  }
+}
+
+// stream_key remembers each thread's canonical defaults: a thread that computes a key for the
+// first time (nothing remembered) and one that has computed keys before agree, point by point.
+TEST(StreamKey, RememberedDefaultsGiveTheSameKeys) {
+  const std::vector<std::vector<std::string>> points = {
+      {}, {"optimizer.eta=0.2"}, {"data.noise_var=0"}, {"model.h=3", "data.mode=online"}};
+  std::vector<std::uint64_t> warm;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& sets : points) key_of(sets);
+  }
+  for (const auto& sets : points) warm.push_back(key_of(sets));
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    std::uint64_t cold = 0;
+    std::thread fresh([&] { cold = key_of(points[i]); });
+    fresh.join();
+    EXPECT_EQ(cold, warm[i]) << i;
   }
 }
 

@@ -66,7 +66,12 @@ class Linear2 final : public Model {
     /// loss and loss_grad through forward_small/gradient_small where small_products() holds;
     /// false: Eigen's products of the G form there (the tests compare the two).
     bool small_kernels = true;
+    /// loss and loss_grad through forward_medium/gradient_medium where medium_products() holds;
+    /// false: Eigen's products there (the tests compare the two).
+    bool medium_kernels = true;
   };
+  /// The widest dimension (dx, h, dy) and the largest batch of medium_products().
+  static constexpr Index kMediumWidth = 32, kMediumBatch = 64;
 
   Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale);
   Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale,
@@ -127,6 +132,10 @@ class Linear2 final : public Model {
   /// prepare_diagnostics. Allocation-free.
   void equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u_side, double& gap);
 
+  /// The kernel choices at batch size s (for the tests).
+  bool medium_products_for_tests(Index s) const { return medium_products(s); }
+  bool backprop_form_for_tests(Index s) const { return backprop_form(s); }
+
   using ConstMap = Eigen::Map<const Matrix>;
   ConstMap u(const Vector& theta) const { return ConstMap(theta.data(), dy_, h_); }
   ConstMap w(const Vector& theta) const { return ConstMap(theta.data() + dy_ * h_, h_, dx_); }
@@ -157,6 +166,20 @@ class Linear2 final : public Model {
            2 * s * (dx_ * h_ + h_ * dy_ + dy_ * dx_) + 4 * dx_ * h_ * dy_;
   }
   void gradient_small(const Vector& theta, Vector& grad) const;
+  /// Whether loss and loss_grad take the loop kernels of medium shapes: every dimension up to
+  /// kMediumWidth, the batch up to kMediumBatch, and not small_products(). A pure function of
+  /// the shape and the batch size, like the forms above.
+  bool medium_products(Index s) const {
+    return options_.medium_kernels && !small_products(s) && s <= kMediumBatch &&
+           std::max({dx_, h_, dy_}) <= kMediumWidth;
+  }
+  /// forward() and loss_grad's gradient (in the form backprop_form() picks) for
+  /// medium_products() shapes: plain loops whose every element is summed in a fixed order (the
+  /// inner index ascending, src/models/linear2.cpp), vectorised over an independent index, so
+  /// the same bits on every CPU and build; not Eigen's order (equal to its products to rounding,
+  /// tests/unit/test_linear2.cpp). Allocation-free once reserve()d.
+  double forward_medium(const Vector& theta, const Batch& batch);
+  void gradient_medium(const Vector& theta, const Batch& batch, Vector& grad);
   /// Chooses the kernels of forward_small/gradient_small for this shape (once, at construction):
   /// fixed-size ones for the tiniest shapes, else the general loops (src/models/linear2.cpp).
   void select_small_kernels();
@@ -198,6 +221,7 @@ class Linear2 final : public Model {
   RowMatrix r_;   // S x dy: residuals
   RowMatrix ru_;  // S x h: R U (backprop_form)
   Matrix g_;      // dy x dx
+  Matrix ut_;     // h x dy: U^T (medium_products shapes)
   // conserved() runs inside the SGD loop (trace records): its scratch is preallocated too.
   mutable Matrix d_;                                       // h x h
   mutable Eigen::SelfAdjointEigenSolver<Matrix> d_eigen_;  // sized for h
