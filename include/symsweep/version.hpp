@@ -23,7 +23,7 @@ namespace symsweep {
 ///      (rng.hpp), so the end's grad_noise and noether_flow no longer depend on how many trace
 ///      records came before (record.diagnostics may then turn any measurement off without moving
 ///      another stored number); finite-mode numbers are those of 4.
-inline constexpr int kNumericsVersion = 5;
+inline constexpr int kNumericsVersion = 6;
 
 /// "0.1.0"
 const char* version();
