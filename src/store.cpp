@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.hpp"
 #include "collective.hpp"
 #include "h5.hpp"
 #include "sha256.hpp"
@@ -107,10 +108,6 @@ Handle mpio_transfer(bool collective) {
       H5Pset_dxpl_mpio(dxpl.get(), collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
       "transfer mode");
   return dxpl;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace

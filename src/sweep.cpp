@@ -60,6 +60,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "clock.hpp"
 #include "collective.hpp"
 #include "lock.hpp"
 #include "sha256.hpp"
@@ -177,10 +178,6 @@ void check_same_axes(const SweepSpec& spec, MPI_Comm comm, int rank) {
                   " computed other axis values (or another resolved config) than rank 0 from "
                   "the same config text: is a different symsweep build running on its node?");
   }
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // ------------------------------------------------------------------------------------ signals
