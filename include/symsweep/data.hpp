@@ -104,7 +104,7 @@ class Teacher {
     void draw(NormalSource& normal, Eigen::Ref<RowMatrix> out, Index row, Vector& z) const;
   };
   Gaussian x_, noise_;
-  Matrix v_;  // dy x dx
+  Matrix v_;                // dy x dx
   bool v_diagonal_ = true;  // dy <= dx and V's nonzero elements are its whole main diagonal
   // Scratch of sample() (a Teacher belongs to one point, run by one thread): z_ for full
   // covariances, block_ for the normals of up to block_rows_ rows at once.

@@ -94,7 +94,7 @@ class Stream final : public NormalSource {
   std::array<std::uint64_t, 2> key_;
   std::uint64_t purpose_;
   std::uint64_t substream_;
-  static constexpr unsigned kBlocks = 2;          // Philox blocks computed per refill
+  static constexpr unsigned kBlocks = 2;           // Philox blocks computed per refill
   static constexpr unsigned kWords = 4 * kBlocks;  // words of buf_
   std::uint64_t block_ = 0;                        // next counter block
   std::array<std::uint64_t, kWords> buf_{};        // outputs of blocks block_ - kBlocks, ...

@@ -389,12 +389,13 @@ void shape_mode(const Shape& z, bool online, Tsv& tsv) {
       "loss_grad %10.4g | Eigen GEMMs: linear2's %.3g GF/s, backprop %.3g GF/s\n",
       name(z).c_str(), mode, loop, ended ? "ENDED EARLY, " : "", allocs, sgd, draw, grad,
       gemm_l2 * linear2_flops(z) / 1e9, gemm_bp * backprop_flops(z) / 1e9);
-  if (g_points) std::printf(
-      "%-16s %-6s point of %lld steps: set-up %.4g s, loop %.4g s, end %.4g s, total "
-      "%.4g s (best of %d run(s) of %ld point(s); %s, %lld steps run; allocations: %.0f in the "
-      "loop, %.0f at the end)\n",
-      name(z).c_str(), mode, static_cast<long long>(z.point_steps), setup, run, end, point, reps,
-      batch, outcome.c_str(), static_cast<long long>(steps_run), loop_allocs, end_allocs);
+  if (g_points)
+    std::printf(
+        "%-16s %-6s point of %lld steps: set-up %.4g s, loop %.4g s, end %.4g s, total "
+        "%.4g s (best of %d run(s) of %ld point(s); %s, %lld steps run; allocations: %.0f in the "
+        "loop, %.0f at the end)\n",
+        name(z).c_str(), mode, static_cast<long long>(z.point_steps), setup, run, end, point, reps,
+        batch, outcome.c_str(), static_cast<long long>(steps_run), loop_allocs, end_allocs);
   std::fflush(stdout);
   tsv.put(key + ".loop_sps", loop);
   tsv.put(key + ".loop_ended", ended ? 1.0 : 0.0);

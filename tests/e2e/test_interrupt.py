@@ -479,7 +479,7 @@ h = 4
 dy = 4
 
 [data]
-n = 800000
+n = 3000000
 noise_var = 0.1
 
 [optimizer]
@@ -497,8 +497,8 @@ sweep.seed = 0
 
 
 def test_signal_in_the_final_measurements_of_a_real_linear2_point(tmp_path):
-    """The real model's finish (a dense Hessian from 32 products over 800k samples, then the
-    gradient noise over every sample) takes seconds; its loops reach cancellation points."""
+    """The real model's finish (a dense Hessian from 32 products over 3M samples, then the
+    gradient noise over every sample) takes over a second; its loops reach cancellation points."""
     config = tmp_path / "big.ini"
     config.write_text(LINEAR2_FINISH)
     ref = tmp_path / "ref.h5"
@@ -506,7 +506,7 @@ def test_signal_in_the_final_measurements_of_a_real_linear2_point(tmp_path):
     assert r.code == 0, r
     with h5py.File(ref, "r") as f:
         point_seconds = float(f["run/seconds"][0])
-    # Set-up draws the 800k samples (about 7% of the point), the 20 steps take microseconds: the
+    # Set-up draws the 3M samples (about 7% of the point), the 20 steps take microseconds: the
     # rest of the point is its final measurements. The signal comes 30% into the point, so that
     # a run loop that waits for the point to end takes 70% of it (about 1.9 s, idle) to exit.
     assert point_seconds > 1.0, point_seconds
@@ -522,7 +522,7 @@ def test_signal_in_the_final_measurements_of_a_real_linear2_point(tmp_path):
           f"SIGTERM in its final measurements")
     assert p.returncode == 3, (p.returncode, out_text, err)
     # Waiting for the point would take the 70% of it that is left (plus the checkpoint); the
-    # cancelled point exits in a fraction of that (0.24-0.38 s of a 2.7 s point, idle). A ratio,
+    # cancelled point exits in a fraction of that (0.22-0.79 s of a 2.2 s point, idle). A ratio,
     # since a loaded machine slows the point and the exit alike.
     assert took < 0.5 * point_seconds, (took, point_seconds)
     with h5py.File(out, "r") as f:

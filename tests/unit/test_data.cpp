@@ -172,7 +172,6 @@ TEST(Teacher, StreamPathIsAllocationFree) {
   }
 }
 
-
 TEST(Teacher, ExplicitMatricesAreUsedExactlyAsGiven) {
   const DataSpec s = full_spec();
   const Teacher t(s);
