@@ -508,7 +508,7 @@ def test_signal_in_the_final_measurements_of_a_real_linear2_point(tmp_path):
         point_seconds = float(f["run/seconds"][0])
     # Set-up draws the 3M samples (about 7% of the point), the 20 steps take microseconds: the
     # rest of the point is its final measurements. The signal comes 30% into the point, so that
-    # a run loop that waits for the point to end takes 70% of it (about 1.9 s, idle) to exit.
+    # a run loop that waits for the point to end takes 70% of it (about 1.5 s, idle) to exit.
     assert point_seconds > 1.0, point_seconds
     out = tmp_path / "sig.h5"
     p = start("run", config, "-o", out, "--checkpoint", "1000", np=None)

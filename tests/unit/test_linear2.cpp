@@ -263,9 +263,8 @@ TEST(Linear2Kernels, SmallShapesGiveTheBitsOfEigensProducts) {
     ASSERT_TRUE(same_bits(lf, lg)) << dx << " " << h << " " << dy << " S=" << s;
     ASSERT_TRUE(same_bits(l2, lg));
     for (Index i = 0; i < gf.size(); ++i) {
-      ASSERT_TRUE(same_bits(gf[i], gg[i]))
-          << dx << " " << h << " " << dy << " S=" << s << " element " << i << ": " << gf[i]
-          << " vs " << gg[i];
+      ASSERT_TRUE(same_bits(gf[i], gg[i])) << dx << " " << h << " " << dy << " S=" << s
+                                           << " element " << i << ": " << gf[i] << " vs " << gg[i];
     }
     ++compared;
   }

@@ -247,10 +247,18 @@ TEST(Rng, EveryWordIsItsCounterBlocksPhiloxOutput) {
     for (int round = 0; round < 2000; ++round) {
       const std::uint64_t before = probe.words_drawn();
       switch (pick.below(4)) {
-        case 0: probe.next_u64(); break;
-        case 1: probe.normal(); break;
-        case 2: probe.normals(scratch, 1 + pick.below(64)); break;
-        default: probe.below(1 + pick.below(1000)); break;
+        case 0:
+          probe.next_u64();
+          break;
+        case 1:
+          probe.normal();
+          break;
+        case 2:
+          probe.normals(scratch, 1 + pick.below(64));
+          break;
+        default:
+          probe.below(1 + pick.below(1000));
+          break;
       }
       for (; word < probe.words_drawn(); ++word) {
         const auto out = P()({{word / 4, 4, sub, 0}}, {{17, 23}});
