@@ -1,4 +1,4 @@
-// Kernel figures of linear2 (issue 18, items 3 and 4), one core, one thread, measured side by side
+// Kernel figures of linear2, one core, one thread, measured side by side
 // in one run; tests/bench/run.sh puts them beside the NumPy and Numba peers. Not a test.
 //   build/tests/symsweep_bench_kernels [--tsv FILE] [--no-points] [--shape DX,H,DY,S]...
 // (--no-points: the rates alone, without the whole points, for quick side-by-side comparisons)
@@ -18,7 +18,7 @@
 //           and the five of ordinary backpropagation (Z, R, R^T Z, R U, (R U)^T X);
 //   point   one whole point through PointRun (what simulate_point runs) with its default
 //           diagnostics and end-of-run checks (record.every = 0, optimizer.tol = 1e-10 checked
-//           every 100 steps, the final Lanczos, noise and SGD checks) at the issue's steps per
+//           every 100 steps, the final Lanczos, noise and SGD checks) at the benchmark's steps per
 //           point: set-up, loop and end timed apart; the best of 3 runs of k points back to back
 //           (k: a run takes at least kTarget seconds) where a point takes under kShortPoint
 //           seconds, else one point (said in the output);
@@ -62,7 +62,7 @@ volatile double g_sink = 0;          // keeps the measured work
 
 struct Shape {
   Index dx, h, dy, s;
-  std::int64_t point_steps;  // the issue's steps per point
+  std::int64_t point_steps;  // the benchmark's steps per point
 };
 
 double since(Clock::time_point t0) {

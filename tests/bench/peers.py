@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The peers of symsweep's linear2 SGD loop (issue 18, item 4), and tests/bench/run.sh's report.
+"""The peers of symsweep's linear2 SGD loop, and tests/bench/run.sh's report.
 
     peers.py measure OUT.tsv [--shape DX,H,DY,S]...
         SGD steps per second on one core of the two loops a researcher writes instead of a sweep
@@ -16,7 +16,7 @@
         Rates are the best of 3 runs of at least 0.1 s. Run with OMP_NUM_THREADS=1
         OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 (run.sh does).
     peers.py report KERNELS.tsv PEERS.tsv PARALLEL.tsv
-        The tables of run.sh from the three measurements, and which targets of issue 18 hold.
+        The tables of run.sh from the three measurements, and which performance targets hold.
 """
 import math
 import os
@@ -25,7 +25,7 @@ import time
 
 SHAPES = [(1, 1, 1, 1), (3, 2, 2, 1), (10, 10, 10, 16), (64, 64, 64, 64), (256, 256, 256, 128)]
 STEPS = {(1, 1, 1, 1): 100000, (3, 2, 2, 1): 100000, (10, 10, 10, 16): 50000,
-         (64, 64, 64, 64): 5000, (256, 256, 256, 128): 2000}  # the issue's steps per point
+         (64, 64, 64, 64): 5000, (256, 256, 256, 128): 2000}  # the benchmark's steps per point
 N = 256
 ETA = 0.01
 NOISE = math.sqrt(0.1)
@@ -318,7 +318,7 @@ def report(kernels_path, peers_path, parallel_path):
     table(["dx x h x dy x S", "data", "symsweep", "Sgd::step", "loss_grad/s", "draws/s",
            "NumPy", "Numba", "x NumPy", "x Numba", "allocs/step"], rows)
 
-    print("== 2. One whole point: default diagnostics and end-of-run checks, the issue's steps")
+    print("== 2. One whole point: default diagnostics and end-of-run checks, the benchmark's steps")
     print("   (record.every = 0, tol = 1e-10 checked every 100 steps, Lanczos, noise, SGD checks)")
     print("   x peer per point = (steps / peer steps/s) / symsweep point seconds; short points are")
     print("   timed in runs of k back to back (at least 0.1 s, as every rate), the best of 3 runs")
@@ -412,7 +412,7 @@ def report(kernels_path, peers_path, parallel_path):
         print("   symsweep s): the time workers spent in points, whatever the machine's speed")
         print()
 
-    print("== 6. Issue 18's targets (per core, each point's end-of-run checks included: the")
+    print("== 6. Performance targets (per core, each point's end-of-run checks included: the")
     print("   whole-point rates of table 2; online data, finite in brackets)")
 
     def point_rate(z, mode):

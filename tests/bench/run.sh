@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Issue 18's benchmark table of linear2 in one run (not part of the test suite: it measures).
+# The performance table of linear2 in one run (not part of the test suite: it measures).
 #   tests/bench/run.sh [BUILD_DIR]          # default build/; about 4 minutes on 2 cores, and section 6 about 4 more
 # Everything on one core per process unless said (OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # MKL_NUM_THREADS=1), every timing the best of 3 (a whole point of over 2 s: one run), all ratios
 # from figures of this one run:
 #   1. build/tests/symsweep_bench_kernels (tests/bench/bench_kernels.cpp): the library's point
 #      loop, its parts, Eigen's GEMM rate at the same shapes, the generator's rates, whole points
-#      with their default diagnostics and end-of-run checks at the issue's steps per point;
+#      with their default diagnostics and end-of-run checks at the benchmark's steps per point;
 #   2. tests/bench/peers.py: a NumPy loop and a Numba @njit loop on the same problem
 #      (python3-numba is installed when missing and we can, as cmake/bootstrap.sh installs);
 #   3. perf record / perf report of `symsweep run` on online points of the two smallest and the
 #      largest shape: the top 10 symbols, and symsweep's functions with their callees;
 #   4. a 64-point sweep of equal-cost points at 1 rank x 1 thread, 1 x 2 threads, 2 ranks x 1
 #      (symsweep's own time, the wall time with mpirun's start, and the points' own seconds);
-#   5. the tables (peers.py report), with which of the issue's targets hold;
+#   5. the tables (peers.py report), with which performance targets hold;
 #   6. tests/bench/bench_throughput.sh: sweep throughput (us per point of 10^5 one-step points,
 #      HDF5's share), with its own table (BUILD_DIR/bench-throughput/).
 # Raw figures go to BUILD_DIR/bench-kernels/ (kernels.tsv, peers.tsv, parallel.tsv, run.log).
@@ -74,7 +74,7 @@ if ! "$py" -c 'import numba' 2>/dev/null; then
 fi
 
 cache_flags=$(sed -n 's/^CMAKE_CXX_FLAGS\(_RELEASE\)\?:STRING=//p' "$build/CMakeCache.txt" | xargs)
-echo "== symsweep benchmark (issue 18), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== symsweep benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $ncpu core(s)," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 commit=$(git -C "$root" rev-parse --short HEAD)
@@ -100,7 +100,7 @@ fi
 # ---------------------------------------------------------------- 3. profiles
 # Online points as `symsweep run` runs them (default diagnostics and end-of-run checks), with
 # DWARF call graphs: the top 10 symbols by their own time, then symsweep's functions by the time
-# spent in them and their callees. The two smallest shapes run 32 points of the issue's 10^5
+# spent in them and their callees. The two smallest shapes run 32 points of the benchmark's 10^5
 # steps (one point is 20-40 ms, shorter than the process's start); the largest one point of
 # SYMSWEEP_BENCH_PERF_STEPS_LARGE steps (default 200; 2000 would take minutes).
 profile_ini() {  # DX H DY S STEPS POINTS
