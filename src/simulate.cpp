@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 
+#include "clock.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/eigen_solvers.hpp"
@@ -894,8 +895,7 @@ PointResult PointRun::finish() {
     if (hi >= lo && period >= 2) out.set(c.amplitude, 0.5 * (hi - lo));
   }
   out.set_code(c.status, static_cast<std::uint8_t>(Status::done));
-  out.set(c.seconds,
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count());
+  out.set(c.seconds, seconds_since(s.start));
   return std::move(s.res);
 }
 

@@ -148,21 +148,32 @@ void Linear2::reserve(Index max_batch) {
   if (ru_.rows() < max_batch && backprop_form(1)) ru_.resize(max_batch, h_);
 }
 
-double Linear2::forward(const Vector& theta, const Batch& batch) {
+Index Linear2::checked_batch(const Vector& theta, const Batch& batch) {
   const Index s = batch.size();
   SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
   SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
                   "batch has the wrong shape");
   reserve(s);  // no-op once sized
+  return s;
+}
+
+double Linear2::residuals(const Vector& theta, const Batch& batch) {
+  const Index s = checked_batch(theta, batch);
   auto z = z_.topRows(s);
   auto r = r_.topRows(s);
   z.noalias() = batch.x * w(theta).transpose();
   r.noalias() = z * u(theta).transpose();
   r -= batch.y;
-  g_.noalias() = r.transpose() * batch.x;
   const double inv_s = 1.0 / static_cast<double>(s);
-  g_ *= inv_s;
   return 0.5 * inv_s * r.squaredNorm();
+}
+
+double Linear2::forward(const Vector& theta, const Batch& batch) {
+  const double l = residuals(theta, batch);
+  const Index s = batch.size();
+  g_.noalias() = r_.topRows(s).transpose() * batch.x;
+  g_ *= 1.0 / static_cast<double>(s);
+  return l;
 }
 
 namespace {
@@ -330,11 +341,7 @@ void Linear2::select_small_kernels() {
 }
 
 double Linear2::forward_small(const Vector& theta, const Batch& batch) {
-  const Index s = batch.size();
-  SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
-  SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
-                  "batch has the wrong shape");
-  reserve(s);  // no-op once sized
+  const Index s = checked_batch(theta, batch);
   small_forward_(dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, batch.x.data(),
                  batch.x.outerStride(), batch.y.data(), batch.y.outerStride(), s, z_.data(),
                  r_.data(), g_.data());
@@ -348,11 +355,7 @@ void Linear2::gradient_small(const Vector& theta, Vector& grad) const {
 }
 
 double Linear2::forward_medium(const Vector& theta, const Batch& batch) {
-  const Index s = batch.size();
-  SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
-  SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
-                  "batch has the wrong shape");
-  reserve(s);  // no-op once sized
+  const Index s = checked_batch(theta, batch);
   medium_forward(dx_, h_, dy_, theta.data(), theta.data() + dy_ * h_, batch.x.data(),
                  batch.x.outerStride(), batch.y.data(), batch.y.outerStride(), s, z_.data(),
                  r_.data());
@@ -373,8 +376,7 @@ void Linear2::gradient_medium(const Vector& theta, const Batch& batch, Vector& g
     for (Index k = 0; k < h_; ++k) ut[k + i * h_] = uu[i + k * dy_];
   }
   const double inv_s = 1.0 / static_cast<double>(s);
-  if (backprop_form(s)) {
-    if (ru_.rows() < s) ru_.resize(s, h_);
+  if (backprop_form(s)) {  // forward_medium's reserve() sized ru_
     const double* z = z_.data();
     const double* r = r_.data();
     double* ru = ru_.data();
@@ -404,20 +406,12 @@ double Linear2::loss_grad(const Vector& theta, const Batch& batch, Vector& grad)
     l = forward_medium(theta, batch);
     gradient_medium(theta, batch, grad);
   } else if (!small && backprop_form(batch.size())) {
+    l = residuals(theta, batch);  // reserve() sized ru_ too (backprop_form holds at batch 1)
     const Index s = batch.size();
-    SYMSWEEP_VERIFY(theta.size() == dim(), "theta has the wrong length");
-    SYMSWEEP_VERIFY(batch.x.cols() == dx_ && batch.y.cols() == dy_ && batch.y.rows() == s,
-                    "batch has the wrong shape");
-    reserve(s);  // no-op once sized
-    if (ru_.rows() < s) ru_.resize(s, h_);
     auto z = z_.topRows(s);
     auto r = r_.topRows(s);
     auto ru = ru_.topRows(s);
-    z.noalias() = batch.x * w(theta).transpose();
-    r.noalias() = z * u(theta).transpose();
-    r -= batch.y;
     const double inv_s = 1.0 / static_cast<double>(s);
-    l = 0.5 * inv_s * r.squaredNorm();
     Eigen::Map<Matrix> gu(grad.data(), dy_, h_);
     Eigen::Map<Matrix> gw(grad.data() + dy_ * h_, h_, dx_);
     gu.noalias() = r.transpose() * z;
@@ -443,7 +437,7 @@ double Linear2::loss(const Vector& theta, const Batch& batch) {
   const Index s = batch.size();
   const double l = small_products(s) && options_.small_kernels ? forward_small(theta, batch)
                    : medium_products(s)                        ? forward_medium(theta, batch)
-                                                               : forward(theta, batch);
+                                                               : residuals(theta, batch);
   return options_.layer_decay != 0.0 || options_.break_strength != 0.0 ? l + penalty(theta) : l;
 }
 

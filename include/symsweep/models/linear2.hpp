@@ -141,7 +141,11 @@ class Linear2 final : public Model {
   ConstMap w(const Vector& theta) const { return ConstMap(theta.data() + dy_ * h_, h_, dx_); }
 
  private:
-  /// Fills r_ (S x dy residuals) and g_ (G) for the batch; returns the mean loss.
+  /// The batch's size, after checking theta's and the batch's shapes and reserve()-ing for it.
+  Index checked_batch(const Vector& theta, const Batch& batch);
+  /// Fills z_ (S x h: X W^T) and r_ (S x dy residuals) for the batch; returns the mean loss.
+  double residuals(const Vector& theta, const Batch& batch);
+  /// residuals(), then g_ (G = R^T X / S); returns the mean loss.
   double forward(const Vector& theta, const Batch& batch);
   /// Whether every product of forward and loss_grad at batch size s is one that Eigen evaluates
   /// coefficient by coefficient (rows + columns + depth < 20, Eigen's threshold for dynamic
