@@ -110,7 +110,117 @@ Handle mpio_transfer(bool collective) {
   return dxpl;
 }
 
+// ------------------------------------------------------------------------------- runs list
+/// The members of a /provenance/runs slot, in order: text of a fixed width (bytes, NUL-padded
+/// UTF-8) or int64. `visit_run(record, text, integer)` calls text(name, width, field) and
+/// integer(name, field) for each, so that the type, the packing and the reading cannot disagree.
+template <class Record, class Text, class Integer>
+void visit_run(Record& r, Text&& text, Integer&& integer) {
+  text("kind", 8, r.kind);
+  text("start_utc", 24, r.start_utc);
+  text("end_utc", 24, r.end_utc);
+  text("ended", 64, r.ended);
+  integer("mpi_ranks", r.mpi_ranks);
+  integer("omp_threads", r.omp_threads);
+  integer("points_done_before", r.points_done_before);
+  integer("points_finished", r.points_finished);
+  text("hosts", 512, r.hosts);
+  text("cpus", 256, r.cpus);
+  text("symsweep_version", 16, r.symsweep_version);
+  text("git_commit", 64, r.git_commit);
+  text("compiler", 64, r.compiler);
+  text("build_signature", 512, r.build_signature);
+  integer("allow_build_change", r.allow_build_change);
+  text("build_change", 384, r.build_change);
+  text("command_line", 512, r.command_line);
+}
+
+/// The compound type of a slot: native integers in memory, little-endian in the file.
+Handle run_type(bool in_file) {
+  Handle t = h5::type_handle(H5Tcreate(H5T_COMPOUND, run_record_bytes()), "runs type");
+  std::size_t at = 0;
+  RunRecord dummy;
+  visit_run(
+      dummy,
+      [&](const char* name, std::size_t width, std::string&) {
+        Handle s = h5::type_handle(H5Tcopy(H5T_C_S1), "string type");
+        check_status(H5Tset_size(s.get(), width), "string size");
+        check_status(H5Tset_strpad(s.get(), H5T_STR_NULLPAD), "string padding");
+        check_status(H5Tset_cset(s.get(), H5T_CSET_UTF8), "string charset");
+        check_status(H5Tinsert(t.get(), name, at, s.get()), std::string("runs member ") + name);
+        at += width;
+      },
+      [&](const char* name, long long&) {
+        check_status(H5Tinsert(t.get(), name, at, in_file ? H5T_STD_I64LE : H5T_NATIVE_INT64),
+                     std::string("runs member ") + name);
+        at += sizeof(std::int64_t);
+      });
+  return t;
+}
+
+/// A slot's bytes (memory layout of run_type(false)); text cut to its width, ending in "...".
+std::vector<unsigned char> pack_run(const RunRecord& r) {
+  std::vector<unsigned char> out(run_record_bytes(), 0);
+  std::size_t at = 0;
+  visit_run(
+      r,
+      [&](const char*, std::size_t width, const std::string& v) {
+        std::size_t n = v.size();
+        if (n > width) {  // cut at a character boundary, then "..."
+          n = width - 3;
+          while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
+          std::memcpy(out.data() + at + n, "...", 3);
+        }
+        std::memcpy(out.data() + at, v.data(), n);
+        at += width;
+      },
+      [&](const char*, const long long& v) {
+        const std::int64_t x = v;
+        std::memcpy(out.data() + at, &x, sizeof x);
+        at += sizeof x;
+      });
+  return out;
+}
+
+RunRecord unpack_run(const unsigned char* p) {
+  RunRecord r;
+  std::size_t at = 0;
+  visit_run(
+      r,
+      [&](const char*, std::size_t width, std::string& v) {
+        const char* c = reinterpret_cast<const char*>(p + at);
+        v.assign(c, strnlen(c, width));
+        at += width;
+      },
+      [&](const char*, long long& v) {
+        std::int64_t x = 0;
+        std::memcpy(&x, p + at, sizeof x);
+        v = x;
+        at += sizeof x;
+      });
+  return r;
+}
+
+/// Slots of the runs list of a new file: kRunsCapacity, or (tests only) the number in
+/// SYMSWEEP_TEST_RUNS_CAPACITY, so that the overflow can be tested with a few runs.
+hsize_t runs_capacity() {
+  if (const char* v = std::getenv("SYMSWEEP_TEST_RUNS_CAPACITY")) {
+    const long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) return static_cast<hsize_t>(n);
+  }
+  return kRunsCapacity;
+}
+
 }  // namespace
+
+std::size_t run_record_bytes() {
+  std::size_t bytes = 0;
+  RunRecord dummy;
+  visit_run(
+      dummy, [&](const char*, std::size_t width, std::string&) { bytes += width; },
+      [&](const char*, long long&) { bytes += sizeof(std::int64_t); });
+  return bytes;
+}
 
 // ---------------------------------------------------------------------------------------- Impl
 struct ResultStore::Impl {
@@ -120,6 +230,9 @@ struct ResultStore::Impl {
   Handle file;
   Handle dxpl;                   // raw-data transfer (collective unless told otherwise)
   std::vector<Handle> datasets;  // per field; invalid when absent
+  Handle runs_list, run_count;   // /provenance/runs and run_count; invalid in older files
+  RunRecord run;                 // this run's record, in slot run_slot (-1: none)
+  long long run_slot = -1;
   ResultStore::IoStats stats;
   bool collective = true;
   std::size_t record_size = 0;  // bytes: the point index, then the Record
@@ -140,6 +253,8 @@ struct ResultStore::Impl {
     // which HDF5's state is not to be trusted), so a close could hang: leave the ids instead.
     if (std::uncaught_exceptions() > 0) {
       for (auto& dset : datasets) dset.abandon();
+      runs_list.abandon();
+      run_count.abandon();
       dxpl.abandon();
       file.abandon();
     }
@@ -249,7 +364,12 @@ struct ResultStore::Impl {
   /// kB among the datasets and after them.
   std::uint64_t allocated_end() const {
     std::uint64_t end = 0;
-    for (const Handle& dset : datasets) {
+    std::vector<const Handle*> all;
+    for (const Handle& dset : datasets) all.push_back(&dset);
+    all.push_back(&runs_list);
+    all.push_back(&run_count);
+    for (const Handle* d : all) {
+      const Handle& dset = *d;
       if (!dset.valid()) continue;
       const haddr_t at = H5Dget_offset(dset.get());
       if (at == HADDR_UNDEF) continue;  // chunked traces: storage in chunks
@@ -260,6 +380,44 @@ struct ResultStore::Impl {
 
   void flush(const std::string& why) {
     check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush (" + why + ")");
+  }
+
+  /// Writes `run` into slot `slot` of /provenance/runs from rank 0. Collective.
+  void write_run(const RunRecord& record, long long slot) {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const std::vector<unsigned char> bytes = pack_run(record);
+    Handle file_space = h5::space_handle(H5Dget_space(runs_list.get()), "runs dataspace");
+    const hsize_t start = static_cast<hsize_t>(slot), one = 1;
+    Handle mem_space = h5::space_handle(H5Screate_simple(1, &one, nullptr), "memory dataspace");
+    if (rank == 0) {
+      check_status(
+          H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &one, nullptr),
+          "select a run's slot");
+    } else {
+      check_status(H5Sselect_none(file_space.get()), "select none");
+      check_status(H5Sselect_none(mem_space.get()), "select none");
+    }
+    Handle type = run_type(false);
+    check_status(H5Dwrite(runs_list.get(), type.get(), mem_space.get(), file_space.get(),
+                          dxpl.get(), bytes.data()),
+                 "write /provenance/runs");
+  }
+
+  /// Writes the number of runs from rank 0. Collective.
+  void write_run_count(long long count) {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const std::int64_t n = count;
+    Handle file_space = h5::space_handle(H5Dget_space(run_count.get()), "run_count dataspace");
+    Handle mem_space = h5::space_handle(H5Screate(H5S_SCALAR), "memory dataspace");
+    if (rank != 0) {
+      check_status(H5Sselect_none(file_space.get()), "select none");
+      check_status(H5Sselect_none(mem_space.get()), "select none");
+    }
+    check_status(H5Dwrite(run_count.get(), H5T_NATIVE_INT64, mem_space.get(), file_space.get(),
+                          dxpl.get(), &n),
+                 "write /provenance/run_count");
   }
 };
 
@@ -451,6 +609,61 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   h5::write_attribute(file, "model", spec.model());
   h5::write_attribute(file, "n_points", static_cast<std::int64_t>(grid.size()));
   h5::write_attribute(file, "numerics_version", static_cast<std::int64_t>(kNumericsVersion));
+  const std::string commit = git_commit();
+  const std::string dirty_suffix = "-dirty";
+  const bool dirty =
+      commit.size() > dirty_suffix.size() &&
+      commit.compare(commit.size() - dirty_suffix.size(), dirty_suffix.size(), dirty_suffix) == 0;
+  h5::write_attribute(file, "git_dirty", static_cast<std::int64_t>(dirty ? 1 : 0));
+  h5::write_attribute(file, "host_cpus", prov.host_cpus);
+  for (const auto& [name, value] : build_provenance()) h5::write_attribute(file, name, value);
+
+  // 2b. The runs list, preallocated (metadata final at creation): the creating run in slot 0.
+  {
+    Handle group = create_group(file, "provenance");
+    const hsize_t capacity = runs_capacity();
+    Handle space = h5::space_handle(H5Screate_simple(1, &capacity, nullptr), "runs dataspace");
+    Handle dcpl = h5::plist_handle(H5Pcreate(H5P_DATASET_CREATE), "creation list");
+    check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "early allocation");
+    Handle ftype = run_type(true);
+    impl->runs_list = h5::dataset_handle(H5Dcreate2(group.get(), "runs", ftype.get(), space.get(),
+                                                    H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                                         "create /provenance/runs");
+    h5::write_attribute(impl->runs_list.get(), "description",
+                        "the runs that wrote this file: the run that created it, then each "
+                        "resume that had points to run, in order (run_count says how many); " +
+                            std::to_string(capacity) +
+                            " slots, fixed at creation: past them the last slot holds the "
+                            "latest run and run_count goes on");
+    Handle scalar = h5::space_handle(H5Screate(H5S_SCALAR), "run_count dataspace");
+    impl->run_count =
+        h5::dataset_handle(H5Dcreate2(group.get(), "run_count", H5T_STD_I64LE, scalar.get(),
+                                      H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                           "create /provenance/run_count");
+    h5::write_attribute(impl->run_count.get(), "description",
+                        "how many runs began writing this file (slots of /provenance/runs in "
+                        "use: the smaller of this and its length)");
+    RunRecord& run = impl->run;
+    run.kind = "run";
+    run.start_utc = prov.created_utc;
+    run.mpi_ranks = prov.mpi_ranks;
+    run.omp_threads = prov.omp_threads;
+    run.hosts = prov.hosts;
+    run.cpus = prov.cpus;
+    run.symsweep_version = version();
+    run.git_commit = commit;
+    run.compiler = compiler();
+    run.build_signature = build_signature();
+    run.command_line = prov.command_line;
+    // Every slot written once here (zeros but the first), so no slot reads what the disk held.
+    std::vector<unsigned char> all(static_cast<std::size_t>(capacity) * run_record_bytes(), 0);
+    const std::vector<unsigned char> first = pack_run(run);
+    std::memcpy(all.data(), first.data(), first.size());
+    Handle mtype = run_type(false);
+    write_from_root(impl->runs_list.get(), mtype.get(), all.data(), capacity, rank, dxpl);
+    impl->run_slot = 0;
+    impl->write_run_count(1);
+  }
 
   // 3. Scales at the root (netCDF readers see a dimension in its own group and below): one per
   //    axis, linked under /axes, and one per non-empty trailing dimension.
@@ -591,6 +804,16 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
       }
       im->datasets[static_cast<std::size_t>(id)] = std::move(dset);
     }
+    // The runs list, in files made since it exists.
+    if (H5Lexists(im->file.get(), "provenance", H5P_DEFAULT) > 0 &&
+        H5Lexists(im->file.get(), "provenance/runs", H5P_DEFAULT) > 0 &&
+        H5Lexists(im->file.get(), "provenance/run_count", H5P_DEFAULT) > 0) {
+      im->runs_list = h5::dataset_handle(H5Dopen2(im->file.get(), "provenance/runs", H5P_DEFAULT),
+                                         "open /provenance/runs");
+      im->run_count =
+          h5::dataset_handle(H5Dopen2(im->file.get(), "provenance/run_count", H5P_DEFAULT),
+                             "open /provenance/run_count");
+    }
     impl = std::move(im);
   });
   impl->stats.open_seconds = seconds_since(t0);
@@ -613,6 +836,43 @@ std::vector<std::uint8_t> ResultStore::read_status() {
   });
   impl_->stats.open_seconds += seconds_since(t0);
   return status;
+}
+
+// ---------------------------------------------------------------------------------- runs list
+long long ResultStore::begin_run(const RunRecord& run) {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "a run begun on a closed result file");
+  Impl& im = *impl_;
+  if (!im.runs_list.valid()) return 0;
+  std::int64_t count = 0;
+  hsize_t capacity = 0;
+  agree(im.comm, [&] {
+    const Handle dxpl = mpio_transfer(false);
+    check_status(
+        H5Dread(im.run_count.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, dxpl.get(), &count),
+        "read /provenance/run_count");
+    const auto shape = h5::dataset_shape(im.runs_list.get());
+    capacity = shape.empty() ? 0 : shape[0];
+  });
+  if (capacity == 0) return 0;
+  im.run = run;
+  im.run_slot = std::min<long long>(count, static_cast<long long>(capacity) - 1);
+  agree(im.comm, [&] {
+    im.write_run(im.run, im.run_slot);
+    im.write_run_count(count + 1);
+  });
+  agree(im.comm, [&] { im.flush("runs list"); });
+  return count + 1;
+}
+
+void ResultStore::end_run(const std::string& end_utc, const std::string& ended,
+                          long long points_finished) {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "a run ended on a closed result file");
+  Impl& im = *impl_;
+  if (!im.runs_list.valid() || im.run_slot < 0) return;
+  im.run.end_utc = end_utc;
+  im.run.ended = ended;
+  im.run.points_finished = points_finished;
+  agree(im.comm, [&] { im.write_run(im.run, im.run_slot); });
 }
 
 // --------------------------------------------------------------------------------------- write
@@ -714,6 +974,8 @@ void ResultStore::close() {
       if (dset.valid()) dset.close("close a dataset");
     }
     impl_->datasets.clear();
+    if (impl_->runs_list.valid()) impl_->runs_list.close("close /provenance/runs");
+    if (impl_->run_count.valid()) impl_->run_count.close("close /provenance/run_count");
     impl_->dxpl.close("close transfer list");
     impl_->file.close("close result file");
   });
@@ -813,7 +1075,57 @@ FileInfo read_file_info(const std::string& path) {
   if (h5::has_attribute(file.get(), "numerics_version")) {
     info.numerics_version = attrs.integer("numerics_version");
   }
+  if (h5::has_attribute(file.get(), "build_signature")) {
+    info.build_signature = attrs.text("build_signature");
+  }
+  if (h5::has_attribute(file.get(), "compiler")) info.compiler = attrs.text("compiler");
   return info;
+}
+
+namespace {
+
+/// The runs list of an open file (see read_runs).
+std::vector<RunRecord> runs_of(hid_t f, long long* count) {
+  std::vector<RunRecord> runs;
+  if (count) *count = 0;
+  if (H5Lexists(f, "provenance", H5P_DEFAULT) <= 0 ||
+      H5Lexists(f, "provenance/runs", H5P_DEFAULT) <= 0 ||
+      H5Lexists(f, "provenance/run_count", H5P_DEFAULT) <= 0) {
+    return runs;
+  }
+  Handle dset =
+      h5::dataset_handle(H5Dopen2(f, "provenance/runs", H5P_DEFAULT), "open /provenance/runs");
+  Handle counter = h5::dataset_handle(H5Dopen2(f, "provenance/run_count", H5P_DEFAULT),
+                                      "open /provenance/run_count");
+  std::int64_t n = 0;
+  check_status(H5Dread(counter.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &n),
+               "read /provenance/run_count");
+  const auto shape = h5::dataset_shape(dset.get());
+  const std::size_t capacity = shape.empty() ? 0 : static_cast<std::size_t>(shape[0]);
+  std::vector<unsigned char> bytes(std::max<std::size_t>(1, capacity * run_record_bytes()));
+  Handle type = run_type(false);
+  check_status(H5Dread(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
+               "read /provenance/runs");
+  const std::size_t used =
+      std::min<std::size_t>(capacity, static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
+  for (std::size_t k = 0; k < used; ++k) {
+    runs.push_back(unpack_run(bytes.data() + k * run_record_bytes()));
+  }
+  if (count) *count = n;
+  return runs;
+}
+
+bool is_dirty(const std::string& commit) {
+  const std::string suffix = "-dirty";
+  return commit.size() >= suffix.size() &&
+         commit.compare(commit.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::vector<RunRecord> read_runs(const std::string& path, long long* count) {
+  Handle file = open_result_file(path);
+  return runs_of(file.get(), count);
 }
 
 std::string describe_file(const std::string& path) {
@@ -829,12 +1141,94 @@ std::string describe_file(const std::string& path) {
     out << ", numerics version " << attrs.integer("numerics_version");
   }
   out << "\n";
+  const std::string commit = attrs.text("git_commit");
+  if (is_dirty(commit)) {
+    out << "  DIRTY BUILD: git commit " << commit
+        << ": built from a working tree with uncommitted changes; the commit does not say which "
+           "code computed these numbers\n";
+  }
   const bool seed_swept = H5Lexists(f, "axes/sweep.seed", H5P_DEFAULT) > 0;
   out << "  sweep '" << attrs.text("name") << "', model " << attrs.text("model") << ", seed "
       << (seed_swept ? std::string("swept") : std::to_string(attrs.integer("seed"))) << ", created "
       << attrs.text("created_utc") << " on " << attrs.integer("mpi_ranks") << " rank(s) x "
       << attrs.integer("omp_threads") << " thread(s)\n";
   out << "  config sha256 " << attrs.text("config_sha256") << "\n";
+
+  // Provenance: what made the file, and (since the runs list) every run that wrote it.
+  const auto optional_text = [&](const char* name) {
+    return h5::has_attribute(f, name) ? attrs.text(name) : std::string();
+  };
+  out << "  command line: " << attrs.text("command_line") << "\n";
+  out << "  hosts: " << attrs.text("hosts") << "\n";
+  const std::string host_cpus = optional_text("host_cpus");
+  for (std::string_view line : text::split(host_cpus, '\n')) {
+    if (line.empty()) continue;
+    // "<hosts>: <model>; flags <flags>": the flags shown are those that name SIMD sets.
+    const std::size_t at = line.find("; flags ");
+    std::string shown(line.substr(0, at));
+    if (at != std::string_view::npos) {
+      std::vector<std::string> simd;
+      std::istringstream flags{std::string(line.substr(at + 8))};
+      for (std::string flag; flags >> flag;) {
+        if (flag.rfind("sse", 0) == 0 || flag.rfind("ssse", 0) == 0 || flag.rfind("avx", 0) == 0 ||
+            flag == "fma" || flag == "asimd" || flag.rfind("sve", 0) == 0) {
+          simd.push_back(flag);
+        }
+      }
+      shown += "; SIMD flags " + (simd.empty() ? std::string("none") : text::join(simd, " "));
+    }
+    out << "    cpu " << shown << "\n";
+  }
+  if (!h5::has_attribute(f, "build_signature")) {
+    out << "  build: not recorded (a file written before symsweep recorded its build)\n";
+  } else {
+    out << "  build: " << optional_text("compiler") << ", " << optional_text("build_type")
+        << ", flags " << optional_text("build_flags") << "\n";
+    out << "  build signature " << optional_text("build_signature_hash") << ": "
+        << optional_text("build_signature") << "\n";
+    out << "  libraries: MPI " << optional_text("mpi_runtime") << " (compiled against "
+        << optional_text("mpi_compiled") << "); HDF5 " << optional_text("hdf5_runtime")
+        << " (compiled against " << optional_text("hdf5_compiled") << "); Eigen "
+        << optional_text("eigen_version") << "; Boost " << optional_text("boost_version")
+        << "; Random123 " << optional_text("random123_version") << "; OpenMP "
+        << optional_text("openmp_version") << "\n";
+  }
+  long long run_count = 0;
+  const std::vector<RunRecord> runs = runs_of(f, &run_count);
+  if (!H5Lexists(f, "provenance", H5P_DEFAULT)) {
+    out << "  runs: not recorded (a file written before symsweep kept its runs list)\n";
+  } else {
+    Handle dset =
+        h5::dataset_handle(H5Dopen2(f, "provenance/runs", H5P_DEFAULT), "open /provenance/runs");
+    const auto capacity = h5::dataset_shape(dset.get()).at(0);
+    out << "  runs: " << run_count << " (" << capacity << " slots";
+    if (run_count > static_cast<long long>(capacity)) {
+      out << "; " << run_count - static_cast<long long>(capacity)
+          << " earlier run(s) overwritten: the last slot holds the latest";
+    }
+    out << ")\n";
+    const std::string file_signature = optional_text("build_signature");
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      const RunRecord& r = runs[k];
+      const long long number = k + 1 == runs.size() ? run_count : static_cast<long long>(k) + 1;
+      out << "    #" << number << " " << r.kind << " " << r.start_utc << " .. "
+          << (r.end_utc.empty() ? std::string("(no end: killed, or stopped by an error)")
+                                : r.end_utc + " " + r.ended)
+          << "; " << r.mpi_ranks << " rank(s) x " << r.omp_threads << " thread(s) on " << r.hosts;
+      if (r.points_finished >= 0) out << "; " << r.points_finished << " point(s) saved";
+      out << "; " << r.compiler << ", symsweep " << r.symsweep_version << " (" << r.git_commit
+          << (is_dirty(r.git_commit) ? ", DIRTY" : "") << "), build "
+          << signature_hash(r.build_signature) << "\n";
+      if (!r.build_change.empty()) {
+        out << "       BUILD CHANGED" << (r.allow_build_change ? " (--allow-build-change)" : "")
+            << ": " << r.build_change << "\n";
+      } else if (!file_signature.empty() && r.build_signature != file_signature &&
+                 !signature_difference(file_signature, r.build_signature).empty()) {
+        out << "       BUILD CHANGED: " << signature_difference(file_signature, r.build_signature)
+            << "\n";
+      }
+    }
+  }
 
   // The names in a group that are fields (not the scales linked there), in name order.
   const auto fields_of = [&](const char* group_name) {

@@ -59,6 +59,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "clock.hpp"
 #include "collective.hpp"
@@ -145,6 +146,93 @@ std::string gather_hosts(MPI_Comm comm, int rank, int ranks) {
   return hosts;
 }
 
+/// This process's CPU from /proc/cpuinfo (its first processor): the model and the flags; on
+/// ARM the implementer/part and the features. "unknown" where it cannot be read.
+std::pair<std::string, std::string> cpu_of_this_host() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string model, flags, implementer, part;
+  for (std::string line; std::getline(in, line);) {
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) {
+      if (!model.empty() || !flags.empty()) break;  // the first processor's block is over
+      continue;
+    }
+    const std::string key(text::trim(std::string_view(line).substr(0, colon)));
+    const std::string value(text::trim(std::string_view(line).substr(colon + 1)));
+    if ((key == "model name" || key == "cpu model" || key == "cpu") && model.empty()) model = value;
+    if ((key == "flags" || key == "Features") && flags.empty()) flags = value;
+    if (key == "CPU implementer" && implementer.empty()) implementer = value;
+    if (key == "CPU part" && part.empty()) part = value;
+  }
+  if (model.empty() && !implementer.empty()) {
+    model = "CPU implementer " + implementer + ", part " + part;
+  }
+  return {model.empty() ? "unknown" : model, flags.empty() ? "unknown" : flags};
+}
+
+/// The flags of a /proc/cpuinfo flags line that name SIMD instruction sets.
+std::string simd_flags(const std::string& flags) {
+  std::string out;
+  std::istringstream in(flags);
+  for (std::string f; in >> f;) {
+    if (f.rfind("sse", 0) == 0 || f.rfind("ssse", 0) == 0 || f.rfind("avx", 0) == 0 || f == "fma" ||
+        f == "asimd" || f.rfind("sve", 0) == 0) {
+      out += (out.empty() ? "" : " ") + f;
+    }
+  }
+  return out.empty() ? "none" : out;
+}
+
+/// The CPU of every host, gathered from every rank to rank 0 and broadcast: the full text (one
+/// line per distinct model and flags: "<hosts>: <model>; flags <flags>") and the short one
+/// ("<model> [<SIMD flags>]" per distinct CPU, " | " between). Collective.
+std::pair<std::string, std::string> gather_cpus(MPI_Comm comm, int rank, int ranks) {
+  char name[MPI_MAX_PROCESSOR_NAME] = {0};
+  int len = 0;
+  MPI_Get_processor_name(name, &len);
+  const auto [model, flags] = cpu_of_this_host();
+  const std::string mine = std::string(name) + '\n' + model + '\n' + flags;
+  int n = static_cast<int>(mine.size());
+  std::vector<int> sizes(static_cast<std::size_t>(rank == 0 ? ranks : 1), 0);
+  MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, comm);
+  std::vector<int> offsets(sizes.size(), 0);
+  for (std::size_t r = 1; r < sizes.size(); ++r) offsets[r] = offsets[r - 1] + sizes[r - 1];
+  std::vector<char> all(
+      static_cast<std::size_t>(rank == 0 ? std::max(1, offsets.back() + sizes.back()) : 1));
+  MPI_Gatherv(mine.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, 0,
+              comm);
+  std::string full, short_text;
+  if (rank == 0) {
+    // (model, flags) -> hosts, in rank order of first appearance.
+    std::vector<std::pair<std::pair<std::string, std::string>, std::vector<std::string>>> cpus;
+    for (int r = 0; r < ranks; ++r) {
+      const std::string entry(all.data() + offsets[static_cast<std::size_t>(r)],
+                              static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]));
+      const std::size_t a = entry.find('\n'), b = entry.find('\n', a + 1);
+      const std::string host = entry.substr(0, a);
+      const std::pair<std::string, std::string> cpu{entry.substr(a + 1, b - a - 1),
+                                                    entry.substr(b + 1)};
+      auto it =
+          std::find_if(cpus.begin(), cpus.end(), [&](const auto& c) { return c.first == cpu; });
+      if (it == cpus.end()) {
+        cpus.push_back({cpu, {}});
+        it = cpus.end() - 1;
+      }
+      if (std::find(it->second.begin(), it->second.end(), host) == it->second.end()) {
+        it->second.push_back(host);
+      }
+    }
+    for (const auto& [cpu, hosts] : cpus) {
+      full += text::join(hosts, ",") + ": " + cpu.first + "; flags " + cpu.second + "\n";
+      short_text +=
+          (short_text.empty() ? "" : " | ") + cpu.first + " [" + simd_flags(cpu.second) + "]";
+    }
+  }
+  broadcast(full, comm);
+  broadcast(short_text, comm);
+  return {full, short_text};
+}
+
 std::string utc_now() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -223,15 +311,20 @@ double free_bytes(const fs::path& dir) {
 ///     fields attached to it. The per-object sizes below are HDF5 1.10's, rounded up (measured:
 ///     34 datasets of a two-point linear2 sweep take 35 kB of metadata, 4.6 kB of it their
 ///     strings: about 0.9 kB a dataset besides its strings);
+///   - the runs list (/provenance/runs): kRunsCapacity slots of run_record_bytes(), allocated at
+///     creation like the fields, and its object headers; the build's and the hosts' attributes
+///     (host_cpus: one line of /proc/cpuinfo flags per distinct CPU, counted as 8 kB);
 ///   - the 64 kB that ResultStore::create reserves past the data (fallocate) for the metadata
 ///     HDF5 writes there at its flushes (at close HDF5 cuts the file back to what it used, so a
 ///     finished file is smaller than what the run needed on disk).
 /// The metadata is then counted 1.5 times (margin for the heap blocks HDF5 allocates ahead).
 double file_bytes(const Grid& grid, const Schema& schema, const std::string& config_text) {
   const double points = static_cast<double>(grid.size());
-  const double data = static_cast<double>(schema.record_bytes()) * points;
+  const double data = static_cast<double>(schema.record_bytes()) * points +
+                      static_cast<double>(kRunsCapacity * run_record_bytes() + 8);
   double fields = 0, ndims_all = 0, meta = 8 << 10;  // superblock, root group, /axes, groups
   meta += 2.0 * static_cast<double>(config_text.size()) + 2048;  // root attributes
+  meta += (8 << 10) + (4 << 10) + 2048;  // host_cpus; the build's attributes; /provenance
   for (FieldId id = 0; id < static_cast<FieldId>(schema.fields().size()); ++id) {
     if (!schema.present(id)) continue;
     const FieldDef& f = schema.field(id);
@@ -738,15 +831,29 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
                  list.c_str(), failed.size() > 5 ? ", ..." : "",
                  text::quote(message, false, 400).c_str());
   }
+  std::vector<long long> counts = runner.counts();
+  MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
+                MPI_SUM, comm);
+  {
+    // The runs list: how this run ended (a run killed, or stopped by an error, has no end).
+    long long finished = 0;
+    for (long long c : counts) finished += c;  // failed points included (the last count)
+    std::string ended = "complete";
+    if (runner.signal() != 0) {
+      ended = std::string("interrupted by ") + signal_name(runner.signal());
+    } else if (counts.back() > 0) {
+      ended = std::to_string(counts.back()) + " point(s) failed";
+    }
+    std::string end = utc_now();
+    broadcast(end, comm);
+    store.end_run(end, ended, finished);
+  }
   store.close();
 
   SweepSummary summary;
   summary.points = static_cast<long long>(grid.size());
   summary.done_before = done_before;
   summary.outcome_names = fields.schema().field(fields.core().outcome).members;
-  std::vector<long long> counts = runner.counts();
-  MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
-                MPI_SUM, comm);
   summary.failed = counts.back();
   counts.pop_back();
   summary.outcome_counts = std::move(counts);
@@ -840,6 +947,7 @@ Provenance make_provenance(const SweepOptions& options, MPI_Comm comm, int rank,
   prov.command_line = options.command_line;
   broadcast(prov.command_line, comm);
   prov.hosts = gather_hosts(comm, rank, ranks);
+  std::tie(prov.host_cpus, prov.cpus) = gather_cpus(comm, rank, ranks);
   prov.created_utc = utc_now();
   broadcast(prov.created_utc, comm);
   prov.mpi_ranks = ranks;
@@ -1028,6 +1136,8 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   const std::string final_path = named_partial ? file.substr(0, file.size() - suffix.size()) : file;
   std::string path = file;
   std::string config_text;
+  std::string build_change;  // how this build differs from the file's ("": the same)
+  std::string build_warning;
   OutputLock lock;
   std::optional<SweepSpec> spec;
   try {
@@ -1052,9 +1162,45 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
                           "), or run the sweep afresh");
       }
       config_text = info.config_text;
+      // The build: a signature that differs changes bits, so it is refused unless allowed; a
+      // compiler that differs alone is recorded and warned about.
+      if (info.build_signature.empty()) {
+        build_warning = text::quote(path) +
+                        " records no build signature (written before symsweep recorded one): "
+                        "whether this build computes the same bits is not checked";
+        return;
+      }
+      const std::string diff = signature_difference(info.build_signature, build_signature());
+      if (!diff.empty() && !options.allow_build_change) {
+        throw ConfigError(text::quote(path) +
+                          ": its points were computed by a build of another signature (the "
+                          "file's -> this build's: " +
+                          diff +
+                          "): resume it with that build, or pass "
+                          "--allow-build-change to mix builds (recorded in the file)");
+      }
+      const std::string now = compiler();
+      const std::string compiler_change =
+          info.compiler != now ? "compiler: " + info.compiler + " -> " + now : "";
+      if (!diff.empty()) {
+        build_change = diff + (compiler_change.empty() ? "" : "; " + compiler_change);
+        build_warning = text::quote(path) + ": resuming with a build of another signature (" +
+                        diff + "), as --allow-build-change asks; recorded in its runs list";
+      } else if (!compiler_change.empty()) {
+        build_change = compiler_change;
+        build_warning = text::quote(path) + " was written by " + info.compiler +
+                        ", this build is " + now +
+                        " (the build signature is the same): resuming; the change is recorded "
+                        "in its runs list";
+      }
     });
     broadcast(path, comm);
     broadcast(config_text, comm);
+    broadcast(build_change, comm);
+    broadcast(build_warning, comm);
+    if (rank == 0 && !build_warning.empty()) {
+      text::write_stderr("symsweep: warning: " + build_warning + "\n");
+    }
     if (log && path != file) {
       *log << "resuming the unfinished --overwrite run in " << path << " (it replaces " << file
            << " once complete)" << std::endl;
@@ -1100,6 +1246,25 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   }
   const long long done_before = static_cast<long long>(grid.size()) - todo;
   const int threads = max_threads(comm);
+  if (todo > 0) {  // a resume with nothing to run writes nothing, and is not listed
+    const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
+    RunRecord run;
+    run.kind = "resume";
+    run.start_utc = prov.created_utc;
+    run.mpi_ranks = ranks;
+    run.omp_threads = threads;
+    run.points_done_before = done_before;
+    run.hosts = prov.hosts;
+    run.cpus = prov.cpus;
+    run.symsweep_version = version();
+    run.git_commit = git_commit();
+    run.compiler = compiler();
+    run.build_signature = build_signature();
+    run.allow_build_change = options.allow_build_change ? 1 : 0;
+    run.build_change = build_change;
+    run.command_line = prov.command_line;
+    store.begin_run(run);
+  }
   if (log) {
     *log << version_string() << "\nresuming " << path << ": sweep '" << spec->name() << "', "
          << done_before << " of " << grid.size() << " point(s) done, " << todo << " to run on "

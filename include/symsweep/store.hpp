@@ -5,8 +5,14 @@
 // enum members, descriptions and units from the file.
 //
 //   /                     attributes: format, numerics_version, symsweep_version, git_commit,
-//                         created_utc, config_text (resolved INI), config_sha256, command_line,
-//                         mpi_ranks, omp_threads, hosts, seed, name, model, n_points
+//                         git_dirty, created_utc, config_text (resolved INI), config_sha256,
+//                         command_line, mpi_ranks, omp_threads, hosts, host_cpus, seed, name,
+//                         model, n_points, and the build's (version.hpp, build_provenance():
+//                         compiler, build flags, build_signature, library versions)
+//   /provenance/runs      the runs that wrote the file (the creating run, then each resume with
+//                         points to run), kRunsCapacity compound slots (RunRecord), preallocated
+//   /provenance/run_count int64 scalar: how many runs began (past the capacity the last slot is
+//                         overwritten by each later run, and the count goes on)
 //   /<key>                one dimension scale per swept parameter, in [axes] order (numbers as
 //                         int64 or float64; text, choices, vectors and matrices as fixed-length
 //                         UTF-8 strings of their canonical text, with _Encoding = "utf-8")
@@ -36,6 +42,7 @@
 // status is written and flushed, so a point reads `done` only once its data is on disk.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,9 +60,44 @@ struct Provenance {
   std::string command_line;
   std::string hosts;        ///< comma-separated host names of the ranks
   std::string created_utc;  ///< ISO 8601
+  /// The CPU of every host: one line per distinct (model, flags), "<hosts>: <model>; flags
+  /// <flags>" (/proc/cpuinfo)
+  std::string host_cpus;
+  /// The same, short: "<model> [<its SIMD flags>]" per distinct CPU, for the runs list
+  std::string cpus;
   int mpi_ranks = 1;
   int omp_threads = 1;
 };
+
+/// One run that wrote a result file: a slot of /provenance/runs. Text longer than its slot's
+/// width (kRunTextWidths) is cut, ending in "...".
+struct RunRecord {
+  std::string kind;       ///< "run" or "resume"
+  std::string start_utc;  ///< ISO 8601
+  std::string end_utc;    ///< "" until it ends (stays "": killed, or stopped by an error)
+  std::string ended;      ///< "complete", "interrupted by SIGTERM", "3 point(s) failed"; ""
+  long long mpi_ranks = 0;
+  long long omp_threads = 0;
+  long long points_done_before = 0;  ///< points done when it began
+  long long points_finished = -1;    ///< points it saved (failed ones included); -1 until it ends
+  std::string hosts;
+  std::string cpus;  ///< Provenance::cpus
+  std::string symsweep_version;
+  std::string git_commit;
+  std::string compiler;
+  std::string build_signature;
+  long long allow_build_change = 0;  ///< 1: resumed with --allow-build-change
+  /// How this run's build differs from the file's (signature_difference, or the compiler
+  /// alone); "" for the same build
+  std::string build_change;
+  std::string command_line;
+};
+
+/// Slots of /provenance/runs in a new file. Past them the count goes on and the last slot holds
+/// the latest run: the first kRunsCapacity - 1 runs and the latest are kept.
+inline constexpr int kRunsCapacity = 32;
+/// Bytes of one slot (the compound type's size).
+std::size_t run_record_bytes();
 
 /// The file format this build writes: the layout above. It changes only when something a reader
 /// of the documented layout relies on moves or changes meaning (README.md, "Versions").
@@ -92,6 +134,15 @@ class ResultStore {
   /// Every point's status code (Status), in flat index order, read by every rank. Collective.
   std::vector<std::uint8_t> read_status();
 
+  /// Records `run` (identical on every rank) in the next slot of /provenance/runs and counts it,
+  /// flushed. Returns its run number (1 for the creating run), or 0 for a file made before the
+  /// runs list (nothing is recorded: its metadata stays as it was). Collective. create() records
+  /// the creating run itself.
+  long long begin_run(const RunRecord& run);
+  /// Completes the record of the run begun by create() or begin_run(): its end, how it ended,
+  /// and the points it saved. Collective; nothing for a file without the runs list.
+  void end_run(const std::string& end_utc, const std::string& ended, long long points_finished);
+
   /// Writes this rank's finished points (any subset of the grid, possibly empty; their Records
   /// made from this store's schema). Collective.
   void write(const std::vector<PointResult>& points);
@@ -126,9 +177,16 @@ struct FileInfo {
   std::string symsweep_version;
   std::string git_commit;
   long long numerics_version = 1;  ///< files of numerics version 1 have no such attribute
+  std::string build_signature;     ///< "" in files made before it was recorded
+  std::string compiler;            ///< "" in files made before it was recorded
 };
 /// Reads them. A file that is not a symsweep result file of this format is a ConfigError.
 FileInfo read_file_info(const std::string& path);
+
+/// The runs list of a result file (/provenance/runs, the slots in use, in order) and how many
+/// runs began (more than the slots once past the capacity). Empty and 0 for a file made before
+/// the runs list. Serial.
+std::vector<RunRecord> read_runs(const std::string& path, long long* count = nullptr);
 
 /// A human-readable summary of a result file (provenance, axes, the counts of every enum field and
 /// a summary of every scalar real field of /results, read from the file itself), as printed by

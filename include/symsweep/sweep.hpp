@@ -30,6 +30,9 @@ struct SweepOptions {
   bool overwrite = false;
   /// The command line recorded in the file's provenance.
   std::string command_line;
+  /// resume_sweep: resume a file whose build signature (version.hpp) differs from this build's
+  /// (refused otherwise); the change is recorded in the file's runs list.
+  bool allow_build_change = false;
   /// Where rank 0 prints the resolved sweep, its progress (every 5 s on long runs) and the
   /// summary; nullptr prints nothing. Other ranks never print.
   std::ostream* log = nullptr;
@@ -77,7 +80,9 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
 /// the rank counts of each part. When <file>.partial exists (an unfinished --overwrite run), that
 /// is the run resumed, and it replaces `file` once complete; `file` may also name the .partial.
 /// Throws ConfigError on every rank when the file is not a symsweep file, was computed with
-/// another numerics version, or `given` (a config named beside it; may be null) resolves to
+/// another numerics version or (unless options.allow_build_change) by a build of another
+/// signature (build_signature(), naming the difference; a compiler version alone is warned
+/// about on stderr, not refused), or `given` (a config named beside it; may be null) resolves to
 /// another config, naming the first difference; or when another run holds the output.
 SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_Comm comm,
                           const SweepOptions& options);

@@ -37,6 +37,7 @@ struct RunOptions {
   std::vector<std::string> sets;
   double checkpoint = 60;
   bool overwrite = false;
+  bool allow_build_change = false;  // resume
   bool dry_run = false;
   bool quiet = false;
   bool help = false;
@@ -62,6 +63,13 @@ po::options_description run_options_description(RunOptions& o, bool resume) {
                        "completes; an interrupted replacement is resumed with `symsweep resume`)")(
         "dry-run,n", po::bool_switch(&o.dry_run),
         "print the points, the file's size, the memory per rank and the free disk, and stop");
+  }
+  if (resume) {
+    desc.add_options()("allow-build-change", po::bool_switch(&o.allow_build_change),
+                       "resume a file whose build signature (compiler flags, SIMD width, Eigen "
+                       "and numerics versions: `symsweep inspect` shows it) differs from this "
+                       "build's, which is refused otherwise; the change is recorded in the "
+                       "file's runs list");
   }
   desc.add_options()("quiet,q", po::bool_switch(&o.quiet), "print only errors")(
       "help,h", po::bool_switch(&o.help), "show this help");
@@ -167,7 +175,8 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
                              : "Usage: mpirun -np R symsweep run CONFIG.ini [options]\n\n")
                   << run_options_description(scratch, resume) << "\n"
                   << "Exit status: 0 done; 1 failed points or a runtime failure; 2 bad input "
-                     "(nothing changed); 3 interrupted by SIGTERM, SIGINT or SIGUSR1 after "
+                     "(nothing changed: e.g. resume of a file another build signature wrote); 3 "
+                     "interrupted by SIGTERM, SIGINT or SIGUSR1 after "
                      "saving every finished point (continue with symsweep resume OUT.h5).\n"
                   << "The configuration keys and models are listed by `symsweep --help`.\n";
       }
@@ -178,6 +187,7 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
 
     SweepOptions options;
     options.overwrite = opts.overwrite;
+    options.allow_build_change = opts.allow_build_change;
     options.command_line = command_line;
     options.log = opts.quiet ? nullptr : &std::cout;
     options.checkpoint_seconds = opts.checkpoint;
