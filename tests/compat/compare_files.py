@@ -16,7 +16,8 @@ The resolved config is compared key by key: every key of OLD's config_text with 
 NEW's (keys added since are listed; config_sha256 is compared only when the texts are equal).
 Documentation attributes (description, long_name) that were reworded are listed, not judged.
 Attributes that describe one run rather than its results (created_utc, git_commit, command_line,
-hosts, mpi_ranks, omp_threads) and the values of /run (wall times, placement) may differ; HDF5's own
+hosts, mpi_ranks, omp_threads, the build's and the hosts' CPUs), the values of /run (wall times,
+placement) and of /provenance (the runs that wrote the file) may differ; HDF5's own
 bookkeeping of dimension scales (DIMENSION_LIST, REFERENCE_LIST: object references) is compared
 through the labels and the scales themselves.
 """
@@ -26,7 +27,15 @@ import sys
 import h5py
 import numpy as np
 
-RUN_SPECIFIC = {"created_utc", "git_commit", "command_line", "hosts", "mpi_ranks", "omp_threads"}
+RUN_SPECIFIC = {"created_utc", "git_commit", "command_line", "hosts", "mpi_ranks", "omp_threads",
+                "git_dirty", "host_cpus",
+                # the build (README "Random numbers and reproducibility"): another machine's
+                # build may differ in any of them and still give the reference's bits
+                "compiler", "build_type", "build_flags", "eigen_simd", "build_signature",
+                "build_signature_hash", "mpi_runtime", "mpi_compiled", "hdf5_runtime",
+                "hdf5_compiled", "eigen_version", "boost_version", "random123_version",
+                "openmp_version"}
+PROVENANCE = {"provenance/runs", "provenance/run_count"}  # the runs that wrote the file
 DOCUMENTATION = {"description", "long_name"}
 REFERENCES = {"DIMENSION_LIST", "REFERENCE_LIST"}
 PLACEMENT = {"run/seconds", "run/rank"}
@@ -128,8 +137,8 @@ def main(argv):
                                  f"{sorted(set(new_enum) - set(old_enum))}")
             if a.shape != b.shape:
                 problems.append(f"/{path}: shape {b.shape}, was {a.shape}")
-            elif path not in PLACEMENT and not (layout and path.split("/")[0] in VALUES) \
-                    and not same(a[()], b[()]):
+            elif path not in PLACEMENT | PROVENANCE \
+                    and not (layout and path.split("/")[0] in VALUES) and not same(a[()], b[()]):
                 problems.append(f"/{path}: values differ")
             if not same(a.fillvalue, b.fillvalue):
                 problems.append(f"/{path}: fill {b.fillvalue!r}, was {a.fillvalue!r}")
