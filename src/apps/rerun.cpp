@@ -36,6 +36,7 @@
 
 #include "apps.hpp"
 #include "h5.hpp"
+#include "lock.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/schedule.hpp"
@@ -272,6 +273,9 @@ std::size_t match_value(const ParamDef& def, const AxisSpec& axis, const std::st
       if (v >= x && (!above || v < axis.values[*above].numbers[0])) above = i;
     }
     if (hits.size() == 1) return hits[0];
+    for (std::size_t i : hits) {  // grid values closer than the tolerance: the exact one wins
+      if (axis.values[i].numbers[0] == x) return i;
+    }
     if (hits.size() > 1) {
       std::vector<std::string> texts;
       for (std::size_t i : hits) texts.push_back(axis.values[i].text);
@@ -639,7 +643,8 @@ std::size_t print_table(const std::vector<Row>& rows, std::ostream& out,
 
 // ---------------------------------------------------------------------------- the dense trace
 /// The new file's checks before anything is computed: a new file (never replaced), in a
-/// directory that exists. Throws ConfigError. (run_sweep checks the rest, and takes its lock.)
+/// directory that exists, that no other run holds (its lock, lock.hpp). Throws ConfigError.
+/// run_sweep checks them again, and the rest, when it writes the file under its lock.
 void check_new_output(const std::string& output) {
   std::error_code ec;
   if (fs::exists(output, ec) || fs::is_symlink(output, ec)) {
@@ -653,6 +658,7 @@ void check_new_output(const std::string& output) {
     throw ConfigError("-o " + text::quote(output) + ": the directory " + text::quote(dir.string()) +
                       " does not exist; create it first");
   }
+  OutputLock(output).discard();  // another run writing it refuses now, not after the point
 }
 
 /// The config of the dense trace: the file's, with every axis fixed at the point's value and
@@ -672,7 +678,7 @@ SweepSpec dense_spec(const std::string& config_text, const Grid& grid, std::uint
         "--trace-every " + std::to_string(every) + ": gives " + text::format_double(records) +
         " trace records (optimizer.steps = " + std::to_string(steps) + "); at most " +
         text::format_double(kMaxDenseRecords) + " are allowed: K >= " +
-        text::format_double(std::ceil(static_cast<double>(steps) / kMaxDenseRecords)));
+        text::format_double(std::floor(static_cast<double>(steps) / kMaxDenseRecords) + 1));
   }
   std::vector<std::string> overrides;
   for (const AxisSpec& axis : grid.axes()) {
