@@ -703,13 +703,75 @@ SweepSpec dense_spec(const std::string& config_text, const Grid& grid, std::uint
   return spec;
 }
 
-/// The trace fields' element stride along "step" (their first trailing dimension), or 0 for a
-/// field without one.
-std::size_t step_stride(const Schema& schema, FieldId id) {
-  const FieldDef& f = schema.field(id);
-  if (f.dims.empty() || f.dims.front() != "step") return 0;
-  const std::size_t steps = schema.tail_shape(id).front();
-  return steps == 0 ? 0 : schema.count(id) / steps;
+/// The bytes of one element of `f` at its fill value.
+std::vector<unsigned char> fill_bytes(const FieldDef& f) {
+  std::vector<unsigned char> b(Schema::elem_size(f.type), 0);
+  switch (f.type) {
+    case ElemType::f64:
+      std::memcpy(b.data(), &f.fill, 8);
+      break;
+    case ElemType::i64: {
+      const auto v = static_cast<std::int64_t>(f.fill);
+      std::memcpy(b.data(), &v, 8);
+      break;
+    }
+    case ElemType::i32: {
+      const auto v = static_cast<std::int32_t>(f.fill);
+      std::memcpy(b.data(), &v, 4);
+      break;
+    }
+    case ElemType::enum8:
+      b[0] = static_cast<unsigned char>(f.fill);
+      break;
+  }
+  return b;
+}
+
+/// The dense file's values of a field laid out as the stored ones, to compare them element by
+/// element: `rows` pairs a stored row with a dense one (a trace's records at the steps both
+/// files hold; a /results field is one row), copied where both tail shapes have the element and
+/// set to the fill value where only the stored one has it (a trailing dimension is as long as the
+/// largest point of its grid needs: the point alone may need less); rows not paired keep the
+/// stored values. Null when the shapes cannot be paired (another rank of dimensions, or a
+/// dense dimension longer than the stored one).
+std::optional<Slice> as_stored(const Schema& a, const Slice& stored, const Schema& b,
+                               const Slice& dense, bool by_step,
+                               const std::vector<std::pair<std::size_t, std::size_t>>& rows) {
+  std::vector<std::size_t> ta = a.tail_shape(stored.id), tb = b.tail_shape(dense.id);
+  if (ta.size() != tb.size() || (by_step && ta.empty())) return std::nullopt;
+  if (by_step) {
+    ta.erase(ta.begin());
+    tb.erase(tb.begin());
+  }
+  for (std::size_t d = 0; d < ta.size(); ++d) {
+    if (tb[d] > ta[d]) return std::nullopt;
+  }
+  const FieldDef& f = a.field(stored.id);
+  const std::size_t size = Schema::elem_size(f.type);
+  std::size_t row_a = 1, row_b = 1;
+  for (std::size_t n : ta) row_a *= n;
+  for (std::size_t n : tb) row_b *= n;
+  const std::vector<unsigned char> fill = fill_bytes(f);
+  Slice out = stored;
+  out.id = stored.id;
+  for (const auto& [i, j] : rows) {
+    for (std::size_t e = 0; e < row_a; ++e) {
+      // e's multi-index in the stored row, and its flat index in the dense row when it has one.
+      std::size_t rest = e, at_b = 0, stride_b = 1;
+      bool inside = true;
+      for (std::size_t d = ta.size(); d-- > 0;) {
+        const std::size_t k = rest % ta[d];
+        rest /= ta[d];
+        inside = inside && k < tb[d];
+        at_b += k * stride_b;
+        stride_b *= tb[d];
+      }
+      const unsigned char* from =
+          inside ? dense.bytes.data() + (j * row_b + at_b) * size : fill.data();
+      std::memcpy(out.bytes.data() + (i * row_a + e) * size, from, size);
+    }
+  }
+  return out;
 }
 
 struct DenseCheck {
@@ -730,52 +792,44 @@ DenseCheck check_dense(const std::string& output, const SweepSpec& spec,
                                  [](Group g) { return g != Group::run; });
   const Schema& a = fields.schema();
   const Schema& b = dense_fields.schema();
-  DenseCheck check;
-  for (const auto& [path, slice] : stored) {
-    if (path.rfind("results/", 0) != 0 || slice.id < 0) continue;
-    const auto it = dense.find(path);
-    if (it == dense.end()) {
-      Row row;
-      row.field = path;
-      row.stored = "(read)";
-      row.recomputed = "(not in the dense file)";
-      check.results.push_back(row);
-      continue;
-    }
-    check.results.push_back(compare(path, a, slice, b, it->second));
-  }
-  // Traces: the steps both files recorded.
+  // The steps both files recorded (as positions in each).
   const std::vector<std::int64_t>& steps_a = fields.record_steps();
   const std::vector<std::int64_t>& steps_b = dense_fields.record_steps();
   std::vector<std::pair<std::size_t, std::size_t>> shared;
   for (std::size_t i = 0, j = 0; i < steps_a.size() && j < steps_b.size();) {
-    if (steps_a[i] == steps_b[j])
+    if (steps_a[i] == steps_b[j]) {
       shared.emplace_back(i++, j++);
-    else if (steps_a[i] < steps_b[j])
+    } else if (steps_a[i] < steps_b[j]) {
       ++i;
-    else
+    } else {
       ++j;
+    }
   }
+  DenseCheck check;
   check.shared_steps = shared.size();
   for (const auto& [path, slice] : stored) {
-    if (path.rfind("traces/", 0) != 0 || !slice.problem.empty() || slice.id < 0) continue;
+    if (slice.id < 0 || !slice.problem.empty()) continue;
+    const bool trace = path.rfind("traces/", 0) == 0;
     const auto it = dense.find(path);
-    if (it == dense.end() || !it->second.problem.empty() || it->second.id < 0) continue;
-    const std::size_t sa = step_stride(a, slice.id), sb = step_stride(b, it->second.id);
-    if (sa == 0 || sa != sb) continue;
-    const std::size_t size = Schema::elem_size(a.field(slice.id).type);
-    Slice pa, pb;
-    pa.id = slice.id;
-    pb.id = it->second.id;
-    for (const auto& [i, j] : shared) {
-      pa.bytes.insert(pa.bytes.end(), slice.bytes.begin() + i * sa * size,
-                      slice.bytes.begin() + (i + 1) * sa * size);
-      pb.bytes.insert(pb.bytes.end(), it->second.bytes.begin() + j * sb * size,
-                      it->second.bytes.begin() + (j + 1) * sb * size);
+    std::optional<Slice> laid_out;
+    if (it != dense.end() && it->second.id >= 0 && it->second.problem.empty()) {
+      const FieldDef& f = a.field(slice.id);
+      const bool by_step = trace && !f.dims.empty() && f.dims.front() == "step";
+      laid_out =
+          as_stored(a, slice, b, it->second, by_step,
+                    by_step ? shared : std::vector<std::pair<std::size_t, std::size_t>>{{0, 0}});
     }
-    Row row = compare(path, a, pa, b, pb);
-    row.field = path + " at the shared steps";
-    check.traces.push_back(row);
+    Row row;
+    if (laid_out) {
+      row = compare(path, a, slice, a, *laid_out);
+    } else {
+      row.field = path;
+      row.stored = "(read)";
+      row.recomputed = it == dense.end() || it->second.id < 0 ? "(not in the dense file)"
+                       : it->second.problem.empty()           ? "(another shape)"
+                                                              : "(" + it->second.problem + ")";
+    }
+    (trace ? check.traces : check.results).push_back(row);
   }
   return check;
 }

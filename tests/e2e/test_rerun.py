@@ -46,13 +46,6 @@ def fields_of(f):
             if ds.attrs.get("CLASS") != b"DIMENSION_SCALE"}
 
 
-def point_of(f, index):
-    """Every field of /results and /traces of flat point `index`, as raw bytes."""
-    shape = f["results/status"].shape
-    at = np.unravel_index(index, shape)
-    return {name: np.ascontiguousarray(f[name][at]).tobytes() for name in fields_of(f)}
-
-
 @pytest.fixture(scope="module")
 def bif(tmp_path_factory):
     out = tmp_path_factory.mktemp("rerun") / "bif.h5"
@@ -221,26 +214,36 @@ def test_ambiguous_values_and_the_dense_trace_bound(tmp_path):
     assert not (tmp_path / "dense.h5").exists()
 
 
+def same_values(stored, alone, name):
+    """A point's values in a sweep's file equal its values alone: a trailing dimension is as long
+    as the largest point of its grid needs, so the sweep's may be longer, the rest at the fill
+    value (NaN, -1)."""
+    assert stored.ndim == alone.ndim and all(n <= m for n, m in zip(alone.shape, stored.shape))
+    block = tuple(slice(0, n) for n in alone.shape)
+    assert stored[block].tobytes() == alone.tobytes(), name
+    rest = np.ones(stored.shape, bool)
+    rest[block] = False
+    fill = np.isnan(stored[rest]) if stored.dtype.kind == "f" else stored[rest] == -1
+    assert fill.all(), name
+
+
 def check_dense(original, index, dense, every):
     """The dense file holds the point alone: its /results are the original's, its traces are
     recorded every `every` steps and equal the original's at the steps both record."""
     with h5py.File(original, "r") as f, h5py.File(dense, "r") as d:
         assert d.attrs["n_points"] == 1 and len(d.get("axes", {})) == 0
         assert f"\n[record]\nevery = {every}\n" in d.attrs["config_text"]
-        a, b = point_of(f, index), point_of(d, 0)
-        results = {n for n in a if n.startswith("results/")}
-        assert results == {n for n in b if n.startswith("results/")}
-        for name in results:
-            assert a[name] == b[name], name
+        assert fields_of(f) == fields_of(d)
+        at = np.unravel_index(index, f["results/status"].shape)
+        for name in sorted(n for n in fields_of(f) if n.startswith("results/")):
+            same_values(np.asarray(f[name][at]), np.asarray(d[name][()]), name)
         steps = int(re.search(r"^steps = (\d+)$", d.attrs["config_text"], re.M).group(1))
         np.testing.assert_array_equal(d["step"][()], np.arange(0, steps + 1, every))
         shared = np.isin(f["step"][()], d["step"][()])
         where = np.isin(d["step"][()], f["step"][()])
-        at = np.unravel_index(index, f["results/status"].shape)
-        traces = [n for n in a if n.startswith("traces/")]
-        assert traces
-        for name in traces:
-            assert f[name][at][shared].tobytes() == d[name][()][where].tobytes(), name
+        assert shared.sum() == where.sum() > 1
+        for name in sorted(n for n in fields_of(f) if n.startswith("traces/")):
+            same_values(f[name][at][shared], d[name][()][where], name)
         return len(d["step"])
 
 
@@ -272,7 +275,6 @@ name = online
 [model]
 name = linear2
 dx = 3
-h = 2
 dy = 2
 [data]
 mode = online
@@ -286,31 +288,50 @@ noise_batch = 64
 [axes]
 optimizer.eta = 0.01, 0.3
 sweep.seed = 0, 1
+model.h = 2, 3
 """
 
 
 def test_online_gradient_noise_is_unmoved_by_a_dense_trace(tmp_path):
+    # Online SGD measures the gradient noise on fresh samples at every record and at the end;
+    # each measurement draws from its own step's substream, so recording at every step moves no
+    # other number. The width h is swept: the point with h = 2 alone has shorter trailing
+    # dimensions (the conserved spectrum, the generators) than the sweep's file.
     config = tmp_path / "online.ini"
     config.write_text(ONLINE)
     out = tmp_path / "online.h5"
     assert symsweep("run", config, "-o", out, "--quiet").code == 0
     with h5py.File(out, "r") as f:
         assert {"results/grad_noise", "traces/grad_noise", "results/noether_flow"} <= fields_of(f)
+    p = 6  # eta = 0.3, seed 1, h = 2
     dense = tmp_path / "point.h5"
-    r = symsweep("rerun", out, "--index", 3, "--trace-every", 1, "-o", dense)
+    r = symsweep("rerun", out, "--index", p, "--trace-every", 1, "-o", dense)
     assert r.code == 0, r
-    assert check_dense(out, 3, dense, 1) == 61
+    assert "h = 2" in r.out.splitlines()[0]
+    assert check_dense(out, p, dense, 1) == 61
+    with h5py.File(out, "r") as f, h5py.File(dense, "r") as d:
+        assert d["results/C_final"].shape[-1] < f["results/C_final"].shape[-1]
 
 
-def test_build_difference_is_reported_and_strict_refuses(bif, tmp_path):
-    out, _, _, _ = bif
-    other = tmp_path / "other.h5"
-    shutil.copy(out, other)
-    with h5py.File(other, "r+") as f:
-        f.attrs["numerics_version"] = np.int64(5)
-    r = symsweep("rerun", other, "--index", 0)
-    assert r.code == 0 and "build: differs" in r.out and "numerics version 5" in r.out, r
-    r = symsweep("rerun", other, "--index", 0, "--strict")
+def test_the_pinned_reference_file_reruns_bit_for_bit_and_older_builds_are_reported(bif):
+    # tests/compat/reference_v<N>.h5: a sweep of 12 linear2 points made by an earlier build of
+    # this numerics version on 2 ranks, pinned bit for bit. Every point of it reruns equal.
+    compat = SOURCE_DIR / "tests" / "compat"
+    r = symsweep("rerun", bif[0], "--index", 0)
+    this = int(re.search(r"^this: .*numerics version (\d+)$", r.out, re.M).group(1))
+    reference = compat / f"reference_v{this}.h5"
+    with h5py.File(reference, "r") as f:
+        n = int(f.attrs["n_points"])
+    for p in range(n):
+        r = symsweep("rerun", reference, "--index", p)
+        assert r.code == 0 and "build: differs" not in r.out, r
+    # A file of an earlier numerics version: the difference is said, the numbers that changed
+    # since differ (exit 1), and --strict refuses before computing anything.
+    older = compat / f"reference_v{this - 1}.h5"
+    r = symsweep("rerun", older, "--index", 0)
+    assert r.code == 1 and "NOT EQUAL" in r.out, r
+    assert f"build: differs from the file's (numerics version {this - 1} in the file" in r.out
+    r = symsweep("rerun", older, "--index", 0, "--strict")
     assert r.code == 2 and "--strict" in r.err and r.out == "", r
 
 
