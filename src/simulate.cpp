@@ -4,10 +4,13 @@
 #include <cfenv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
+#include <string>
 
 #include "clock.hpp"
 #include "symsweep/cancel.hpp"
@@ -912,9 +915,21 @@ class FloatingPointGuard {
  private:
   std::fenv_t saved_;
 };
+
+/// Test hook, beside the run loop's and the store's (sweep.cpp, store.cpp): with
+/// SYMSWEEP_INJECT_FAULT=point:<index> in the environment, point <index> of the grid throws as it
+/// starts, as a point whose set-up raised an error does. A run records it as failed, and
+/// `symsweep rerun` under the same environment recomputes it as failed (tests/e2e/test_rerun.py).
+void maybe_inject_point_fault(std::uint64_t index) {
+  const char* spec = std::getenv("SYMSWEEP_INJECT_FAULT");
+  if (spec != nullptr && std::string(spec) == "point:" + std::to_string(index)) {
+    throw std::runtime_error(std::string("injected fault (SYMSWEEP_INJECT_FAULT=") + spec + ")");
+  }
+}
 }  // namespace
 
 PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index) {
+  maybe_inject_point_fault(index);
   const FloatingPointGuard guard;
   PointRun run(grid, fields, index);
   run.advance(std::numeric_limits<std::int64_t>::max());
@@ -923,6 +938,7 @@ PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uin
 
 bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index,
                     const std::function<bool()>& keep_going, PointResult& out) {
+  maybe_inject_point_fault(index);
   const FloatingPointGuard guard;
   PointRun run(grid, fields, index);
   // Slices of about 10 ms: short enough that a stop is seen promptly, long enough that the

@@ -5,7 +5,8 @@
 //   symsweep --help
 //
 // Only `run` and `resume` initialise MPI (MPI_THREAD_FUNNELED: the master thread of each rank makes
-// every MPI and HDF5 call); `inspect`, --help and --version run as plain processes.
+// every MPI and HDF5 call), and `rerun` when it writes a dense trace; `inspect`, --help and
+// --version run as plain processes.
 #include <mpi.h>
 
 #include <iostream>
@@ -36,6 +37,10 @@ constexpr const char* kUsage = R"(Usage:
   symsweep inspect OUT.h5
         Summarise a result file: provenance, axes, the points per member of every enum field
         (status, outcome, ...) and the range of every real field, as the file declares them.
+  symsweep rerun OUT.h5 --point KEY=VALUE,... | --index N [--trace-every K -o POINT.h5]
+        Recompute one point from the file's own config and compare every field of /results
+        and /traces with the stored values, bit for bit (exit 0 equal, 1 not); with
+        --trace-every, also write the point's dense trace as a one-point result file.
   symsweep --help | --version
 
 Exit status: 0 done; 1 failed points or a runtime failure (I/O, MPI; what was checkpointed
@@ -109,6 +114,8 @@ int main(int argc, char** argv) {
     if (command == "run") return mpi_command(argc, argv, false);
     if (command == "resume") return mpi_command(argc, argv, true);
     if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
+    if (command == "rerun")
+      return symsweep::apps::rerun({argv + 2, argv + argc}, quoted_command_line(argc, argv));
     if (command == "--version" || command == "-V") {
       std::cout << symsweep::version_string() << "\n";
       return symsweep::kExitOk;
