@@ -185,26 +185,33 @@ class MpiScope {
 };
 
 // ------------------------------------------------------------------------------ build signature
-/// THE ONE PLACE where rerun compares the build that wrote the file with this one: it prints both,
-/// and their differences in what changes the numbers. A reader's build usually differs from the
+/// Where rerun compares the build that wrote the file with this one: it prints both, and their
+/// differences in what changes the numbers: the numerics version and the build signature
+/// (version.hpp: code-generation flags, the SIMD width Eigen compiled for, the Eigen version); a
+/// compiler version alone is printed, not a difference. A reader's build usually differs from the
 /// writer's, so a difference is reported and the point recomputed anyway; under --strict it is
-/// refused (ConfigError: exit 2, before anything is computed). What is compared today: the
-/// numerics version (a different one gives other numbers by design). The file's build signature
-/// and this build's (the root attribute build_signature; version.hpp's build_signature() and
-/// signature_difference()) belong here too, reported and refused the same way.
+/// refused (ConfigError: exit 2, before anything is computed).
 void check_build(const FileInfo& info, const std::string& path, bool strict, std::ostream& out) {
   out << "file:  written by symsweep " << info.symsweep_version << " (" << info.git_commit
-      << "), numerics version " << info.numerics_version << "\nthis:  " << version_string()
-      << ", numerics version " << kNumericsVersion << "\n";
+      << "), numerics version " << info.numerics_version;
+  if (!info.compiler.empty()) out << ", " << info.compiler;
+  out << "\nthis:  " << version_string() << ", numerics version " << kNumericsVersion << ", "
+      << compiler() << "\n";
   std::vector<std::string> differences;
   if (info.numerics_version != kNumericsVersion) {
     differences.push_back("numerics version " + std::to_string(info.numerics_version) +
                           " in the file, " + std::to_string(kNumericsVersion) + " here");
   }
+  if (info.build_signature.empty()) {
+    out << "build: the file records no build signature (written before symsweep recorded it)\n";
+  } else {
+    const std::string diff = signature_difference(info.build_signature, build_signature());
+    if (!diff.empty()) differences.push_back("build signature: " + diff);
+  }
   if (differences.empty()) return;
   const std::string list = text::join(differences, "; ");
   if (strict) {
-    throw ConfigError(text::quote(path) + ": written by a build that computes other numbers (" +
+    throw ConfigError(text::quote(path) + ": written by a build that may compute other numbers (" +
                       list + "); --strict refuses to compare (leave it out to recompute anyway)");
   }
   out << "build: differs from the file's (" << list

@@ -318,7 +318,7 @@ def test_the_pinned_reference_file_reruns_bit_for_bit_and_older_builds_are_repor
     # this numerics version on 2 ranks, pinned bit for bit. Every point of it reruns equal.
     compat = SOURCE_DIR / "tests" / "compat"
     r = symsweep("rerun", bif[0], "--index", 0)
-    this = int(re.search(r"^this: .*numerics version (\d+)$", r.out, re.M).group(1))
+    this = int(re.search(r"^this: .*numerics version (\d+)", r.out, re.M).group(1))
     reference = compat / f"reference_v{this}.h5"
     with h5py.File(reference, "r") as f:
         n = int(f.attrs["n_points"])
@@ -333,6 +333,23 @@ def test_the_pinned_reference_file_reruns_bit_for_bit_and_older_builds_are_repor
     assert f"build: differs from the file's (numerics version {this - 1} in the file" in r.out
     r = symsweep("rerun", older, "--index", 0, "--strict")
     assert r.code == 2 and "--strict" in r.err and r.out == "", r
+
+
+def test_a_build_signature_difference_is_reported_and_refused_under_strict(bif):
+    # The test hook makes this build's signature differ in one entry (what -mavx2 would change):
+    # rerun says so and recomputes anyway (this build computes the same bits in truth), --strict
+    # refuses before computing; a compiler version alone is no difference.
+    out = bif[0]
+    other = {"SYMSWEEP_TEST_BUILD_OVERRIDE": "simd=AVX (4 doubles per packet)"}
+    r = symsweep("rerun", out, "--index", 0, env=other)
+    assert r.code == 0, r
+    assert re.search(r"^build: differs from the file's \(build signature: simd: .* -> AVX \(4 "
+                     r"doubles per packet\)\)", r.out, re.M), r.out
+    r = symsweep("rerun", out, "--index", 0, "--strict", env=other)
+    assert r.code == 2 and "simd: " in r.err and "--strict refuses" in r.err and r.out == "", r
+    r = symsweep("rerun", out, "--index", 0, "--strict",
+                 env={"SYMSWEEP_TEST_BUILD_OVERRIDE": "compiler=GNU 99.1.0"})
+    assert r.code == 0 and "build: differs" not in r.out and "GNU 99.1.0" in r.out, r
 
 
 def test_more_than_one_rank_is_refused(bif):
