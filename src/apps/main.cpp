@@ -36,6 +36,10 @@ constexpr const char* kUsage = R"(Usage:
   symsweep inspect OUT.h5
         Summarise a result file: provenance, axes, the points per member of every enum field
         (status, outcome, ...) and the range of every real field, as the file declares them.
+  symsweep status OUT.h5 [--json]
+        The live status of a run or resume (OUT.h5.status.json, rewritten every --status
+        seconds): state, points done, outcomes, rate, time left, hosts, heartbeat; tells a run
+        that died (kill -9, a lost node) from a live one.
   symsweep --help | --version
 
 Exit status: 0 done; 1 failed points or a runtime failure (I/O, MPI; what was checkpointed
@@ -109,6 +113,7 @@ int main(int argc, char** argv) {
     if (command == "run") return mpi_command(argc, argv, false);
     if (command == "resume") return mpi_command(argc, argv, true);
     if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
+    if (command == "status") return symsweep::apps::status({argv + 2, argv + argc});
     if (command == "--version" || command == "-V") {
       std::cout << symsweep::version_string() << "\n";
       return symsweep::kExitOk;
