@@ -73,6 +73,7 @@
 #include "symsweep/store.hpp"
 #include "symsweep/version.hpp"
 #include "text.hpp"
+#include "watchdog.hpp"
 
 namespace fs = std::filesystem;
 
@@ -144,6 +145,18 @@ std::string gather_hosts(MPI_Comm comm, int rank, int ranks) {
   }
   broadcast(hosts, comm);
   return hosts;
+}
+
+/// Whether the ranks of `comm` on this node run more worker threads than it has cores.
+/// Collective.
+bool node_oversubscribed(MPI_Comm comm) {
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int workers = std::max(omp_get_max_threads(), 1);
+  MPI_Allreduce(MPI_IN_PLACE, &workers, 1, MPI_INT, MPI_SUM, node);
+  MPI_Comm_free(&node);
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 && workers > cores;
 }
 
 /// The SLURM job this runs in ("<job>" or "<array job>_<task>"), or "".
@@ -485,7 +498,7 @@ class Runner {
   Runner(const Grid& grid, const SweepFields& fields, ResultStore& store, const RankPoints& points,
          MPI_Comm comm, const SweepOptions& options, std::ostream* log,
          std::chrono::steady_clock::time_point t0, long long to_run, int workers,
-         StatusWriter* status)
+         bool oversubscribed, StatusWriter* status)
       : grid_(grid),
         fields_(fields),
         store_(store),
@@ -496,6 +509,7 @@ class Runner {
         t0_(t0),
         to_run_(to_run),
         workers_(std::max(workers, 1)),
+        oversubscribed_(oversubscribed),
         status_(status) {
     MPI_Comm_rank(comm, &rank_);
     counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
@@ -720,12 +734,13 @@ class Runner {
       held_bytes_ = 0;
     }
     {
-      // The workers wait at their next slice while the checkpoint's collective writes run: when
-      // ranks x threads exceed the cores (3 ranks on 2 cores), the MPI-IO collectives, which poll,
-      // otherwise share the cores with the computing workers, and a checkpoint of a few points took
-      // about 1 s instead of 20 ms. Elsewhere the workers lose only the checkpoint's time (the HDF5
-      // share of the time: line).
-      const PauseWorkers pause(pause_);
+      // When the node's ranks x workers exceed its cores (3 ranks on 2 cores), the workers wait at
+      // their next slice while the checkpoint's collective writes run: the MPI-IO collectives
+      // poll, and sharing the cores with computing workers a checkpoint of a few points took
+      // about 1 s instead of 20 ms. Elsewhere the workers go on (a checkpoint of 10^6 points
+      // takes seconds, which paused workers would lose).
+      const std::optional<PauseWorkers> pause =
+          oversubscribed_ ? std::optional<PauseWorkers>(std::in_place, pause_) : std::nullopt;
       store_.write(batch);
     }
     last_checkpoint_ = std::chrono::steady_clock::now();
@@ -782,6 +797,7 @@ class Runner {
   std::chrono::steady_clock::time_point t0_;
   long long to_run_;  // points to finish, all ranks together
   int workers_;       // worker threads of this rank
+  bool oversubscribed_;  // this node's ranks x workers exceed its cores
   int rank_ = 0;
 
   // Shared by the workers and the communication thread.
@@ -858,7 +874,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   StatusWriter* writer = status ? &*status : nullptr;
   // OMP_NUM_THREADS workers compute; this thread (the one that initialised MPI) communicates.
   Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads(),
-                writer);
+                node_oversubscribed(comm), writer);
   if (writer) writer->update("running", 0, {}, 0, 0, true);
   try {
     runner.run();
@@ -930,13 +946,14 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   // Where the time went: the slowest rank's seconds before the workers started, after the ranks
   // agreed that the run was over, and in the store; the points' own seconds summed over ranks.
   const ResultStore::IoStats io = store.io_stats();
-  double slowest[6] = {std::chrono::duration<double>(runner.started() - t0).count(),
+  double slowest[7] = {std::chrono::duration<double>(runner.started() - t0).count(),
                        seconds_since(runner.ended()),
                        io.open_seconds,
                        io.write_seconds,
                        io.close_seconds,
-                       runner.idle_at_end()};
-  MPI_Allreduce(MPI_IN_PLACE, slowest, 6, MPI_DOUBLE, MPI_MAX, comm);
+                       runner.idle_at_end(),
+                       longest_watched_step()};
+  MPI_Allreduce(MPI_IN_PLACE, slowest, 7, MPI_DOUBLE, MPI_MAX, comm);
   double inside = runner.point_seconds();
   MPI_Allreduce(MPI_IN_PLACE, &inside, 1, MPI_DOUBLE, MPI_SUM, comm);
   summary.hdf5_seconds = slowest[2] + slowest[3] + slowest[4];
@@ -946,13 +963,13 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     char line[512];
     std::snprintf(line, sizeof line,
                   "time: %.3f s; HDF5 %.3f s (%.1f%%: the file %.3f s, %ld checkpoint(s) %.3f s, "
-                  "close %.3f s); before the points %.3f s, after them %.3f s, waiting for the "
-                  "other ranks at the end %.3f s; workers inside points %.1f%% (the slowest "
-                  "rank's seconds; the points' own, summed)",
+                  "close %.3f s; the longest collective step %.3f s); before the points %.3f s, "
+                  "after them %.3f s, waiting for the other ranks at the end %.3f s; workers "
+                  "inside points %.1f%% (the slowest rank's seconds; the points' own, summed)",
                   summary.seconds, summary.hdf5_seconds,
                   100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9), slowest[2],
-                  runner.checkpoints(), slowest[3], slowest[4], slowest[0], slowest[1], slowest[5],
-                  100 * inside / std::max(workers * summary.seconds, 1e-9));
+                  runner.checkpoints(), slowest[3], slowest[4], slowest[6], slowest[0], slowest[1],
+                  slowest[5], 100 * inside / std::max(workers * summary.seconds, 1e-9));
     *log << line << std::endl;
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
     // Code 0 is the fill value (a point that did not run): it is never a run's outcome.
@@ -1106,6 +1123,7 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);
   std::ostream* log = rank == 0 ? options.log : nullptr;
+  const Watchdog watchdog(options.io_timeout_seconds, rank);
   const std::string output = spec.output();
   check_same_axes(spec, comm, rank);
   const Grid grid(spec);
@@ -1179,6 +1197,7 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);
   std::ostream* log = rank == 0 ? options.log : nullptr;
+  const Watchdog watchdog(options.io_timeout_seconds, rank);
 
   // 1. Which file (an unfinished --overwrite run's .partial goes first), locked; its config.
   const std::string suffix = ".partial";

@@ -38,6 +38,7 @@ struct RunOptions {
   std::vector<std::string> sets;
   double checkpoint = 60;
   double status = 10;
+  double io_timeout = 600;
   bool overwrite = false;
   bool dry_run = false;
   bool quiet = false;
@@ -60,7 +61,10 @@ po::options_description run_options_description(RunOptions& o, bool resume) {
       "write finished points into the file (and free their memory) at least this often")(
       "status", po::value(&o.status)->value_name("SECONDS")->default_value(10),
       "rewrite OUT.h5.status.json (state, points done, outcomes, rate, heartbeat; read it with "
-      "`symsweep status OUT.h5`) at most this often; 0: no status file");
+      "`symsweep status OUT.h5`) at most this often; 0: no status file")(
+      "io-timeout", po::value(&o.io_timeout)->value_name("SECONDS")->default_value(600),
+      "end the job (exit 1, naming the step and the rank) when a collective I/O step has not "
+      "returned after this long: a rank stuck inside HDF5 or MPI-IO; 0: never");
   if (!resume) {
     desc.add_options()("overwrite", po::bool_switch(&o.overwrite),
                        "replace an existing result file (the old file stays until the new run "
@@ -108,6 +112,10 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
   if (!(o.status >= 0 && o.status <= 1e9)) {
     throw ConfigError("command line: --status " + text::format_double(o.status) +
                       ": must be a number of seconds in [0, 1e9] (0: no status file)");
+  }
+  if (!(o.io_timeout >= 0 && o.io_timeout <= 1e9)) {
+    throw ConfigError("command line: --io-timeout " + text::format_double(o.io_timeout) +
+                      ": must be a number of seconds in [0, 1e9] (0: never)");
   }
   if (o.help) return o;
   if (resume && o.file.empty()) {
@@ -205,6 +213,7 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     options.log = opts.quiet ? nullptr : &std::cout;
     options.checkpoint_seconds = opts.checkpoint;
     options.status_seconds = opts.status;
+    options.io_timeout_seconds = opts.io_timeout;
     options.progress_in_place = !opts.quiet && rank == 0 && output_is_terminal();
     if (opts.dry_run) {
       if (rank == 0) std::cout << describe_plan(*spec, ranks, options);

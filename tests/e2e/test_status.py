@@ -226,3 +226,32 @@ def test_the_progress_is_one_line_on_a_terminal_and_lines_in_a_log(config, tmp_p
     # Updated in place: each progress line returns to the start of the line and clears it.
     updates = screen.count(b"\x1b[K")
     assert updates >= 1 and screen.count(b"\r[") == updates, screen[-400:]
+
+
+def test_a_rank_stuck_in_a_collective_step_ends_the_job_and_the_file_resumes(config, tmp_path):
+    """The watchdog (--io-timeout): rank 1 never returns from its 2nd checkpoint with points,
+    inside the step after the data; rank 0 waits for it in the same step. Both stuck for good,
+    as when no rank returns from a collective HDF5 call."""
+    ref = tmp_path / "ref.h5"
+    assert symsweep("run", config, "-o", ref, "--quiet", np=2).code == 0
+    out = tmp_path / "hung.h5"
+    t0 = time.time()
+    r = symsweep("run", config, "-o", out, "--checkpoint", "0.1", "--io-timeout", "2", np=2,
+                 env={"SYMSWEEP_INJECT_FAULT": "hang:1:2"}, timeout=120)
+    took = time.time() - t0
+    assert r.code == 1, r
+    lines = [l for l in r.err.splitlines() if "has not returned after" in l]
+    assert lines, r.err
+    assert all("the collective I/O step 'checkpoint " in l and "flushing the data'" in l
+               and "--io-timeout 2" in l for l in lines), lines
+    print(f"MEASURED the stuck job ended {took:.1f} s after it started (bound 2 s)")
+    assert took < 30, took
+    s = read_status(out)
+    assert s["state"] == "running"  # ended from outside: like kill -9, and said so by status
+    r = symsweep("resume", out, "--quiet", np=2)
+    assert r.code == 0, r
+    with h5py.File(out, "r") as a, h5py.File(ref, "r") as b:
+        for group in ("results", "traces"):
+            for name in b[group]:
+                x, y = a[f"{group}/{name}"][...], b[f"{group}/{name}"][...]
+                assert x.tobytes() == y.tobytes(), name
