@@ -9,8 +9,22 @@
 
 #include "symsweep/error.hpp"
 #include "symsweep/sweep.hpp"
+#include "watchdog.hpp"
 
 namespace symsweep {
+
+void agree(const std::string& what, MPI_Comm comm, const std::function<void()>& step) {
+  WatchedStep watched(what);
+  agree(comm, [&] {
+    try {
+      step();
+    } catch (...) {
+      watched.waiting();
+      throw;
+    }
+    watched.waiting();
+  });
+}
 
 void agree(MPI_Comm comm, const std::function<void()>& step, double patience_seconds) {
   int rank = 0, ranks = 1;

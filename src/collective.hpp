@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <mpi.h>
 
@@ -21,5 +22,7 @@ namespace symsweep {
 /// or SharedError (anything else), with the lowest failing rank's message (prefixed with
 /// "rank N: " for runtime failures on runs of several ranks). Collective.
 void agree(MPI_Comm comm, const std::function<void()>& step, double patience_seconds = 20.0);
+/// The same, for a step the watchdog (watchdog.hpp) names `what` when it does not return.
+void agree(const std::string& what, MPI_Comm comm, const std::function<void()>& step);
 
 }  // namespace symsweep

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -107,6 +109,27 @@ OutputLock& OutputLock::operator=(OutputLock&& o) noexcept {
 
 OutputLock::~OutputLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+long OutputLock::holder_here(const std::string& output) {
+  struct stat st {};
+  if (::stat(path_of(output).c_str(), &st) != 0) return -1;
+  std::ifstream locks("/proc/locks");
+  if (!locks) return -1;
+  // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the pid, then major:minor (hex):inode.
+  const std::string key = ":" + std::to_string(static_cast<unsigned long long>(st.st_ino));
+  char device[32];
+  std::snprintf(device, sizeof device, "%02x:%02x", major(st.st_dev), minor(st.st_dev));
+  for (std::string line; std::getline(locks, line);) {
+    std::istringstream in(line);
+    std::string index, type, advisory, mode, where;
+    long pid = 0;
+    if (!(in >> index >> type)) continue;
+    if (type == "->") continue;  // a waiter
+    if (!(in >> advisory >> mode >> pid >> where) || type != "FLOCK") continue;
+    if (where == std::string(device) + key) return pid;
+  }
+  return 0;
 }
 
 }  // namespace symsweep

@@ -44,6 +44,10 @@ class OutputLock {
   static std::string path_of(const std::string& output);
   /// `output` resolved: symlinks of its last component followed, its directory made real.
   static std::string resolve(const std::string& output);
+  /// Who holds the lock of `output` as this host's kernel sees it (/proc/locks): the holder's
+  /// pid, 0 when no process on this host holds it, -1 when that cannot be told (no lock file, no
+  /// /proc/locks). A run on another node holds it where this kernel cannot see.
+  static long holder_here(const std::string& output);
 
  private:
   int fd_ = -1;

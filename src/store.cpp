@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <fcntl.h>
 #include <hdf5_hl.h>
@@ -236,6 +237,7 @@ struct ResultStore::Impl {
   ResultStore::IoStats stats;
   bool collective = true;
   std::size_t record_size = 0;  // bytes: the point index, then the Record
+  long writes = 0;              // write() calls (checkpoints) so far
   long writes_with_points = 0;  // write() calls in which this rank wrote points (fault injection)
 
   Impl(MPI_Comm c, const Grid& g, const Schema& s, bool coll)
@@ -539,6 +541,18 @@ void maybe_inject(const char* where, int rank, long n) {
   }
 }
 
+/// The watchdog's test (tests/e2e/test_status.py): with SYMSWEEP_INJECT_FAULT=hang:<rank>:<n>,
+/// rank <rank> never returns from the n-th checkpoint in which it writes points (counted as for
+/// "checkpoint"), inside the collective step after the data.
+void maybe_hang(int rank, long n) {
+  const char* spec = std::getenv("SYMSWEEP_INJECT_FAULT");
+  if (spec == nullptr ||
+      std::string(spec) != "hang:" + std::to_string(rank) + ":" + std::to_string(n)) {
+    return;
+  }
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
 }  // namespace
 
 ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Grid& grid,
@@ -548,7 +562,8 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
   // disk, a quota) stops every rank before its next collective call, and no rank hangs.
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Impl> impl;
-  agree(comm, [&] { impl = create_structure(path, comm, grid, schema, prov, options); });
+  agree("creating the file", comm,
+        [&] { impl = create_structure(path, comm, grid, schema, prov, options); });
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   // Rank 0 reserves the file's blocks before anything is flushed into them, so that no write,
@@ -559,7 +574,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     if (rank == 0) reserve_space(path, static_cast<off_t>(impl->allocated_end() + (64 << 10)));
     maybe_inject("create", rank, 0);
   });
-  agree(comm, [&] { impl->flush("after creation"); });
+  agree("flushing the new file", comm, [&] { impl->flush("after creation"); });
   impl->stats.open_seconds = seconds_since(t0);
   return ResultStore(std::move(impl));
 }
@@ -770,7 +785,7 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
                               const Schema& schema, const StoreOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Impl> impl;
-  agree(comm, [&] {
+  agree("opening the file", comm, [&] {
     h5::init();
     SYMSWEEP_VERIFY(schema.status_field() >= 0, "the schema has no status field");
     auto im = std::make_unique<Impl>(comm, grid, schema, options.collective);
@@ -824,7 +839,7 @@ std::vector<std::uint8_t> ResultStore::read_status() {
   SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "read from a closed result file");
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::uint8_t> status(impl_->grid->size());
-  agree(impl_->comm, [&] {
+  agree("reading the status", impl_->comm, [&] {
     const FieldId id = impl_->schema->status_field();
     const Handle dxpl = mpio_transfer(false);
     // Read as plain bytes (the enum's codes): an enum does not convert to an integer type.
@@ -948,17 +963,24 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   const FieldId status = im.schema->status_field();
   int rank = 0;
   MPI_Comm_rank(im.comm, &rank);
+  ++im.writes;
   if (received > 0) ++im.writes_with_points;
   for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
     if (id == status || !im.schema->present(id)) continue;
-    agree(im.comm, [&] { im.write_field(id, records, indices, selections); });
+    agree("checkpoint " + std::to_string(im.writes) + ": writing /" + path_of(im.schema->field(id)),
+          im.comm, [&] { im.write_field(id, records, indices, selections); });
   }
-  agree(im.comm, [&] {
+  const std::string step = "checkpoint " + std::to_string(im.writes) + ": ";
+  agree(step + "flushing the data", im.comm, [&] {
     im.flush("data before status");
-    if (received > 0) maybe_inject("checkpoint", rank, im.writes_with_points);
+    if (received > 0) {
+      maybe_inject("checkpoint", rank, im.writes_with_points);
+      maybe_hang(rank, im.writes_with_points);
+    }
   });
-  agree(im.comm, [&] { im.write_field(status, records, indices, selections); });
-  agree(im.comm, [&] { im.flush("status"); });
+  agree(step + "writing the status", im.comm,
+        [&] { im.write_field(status, records, indices, selections); });
+  agree(step + "flushing the status", im.comm, [&] { im.flush("status"); });
   im.stats.write_seconds += seconds_since(t0);
 }
 
@@ -969,7 +991,7 @@ ResultStore::IoStats ResultStore::io_stats() const {
 void ResultStore::close() {
   if (!impl_ || !impl_->file.valid()) return;
   const auto t0 = std::chrono::steady_clock::now();
-  agree(impl_->comm, [&] {
+  agree("closing the file", impl_->comm, [&] {
     for (auto& dset : impl_->datasets) {
       if (dset.valid()) dset.close("close a dataset");
     }

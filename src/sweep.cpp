@@ -65,6 +65,7 @@
 #include "collective.hpp"
 #include "lock.hpp"
 #include "sha256.hpp"
+#include "status.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
@@ -73,6 +74,7 @@
 #include "symsweep/store.hpp"
 #include "symsweep/version.hpp"
 #include "text.hpp"
+#include "watchdog.hpp"
 
 namespace fs = std::filesystem;
 
@@ -231,6 +233,27 @@ std::pair<std::string, std::string> gather_cpus(MPI_Comm comm, int rank, int ran
   broadcast(full, comm);
   broadcast(short_text, comm);
   return {full, short_text};
+}
+
+/// Whether the ranks of `comm` on this node run more worker threads than it has cores.
+/// Collective.
+bool node_oversubscribed(MPI_Comm comm) {
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int workers = std::max(omp_get_max_threads(), 1);
+  MPI_Allreduce(MPI_IN_PLACE, &workers, 1, MPI_INT, MPI_SUM, node);
+  MPI_Comm_free(&node);
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 && workers > cores;
+}
+
+/// The SLURM job this runs in ("<job>" or "<array job>_<task>"), or "".
+std::string slurm_job() {
+  const char* array = std::getenv("SLURM_ARRAY_JOB_ID");
+  const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+  if (array != nullptr && task != nullptr) return std::string(array) + "_" + task;
+  const char* job = std::getenv("SLURM_JOB_ID");
+  return job != nullptr ? job : "";
 }
 
 std::string utc_now() {
@@ -498,11 +521,77 @@ class PauseWorkers {
   std::atomic<bool>& flag_;
 };
 
+/// Rank 0's writer of the status file (status.hpp): what stays fixed during the run, when it last
+/// wrote, and one warning when the file cannot be written (the run goes on without it).
+class StatusWriter {
+ public:
+  StatusWriter(std::string path, RunStatus fixed, std::vector<std::string> outcome_names,
+               long long to_run)
+      : path_(std::move(path)),
+        status_(std::move(fixed)),
+        names_(std::move(outcome_names)),
+        to_run_(to_run) {}
+
+  /// Rewrites the file when `every` seconds passed since the last write, or `now`.
+  void update(const std::string& state, long long finished, const std::vector<long long>& by_code,
+              long checkpoints, double elapsed, bool now) {
+    const auto t = std::chrono::steady_clock::now();
+    if (!now && written_ && t - last_ < std::chrono::duration<double>(status_.every)) return;
+    last_ = t;
+    written_ = true;
+    status_.state = state;
+    status_.done = status_.done_before + finished;
+    status_.outcomes.clear();
+    // Code 0 is the fill value of a point that did not run, never an outcome; the last, failed.
+    for (std::size_t c = 1; c + 1 < by_code.size() && c < names_.size(); ++c) {
+      status_.outcomes.emplace_back(names_[c], by_code[c]);
+    }
+    status_.failed = by_code.empty() ? 0 : by_code.back();
+    status_.elapsed = elapsed;
+    status_.rate = elapsed > 0 ? static_cast<double>(finished) / elapsed : 0;
+    status_.seconds_left = state != "running" ? 0
+                           : finished > 0 ? static_cast<double>(to_run_ - finished) / status_.rate
+                                          : -1;
+    status_.checkpoints = checkpoints;
+    const std::time_t wall = std::time(nullptr);
+    status_.heartbeat = wall;
+    status_.heartbeat_utc = utc_text(wall);
+    try {
+      write_status(path_, status_);
+    } catch (const IoError& e) {
+      if (!warned_) {
+        text::write_stderr(std::string("symsweep: warning: ") + e.what() +
+                           " (the run goes on without its status file)\n");
+      }
+      warned_ = true;
+    }
+  }
+  void checkpointed() { status_.last_checkpoint_utc = utc_text(std::time(nullptr)); }
+  /// The last write: the run's end.
+  void finish(const std::string& state, const std::string& message, const std::string& file,
+              long long finished, const std::vector<long long>& by_code, long checkpoints,
+              double elapsed) {
+    status_.message = message;
+    status_.file = file;
+    update(state, finished, by_code, checkpoints, elapsed, true);
+  }
+
+ private:
+  std::string path_;
+  RunStatus status_;
+  std::vector<std::string> names_;
+  long long to_run_;
+  std::chrono::steady_clock::time_point last_;
+  bool written_ = false;
+  bool warned_ = false;
+};
+
 class Runner {
  public:
   Runner(const Grid& grid, const SweepFields& fields, ResultStore& store, const RankPoints& points,
          MPI_Comm comm, const SweepOptions& options, std::ostream* log,
-         std::chrono::steady_clock::time_point t0, long long to_run, int workers)
+         std::chrono::steady_clock::time_point t0, long long to_run, int workers,
+         bool oversubscribed, StatusWriter* status)
       : grid_(grid),
         fields_(fields),
         store_(store),
@@ -512,9 +601,12 @@ class Runner {
         log_(log),
         t0_(t0),
         to_run_(to_run),
-        workers_(std::max(workers, 1)) {
+        workers_(std::max(workers, 1)),
+        oversubscribed_(oversubscribed),
+        status_(status) {
     MPI_Comm_rank(comm, &rank_);
     counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
+    finished_by_code_.assign(counts_.size(), 0);
   }
   ~Runner() { stop_workers(); }
   Runner(const Runner&) = delete;
@@ -545,6 +637,11 @@ class Runner {
   }
 
   const std::vector<long long>& counts() const { return counts_; }  // outcomes, then failed
+  /// Points finished by every rank at the last agreement, in all and per outcome code.
+  long long finished_everywhere() const { return finished_everywhere_; }
+  const std::vector<long long>& finished_by_code_everywhere() const {
+    return finished_by_code_everywhere_;
+  }
   long checkpoints() const { return checkpoints_; }
   int signal() const { return signal_; }
   /// When the workers started, and when every rank agreed that the run was over (the final
@@ -561,7 +658,6 @@ class Runner {
   }
   /// The wall seconds (/run/seconds) of the points this rank wrote at its checkpoints, summed.
   double point_seconds() const { return point_seconds_; }
-  long long finished_everywhere() const { return finished_everywhere_; }
   /// One line per cause of failed points on this rank: the message and the first points.
   const std::vector<std::pair<std::string, std::vector<std::uint64_t>>>& causes() const {
     return causes_;
@@ -616,10 +712,15 @@ class Runner {
         result->values.set_integer(fields_.core().rank, rank_);
         const std::size_t bytes =
             sizeof(PointResult) + fields_.schema().record_bytes() + result->error.size();
+        const std::size_t code = result->values.code(fields_.schema().status_field()) ==
+                                         static_cast<std::uint8_t>(Status::failed)
+                                     ? finished_by_code_.size() - 1
+                                     : result->values.code(fields_.core().outcome);
         const std::lock_guard<std::mutex> lock(mutex_);
         held_.push_back(std::move(*result));
         held_bytes_ += bytes;
         ++finished_here_;
+        ++finished_by_code_[code];
       }
     } catch (...) {  // the point stays pending; the ranks stop at the next agreement
       const std::lock_guard<std::mutex> lock(mutex_);
@@ -668,12 +769,14 @@ class Runner {
     const auto now = std::chrono::steady_clock::now();
     last_tick_ = now;
     std::size_t held_bytes = 0;
-    long long finished_here = 0;
+    // The points finished, then per outcome code (the last: failed), summed over the ranks.
+    std::vector<long long> sum_part(1 + finished_by_code_.size());
     bool failed = false;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       held_bytes = held_bytes_;
-      finished_here = finished_here_;
+      sum_part[0] = finished_here_;
+      std::copy(finished_by_code_.begin(), finished_by_code_.end(), sum_part.begin() + 1);
       failed = thread_error_ != nullptr;
     }
     const double since = std::chrono::duration<double>(now - last_checkpoint_).count();
@@ -682,16 +785,17 @@ class Runner {
     long long max_part[3] = {
         pending_signal(),
         since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes, failed};
-    long long sum_part = finished_here;
     MPI_Request requests[2];
     MPI_Iallreduce(MPI_IN_PLACE, max_part, 3, MPI_LONG_LONG, MPI_MAX, comm_, &requests[0]);
-    MPI_Iallreduce(MPI_IN_PLACE, &sum_part, 1, MPI_LONG_LONG, MPI_SUM, comm_, &requests[1]);
+    MPI_Iallreduce(MPI_IN_PLACE, sum_part.data(), static_cast<int>(sum_part.size()), MPI_LONG_LONG,
+                   MPI_SUM, comm_, &requests[1]);
     for (int done = 0; MPI_Testall(2, requests, &done, MPI_STATUSES_IGNORE), done == 0;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    finished_everywhere_ = sum_part;
+    finished_everywhere_ = sum_part[0];
+    finished_by_code_everywhere_.assign(sum_part.begin() + 1, sum_part.end());
     const bool stopping = max_part[0] != 0 || max_part[2] != 0;
-    const bool last = stopping || sum_part == to_run_;
+    const bool last = stopping || finished_everywhere_ == to_run_;
     if (max_part[0] != 0) signal_ = static_cast<int>(max_part[0]);
     if (last) {
       // Cancel what runs (bounded: cancel.hpp), then the final checkpoint holds every point
@@ -703,7 +807,16 @@ class Runner {
       checkpoint();
     }
     report(last);
+    if (!last) update_status(false);
     return !last;
+  }
+
+  /// Rank 0: the status file, from the agreed values (at most every status_seconds unless
+  /// `now`). The final state is written by execute(), once the file is closed.
+  void update_status(bool now) {
+    if (status_ == nullptr) return;
+    status_->update("running", finished_everywhere_, finished_by_code_everywhere_, checkpoints_,
+                    seconds_since(started_), now);
   }
 
   void checkpoint() {
@@ -714,16 +827,18 @@ class Runner {
       held_bytes_ = 0;
     }
     {
-      // The workers wait at their next slice while the checkpoint's collective writes run: when
-      // ranks x threads exceed the cores (3 ranks on 2 cores), the MPI-IO collectives, which poll,
-      // otherwise share the cores with the computing workers, and a checkpoint of a few points took
-      // about 1 s instead of 20 ms. Elsewhere the workers lose only the checkpoint's time (the HDF5
-      // share of the time: line).
-      const PauseWorkers pause(pause_);
+      // When the node's ranks x workers exceed its cores (3 ranks on 2 cores), the workers wait at
+      // their next slice while the checkpoint's collective writes run: the MPI-IO collectives
+      // poll, and sharing the cores with computing workers a checkpoint of a few points took
+      // about 1 s instead of 20 ms. Elsewhere the workers go on (a checkpoint of 10^6 points
+      // takes seconds, which paused workers would lose).
+      const std::optional<PauseWorkers> pause =
+          oversubscribed_ ? std::optional<PauseWorkers>(std::in_place, pause_) : std::nullopt;
       store_.write(batch);
     }
     last_checkpoint_ = std::chrono::steady_clock::now();
     ++checkpoints_;
+    if (status_ != nullptr) status_->checkpointed();
     const FieldId status = fields_.schema().status_field();
     const FieldId outcome = fields_.core().outcome;
     const FieldId seconds = fields_.core().seconds;
@@ -741,10 +856,12 @@ class Runner {
     }
   }
 
+  /// The progress: a line every 5 s in a log; on a terminal, one line updated every second.
   void report(bool last) {
     if (!log_) return;
     const auto now = std::chrono::steady_clock::now();
-    if (!last && now - last_report_ < std::chrono::seconds(5)) return;
+    const auto period = std::chrono::seconds(options_.progress_in_place ? 1 : 5);
+    if (!last && now - last_report_ < period) return;
     last_report_ = now;
     const double elapsed = seconds_since(t0_);
     const double share =
@@ -754,7 +871,11 @@ class Runner {
                   "[%8.1f s] %lld/%lld points (%.0f%%), %ld checkpoint(s), about %.0f s left",
                   elapsed, finished_everywhere_, to_run_, 100.0 * share, checkpoints_,
                   share > 0 ? elapsed * (1 - share) / share : 0.0);
-    *log_ << line << std::endl;
+    if (options_.progress_in_place) {
+      *log_ << '\r' << line << "\033[K" << (last ? "\n" : "") << std::flush;
+    } else {
+      *log_ << line << std::endl;
+    }
   }
 
   static constexpr std::chrono::milliseconds kTick{200};
@@ -769,19 +890,21 @@ class Runner {
   std::chrono::steady_clock::time_point t0_;
   long long to_run_;  // points to finish, all ranks together
   int workers_;       // worker threads of this rank
+  bool oversubscribed_;  // this node's ranks x workers exceed its cores
   int rank_ = 0;
 
   // Shared by the workers and the communication thread.
   std::atomic<std::uint64_t> next_{0};  // the next of points_ to take
   std::atomic<bool> stop_{false};       // set by the communication thread only, from agreed values
   std::atomic<bool> pause_{false};      // while the communication thread writes a checkpoint
-  std::mutex mutex_;  // guards held_, held_bytes_, finished_here_, thread_error_, active_
+  std::mutex mutex_;  // guards held_, held_bytes_, finished_here_(by_code_), thread_error_, active_
   std::condition_variable wake_;  // a worker ended
   std::exception_ptr thread_error_;
   std::vector<PointResult> held_;  // finished, not yet in the file
   std::size_t held_bytes_ = 0;
   long long finished_here_ = 0;
-  int active_ = 0;                                                   // workers not yet ended
+  std::vector<long long> finished_by_code_;  // finished_here_ per outcome code, then failed
+  int active_ = 0;                           // workers not yet ended
   std::optional<std::chrono::steady_clock::time_point> idle_since_;  // the last worker ended
 
   // The communication thread's own.
@@ -794,7 +917,9 @@ class Runner {
   long checkpoints_ = 0;
   int signal_ = 0;
   std::vector<long long> counts_;
+  std::vector<long long> finished_by_code_everywhere_;
   std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes_;
+  StatusWriter* status_;  // rank 0's, or nullptr
 };
 
 /// Rank 0 renames `from` to `to`; every rank learns whether it worked. Throws IoError.
@@ -819,9 +944,41 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   std::ostream* log = rank == 0 ? options.log : nullptr;
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  std::optional<StatusWriter> status;
+  if (options.status_seconds > 0) {
+    RunStatus fixed;
+    fixed.file = fs::absolute(path).string();
+    fixed.sweep = grid.spec().name();
+    fixed.points = static_cast<long long>(grid.size());
+    fixed.done_before = done_before;
+    fixed.ranks = ranks;
+    fixed.threads = std::max(omp_get_max_threads(), 1);
+    fixed.hosts = gather_hosts(comm, rank, ranks);  // collective: every rank, before the points
+    fixed.slurm_job = slurm_job();
+    fixed.started_utc = utc_now();
+    fixed.every = options.status_seconds;
+    if (rank == 0) {
+      status.emplace(status_path(final_path), std::move(fixed),
+                     fields.schema().field(fields.core().outcome).members, to_run);
+    }
+  }
+  StatusWriter* writer = status ? &*status : nullptr;
   // OMP_NUM_THREADS workers compute; this thread (the one that initialised MPI) communicates.
-  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads());
-  runner.run();
+  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads(),
+                node_oversubscribed(comm), writer);
+  if (writer) writer->update("running", 0, {}, 0, 0, true);
+  try {
+    runner.run();
+  } catch (const std::exception& e) {
+    if (writer) {
+      writer->finish("failed", e.what(), fs::absolute(path).string(), runner.finished_everywhere(),
+                     runner.finished_by_code_everywhere(), runner.checkpoints(),
+                     seconds_since(runner.started()));
+    }
+    throw;
+  }
   for (const auto& [message, failed] : runner.causes()) {
     std::string list;
     for (std::size_t k = 0; k < std::min<std::size_t>(failed.size(), 5); ++k) {
@@ -869,6 +1026,26 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     summary.path = final_path;
   }
   summary.seconds = seconds_since(t0);
+  if (writer) {
+    std::vector<long long> by_code = summary.outcome_counts;
+    by_code.push_back(summary.failed);
+    const std::string state = summary.interrupted() ? "interrupted"
+                              : !summary.ok()       ? "failed"
+                              : summary.pending > 0 ? "interrupted"
+                                                    : "complete";
+    std::string message;
+    if (summary.interrupted()) {
+      message = std::string("stopped by ") + signal_name(summary.signal) +
+                "; continue with: symsweep resume " + final_path;
+    } else if (!summary.ok()) {
+      message = std::to_string(summary.failed) +
+                " point(s) failed (status 'failed' in the file; resume runs them again)";
+    }
+    long long finished = summary.failed;
+    for (long long c : summary.outcome_counts) finished += c;
+    writer->finish(state, message, fs::absolute(summary.path).string(), finished, by_code,
+                   summary.checkpoints, seconds_since(runner.started()));
+  }
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   double peak_rss = static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux: kilobytes
@@ -876,17 +1053,16 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   // Where the time went: the slowest rank's seconds before the workers started, after the ranks
   // agreed that the run was over, and in the store; the points' own seconds summed over ranks.
   const ResultStore::IoStats io = store.io_stats();
-  double slowest[6] = {std::chrono::duration<double>(runner.started() - t0).count(),
+  double slowest[7] = {std::chrono::duration<double>(runner.started() - t0).count(),
                        seconds_since(runner.ended()),
                        io.open_seconds,
                        io.write_seconds,
                        io.close_seconds,
-                       runner.idle_at_end()};
-  MPI_Allreduce(MPI_IN_PLACE, slowest, 6, MPI_DOUBLE, MPI_MAX, comm);
+                       runner.idle_at_end(),
+                       longest_watched_step()};
+  MPI_Allreduce(MPI_IN_PLACE, slowest, 7, MPI_DOUBLE, MPI_MAX, comm);
   double inside = runner.point_seconds();
   MPI_Allreduce(MPI_IN_PLACE, &inside, 1, MPI_DOUBLE, MPI_SUM, comm);
-  int ranks = 1;
-  MPI_Comm_size(comm, &ranks);
   summary.hdf5_seconds = slowest[2] + slowest[3] + slowest[4];
   summary.point_seconds = inside;
   if (log) {
@@ -894,13 +1070,13 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     char line[512];
     std::snprintf(line, sizeof line,
                   "time: %.3f s; HDF5 %.3f s (%.1f%%: the file %.3f s, %ld checkpoint(s) %.3f s, "
-                  "close %.3f s); before the points %.3f s, after them %.3f s, waiting for the "
-                  "other ranks at the end %.3f s; workers inside points %.1f%% (the slowest "
-                  "rank's seconds; the points' own, summed)",
+                  "close %.3f s; the longest collective step %.3f s); before the points %.3f s, "
+                  "after them %.3f s, waiting for the other ranks at the end %.3f s; workers "
+                  "inside points %.1f%% (the slowest rank's seconds; the points' own, summed)",
                   summary.seconds, summary.hdf5_seconds,
                   100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9), slowest[2],
-                  runner.checkpoints(), slowest[3], slowest[4], slowest[0], slowest[1], slowest[5],
-                  100 * inside / std::max(workers * summary.seconds, 1e-9));
+                  runner.checkpoints(), slowest[3], slowest[4], slowest[6], slowest[0], slowest[1],
+                  slowest[5], 100 * inside / std::max(workers * summary.seconds, 1e-9));
     *log << line << std::endl;
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
     // Code 0 is the fill value (a point that did not run): it is never a run's outcome.
@@ -1055,6 +1231,7 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);
   std::ostream* log = rank == 0 ? options.log : nullptr;
+  const Watchdog watchdog(options.io_timeout_seconds, rank);
   const std::string output = spec.output();
   check_same_axes(spec, comm, rank);
   const Grid grid(spec);
@@ -1128,6 +1305,7 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &ranks);
   std::ostream* log = rank == 0 ? options.log : nullptr;
+  const Watchdog watchdog(options.io_timeout_seconds, rank);
 
   // 1. Which file (an unfinished --overwrite run's .partial goes first), locked; its config.
   const std::string suffix = ".partial";

@@ -42,6 +42,15 @@ struct SweepOptions {
   /// A rank holding more finished points than this (bytes) checkpoints early: memory per rank is
   /// bounded by the work between checkpoints, never by the grid.
   std::size_t max_held_bytes = std::size_t{128} << 20;
+  /// Rank 0 rewrites <output>.status.json (state, points done, outcomes, rate, heartbeat) at most
+  /// this often, and at the end; 0: no status file.
+  double status_seconds = 10;
+  /// A collective I/O step (creating, opening, a checkpoint's write or flush, closing the file)
+  /// that has not returned after this many seconds ends the job with exit status 1, naming the
+  /// step and the rank (watchdog.hpp); 0: never.
+  double io_timeout_seconds = 600;
+  /// The progress is one line updated in place (a terminal) rather than a line every 5 s (a log).
+  bool progress_in_place = false;
 };
 
 /// What a sweep did, summed over all ranks (identical on every rank).

@@ -15,6 +15,8 @@ int resume(const std::vector<std::string>& args, const std::string& command_line
 int rerun(const std::vector<std::string>& args, const std::string& command_line);
 /// `symsweep inspect FILE`.
 int inspect(const std::vector<std::string>& args);
+/// `symsweep status OUT.h5 [--json]`.
+int status(const std::vector<std::string>& args);
 /// The configuration reference printed by --help: every section, key, default and rule, and every
 /// model with its parameters.
 std::string config_reference();

@@ -41,6 +41,10 @@ constexpr const char* kUsage = R"(Usage:
         Recompute one point from the file's own config and compare every field of /results
         and /traces with the stored values, bit for bit (exit 0 equal, 1 not); with
         --trace-every, also write the point's dense trace as a one-point result file.
+  symsweep status OUT.h5 [--json]
+        The live status of a run or resume (OUT.h5.status.json, rewritten every --status
+        seconds): state, points done, outcomes, rate, time left, hosts, heartbeat; tells a run
+        that died (kill -9, a lost node) from a live one.
   symsweep --help | --version
 
 Exit status: 0 done; 1 failed points or a runtime failure (I/O, MPI; what was checkpointed
@@ -116,6 +120,7 @@ int main(int argc, char** argv) {
     if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
     if (command == "rerun")
       return symsweep::apps::rerun({argv + 2, argv + argc}, quoted_command_line(argc, argv));
+    if (command == "status") return symsweep::apps::status({argv + 2, argv + argc});
     if (command == "--version" || command == "-V") {
       std::cout << symsweep::version_string() << "\n";
       return symsweep::kExitOk;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -36,6 +37,8 @@ struct RunOptions {
   std::string output;  // empty: from the config
   std::vector<std::string> sets;
   double checkpoint = 60;
+  double status = 10;
+  double io_timeout = 600;
   bool overwrite = false;
   bool allow_build_change = false;  // resume
   bool dry_run = false;
@@ -56,7 +59,13 @@ po::options_description run_options_description(RunOptions& o, bool resume) {
              : "override a config key, e.g. --set optimizer.eta=0.1 or --set "
                "axes.optimizer.batch=1,2,4;\nsetting a swept key fixes it; may be repeated")(
       "checkpoint", po::value(&o.checkpoint)->value_name("SECONDS")->default_value(60),
-      "write finished points into the file (and free their memory) at least this often");
+      "write finished points into the file (and free their memory) at least this often")(
+      "status", po::value(&o.status)->value_name("SECONDS")->default_value(10),
+      "rewrite OUT.h5.status.json (state, points done, outcomes, rate, heartbeat; read it with "
+      "`symsweep status OUT.h5`) at most this often; 0: no status file")(
+      "io-timeout", po::value(&o.io_timeout)->value_name("SECONDS")->default_value(600),
+      "end the job (exit 1, naming the step and the rank) when a collective I/O step has not "
+      "returned after this long: a rank stuck inside HDF5 or MPI-IO; 0: never");
   if (!resume) {
     desc.add_options()("overwrite", po::bool_switch(&o.overwrite),
                        "replace an existing result file (the old file stays until the new run "
@@ -108,6 +117,14 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
     throw ConfigError("command line: --checkpoint " + text::format_double(o.checkpoint) +
                       ": must be a number of seconds in (0, 1e9]");
   }
+  if (!(o.status >= 0 && o.status <= 1e9)) {
+    throw ConfigError("command line: --status " + text::format_double(o.status) +
+                      ": must be a number of seconds in [0, 1e9] (0: no status file)");
+  }
+  if (!(o.io_timeout >= 0 && o.io_timeout <= 1e9)) {
+    throw ConfigError("command line: --io-timeout " + text::format_double(o.io_timeout) +
+                      ": must be a number of seconds in [0, 1e9] (0: never)");
+  }
   if (o.help) return o;
   if (resume && o.file.empty()) {
     throw ConfigError(
@@ -123,6 +140,20 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
         "file's own config; a config given is only compared with it)");
   }
   return o;
+}
+
+/// Whether the progress goes to a terminal. Under mpirun a rank's standard output is a
+/// pseudo-terminal of Open MPI's whatever mpirun's own is, so the launcher's (the parent's, on
+/// the node where mpirun runs) tells: a terminal there, or a file or pipe (a log).
+bool output_is_terminal() {
+  if (::isatty(STDOUT_FILENO) != 1) return false;
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) return true;
+  char target[256] = {0};
+  const std::string fd = "/proc/" + std::to_string(::getppid()) + "/fd/1";
+  const ssize_t n = ::readlink(fd.c_str(), target, sizeof target - 1);
+  if (n <= 0) return false;
+  const std::string t(target, static_cast<std::size_t>(n));
+  return t.rfind("/dev/pts/", 0) == 0 || t.rfind("/dev/tty", 0) == 0;
 }
 
 /// Rank 0 reads the file; every rank parses the same bytes. Collective.
@@ -191,6 +222,9 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     options.command_line = command_line;
     options.log = opts.quiet ? nullptr : &std::cout;
     options.checkpoint_seconds = opts.checkpoint;
+    options.status_seconds = opts.status;
+    options.io_timeout_seconds = opts.io_timeout;
+    options.progress_in_place = !opts.quiet && rank == 0 && output_is_terminal();
     if (opts.dry_run) {
       if (rank == 0) std::cout << describe_plan(*spec, ranks, options);
       return kExitOk;

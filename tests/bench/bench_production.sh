@@ -8,7 +8,8 @@
 #   2. the peak memory of a rank in a 10^6-point sweep on 2 ranks (the driver prints it, the
 #      largest over ranks), with checkpoints every 60 s (held results capped at 128 MiB per rank)
 #      and every 1 s, beside the size of the results, which the run held in memory before
-#      checkpoints existed.
+#      checkpoints existed, and the longest collective I/O step (a step past --io-timeout ends
+#      the job).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${1:-$root/build}
@@ -39,9 +40,11 @@ rm -f "$out"/huge.h5*
 printf '[model]\nname = linear2\n[optimizer]\nsteps = 1\nbatch = 2\n[record]\nevery = 0\n[axes]\noptimizer.eta = linspace(0.01, 1, 1000)\nsweep.seed = range(0, 1000)\n' >"$out/million.ini"
 for cp in 60 1; do
   rm -f "$out"/million.h5*
-  line=$(mpiexec -np 2 "${flags[@]}" "$bin" run "$out/million.ini" -o "$out/million.h5" \
-    --checkpoint "$cp" | tail -n 1)
-  echo "10^6 points, --checkpoint $cp: ${line#*; wrote }"
+  log=$(mpiexec -np 2 "${flags[@]}" "$bin" run "$out/million.ini" -o "$out/million.h5" \
+    --checkpoint "$cp")
+  line=$(tail -n 1 <<<"$log")
+  longest=$(sed -nE 's/.*the longest collective step ([0-9.]+ s).*/\1/p' <<<"$log")
+  echo "10^6 points, --checkpoint $cp: ${line#*; wrote }; the longest collective I/O step $longest (--io-timeout: 600 s by default)"
 done
 size=$(stat -c %s "$out/million.h5")
 echo "10^6 points: the file is $((size / 1000000)) MB; before checkpoints each rank held its half of the results (and twice that while routing them to their writers)"

@@ -65,7 +65,8 @@ tsv=$work/throughput.tsv
   echo -e "sweep\tpoints\tsymsweep_s\twall_s\tus_per_point\twall_us_per_point\tpoint_own_us\thdf5_s\thdf5_share\tbefore_s\tafter_s"
   for name in "${names[@]}"; do
     n=$(sed -nE 's/.*range\(0, ([0-9]+)\).*/\1/p' "$work/$name.ini")
-    # time: T s; HDF5 H s (P%: the file F s, C checkpoint(s) W s, close X s); before the points
+    # time: T s; HDF5 H s (P%: the file F s, C checkpoint(s) W s, close X s; the longest
+    # collective step L s); before the points
     # B s, after them A s, waiting for the other ranks at the end E s; workers inside points I%
     read -r t h b a inside < <(sed -nE 's/^time: ([0-9.]+) s; HDF5 ([0-9.]+) s .*before the points ([0-9.]+) s, after them ([0-9.]+) s, .*workers inside points ([0-9.]+)%.*/\1 \2 \3 \4 \5/p' <<<"${line_of[$name]}")
     awk -v name="$name" -v n="$n" -v t="$t" -v w="${wall_of[$name]}" -v h="$h" -v b="$b" \
