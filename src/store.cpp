@@ -406,6 +406,11 @@ struct ResultStore::Impl {
                  "write /provenance/runs");
   }
 
+  /// The runs list of a new file, once its blocks are reserved: every slot written once (zeros
+  /// but the creating run's, in slot 0), so that no slot reads what the disk held, and run_count
+  /// 1. Collective.
+  void write_new_runs_list();
+
   /// Writes the number of runs from rank 0. Collective.
   void write_run_count(long long count) {
     int rank = 0;
@@ -555,6 +560,19 @@ void maybe_hang(int rank, long n) {
 
 }  // namespace
 
+void ResultStore::Impl::write_new_runs_list() {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  const hsize_t capacity = h5::dataset_shape(runs_list.get()).at(0);
+  std::vector<unsigned char> all(static_cast<std::size_t>(capacity) * run_record_bytes(), 0);
+  const std::vector<unsigned char> first = pack_run(run);
+  std::memcpy(all.data(), first.data(), first.size());
+  Handle mtype = run_type(false);
+  write_from_root(runs_list.get(), mtype.get(), all.data(), capacity, rank, dxpl.get());
+  run_slot = 0;
+  write_run_count(1);
+}
+
 ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Grid& grid,
                                 const Schema& schema, const Provenance& prov,
                                 const StoreOptions& options) {
@@ -574,6 +592,7 @@ ResultStore ResultStore::create(const std::string& path, MPI_Comm comm, const Gr
     if (rank == 0) reserve_space(path, static_cast<off_t>(impl->allocated_end() + (64 << 10)));
     maybe_inject("create", rank, 0);
   });
+  agree("writing the runs list", comm, [&] { impl->write_new_runs_list(); });
   agree("flushing the new file", comm, [&] { impl->flush("after creation"); });
   impl->stats.open_seconds = seconds_since(t0);
   return ResultStore(std::move(impl));
@@ -670,14 +689,7 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     run.compiler = compiler();
     run.build_signature = build_signature();
     run.command_line = prov.command_line;
-    // Every slot written once here (zeros but the first), so no slot reads what the disk held.
-    std::vector<unsigned char> all(static_cast<std::size_t>(capacity) * run_record_bytes(), 0);
-    const std::vector<unsigned char> first = pack_run(run);
-    std::memcpy(all.data(), first.data(), first.size());
-    Handle mtype = run_type(false);
-    write_from_root(impl->runs_list.get(), mtype.get(), all.data(), capacity, rank, dxpl);
-    impl->run_slot = 0;
-    impl->write_run_count(1);
+    // Written by create(), once the file's blocks are reserved (write_new_runs_list).
   }
 
   // 3. Scales at the root (netCDF readers see a dimension in its own group and below): one per

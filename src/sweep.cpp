@@ -888,8 +888,8 @@ class Runner {
   const SweepOptions& options_;
   std::ostream* log_;
   std::chrono::steady_clock::time_point t0_;
-  long long to_run_;  // points to finish, all ranks together
-  int workers_;       // worker threads of this rank
+  long long to_run_;     // points to finish, all ranks together
+  int workers_;          // worker threads of this rank
   bool oversubscribed_;  // this node's ranks x workers exceed its cores
   int rank_ = 0;
 
