@@ -14,6 +14,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <mpi.h>
@@ -39,6 +40,9 @@ struct SweepOptions {
   /// A rank holding more finished points than this (bytes) checkpoints early: memory per rank is
   /// bounded by the work between checkpoints, never by the grid.
   std::size_t max_held_bytes = std::size_t{128} << 20;
+  /// Text attributes (name, value) that run_sweep adds to the root of the file it creates, beside
+  /// the provenance, e.g. `symsweep replicate`'s replicate_of (StoreOptions::root_attributes).
+  std::vector<std::pair<std::string, std::string>> root_attributes;
 };
 
 /// What a sweep did, summed over all ranks (identical on every rank).

@@ -10,6 +10,9 @@ namespace symsweep::apps {
 int run(const std::vector<std::string>& args, const std::string& command_line);
 /// `symsweep resume OUT.h5 [CONFIG] [options]` — args are the words after "resume". Needs MPI.
 int resume(const std::vector<std::string>& args, const std::string& command_line);
+/// `symsweep replicate OUT.h5 --seeds K -o REP.h5 [options]` — args are the words after
+/// "replicate". Needs MPI.
+int replicate(const std::vector<std::string>& args, const std::string& command_line);
 /// `symsweep inspect FILE`.
 int inspect(const std::vector<std::string>& args);
 /// The configuration reference printed by --help: every section, key, default and rule, and every
