@@ -135,7 +135,7 @@ def benjamini_hochberg(p):
     if m == 0:
         return p.copy()
     order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
+    scaled = p[order] * (m / np.arange(1, m + 1))  # the largest exactly p_(m)
     q = np.minimum.accumulate(scaled[::-1])[::-1]
     out = np.empty(m)
     out[order] = np.minimum(q, 1.0)
@@ -195,25 +195,31 @@ def rank_test(xa, xb):
     return float(stats.mannwhitneyu(xa, xb, alternative="two-sided").pvalue), MANN_WHITNEY
 
 
-def smallest_p(kind, na, nb):
-    """The smallest p the test of `kind` ("categorical", "continuous") gives two samples of na and
-    nb points: at complete separation (each sample all in its own category; every value of one
-    below every value of the other). A permutation test is bounded by Fisher's, the smallest over
-    two categories being the most extreme split."""
+def smallest_p(test, na, nb):
+    """The smallest p `test` (FISHER, PERMUTATION, MANN_WHITNEY) gives two samples of na and nb
+    points: at complete separation (each sample in a category of its own; every value of one
+    below every value of the other, without ties), where a two-sample test's p is smallest. An
+    exact permutation test counts the observed split (and, when na = nb, its mirror), so it is
+    bounded like Fisher's; a random one by 1 / (PERMUTATIONS + 1) too."""
+    from math import comb
+
     from scipy import stats
 
     if na < 1 or nb < 1:
         return 1.0
-    if kind == "categorical":
-        return float(stats.fisher_exact([[na, 0], [0, nb]])[1])
-    return float(stats.mannwhitneyu(np.arange(na), na + np.arange(nb),
-                                    alternative="two-sided").pvalue)
+    if test == MANN_WHITNEY:
+        return float(stats.mannwhitneyu(np.arange(na), na + np.arange(nb),
+                                        alternative="two-sided").pvalue)
+    p = float(stats.fisher_exact([[na, 0], [0, nb]])[1])
+    if test == PERMUTATION and comb(na + nb, na) > PERMUTATIONS:
+        p = max(p, 1 / (PERMUTATIONS + 1))
+    return p
 
 
-def seeds_needed(kind, level, most=200):
-    """The smallest n with smallest_p(kind, n, n) <= level (None if above `most`)."""
+def seeds_needed(test, level, most=200):
+    """The smallest n with smallest_p(test, n, n) <= level (None if above `most`)."""
     for n in range(1, most + 1):
-        if smallest_p(kind, n, n) <= level:
+        if smallest_p(test, n, n) <= level:
             return n
     return None
 
@@ -338,13 +344,13 @@ def statistical_comparison(path_a, path_b, fields=None, alpha=0.05, allow=(), ou
                 continue
             p, test = categorical_test(xa, xb, member if name == "outcome" else None) \
                 if kind == "categorical" else rank_test(xa, xb)
-            if (kind, xa.size, xb.size) not in pmin:
-                pmin[(kind, xa.size, xb.size)] = smallest_p(kind, xa.size, xb.size)
+            if (test, xa.size, xb.size) not in pmin:
+                pmin[(test, xa.size, xb.size)] = smallest_p(test, xa.size, xb.size)
             tests.append(dict(index=idx, at={k: a[k].values[i] for k, i in zip(cells, idx)},
                               field=name, kind=kind, test=test, p=p, n_a=xa.size, n_b=xb.size,
                               summary_a=_summary(kind, xa, names),
                               summary_b=_summary(kind, xb, names),
-                              smallest_p=pmin[(kind, xa.size, xb.size)]))
+                              smallest_p=pmin[(test, xa.size, xb.size)]))
         if sum(dropped):
             notes.append(f"compare: {name}: left out {dropped[0]} non-finite value(s) of A's done "
                          f"points and {dropped[1]} of B's (the rank test takes finite values)")
@@ -377,8 +383,8 @@ def power_warning(result):
             f"{len(lone)} of {m} test(s) cannot reach p <= alpha/m = {alpha / m:.3g}: a lone "
             "disagreeing cell among them cannot be flagged (BH flags k cells only when k "
             "p-values are <= k alpha/m)")
-    test = FISHER + " test" if worst["kind"] == "categorical" else "the " + MANN_WHITNEY + " test"
-    need = seeds_needed(worst["kind"], alpha / m)
+    test = f"the {worst['test']} test"
+    need = seeds_needed(worst["test"], alpha / m)
     more = (f"; {need} values per cell in each file let a lone cell reach alpha/m "
             f"(symsweep replicate --seeds {need} where every seed gives a value)" if need else "")
     return (f"WARNING: too few seeds per cell for the test to have power: {what} (e.g. "
@@ -442,7 +448,8 @@ def compare_statistical(path_a, path_b, fields=None, alpha=0.05, map_path=None, 
 def draw_map(result, out, what=""):
     """The cells over the two axes with the most values (ties: grid order), one panel per value
     of a third; red where a test of the cell is flagged (any field, any value of the axes beyond
-    the third), white where tested and not flagged, grey where nothing was tested."""
+    the third), white where tested and not flagged, grey where nothing was tested. Returns the
+    cells' states over the grid without the seeds: 0 not tested, 1 agree, 2 flagged."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -453,6 +460,7 @@ def draw_map(result, out, what=""):
     state = np.zeros(shape, dtype=int)  # 0 not tested, 1 tested, 2 flagged
     for t in result["tests"]:
         state[t["index"]] = max(state[t["index"]], 2 if t["flagged"] else 1)
+    drawn = state.copy()
     by_size = sorted(range(len(cells)), key=lambda d: (-shape[d], d))
     x, y, facet = (by_size + [None, None, None])[:3]
     rest = by_size[3:]
@@ -507,3 +515,4 @@ def draw_map(result, out, what=""):
                  f"{result['m']} tests){beyond}", fontsize=9, wrap=True)
     fig.tight_layout(rect=(0, 0, 1 - 1.9 / (4.4 * ncol + 2.2), 0.92))
     save(fig, out)
+    return drawn
