@@ -9,6 +9,16 @@ and not in the other are named once, by their status (`status: 3 point(s) differ
 pending in B ...`), and every other field is compared only where both files have the point done
 (a point not done holds no result: zeros or fill values). Exit status: 0 the same, 1 different,
 2 unusable input (not a result file, other axes or fields, a negative or non-finite tolerance).
+
+    python3 -m symsweep_analysis compare --statistical a.h5 b.h5 [--fields outcome,final_loss]
+        [--alpha 0.05] [--map OUT.png] [--outcome MEMBER] [--allow-difference KEY]
+
+For files whose seeds differ (a sweep and its `symsweep replicate`): per cell (the grid without
+sweep.seed) and per field, a two-sample test of the done points of A's seeds against B's (an
+enum field: Fisher's exact test, or a permutation chi-square test over more than two members; a
+continuous field: Mann-Whitney U on its finite values), Benjamini-Hochberg over all the tests,
+and a warning when the cells have too few seeds for a test to reach what BH needs. Exit status:
+0 no cell flagged, 1 some flagged, 2 unusable input (compare_statistical).
 """
 import math
 
@@ -511,8 +521,10 @@ def draw_map(result, out, what=""):
                loc="center right", fontsize=8, frameon=False)
     beyond = f"; a cell disagrees when any value of {', '.join(cells[d] for d in rest)} does" \
         if rest else ""
-    fig.suptitle(f"{what}: cells whose seeds disagree ({', '.join(result['fields'])}; BH over "
-                 f"{result['m']} tests){beyond}", fontsize=9, wrap=True)
+    flagged = sum(t["flagged"] for t in result["tests"])
+    fig.suptitle(f"{what}: cells whose seeds disagree ({', '.join(result['fields'])}; "
+                 f"{flagged} of {result['m']} tests flagged by BH at FDR {alpha:g}){beyond}",
+                 fontsize=9, wrap=True)
     fig.tight_layout(rect=(0, 0, 1 - 1.9 / (4.4 * ncol + 2.2), 0.92))
     save(fig, out)
     return drawn
