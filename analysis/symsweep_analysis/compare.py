@@ -393,7 +393,7 @@ def power_warning(result):
             f"{len(lone)} of {m} test(s) cannot reach p <= alpha/m = {alpha / m:.3g}: a lone "
             "disagreeing cell among them cannot be flagged (BH flags k cells only when k "
             "p-values are <= k alpha/m)")
-    test = f"the {worst['test']} test"
+    test = f"{FISHER} test" if worst["test"] == FISHER else f"the {worst['test']} test"
     need = seeds_needed(worst["test"], alpha / m)
     more = (f"; {need} values per cell in each file let a lone cell reach alpha/m "
             f"(symsweep replicate --seeds {need} where every seed gives a value)" if need else "")

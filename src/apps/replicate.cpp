@@ -34,6 +34,7 @@
 #include "symsweep/spec.hpp"
 #include "symsweep/store.hpp"
 #include "symsweep/sweep.hpp"
+#include "symsweep/version.hpp"
 #include "text.hpp"
 
 namespace po = boost::program_options;
@@ -214,7 +215,17 @@ int replicate(const std::vector<std::string>& rank_args, const std::string& comm
                           ": the file exists; a replicate is written to a new file only (it "
                           "never replaces one): name another");
       }
-      config_text = read_file_info(opts.file).config_text;
+      const FileInfo info = read_file_info(opts.file);
+      config_text = info.config_text;
+      if (info.numerics_version != kNumericsVersion) {
+        text::write_stderr("symsweep: warning: " + text::quote(opts.file) +
+                           " was computed with numerics version " +
+                           std::to_string(info.numerics_version) + " (symsweep " +
+                           info.symsweep_version + "), this symsweep computes version " +
+                           std::to_string(kNumericsVersion) +
+                           ": a difference between the two files may come from the builds, not "
+                           "from the seeds\n");
+      }
     });
     broadcast(config_text, comm);
     const std::string source = text::quote(opts.file) + " (config_text)";
