@@ -643,6 +643,10 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   h5::write_attribute(file, "model", spec.model());
   h5::write_attribute(file, "n_points", static_cast<std::int64_t>(grid.size()));
   h5::write_attribute(file, "numerics_version", static_cast<std::int64_t>(kNumericsVersion));
+  for (const auto& [name, value] : options.root_attributes) {
+    SYMSWEEP_VERIFY(!h5::has_attribute(file, name), "root attribute '" + name + "' given twice");
+    h5::write_attribute(file, name, value);
+  }
   const std::string commit = git_commit();
   const std::string dirty_suffix = "-dirty";
   const bool dirty =
@@ -1187,6 +1191,18 @@ std::string describe_file(const std::string& path) {
       << attrs.text("created_utc") << " on " << attrs.integer("mpi_ranks") << " rank(s) x "
       << attrs.integer("omp_threads") << " thread(s)\n";
   out << "  config sha256 " << attrs.text("config_sha256") << "\n";
+  if (h5::has_attribute(f, "replicate_of")) {   // symsweep replicate
+    const auto seeds = [&](const char* name) {  // "0, 1, 2, ..., 19 (20)" past 8 seeds
+      const std::string list = attrs.text(name);
+      const auto items = text::split(list, ',');
+      if (items.size() <= 8) return text::join(items, ", ");
+      return std::string(items[0]) + ", " + std::string(items[1]) + ", " + std::string(items[2]) +
+             ", ..., " + std::string(items.back()) + " (" + std::to_string(items.size()) + ")";
+    };
+    out << "  replicate of " << attrs.text("replicate_of") << " (config sha256 "
+        << attrs.text("replicate_of_config_sha256") << ", seeds " << seeds("replicate_of_seeds")
+        << ") with seeds " << seeds("replicate_seeds") << "\n";
+  }
 
   // Provenance: what made the file, and (since the runs list) every run that wrote it.
   const auto optional_text = [&](const char* name) {

@@ -1270,6 +1270,7 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
   StoreOptions store_options;
   store_options.truncate = true;  // a stale side file of ours (we hold the lock) is replaced
+  store_options.root_attributes = options.root_attributes;
   ResultStore store = [&] {
     try {
       return ResultStore::create(path, comm, grid, fields.schema(), prov, store_options);

@@ -3,6 +3,9 @@
     phase   FILE.h5 [-o OUT.png|.pdf] [--x KEY] [--y KEY] [--color outcome|FIELD] [--facet KEY]
             [--table]      --table: also the thresholds against the measured divergence boundary
     compare A.h5 B.h5 [--rtol R] [--atol A] [--show N]     exit 0 same, 1 different, 2 unusable
+    compare --statistical A.h5 B.h5 [--fields F,...] [--alpha Q] [--map OUT.png] [--outcome M]
+            [--allow-difference KEY ...]   per cell (the grid without sweep.seed): do the seeds
+            of A and B agree? Exit 0 no cell flagged, 1 some flagged, 2 unusable
     report  FILE.h5 [-o OUT.html] [--figures DIR] [--format png,pdf]
     bifurcation FILE.h5 [-o OUT.png] [--x KEY] [--facet KEY]    orbit points against eta
     amplitudes  FILE.h5 [-o OUT.png]                            measured vs predicted 2-cycles
@@ -49,13 +52,41 @@ def main(argv=None):
                        help="also print, per value of --y, the thresholds eta_worst_batch, eta_ms, "
                        "eta_gd against the measured boundary along --x: the largest value with no "
                        "diverged seed (there and below) and the smallest with every seed diverged")
-    comp = sub.add_parser("compare", help="compare two result files field by field",
-                          description="Exit status: 0 the same, 1 different, 2 unusable input.")
+    comp = sub.add_parser(
+        "compare", help="compare two result files field by field, or statistically",
+        description="Field by field, bit for bit or within --rtol/--atol; or, with "
+        "--statistical, per cell (the grid without sweep.seed) and per field, a two-sample test "
+        "of A's seeds against B's: an enum field such as outcome by Fisher's exact test (two "
+        "members present, or --outcome MEMBER against the rest) or a permutation test of the "
+        "chi-square statistic (more members; exact up to 9999 splits, else 9999 random splits "
+        "from a fixed seed), a continuous field by the Mann-Whitney U test on its finite values "
+        "(the others are counted and left out); then Benjamini-Hochberg over every test (cells "
+        "x fields) at false discovery rate --alpha. Only done points count. The files must "
+        "have the same grid apart from sweep.seed (their seeds may differ: a replicate's do) "
+        "and the same config apart from the seeds and the keys of --allow-difference. A "
+        "warning says when the cells have too few seeds for a test to reach what BH needs "
+        "(p <= alpha/m for a lone cell among m tests). Exit status: 0 the same (no cell "
+        "flagged), 1 different (some flagged), 2 unusable input.")
     comp.add_argument("a")
     comp.add_argument("b")
-    comp.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: bits)")
-    comp.add_argument("--atol", type=float, default=0.0, help="absolute tolerance")
-    comp.add_argument("--show", type=int, default=5, help="differing points listed per field")
+    comp.add_argument("--rtol", type=float, help="relative tolerance (default: bits)")
+    comp.add_argument("--atol", type=float, help="absolute tolerance")
+    comp.add_argument("--show", type=int,
+                      help="differing points listed per field (default 5); with --statistical, "
+                      "flagged tests listed (default 50)")
+    comp.add_argument("--statistical", action="store_true",
+                      help="per cell, a two-sample test of the seeds of A against those of B")
+    comp.add_argument("--fields", help="--statistical: comma-separated per-point fields to test "
+                      "(default: outcome), e.g. outcome,final_loss,sharpness")
+    comp.add_argument("--alpha", type=float, help="--statistical: the false discovery rate of "
+                      "Benjamini-Hochberg (default 0.05)")
+    comp.add_argument("--map", metavar="OUT.png", help="--statistical: draw the cells that "
+                      "disagree over the two axes with the most values (a third as panels)")
+    comp.add_argument("--outcome", metavar="MEMBER", help="--statistical: test this member of "
+                      "outcome against the rest (Fisher's exact test), e.g. diverged")
+    comp.add_argument("--allow-difference", action="append", default=[], metavar="KEY",
+                      help="--statistical: compare files whose configs differ in KEY (e.g. a "
+                      "planted change of model.h_max); repeatable")
     rep = sub.add_parser("report", help="one self-contained HTML page with every figure")
     rep.add_argument("file")
     rep.add_argument("-o", "--output", help="HTML to write (default: FILE with .html)")
@@ -119,7 +150,6 @@ def main(argv=None):
     ins.add_argument("file")
     args = parser.parse_args(argv)
 
-    from .compare import compare
     from .dataset import left_out
     from .dataset import open_sweep as _open
     from .phase import plot_phase, save
@@ -140,7 +170,7 @@ def main(argv=None):
             print(describe(args.file))
             return 0
         if args.command == "compare":
-            status, lines = compare(args.a, args.b, args.rtol, args.atol, args.show)
+            status, lines = _compare(args)
             print("\n".join(lines), file=sys.stdout if status < 2 else sys.stderr)
             return status
         if args.command == "phase":
@@ -207,6 +237,33 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as err:
         print(f"symsweep_analysis: error: {err}", file=sys.stderr)
         return 2
+
+
+def _compare(args):
+    """compare, or compare --statistical: (exit status, lines)."""
+    from .compare import compare, compare_statistical
+
+    statistical_only = {"--fields": args.fields, "--alpha": args.alpha, "--map": args.map,
+                        "--outcome": args.outcome,
+                        "--allow-difference": args.allow_difference or None}
+    if args.statistical:
+        for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+            if value is not None:
+                return 2, [f"unusable input: {name}: a tolerance of the bitwise comparison; "
+                           "--statistical tests the seeds' distributions"]
+        fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields \
+            else None
+        if args.fields is not None and not fields:
+            return 2, [f"unusable input: --fields {args.fields!r}: name at least one field"]
+        return compare_statistical(args.a, args.b, fields,
+                                   0.05 if args.alpha is None else args.alpha, args.map,
+                                   tuple(args.allow_difference), args.outcome,
+                                   50 if args.show is None else args.show)
+    for name, value in statistical_only.items():
+        if value is not None:
+            return 2, [f"unusable input: {name} needs --statistical"]
+    return compare(args.a, args.b, args.rtol or 0.0, args.atol or 0.0,
+                   5 if args.show is None else args.show)
 
 
 def _trace(args, open_sweep, save):

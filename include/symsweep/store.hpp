@@ -45,6 +45,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <mpi.h>
@@ -111,6 +112,9 @@ struct StoreOptions {
   bool collective = true;
   /// Store /traces chunked, one chunk per point (false: contiguous, like /results).
   bool chunk_traces = false;
+  /// More text attributes (name, value) of the root, written at creation with the provenance
+  /// (create only): e.g. replicate_of. A name the store writes itself is an Error.
+  std::vector<std::pair<std::string, std::string>> root_attributes;
 };
 
 class ResultStore {

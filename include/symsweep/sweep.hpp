@@ -14,6 +14,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <mpi.h>
@@ -51,6 +52,9 @@ struct SweepOptions {
   double io_timeout_seconds = 600;
   /// The progress is one line updated in place (a terminal) rather than a line every 5 s (a log).
   bool progress_in_place = false;
+  /// Text attributes (name, value) that run_sweep adds to the root of the file it creates, beside
+  /// the provenance, e.g. `symsweep replicate`'s replicate_of (StoreOptions::root_attributes).
+  std::vector<std::pair<std::string, std::string>> root_attributes;
 };
 
 /// What a sweep did, summed over all ranks (identical on every rank).

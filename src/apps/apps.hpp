@@ -13,6 +13,9 @@ int resume(const std::vector<std::string>& args, const std::string& command_line
 /// `symsweep rerun OUT.h5 --point KEY=VALUE,... | --index N [--trace-every K -o POINT.h5]`: one
 /// point recomputed and compared with the file. Initialises MPI itself, for --trace-every only.
 int rerun(const std::vector<std::string>& args, const std::string& command_line);
+/// `symsweep replicate OUT.h5 --seeds K -o REP.h5 [options]` — args are the words after
+/// "replicate". Needs MPI.
+int replicate(const std::vector<std::string>& args, const std::string& command_line);
 /// `symsweep inspect FILE`.
 int inspect(const std::vector<std::string>& args);
 /// `symsweep status OUT.h5 [--json]`.

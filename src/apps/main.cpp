@@ -4,9 +4,9 @@
 //   symsweep inspect results/quickstart.h5
 //   symsweep --help
 //
-// Only `run` and `resume` initialise MPI (MPI_THREAD_FUNNELED: the master thread of each rank makes
-// every MPI and HDF5 call), and `rerun` when it writes a dense trace; `inspect`, --help and
-// --version run as plain processes.
+// Only `run`, `resume` and `replicate` initialise MPI (MPI_THREAD_FUNNELED: the master thread of
+// each rank makes every MPI and HDF5 call), and `rerun` when it writes a dense trace; `inspect`,
+// `status`, --help and --version run as plain processes.
 #include <mpi.h>
 
 #include <iostream>
@@ -34,6 +34,11 @@ constexpr const char* kUsage = R"(Usage:
         the file an uninterrupted run gives, bit for bit. An interrupted --overwrite run lives
         in OUT.h5.partial beside the old OUT.h5: resume OUT.h5 finds it and replaces OUT.h5 once
         it completes.
+  mpirun -np R symsweep replicate OUT.h5 --seeds K -o REP.h5 [--first-seed S]
+        Run the sweep of OUT.h5 again, from its stored config, into the new file REP.h5 with K
+        new seeds in place of its sweep.seed axis (disjoint from OUT.h5's; recorded in REP.h5's
+        attributes), for `symsweep_analysis compare --statistical OUT.h5 REP.h5`. An ordinary
+        run otherwise (checkpoints, resume). `symsweep replicate --help` lists its options.
   symsweep inspect OUT.h5
         Summarise a result file: provenance, axes, the points per member of every enum field
         (status, outcome, ...) and the range of every real field, as the file declares them.
@@ -89,12 +94,13 @@ std::string quoted_command_line(int argc, char** argv) {
   return line;
 }
 
-int mpi_command(int argc, char** argv, bool resume) {
+using MpiCommand = int (*)(const std::vector<std::string>&, const std::string&);
+
+int mpi_command(int argc, char** argv, MpiCommand command) {
   const MpiSession mpi(argc, argv);
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
-    return resume ? symsweep::apps::resume(args, quoted_command_line(argc, argv))
-                  : symsweep::apps::run(args, quoted_command_line(argc, argv));
+    return command(args, quoted_command_line(argc, argv));
   } catch (const std::bad_alloc&) {
     symsweep::text::write_stderr(
         "symsweep: rank " + std::to_string(world_rank()) +
@@ -115,8 +121,9 @@ int mpi_command(int argc, char** argv, bool resume) {
 int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   try {
-    if (command == "run") return mpi_command(argc, argv, false);
-    if (command == "resume") return mpi_command(argc, argv, true);
+    if (command == "run") return mpi_command(argc, argv, symsweep::apps::run);
+    if (command == "resume") return mpi_command(argc, argv, symsweep::apps::resume);
+    if (command == "replicate") return mpi_command(argc, argv, symsweep::apps::replicate);
     if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
     if (command == "rerun")
       return symsweep::apps::rerun({argv + 2, argv + argc}, quoted_command_line(argc, argv));
