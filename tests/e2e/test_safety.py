@@ -145,7 +145,9 @@ def test_every_spelling_of_a_file_being_written_is_refused(long_reference, tmp_p
     assert results_of(out) == results_of(ref)
     assert out.is_file() and not out.is_symlink()
     assert (tmp_path / "link.h5").is_symlink()
-    assert sorted(p.name for p in real.iterdir()) == ["out.h5", "out.h5.lock"]
+    # One lock and one status file, keyed by the resolved output whatever its spelling.
+    assert sorted(p.name for p in real.iterdir()) == ["out.h5", "out.h5.lock",
+                                                      "out.h5.status.json"]
 
 
 # ------------------------------------------------------------------------- item 11: messages
