@@ -1,12 +1,80 @@
 // `symsweep inspect FILE.h5`: a summary of a result file (no MPI needed).
+#include <array>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
+#include <vector>
 
 #include "apps.hpp"
+#include "h5.hpp"
+#include "lock.hpp"
+#include "status.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/store.hpp"
+#include "text.hpp"
 
 namespace symsweep::apps {
+
+namespace {
+
+/// The points of each status code (0 pending, 1 done, 2 failed) in /results/status.
+std::array<long long, 3> status_counts(const std::string& path) {
+  h5::init();
+  h5::Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
+  h5::Handle dset = h5::dataset_handle(H5Dopen2(file.get(), "results/status", H5P_DEFAULT),
+                                       "open /results/status");
+  std::size_t n = 1;
+  for (hsize_t d : h5::dataset_shape(dset.get())) n *= static_cast<std::size_t>(d);
+  // Read as the file's own bytes (the enum's codes): an enum does not convert to an integer.
+  h5::Handle type = h5::type_handle(H5Dget_type(dset.get()), "status type");
+  std::vector<unsigned char> codes(n);
+  h5::check_status(H5Dread(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, codes.data()),
+                   "read /results/status");
+  std::array<long long, 3> counts{0, 0, 0};
+  for (unsigned char c : codes) ++counts[c < 3 ? c : 0];
+  return counts;
+}
+
+/// complete, possibly running (a process on this host holds the output's lock, or the status
+/// file's heartbeat is recent), or interrupted; with what to do next.
+std::string state_line(const std::string& path) {
+  const auto [pending, done, failed] = status_counts(path);
+  const long long points = pending + done + failed;
+  if (pending == 0 && failed == 0) {
+    return "state: complete (" + std::to_string(done) + " of " + std::to_string(points) +
+           " point(s) done)";
+  }
+  const std::string counts = std::to_string(done) + " of " + std::to_string(points) +
+                             " point(s) done, " + std::to_string(pending) + " pending, " +
+                             std::to_string(failed) + " failed";
+  const long pid = OutputLock::holder_here(path);
+  if (pid > 0) {
+    return "state: possibly running: pid " + std::to_string(pid) +
+           " on this host holds its lock (" + counts + " at the last checkpoint; symsweep status " +
+           path + " shows its progress)";
+  }
+  std::ifstream in(status_path(path));
+  if (in && pid != 0) {  // its lock cannot be seen from here: the heartbeat tells
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      const RunStatus s = parse_status(text.str(), status_path(path));
+      const double age = std::difftime(std::time(nullptr), s.heartbeat);
+      if (s.state == "running" && age <= 3 * s.every + 60) {
+        return "state: possibly running on " + s.hosts + " (its status file's heartbeat is " +
+               text::format_double(age) + " s old; " + counts + " at the last checkpoint)";
+      }
+    } catch (const ConfigError&) {
+      // no readable status: judged by the file alone
+    }
+  }
+  return "state: interrupted (" + counts + "); continue with: symsweep resume " + path +
+         (failed > 0 ? " (failed points run again)" : "");
+}
+
+}  // namespace
 
 int inspect(const std::vector<std::string>& args) {
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
@@ -25,7 +93,11 @@ int inspect(const std::vector<std::string>& args) {
   if (!std::filesystem::exists(args[0])) {
     throw ConfigError("inspect: '" + args[0] + "' does not exist");
   }
-  std::cout << describe_file(args[0]);
+  const std::string summary = describe_file(args[0]);
+  // The state, after the first line (the file and its build).
+  const std::size_t eol = summary.find('\n');
+  std::cout << summary.substr(0, eol + 1) << "  " << state_line(args[0]) << "\n"
+            << summary.substr(eol + 1);
   return kExitOk;
 }
 

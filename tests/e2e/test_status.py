@@ -96,6 +96,11 @@ def test_the_status_follows_a_run_whole_and_ends_complete(config, tmp_path):
                 r = symsweep("status", out)
                 assert r.code == 0, r
                 alive_seen = "alive: pid" in r.out
+                r = symsweep("inspect", out)
+                assert r.code == 0, r
+                if p.poll() is None:
+                    assert "state: possibly running: pid" in r.out or \
+                        "state: complete" in r.out, r.out
         time.sleep(0.05)
     stdout, stderr = p.communicate()
     assert p.returncode == 0, stderr
@@ -121,6 +126,8 @@ def test_the_status_follows_a_run_whole_and_ends_complete(config, tmp_path):
     assert r.code == 0 and "complete; 48 of 48 point(s) done" in r.out, r
     r = symsweep("status", out, "--json")
     assert r.code == 0 and json.loads(r.out) == final, r
+    r = symsweep("inspect", out)
+    assert r.code == 0 and "\n  state: complete (48 of 48 point(s) done)\n" in r.out, r
 
 
 def test_a_killed_run_is_told_from_a_live_one_and_resume_completes_it(config, tmp_path):
@@ -136,6 +143,9 @@ def test_a_killed_run_is_told_from_a_live_one_and_resume_completes_it(config, tm
     r = symsweep("status", out)
     assert r.code == 0, r
     assert "not running" in r.out and "symsweep resume" in r.out, r.out
+    r = symsweep("inspect", out)
+    assert r.code == 0 and "\n  state: interrupted (" in r.out, r
+    assert f"continue with: symsweep resume {out}" in r.out, r.out
     _, status = outcome_counts(out)
     saved = int(np.sum(status == 1))
     r = symsweep("resume", out, "--quiet", "--status", "0.2", np=2)
