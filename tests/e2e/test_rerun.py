@@ -313,6 +313,24 @@ def test_online_gradient_noise_is_unmoved_by_a_dense_trace(tmp_path):
         assert d["results/C_final"].shape[-1] < f["results/C_final"].shape[-1]
 
 
+def test_a_field_the_point_alone_does_not_declare_is_compared_with_its_fill(tmp_path):
+    # The shipped SGD sweep, shrunk: batch 16 = n is full-batch GD, for which the sweep declares
+    # the periodic orbit; an SGD point alone (batch 1) does not declare it, and its stored orbit
+    # is the fill value: the dense file's /results equal the stored point's.
+    out = tmp_path / "sgd.h5"
+    r = symsweep("run", SOURCE_DIR / "jobs" / "sweeps" / "sgd_stability.ini", "-o", out,
+                 "--quiet", "--set", "axes.optimizer.eta=1.2, 1.6", "--set",
+                 "axes.optimizer.batch=1, 16", "--set", "sweep.seed=3")
+    assert r.code == 0, r
+    dense = tmp_path / "cell.h5"
+    r = symsweep("rerun", out, "--point", "optimizer.eta=1.6,optimizer.batch=1", "--trace-every",
+                 50, "-o", dense)
+    assert r.code == 0, r
+    assert "its /results equal the stored point's: yes" in r.out, r.out
+    with h5py.File(out, "r") as f, h5py.File(dense, "r") as d:
+        assert "orbit" in f["results"] and "orbit" not in d["results"]
+
+
 def test_the_pinned_reference_file_reruns_bit_for_bit_and_older_builds_are_reported(bif):
     # tests/compat/reference_v<N>.h5: a sweep of 12 linear2 points made by an earlier build of
     # this numerics version on 2 ranks, pinned bit for bit. Every point of it reruns equal.
