@@ -1000,8 +1000,16 @@ int rerun_point(const Options& opts, const std::string& command_line) {
               << "): " << steps.size() << " trace records"
               << (steps.empty() ? ""
                                 : ", steps " + std::to_string(steps.front()) + " to " +
-                                      std::to_string(steps.back()))
-              << "\n";
+                                      std::to_string(steps.back()));
+    // A run that ended early (converged, diverged) fills the records up to its last step only.
+    const auto ran = recomputed.values.integer(fields.core().steps_run);
+    const auto filled = std::count_if(steps.begin(), steps.end(), [&](auto step) {
+      return static_cast<std::int64_t>(step) <= ran;
+    });
+    if (filled < static_cast<std::ptrdiff_t>(steps.size())) {
+      std::cout << " (" << filled << " filled: the run ended at step " << ran << ")";
+    }
+    std::cout << "\n";
     const auto all_equal = [](const std::vector<Row>& r) {
       return std::all_of(r.begin(), r.end(), [](const Row& x) { return x.equal; });
     };
