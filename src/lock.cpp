@@ -116,10 +116,13 @@ long OutputLock::holder_here(const std::string& output) {
   if (::stat(path_of(output).c_str(), &st) != 0) return -1;
   std::ifstream locks("/proc/locks");
   if (!locks) return -1;
-  // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the pid, then major:minor (hex):inode.
-  const std::string key = ":" + std::to_string(static_cast<unsigned long long>(st.st_ino));
+  // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the pid, then major:minor (hex):inode. The
+  // kernel prints the superblock's device, which stat() may not give (a btrfs subvolume has a
+  // device of its own): the inode decides, the device only chooses between equal inodes.
+  const std::string inode = std::to_string(static_cast<unsigned long long>(st.st_ino));
   char device[32];
   std::snprintf(device, sizeof device, "%02x:%02x", major(st.st_dev), minor(st.st_dev));
+  long same_inode = 0;
   for (std::string line; std::getline(locks, line);) {
     std::istringstream in(line);
     std::string index, type, advisory, mode, where;
@@ -127,9 +130,25 @@ long OutputLock::holder_here(const std::string& output) {
     if (!(in >> index >> type)) continue;
     if (type == "->") continue;  // a waiter
     if (!(in >> advisory >> mode >> pid >> where) || type != "FLOCK") continue;
-    if (where == std::string(device) + key) return pid;
+    const std::size_t colon = where.rfind(':');
+    if (colon == std::string::npos || where.substr(colon + 1) != inode) continue;
+    if (where.substr(0, colon) == device) return pid;
+    same_inode = pid;
   }
-  return 0;
+  return same_inode;
+}
+
+std::string OutputLock::last_holder_host(const std::string& output) {
+  std::ifstream in(path_of(output));
+  std::string line;
+  if (!in || !std::getline(in, line)) return "";
+  // "pid <pid> on <host> since <time>" (the constructor writes it).
+  const std::size_t on = line.find(" on "), since = line.rfind(" since ");
+  if (line.rfind("pid ", 0) != 0 || on == std::string::npos || since == std::string::npos ||
+      since <= on + 4) {
+    return "";
+  }
+  return line.substr(on + 4, since - on - 4);
 }
 
 }  // namespace symsweep

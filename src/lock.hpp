@@ -48,6 +48,8 @@ class OutputLock {
   /// pid, 0 when no process on this host holds it, -1 when that cannot be told (no lock file, no
   /// /proc/locks). A run on another node holds it where this kernel cannot see.
   static long holder_here(const std::string& output);
+  /// The host of the process that took the lock last (the lock file says), or "".
+  static std::string last_holder_host(const std::string& output);
 
  private:
   int fd_ = -1;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -21,22 +22,74 @@ namespace {
 
 constexpr const char* kStatusFormat = "symsweep-status/1";
 
+/// The length of the valid UTF-8 sequence at s[i], or 0.
+std::size_t utf8_length(const std::string& s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  std::size_t n = c < 0x80           ? 1
+                  : (c >> 5) == 0x6  ? 2
+                  : (c >> 4) == 0xe  ? 3
+                  : (c >> 3) == 0x1e ? 4
+                                     : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+  }
+  if (n == 2 && c < 0xc2) return 0;                             // overlong
+  if (n == 3 && c == 0xe0 && b(i + 1) < 0xa0) return 0;         // overlong
+  if (n == 3 && c == 0xed && b(i + 1) >= 0xa0) return 0;        // a surrogate
+  if (n == 4 && (c > 0xf4 || (c == 0xf0 && b(i + 1) < 0x90) ||  // overlong or beyond U+10FFFF
+                 (c == 0xf4 && b(i + 1) >= 0x90))) {
+    return 0;
+  }
+  return n;
+}
+
+/// JSON text: valid UTF-8 as it is, control characters escaped, and a byte that is not UTF-8 (a
+/// host name or path in another encoding) as U+FFFD, so that every JSON reader accepts the file.
 std::string json_string(const std::string& s) {
   std::string out = "\"";
-  for (const char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+    const std::size_t n = utf8_length(s, i);
+    if (n == 0) {
+      out += "\\ufffd";
+      ++i;
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
+      ++i;
     } else if (u < 0x20) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", u);
       out += buf;
+      ++i;
     } else {
-      out += c;
+      out.append(s, i, n);
+      i += n;
     }
   }
   return out + "\"";
+}
+
+/// `code` as UTF-8.
+void append_utf8(std::string& out, unsigned long code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xc0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else if (code < 0x10000) {
+    out += static_cast<char>(0xe0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (code >> 18));
+    out += static_cast<char>(0x80 | ((code >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  }
 }
 
 std::string json_number(double x) {
@@ -81,29 +134,70 @@ class Parser {
     }
     return false;
   }
+  /// Four hex digits after "\\u".
+  unsigned long hex4() {
+    if (i_ + 4 > s_.size()) fail("a short \\u escape");
+    unsigned long code = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      const int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+      if (d < 0) fail("a \\u escape that is not 4 hex digits");
+      code = code * 16 + static_cast<unsigned long>(d);
+    }
+    return code;
+  }
   std::string string() {
     if (!eat('"')) fail("a string expected");
     std::string out;
     while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (c == '\\') {
-        if (i_ >= s_.size()) break;
-        c = s_[i_++];
-        if (c == 'u') {
-          if (i_ + 4 > s_.size()) fail("a short \\u escape");
-          const unsigned long code = std::strtoul(s_.substr(i_, 4).c_str(), nullptr, 16);
-          i_ += 4;
-          if (code > 0x7f) fail("a \\u escape beyond ASCII");
-          c = static_cast<char>(code);
-        } else if (c == 'n') {
-          c = '\n';
-        } else if (c == 't') {
-          c = '\t';
-        } else if (c != '"' && c != '\\' && c != '/') {
-          fail("an unknown escape");
-        }
+      const char c = s_[i_++];
+      if (c != '\\') {
+        out += c;
+        continue;
       }
-      out += c;
+      if (i_ >= s_.size()) break;
+      const char e = s_[i_++];
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out += e;
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          unsigned long code = hex4();
+          if (code >= 0xd800 && code < 0xdc00) {  // a surrogate pair
+            if (i_ + 2 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') fail("a lone surrogate");
+            i_ += 2;
+            const unsigned long low = hex4();
+            if (low < 0xdc00 || low >= 0xe000) fail("a lone surrogate");
+            code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+          } else if (code >= 0xdc00 && code < 0xe000) {
+            fail("a lone surrogate");
+          }
+          append_utf8(out, code);
+          break;
+        }
+        default:
+          fail("an unknown escape");
+      }
     }
     if (i_ >= s_.size()) fail("an unterminated string");
     ++i_;
@@ -187,6 +281,8 @@ std::string to_json(const RunStatus& s) {
     << ",\n  \"heartbeat\": " << static_cast<long long>(s.heartbeat)
     << ",\n  \"every\": " << json_number(s.every) << ",\n  \"checkpoints\": " << s.checkpoints
     << ",\n  \"last_checkpoint_utc\": " << json_string(s.last_checkpoint_utc)
+    << ",\n  \"checkpoint_started\": " << static_cast<long long>(s.checkpoint_started)
+    << ",\n  \"io_timeout\": " << json_number(s.io_timeout)
     << ",\n  \"message\": " << json_string(s.message) << "\n}\n";
   return o.str();
 }
@@ -209,6 +305,15 @@ RunStatus parse_status(const std::string& json, const std::string& where) {
     const JsonValue& v = get(key, JsonValue::kNumber);
     return v.kind == JsonValue::kNull ? std::nan("") : v.number;
   };
+  // A count or a time: a finite whole number.
+  const auto integer = [&](const char* key) {
+    const double x = number(key);
+    if (!(std::isfinite(x) && x == std::floor(x) && std::abs(x) < 9.2e18)) {
+      throw ConfigError(where + ": not a symsweep status file (its '" + key +
+                        "' is not a whole number)");
+    }
+    return static_cast<long long>(x);
+  };
   if (text("format") != kStatusFormat) {
     throw ConfigError(where + ": a status file of format " + text::quote(text("format")) +
                       "; this symsweep reads " + kStatusFormat);
@@ -217,29 +322,34 @@ RunStatus parse_status(const std::string& json, const std::string& where) {
   s.state = text("state");
   s.file = text("file");
   s.sweep = text("sweep");
-  s.points = static_cast<long long>(number("points"));
-  s.done = static_cast<long long>(number("done"));
-  s.done_before = static_cast<long long>(number("done_before"));
-  s.failed = static_cast<long long>(number("failed"));
+  s.points = integer("points");
+  s.done = integer("done");
+  s.done_before = integer("done_before");
+  s.failed = integer("failed");
   for (const auto& [name, count] : get("outcomes", JsonValue::kObject).members) {
-    if (count->kind != JsonValue::kNumber)
-      throw ConfigError(where + ": an outcome count not a number");
+    if (count->kind != JsonValue::kNumber || count->number != std::floor(count->number)) {
+      throw ConfigError(where +
+                        ": not a symsweep status file (an outcome count is not a whole "
+                        "number)");
+    }
     s.outcomes.emplace_back(name, static_cast<long long>(count->number));
   }
   s.rate = number("rate");
   const double left = number("seconds_left");
   s.seconds_left = std::isfinite(left) ? left : -1.0;
   s.elapsed = number("elapsed");
-  s.ranks = static_cast<int>(number("ranks"));
-  s.threads = static_cast<int>(number("threads"));
+  s.ranks = static_cast<int>(integer("ranks"));
+  s.threads = static_cast<int>(integer("threads"));
   s.hosts = text("hosts");
   s.slurm_job = text("slurm_job");
   s.started_utc = text("started_utc");
   s.heartbeat_utc = text("heartbeat_utc");
-  s.heartbeat = static_cast<std::time_t>(number("heartbeat"));
+  s.heartbeat = static_cast<std::time_t>(integer("heartbeat"));
   s.every = number("every");
-  s.checkpoints = static_cast<long>(number("checkpoints"));
+  s.checkpoints = static_cast<long>(integer("checkpoints"));
   s.last_checkpoint_utc = text("last_checkpoint_utc");
+  s.checkpoint_started = static_cast<std::time_t>(integer("checkpoint_started"));
+  s.io_timeout = number("io_timeout");
   s.message = text("message");
   return s;
 }
@@ -249,14 +359,56 @@ void write_status(const std::string& path, const RunStatus& status) {
   const std::string json = to_json(status);
   const int fd = ::open(side.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw IoError("cannot write " + text::quote(side) + ": " + std::strerror(errno));
-  const ssize_t n = ::write(fd, json.data(), json.size());
-  const int err = n == static_cast<ssize_t>(json.size()) ? 0 : (n < 0 ? errno : ENOSPC);
-  ::close(fd);
-  if (err != 0 || ::rename(side.c_str(), path.c_str()) != 0) {
-    const int e = err != 0 ? err : errno;
-    ::unlink(side.c_str());
-    throw IoError("cannot write " + text::quote(path) + ": " + std::strerror(e));
+  int err = 0;
+  for (std::size_t at = 0; at < json.size() && err == 0;) {
+    const ssize_t n = ::write(fd, json.data() + at, json.size() - at);
+    if (n > 0) {
+      at += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      err = errno;
+    }
   }
+  // On NFS a write error (quota, full disk) may show only at close: a side file that failed to
+  // close is never renamed over the good one.
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && ::rename(side.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) {
+    ::unlink(side.c_str());
+    throw IoError("cannot write " + text::quote(path) + ": " + std::strerror(err));
+  }
+}
+
+Liveness judge_liveness(const std::string& output, const RunStatus* status) {
+  char name[256] = {0};
+  ::gethostname(name, sizeof name - 1);
+  const std::string here = name;
+  const long pid = OutputLock::holder_here(output);
+  if (pid > 0) {
+    return {Liveness::kAlive,
+            "pid " + std::to_string(pid) + " on this host holds the output's lock"};
+  }
+  const std::string taken_on = OutputLock::last_holder_host(output);
+  if (pid == 0 && !taken_on.empty() && taken_on == here) {
+    return {Liveness::kDead, "its lock was taken on this host (" + here +
+                                 ") and no process here holds it: the run was killed or ended"};
+  }
+  if (status != nullptr && status->state == "running") {
+    const double age = std::difftime(std::time(nullptr), status->heartbeat);
+    const double allowed =
+        3 * status->every + 60 + (status->checkpoint_started != 0 ? status->io_timeout : 0.0);
+    if (age <= allowed) {
+      return {Liveness::kAlive, "by its heartbeat (" + text::format_double(std::round(age)) +
+                                    " s ago; its lock, taken on " +
+                                    (taken_on.empty() ? "another host" : taken_on) +
+                                    ", cannot be seen from this host)"};
+    }
+    return {Liveness::kDead, "stale: no heartbeat for " + text::format_double(std::round(age)) +
+                                 " s (promised every " + text::format_double(status->every) +
+                                 " s): the run probably died"};
+  }
+  return {Liveness::kUnknown, "its lock was taken on " +
+                                  (taken_on.empty() ? std::string("an unknown host") : taken_on) +
+                                  ", which this host cannot see"};
 }
 
 }  // namespace symsweep

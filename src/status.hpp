@@ -38,8 +38,10 @@ struct RunStatus {
   std::time_t heartbeat = 0;  ///< the same, in seconds since the epoch
   double every = 10;          ///< the rewrite interval it promised, seconds
   long checkpoints = 0;
-  std::string last_checkpoint_utc;  ///< "" before the first
-  std::string message;              ///< state failed or interrupted: why
+  std::string last_checkpoint_utc;     ///< "" before the first
+  std::time_t checkpoint_started = 0;  ///< a checkpoint being written since then; 0: none
+  double io_timeout = 600;             ///< --io-timeout: how long one of its steps may take
+  std::string message;                 ///< state failed or interrupted: why
 };
 
 /// <output resolved as its lock is (lock.hpp)>.status.json.
@@ -52,5 +54,15 @@ std::string to_json(const RunStatus& status);
 RunStatus parse_status(const std::string& json, const std::string& where);
 /// Writes `status` to `path` atomically (a side file renamed over it). Throws IoError.
 void write_status(const std::string& path, const RunStatus& status);
+
+/// Whether the run that writes `output` is alive, as far as this host can tell: by the output's
+/// lock when it was taken on this host (the kernel drops it when the process dies), else by the
+/// heartbeat of `status` (nullptr: none read), stale beyond 3 intervals + 60 s (+ --io-timeout
+/// while a checkpoint is being written).
+struct Liveness {
+  enum Kind { kAlive, kDead, kUnknown } kind = kUnknown;
+  std::string why;  ///< a sentence saying how it was told
+};
+Liveness judge_liveness(const std::string& output, const RunStatus* status);
 
 }  // namespace symsweep

@@ -643,10 +643,6 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   h5::write_attribute(file, "model", spec.model());
   h5::write_attribute(file, "n_points", static_cast<std::int64_t>(grid.size()));
   h5::write_attribute(file, "numerics_version", static_cast<std::int64_t>(kNumericsVersion));
-  for (const auto& [name, value] : options.root_attributes) {
-    SYMSWEEP_VERIFY(!h5::has_attribute(file, name), "root attribute '" + name + "' given twice");
-    h5::write_attribute(file, name, value);
-  }
   const std::string commit = git_commit();
   const std::string dirty_suffix = "-dirty";
   const bool dirty =
@@ -655,6 +651,11 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   h5::write_attribute(file, "git_dirty", static_cast<std::int64_t>(dirty ? 1 : 0));
   h5::write_attribute(file, "host_cpus", prov.host_cpus);
   for (const auto& [name, value] : build_provenance()) h5::write_attribute(file, name, value);
+  // The caller's own attributes last, so that a name the store writes is refused, not clashed.
+  for (const auto& [name, value] : options.root_attributes) {
+    SYMSWEEP_VERIFY(!h5::has_attribute(file, name), "root attribute '" + name + "' given twice");
+    h5::write_attribute(file, name, value);
+  }
 
   // 2b. The runs list, preallocated (metadata final at creation): the creating run in slot 0.
   {
@@ -876,7 +877,7 @@ long long ResultStore::begin_run(const RunRecord& run) {
   if (!im.runs_list.valid()) return 0;
   std::int64_t count = 0;
   hsize_t capacity = 0;
-  agree(im.comm, [&] {
+  agree("reading the runs list", im.comm, [&] {
     const Handle dxpl = mpio_transfer(false);
     check_status(
         H5Dread(im.run_count.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, dxpl.get(), &count),
@@ -887,11 +888,11 @@ long long ResultStore::begin_run(const RunRecord& run) {
   if (capacity == 0) return 0;
   im.run = run;
   im.run_slot = std::min<long long>(count, static_cast<long long>(capacity) - 1);
-  agree(im.comm, [&] {
+  agree("recording the run", im.comm, [&] {
     im.write_run(im.run, im.run_slot);
     im.write_run_count(count + 1);
   });
-  agree(im.comm, [&] { im.flush("runs list"); });
+  agree("flushing the runs list", im.comm, [&] { im.flush("runs list"); });
   return count + 1;
 }
 
@@ -903,7 +904,7 @@ void ResultStore::end_run(const std::string& end_utc, const std::string& ended,
   im.run.end_utc = end_utc;
   im.run.ended = ended;
   im.run.points_finished = points_finished;
-  agree(im.comm, [&] { im.write_run(im.run, im.run_slot); });
+  agree("recording the run's end", im.comm, [&] { im.write_run(im.run, im.run_slot); });
 }
 
 // --------------------------------------------------------------------------------------- write

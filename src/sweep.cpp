@@ -35,6 +35,7 @@
 #include "symsweep/sweep.hpp"
 
 #include <omp.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -242,8 +243,15 @@ bool node_oversubscribed(MPI_Comm comm) {
   MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   int workers = std::max(omp_get_max_threads(), 1);
   MPI_Allreduce(MPI_IN_PLACE, &workers, 1, MPI_INT, MPI_SUM, node);
+  // The cores the node's ranks may run on: the union of their affinity masks (a cgroup or a
+  // SLURM allocation gives fewer than the node has).
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) CPU_ZERO(&mask);
+  MPI_Allreduce(MPI_IN_PLACE, &mask, static_cast<int>(sizeof mask), MPI_BYTE, MPI_BOR, node);
   MPI_Comm_free(&node);
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  long cores = CPU_COUNT(&mask);
+  if (cores == 0) cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   return cores > 0 && workers > cores;
 }
 
@@ -556,17 +564,24 @@ class StatusWriter {
     const std::time_t wall = std::time(nullptr);
     status_.heartbeat = wall;
     status_.heartbeat_utc = utc_text(wall);
-    try {
-      write_status(path_, status_);
-    } catch (const IoError& e) {
-      if (!warned_) {
-        text::write_stderr(std::string("symsweep: warning: ") + e.what() +
-                           " (the run goes on without its status file)\n");
-      }
-      warned_ = true;
+    write();
+  }
+  /// A checkpoint begins: said at once (a reader allows it --io-timeout more before calling the
+  /// heartbeat stale), and cleared when it ends.
+  void checkpoint_begins() {
+    status_.checkpoint_started = std::time(nullptr);
+    status_.heartbeat = status_.checkpoint_started;
+    status_.heartbeat_utc = utc_text(status_.heartbeat);
+    const auto t = std::chrono::steady_clock::now();
+    if (written_ && t - last_ >= std::chrono::seconds(1)) {  // checkpoints every 0.1 s: no storm
+      last_ = t;
+      write();
     }
   }
-  void checkpointed() { status_.last_checkpoint_utc = utc_text(std::time(nullptr)); }
+  void checkpointed() {
+    status_.checkpoint_started = 0;
+    status_.last_checkpoint_utc = utc_text(std::time(nullptr));
+  }
   /// The last write: the run's end.
   void finish(const std::string& state, const std::string& message, const std::string& file,
               long long finished, const std::vector<long long>& by_code, long checkpoints,
@@ -577,6 +592,18 @@ class StatusWriter {
   }
 
  private:
+  void write() {
+    try {
+      write_status(path_, status_);
+    } catch (const IoError& e) {
+      if (!warned_) {
+        text::write_stderr(std::string("symsweep: warning: ") + e.what() +
+                           " (the run goes on without its status file)\n");
+      }
+      warned_ = true;
+    }
+  }
+
   std::string path_;
   RunStatus status_;
   std::vector<std::string> names_;
@@ -826,6 +853,7 @@ class Runner {
       batch.swap(held_);
       held_bytes_ = 0;
     }
+    if (status_ != nullptr) status_->checkpoint_begins();
     {
       // When the node's ranks x workers exceed its cores (3 ranks on 2 cores), the workers wait at
       // their next slice while the checkpoint's collective writes run: the MPI-IO collectives
@@ -959,6 +987,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     fixed.slurm_job = slurm_job();
     fixed.started_utc = utc_now();
     fixed.every = options.status_seconds;
+    fixed.io_timeout = options.io_timeout_seconds;
     if (rank == 0) {
       status.emplace(status_path(final_path), std::move(fixed),
                      fields.schema().field(fields.core().outcome).members, to_run);
@@ -969,8 +998,56 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads(),
                 node_oversubscribed(comm), writer);
   if (writer) writer->update("running", 0, {}, 0, 0, true);
+  SweepSummary summary;
+  // Any failure from here on (the points, the runs list, the close, the rename) ends the status
+  // file "failed", with its message: a status left "running" would say the run died.
   try {
     runner.run();
+    for (const auto& [message, failed] : runner.causes()) {
+      std::string list;
+      for (std::size_t k = 0; k < std::min<std::size_t>(failed.size(), 5); ++k) {
+        list += (k ? ", " : "") + std::to_string(failed[k]);
+      }
+      std::fprintf(stderr, "symsweep: rank %d: %zu point(s) failed (%s%s): %s\n", rank,
+                   failed.size(), list.c_str(), failed.size() > 5 ? ", ..." : "",
+                   text::quote(message, false, 400).c_str());
+    }
+    std::vector<long long> counts = runner.counts();
+    MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
+                  MPI_SUM, comm);
+    {
+      // The runs list: how this run ended (a run killed, or stopped by an error, has no end).
+      long long finished = 0;
+      for (long long c : counts) finished += c;  // failed points included (the last count)
+      std::string ended = "complete";
+      if (runner.signal() != 0) {
+        ended = std::string("interrupted by ") + signal_name(runner.signal());
+      } else if (counts.back() > 0) {
+        ended = std::to_string(counts.back()) + " point(s) failed";
+      }
+      std::string end = utc_now();
+      broadcast(end, comm);
+      store.end_run(end, ended, finished);
+    }
+    store.close();
+
+    summary.points = static_cast<long long>(grid.size());
+    summary.done_before = done_before;
+    summary.outcome_names = fields.schema().field(fields.core().outcome).members;
+    summary.failed = counts.back();
+    counts.pop_back();
+    summary.outcome_counts = std::move(counts);
+    long long saved = summary.failed;
+    for (long long c : summary.outcome_counts) saved += c;
+    summary.pending = summary.points - done_before - saved + summary.failed;
+    summary.checkpoints = runner.checkpoints();
+    summary.signal = runner.signal();
+    summary.path = path;
+    // A complete run with no failed point replaces the file it was written for.
+    if (path != final_path && summary.ok()) {
+      rename_collectively(path, final_path, comm, rank);
+      summary.path = final_path;
+    }
   } catch (const std::exception& e) {
     if (writer) {
       writer->finish("failed", e.what(), fs::absolute(path).string(), runner.finished_everywhere(),
@@ -978,52 +1055,6 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
                      seconds_since(runner.started()));
     }
     throw;
-  }
-  for (const auto& [message, failed] : runner.causes()) {
-    std::string list;
-    for (std::size_t k = 0; k < std::min<std::size_t>(failed.size(), 5); ++k) {
-      list += (k ? ", " : "") + std::to_string(failed[k]);
-    }
-    std::fprintf(stderr, "symsweep: rank %d: %zu point(s) failed (%s%s): %s\n", rank, failed.size(),
-                 list.c_str(), failed.size() > 5 ? ", ..." : "",
-                 text::quote(message, false, 400).c_str());
-  }
-  std::vector<long long> counts = runner.counts();
-  MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
-                MPI_SUM, comm);
-  {
-    // The runs list: how this run ended (a run killed, or stopped by an error, has no end).
-    long long finished = 0;
-    for (long long c : counts) finished += c;  // failed points included (the last count)
-    std::string ended = "complete";
-    if (runner.signal() != 0) {
-      ended = std::string("interrupted by ") + signal_name(runner.signal());
-    } else if (counts.back() > 0) {
-      ended = std::to_string(counts.back()) + " point(s) failed";
-    }
-    std::string end = utc_now();
-    broadcast(end, comm);
-    store.end_run(end, ended, finished);
-  }
-  store.close();
-
-  SweepSummary summary;
-  summary.points = static_cast<long long>(grid.size());
-  summary.done_before = done_before;
-  summary.outcome_names = fields.schema().field(fields.core().outcome).members;
-  summary.failed = counts.back();
-  counts.pop_back();
-  summary.outcome_counts = std::move(counts);
-  long long saved = summary.failed;
-  for (long long c : summary.outcome_counts) saved += c;
-  summary.pending = summary.points - done_before - saved + summary.failed;
-  summary.checkpoints = runner.checkpoints();
-  summary.signal = runner.signal();
-  summary.path = path;
-  // A complete run with no failed point replaces the file it was written for.
-  if (path != final_path && summary.ok()) {
-    rename_collectively(path, final_path, comm, rank);
-    summary.path = final_path;
   }
   summary.seconds = seconds_since(t0);
   if (writer) {

@@ -163,22 +163,25 @@ Entries own_signature() {
     if (t == "-fno-fast-math") fast.clear();
     if (t == "-ffast-math" || t == "-funsafe-math-optimizations" || t == "-fassociative-math" ||
         t == "-freciprocal-math" || t == "-ffinite-math-only" || t == "-fno-signed-zeros" ||
-        t == "-fno-trapping-math" || t == "-fcx-limited-range" || t == "-fno-rounding-math" ||
-        starts_with(t, "-ffp-model=") || t == "-fapprox-func") {
+        t == "-fno-trapping-math" || t == "-fcx-limited-range" || starts_with(t, "-ffp-model=") ||
+        t == "-fapprox-func") {
       fast += (fast.empty() ? "" : " ") + t;
     }
   }
 #ifdef __FAST_MATH__
   if (fast.empty()) fast = "__FAST_MATH__";
 #endif
-  return {{"numerics", std::to_string(kNumericsVersion)},
-          {"eigen", eigen_version()},
-          {"simd", eigen_simd()},
-          {"isa", target_isa()},
-          {"opt", opt},
-          {"arch", arch.empty() ? "none" : arch},
-          {"fp-contract", contract},
-          {"fast-math", fast.empty() ? "off" : fast}};
+  return {
+      {"numerics", std::to_string(kNumericsVersion)},
+      {"eigen", eigen_version()},
+      {"simd", eigen_simd()},
+      {"isa", target_isa()},
+      {"opt", opt},
+      {"arch", arch.empty() ? "none" : arch},
+      // Without the flag the mode is the compiler's own default (GCC: fast; Clang: on).
+      {"fp-contract",
+       contract == "default" ? "default (" + std::string(build_info::kCompilerId) + ")" : contract},
+      {"fast-math", fast.empty() ? "off" : fast}};
 }
 
 std::string mpi_runtime() {

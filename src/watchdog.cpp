@@ -97,6 +97,7 @@ Watchdog::Watchdog(double bound_seconds, int rank) {
   const std::lock_guard<std::mutex> lock(s.mutex);
   if (bound_seconds <= 0 || s.running) return;
   s.bound = bound_seconds;
+  s.longest = 0;
   s.rank = rank;
   s.stopping = false;
   s.running = true;

@@ -129,6 +129,8 @@ PERMUTATIONS = 9999  # random splits of the permutation test (exact when the spl
 FISHER = "Fisher's exact"
 PERMUTATION = "permutation chi-square"
 MANN_WHITNEY = "Mann-Whitney U"
+MANN_WHITNEY_PERMUTATION = "permutation Mann-Whitney U"
+CHI2 = "chi-square"
 
 
 class Unusable(ValueError):
@@ -187,22 +189,50 @@ def categorical_test(xa, xb, member=None):
     if cats.size == 2:
         table = [[int((xa == c).sum()) for c in cats], [int((xb == c).sum()) for c in cats]]
         return float(stats.fisher_exact(table)[1]), FISHER
+    table = np.array([[int((xa == c).sum()) for c in cats], [int((xb == c).sum()) for c in cats]])
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    if expected.min() >= 5:
+        # Large counts: the chi-square distribution, which reaches the small p that BH needs over
+        # many cells (a permutation test stops at 1 / (PERMUTATIONS + 1)).
+        return float(stats.chi2_contingency(table, correction=False)[1]), CHI2
     res = stats.permutation_test((xa, xb), chi2_statistic(cats), permutation_type="independent",
                                  vectorized=True, n_resamples=PERMUTATIONS, alternative="greater",
                                  random_state=np.random.default_rng(0))
     return float(res.pvalue), PERMUTATION
 
 
+def u_statistic(x, y, axis=-1):
+    """U of the first sample minus its mean n_x n_y / 2 (mid-ranks for ties), vectorised as
+    scipy.stats.permutation_test passes samples."""
+    from scipy import stats
+
+    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
+    ranks = stats.rankdata(np.concatenate([x, y], axis=-1), axis=-1)
+    nx, ny = x.shape[-1], y.shape[-1]
+    return ranks[..., :nx].sum(-1) - nx * (nx + 1) / 2 - nx * ny / 2
+
+
 def rank_test(xa, xb):
-    """Two samples of finite numbers -> (p, test): the Mann-Whitney U test, two-sided (SciPy's
-    method "auto": exact for small samples without ties, else the normal approximation with the
-    tie correction); p = 1 when every value of both samples is the same."""
+    """Two samples of finite numbers -> (p, test): the Mann-Whitney U test, two-sided; p = 1
+    when every value of both samples is the same. Without ties SciPy's method "auto" (exact for
+    small samples, else the normal approximation); with ties (integer fields such as steps_run)
+    the normal approximation is too liberal at small samples, so a permutation test of U (exact
+    when the splits are at most PERMUTATIONS, else that many random splits from a fixed seed)."""
     from scipy import stats
 
     xa, xb = np.asarray(xa, dtype=float), np.asarray(xb, dtype=float)
-    if np.unique(np.concatenate([xa, xb])).size <= 1:
+    pooled = np.concatenate([xa, xb])
+    distinct = np.unique(pooled).size
+    if distinct <= 1:
         return 1.0, MANN_WHITNEY
-    return float(stats.mannwhitneyu(xa, xb, alternative="two-sided").pvalue), MANN_WHITNEY
+    if distinct == pooled.size:
+        return float(stats.mannwhitneyu(xa, xb, alternative="two-sided").pvalue), MANN_WHITNEY
+    # Two-sided as |U - n_a n_b / 2| at least the observed (the exact test's convention).
+    res = stats.permutation_test((xa, xb), lambda x, y, axis=-1: np.abs(u_statistic(x, y, axis)),
+                                 permutation_type="independent", vectorized=True,
+                                 n_resamples=PERMUTATIONS, alternative="greater",
+                                 random_state=np.random.default_rng(0))
+    return float(min(res.pvalue, 1.0)), MANN_WHITNEY_PERMUTATION
 
 
 def smallest_p(test, na, nb):
@@ -220,8 +250,12 @@ def smallest_p(test, na, nb):
     if test == MANN_WHITNEY:
         return float(stats.mannwhitneyu(np.arange(na), na + np.arange(nb),
                                         alternative="two-sided").pvalue)
+    if test == CHI2:  # used only at expected counts >= 5: not the binding limit
+        return 0.0
     p = float(stats.fisher_exact([[na, 0], [0, nb]])[1])
-    if test == PERMUTATION and comb(na + nb, na) > PERMUTATIONS:
+    if test == MANN_WHITNEY_PERMUTATION:
+        p = min(1.0, 2 / comb(na + nb, na))  # the two extreme splits of a two-sided test
+    if test in (PERMUTATION, MANN_WHITNEY_PERMUTATION) and comb(na + nb, na) > PERMUTATIONS:
         p = max(p, 1 / (PERMUTATIONS + 1))
     return p
 
@@ -335,6 +369,17 @@ def statistical_comparison(path_a, path_b, fields=None, alpha=0.05, allow=(), ou
 
     notes = [f"compare: {tag}: {note}" for tag, ds in (("A", a), ("B", b))
              for note in [left_out(ds)] if note]
+    # The same seed gives the same bits (streams are keyed by seed and parameters): samples that
+    # share seeds are not independent, and their p-values mean nothing for those seeds.
+    seeds_a = set(np.atleast_1d(a[SEED].values).tolist()) if SEED in a.coords else set()
+    seeds_b = set(np.atleast_1d(b[SEED].values).tolist()) if SEED in b.coords else set()
+    shared = sorted(seeds_a & seeds_b)
+    if shared:
+        listed = ", ".join(str(int(x)) for x in shared[:8]) + (", ..." if len(shared) > 8 else "")
+        notes.append(f"compare: WARNING: A and B share {len(shared)} seed(s) ({listed}): a "
+                     "shared seed gives the same numbers in both, so the samples are not "
+                     "independent and the tests overstate agreement (replicate with other seeds: "
+                     "symsweep replicate --first-seed)")
     shape = tuple(a.sizes[k] for k in cells)
     ok_a, ok_b = _arranged(done(a), cells), _arranged(done(b), cells)
     tests, pmin = [], {}
@@ -395,8 +440,15 @@ def power_warning(result):
             "p-values are <= k alpha/m)")
     test = f"{FISHER} test" if worst["test"] == FISHER else f"the {worst['test']} test"
     need = seeds_needed(worst["test"], alpha / m)
-    more = (f"; {need} values per cell in each file let a lone cell reach alpha/m "
-            f"(symsweep replicate --seeds {need} where every seed gives a value)" if need else "")
+    floor = 1 / (PERMUTATIONS + 1)
+    if need:
+        more = (f"; {need} values per cell in each file let a lone cell reach alpha/m "
+                f"(symsweep replicate --seeds {need} where every seed gives a value)")
+    elif worst["test"] in (PERMUTATION, MANN_WHITNEY_PERMUTATION) and alpha / m < floor:
+        more = (f"; more seeds do not help: {PERMUTATIONS} random splits resolve p down to "
+                f"{floor:.3g} only (fewer cells, fewer --fields, or a larger --alpha do)")
+    else:
+        more = ""
     return (f"WARNING: too few seeds per cell for the test to have power: {what} (e.g. "
             f"{worst['n_a']} against {worst['n_b']} value(s): {test} gives p >= "
             f"{worst['smallest_p']:.3g}){more}")

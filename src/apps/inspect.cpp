@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -49,26 +50,25 @@ std::string state_line(const std::string& path) {
   const std::string counts = std::to_string(done) + " of " + std::to_string(points) +
                              " point(s) done, " + std::to_string(pending) + " pending, " +
                              std::to_string(failed) + " failed";
-  const long pid = OutputLock::holder_here(path);
-  if (pid > 0) {
-    return "state: possibly running: pid " + std::to_string(pid) +
-           " on this host holds its lock (" + counts + " at the last checkpoint; symsweep status " +
-           path + " shows its progress)";
-  }
+  std::optional<RunStatus> status;
   std::ifstream in(status_path(path));
-  if (in && pid != 0) {  // its lock cannot be seen from here: the heartbeat tells
+  if (in) {
     std::stringstream text;
     text << in.rdbuf();
     try {
-      const RunStatus s = parse_status(text.str(), status_path(path));
-      const double age = std::difftime(std::time(nullptr), s.heartbeat);
-      if (s.state == "running" && age <= 3 * s.every + 60) {
-        return "state: possibly running on " + s.hosts + " (its status file's heartbeat is " +
-               text::format_double(age) + " s old; " + counts + " at the last checkpoint)";
-      }
+      status = parse_status(text.str(), status_path(path));
     } catch (const ConfigError&) {
-      // no readable status: judged by the file alone
+      // no readable status: judged by the lock alone
     }
+  }
+  const Liveness alive = judge_liveness(path, status ? &*status : nullptr);
+  if (alive.kind == Liveness::kAlive) {
+    return "state: possibly running: " + alive.why + " (" + counts +
+           " at the last checkpoint; symsweep status " + path + " shows its progress)";
+  }
+  if (alive.kind == Liveness::kUnknown) {
+    return "state: interrupted, or running elsewhere: " + alive.why + " (" + counts +
+           "); if no run is alive there, continue with: symsweep resume " + path;
   }
   return "state: interrupted (" + counts + "); continue with: symsweep resume " + path +
          (failed > 0 ? " (failed points run again)" : "");

@@ -33,21 +33,6 @@ std::string duration_text(double s) {
   return buf;
 }
 
-std::string this_host() {
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  return host;
-}
-
-bool on_this_host(const std::string& hosts) {
-  const std::string me = this_host();
-  std::istringstream in(hosts);
-  for (std::string h; std::getline(in, h, ',');) {
-    if (h == me) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int status(const std::vector<std::string>& args) {
@@ -58,8 +43,9 @@ int status(const std::vector<std::string>& args) {
            "--status seconds, default 10, and at its end): running, interrupted, complete or\n"
            "failed; points done of the grid, outcomes, rate, time left, ranks, hosts, heartbeat,\n"
            "last checkpoint. A status 'running' whose run died (kill -9, a lost node) is told\n"
-           "apart from a live run: on the run's host, by whether a process holds the output's\n"
-           "lock; elsewhere, by the heartbeat's age (stale beyond 3 intervals + 60 s).\n"
+           "apart from a live run: on the host where it took the output's lock (rank 0's), by\n"
+           "whether a process holds that lock; elsewhere, by the heartbeat's age (stale beyond\n"
+           "3 intervals + 60 s, + --io-timeout while a checkpoint is written).\n"
            "--json prints the file as it is. Exit status: 0 printed; 2 no or no valid status "
            "file.\n";
     return kExitOk;
@@ -97,25 +83,14 @@ int status(const std::vector<std::string>& args) {
   std::string state = s.state;
   std::string verdict;
   if (s.state == "running") {
-    const long pid = OutputLock::holder_here(out);
-    const bool stale = age > 3 * s.every + 60;
-    if (pid > 0) {
-      verdict = "alive: pid " + std::to_string(pid) + " on this host holds the output's lock";
-    } else if (pid == 0 && on_this_host(s.hosts)) {
+    const Liveness alive = judge_liveness(out, &s);
+    if (alive.kind == Liveness::kAlive) {
+      verdict = "alive: " + alive.why;
+    } else if (alive.kind == Liveness::kDead) {
       state = "not running";
-      verdict =
-          "not running: it ran on this host and no process holds the output's lock (it "
-          "was killed, or its node failed); continue with: symsweep resume " +
-          out;
-    } else if (stale) {
-      state = "stale";
-      verdict = "stale: no heartbeat for " + duration_text(age) + " (promised every " +
-                duration_text(s.every) +
-                "): the run probably died; continue with: symsweep "
-                "resume " +
-                out + " (its lock refuses if it is in fact still running)";
+      verdict = "not running: " + alive.why + "; continue with: symsweep resume " + out;
     } else {
-      verdict = "alive by its heartbeat (" + duration_text(age) + " ago)";
+      verdict = "unknown: " + alive.why;
     }
   }
   char line[256];

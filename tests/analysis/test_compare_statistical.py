@@ -11,7 +11,8 @@ import pytest
 from analysis_support import SWEEPS, cli, run_config
 from conftest import symsweep
 
-from symsweep_analysis.compare import (FISHER, MANN_WHITNEY, PERMUTATION, PERMUTATIONS,
+from symsweep_analysis.compare import (CHI2, FISHER, MANN_WHITNEY, MANN_WHITNEY_PERMUTATION,
+                                       PERMUTATION, PERMUTATIONS,
                                        benjamini_hochberg, categorical_test, draw_map, power_warning,
                                        rank_test,
                                        seeds_needed, smallest_p, statistical_comparison)
@@ -42,6 +43,8 @@ def test_a_file_against_itself_gives_p_1_everywhere_and_exit_0(files):
     assert r["m"] > 0 and {t["p"] for t in r["tests"]} == {1.0}
     proc = cli("compare", "--statistical", files["a"], files["a"])
     assert proc.returncode == 0 and "AGREE" in proc.stdout, proc
+    # Shared seeds give the same numbers: said, since such samples are not independent.
+    assert "WARNING: A and B share" in proc.stdout and "not independent" in proc.stdout, proc
 
 
 def test_the_replicate_agrees_with_its_original(files):
@@ -171,6 +174,43 @@ def test_the_permutation_test_of_three_outcomes_is_exact_for_small_samples():
             mask[list(pick)] = True
             stats.append(chi2(pooled[mask], pooled[~mask], cats))
         assert p == pytest.approx(np.mean(np.array(stats) >= observed - 1e-9), abs=1e-12)
+
+
+def test_the_rank_test_with_ties_is_an_exact_permutation_test():
+    # Ties (integer fields) make the normal approximation too liberal at small samples: [0,0,0]
+    # against [1,1,1] would give p = 0.047; every split of the 6 values gives 2/20 = 0.1.
+    assert rank_test([0, 0, 0], [1, 1, 1]) == (pytest.approx(0.1), MANN_WHITNEY_PERMUTATION)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        xa, xb = rng.integers(0, 3, 4).astype(float), rng.integers(1, 4, 5).astype(float)
+        if np.unique(np.concatenate([xa, xb])).size in (1, 9):
+            continue
+        p, test = rank_test(xa, xb)
+        assert test == MANN_WHITNEY_PERMUTATION
+        pooled = np.concatenate([xa, xb])
+
+        def u(x, y):
+            from scipy.stats import rankdata
+            r = rankdata(np.concatenate([x, y]))
+            return r[:x.size].sum() - x.size * (x.size + 1) / 2 - x.size * y.size / 2
+
+        observed = abs(u(xa, xb))
+        splits = []
+        for pick in itertools.combinations(range(9), 4):  # every split: 126
+            mask = np.zeros(9, bool)
+            mask[list(pick)] = True
+            splits.append(abs(u(pooled[mask], pooled[~mask])))
+        assert p == pytest.approx(np.mean(np.array(splits) >= observed - 1e-9), abs=1e-12)
+        assert p >= smallest_p(MANN_WHITNEY_PERMUTATION, 4, 5)
+
+
+def test_large_counts_use_the_chi_square_distribution():
+    # Expected counts >= 5 in every cell of the 2 x 3 table: the asymptotic test, whose p goes
+    # below the 1 / (PERMUTATIONS + 1) a permutation test stops at.
+    xa = np.repeat([0, 1, 2], [40, 10, 10])
+    xb = np.repeat([0, 1, 2], [5, 30, 25])
+    p, test = categorical_test(xa, xb)
+    assert test == CHI2 and p < 1 / (PERMUTATIONS + 1)
 
 
 def test_bad_input_exits_2_with_one_line(files):
