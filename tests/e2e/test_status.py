@@ -146,6 +146,22 @@ def test_a_killed_run_is_told_from_a_live_one_and_resume_completes_it(config, tm
     r = symsweep("inspect", out)
     assert r.code == 0 and "\n  state: interrupted (" in r.out, r
     assert f"continue with: symsweep resume {out}" in r.out, r.out
+    # Seen from another host (the lock file names the host that took it): the lock tells
+    # nothing there, the heartbeat does: recent, alive; old, stale; no status file, unknown.
+    lock = out.parent / (out.name + ".lock")
+    taken = lock.read_text()
+    lock.write_text("pid 4242 on another-node since 2026-01-01T00:00:00Z")
+    r = symsweep("status", out)
+    assert r.code == 0 and "alive: by its heartbeat" in r.out and "another-node" in r.out, r.out
+    stale = dict(left, heartbeat=left["heartbeat"] - 3600)
+    status_of(out).write_text(json.dumps(stale))
+    r = symsweep("status", out)
+    assert r.code == 0 and "not running: stale: no heartbeat for 36" in r.out, r.out
+    status_of(out).unlink()
+    r = symsweep("inspect", out)
+    assert "state: interrupted, or running elsewhere: its lock was taken on another-node" in \
+        r.out, r.out
+    lock.write_text(taken)
     _, status = outcome_counts(out)
     saved = int(np.sum(status == 1))
     r = symsweep("resume", out, "--quiet", "--status", "0.2", np=2)

@@ -100,5 +100,38 @@ TEST(StatusFile, EveryTornPrefixIsOneClearError) {
   }
 }
 
+TEST(StatusFile, TextIsValidUtf8AndEveryStandardEscapeReads) {
+  RunStatus s;
+  s.hosts =
+      "n\xc3\xb6"
+      "de-\xe2\x82\xac-\xf0\x9f\x98\x80";  // valid UTF-8: kept as it is
+  s.file = std::string("bad\xff\xc3(") +
+           "\x80"
+           "end";  // not UTF-8: U+FFFD each
+  s.message = "tab\tnew\nline \"q\" back\\";
+  const std::string json = to_json(s);
+  EXPECT_NE(json.find(R"("file": "bad\ufffd\ufffd(\ufffdend")"), std::string::npos) << json;
+  const RunStatus r = parse_status(json, "utf8");
+  EXPECT_EQ(r.hosts, s.hosts);
+  EXPECT_EQ(r.file,
+            "bad\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd"
+            "end");
+  EXPECT_EQ(r.message, s.message);
+  // What another JSON writer may produce (Python's json.dumps with ensure_ascii): the escapes
+  // \b \f \r \/ and \u, surrogate pairs included.
+  std::string other = json;
+  const std::string from = "\"sweep\": \"\"";
+  other.replace(other.find(from), from.size(), "\"sweep\": \"\\u00e9\\b\\f\\r\\/\\ud83d\\ude00\"");
+  EXPECT_EQ(parse_status(other, "python").sweep, "\xc3\xa9\b\f\r/\xf0\x9f\x98\x80");
+  for (const std::string bad : {"\\u12g4", "\\ud83d", "\\ude00", "\\q"}) {
+    std::string broken = json;
+    broken.replace(broken.find(from), from.size(), "\"sweep\": \"" + bad + "\"");
+    EXPECT_THROW(parse_status(broken, "bad"), ConfigError) << bad;
+  }
+  std::string fractional = json;
+  fractional.replace(fractional.find("\"points\": 0"), 12, "\"points\": 0.5");
+  EXPECT_THROW(parse_status(fractional, "bad"), ConfigError);
+}
+
 }  // namespace
 }  // namespace symsweep
