@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -55,7 +56,15 @@ struct SweepOptions {
   /// Text attributes (name, value) that run_sweep adds to the root of the file it creates, beside
   /// the provenance, e.g. `symsweep replicate`'s replicate_of (StoreOptions::root_attributes).
   std::vector<std::pair<std::string, std::string>> root_attributes;
+  /// run_sweep: compute only part shard_index (0-based) of shard_count contiguous parts of the
+  /// grid (shard_range, store.hpp) into its own file, shard_output(spec.output(), ...), of format
+  /// kShardFormat; 0: the whole grid. `symsweep merge` joins the parts.
+  std::uint64_t shard_index = 0, shard_count = 0;
 };
+
+/// The file of part `index` of `count` of a sweep whose output is `output`: "out.h5" ->
+/// "out.shard-<index>-of-<count>.h5" (a name without ".h5" gets the suffix appended).
+std::string shard_output(const std::string& output, std::uint64_t index, std::uint64_t count);
 
 /// What a sweep did, summed over all ranks (identical on every rank).
 struct SweepSummary {
