@@ -1282,7 +1282,8 @@ std::string describe_file(const std::string& path) {
   }
   if (h5::has_attribute(f, "merged_from")) {
     out << "  merged from:\n";
-    for (std::string_view line : text::split(attrs.text("merged_from"), '\n')) {
+    const std::string merged_from = attrs.text("merged_from");
+    for (std::string_view line : text::split(merged_from, '\n')) {
       if (!line.empty()) out << "    " << line << "\n";
     }
   }
@@ -1414,7 +1415,8 @@ std::string describe_file(const std::string& path) {
   std::vector<std::string> axis_names;
   if (shard && H5Lexists(f, "point", H5P_DEFAULT) > 0) {  // the order is /point's attribute
     Handle point = h5::dataset_handle(H5Dopen2(f, "point", H5P_DEFAULT), "open /point");
-    for (std::string_view key : text::split(h5::read_string_attribute(point.get(), "axes"), ' ')) {
+    const std::string keys = h5::read_string_attribute(point.get(), "axes");
+    for (std::string_view key : text::split(keys, ' ')) {
       if (!key.empty()) axis_names.emplace_back(key);
     }
   }
