@@ -1494,12 +1494,26 @@ std::string shard_output(const std::string& output, std::uint64_t index, std::ui
 std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options) {
   const Grid grid(spec);
   const SweepFields fields(grid);
-  const double bytes = file_bytes(grid, fields.schema(), spec.config_text());
   const double per_point = static_cast<double>(fields.schema().record_bytes());
+  // A shard's file holds its part only (run_sweep refuses a part outside the grid).
+  const bool shard = options.shard_count > 0 && options.shard_index < options.shard_count &&
+                     options.shard_count <= grid.size();
+  const auto [first, end] = shard
+                                ? shard_range(grid.size(), options.shard_index, options.shard_count)
+                                : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};
+  const double bytes = file_bytes(grid, fields.schema(), spec.config_text()) -
+                       per_point * static_cast<double>(grid.size() - (end - first));
+  const std::string output =
+      shard ? shard_output(spec.output(), options.shard_index, options.shard_count) : spec.output();
   const MemoryPlan mem = memory_plan(grid, fields, ranks, omp_get_max_threads(), options, bytes);
   std::ostringstream out;
-  out << sweep_line(spec, grid) << "\noutput " << spec.output() << ": at most about "
-      << text::format_bytes(bytes) << " (" << text::format_bytes(per_point)
+  out << sweep_line(spec, grid);
+  if (shard) {
+    out << "\nshard " << options.shard_index << " of " << options.shard_count << ": points ["
+        << first << ", " << end << ")";
+  }
+  out << "\noutput " << output << ": at most about " << text::format_bytes(bytes) << " ("
+      << text::format_bytes(per_point)
       << " per point, plus metadata), its disk blocks reserved when it is created\n";
   out << "memory per rank (" << ranks << " rank(s) x " << mem.threads
       << " thread(s)): at most about " << text::format_bytes(mem.rank()) << " = base "
