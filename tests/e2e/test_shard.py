@@ -154,6 +154,19 @@ def test_merge_refusals_leave_nothing(sharded, tmp_path):
     assert r.code == 0, r
     refused([shards[0], shard_name(other, 1, 3), shards[2]], merged, "different sweeps")
     assert not merged.exists()
+    # A shard with points not done: its first checkpoint fails (injected), every point pending.
+    broken = tmp_path / "broken.h5"
+    r = symsweep("run", config, "-o", broken, "--shard", "1/3", "--quiet", np=1,
+                 env={"SYMSWEEP_INJECT_FAULT": "checkpoint:0:1"})
+    assert r.code == 1, r
+    with h5py.File(shard_name(broken, 1, 3), "r") as f:
+        pending = int((f["results/status"][()] != 1).sum())
+        held = int(f.attrs["shard_end"]) - int(f.attrs["shard_first"])
+    assert pending == held
+    r = refused([shards[0], shard_name(broken, 1, 3), shards[2]], merged,
+                f"{pending} of {held} point(s) not done")
+    assert f"symsweep resume {shard_name(broken, 1, 3)}" in r.err
+    assert not merged.exists()
     # An existing output is never replaced.
     merged.write_bytes(b"precious")
     refused(shards, merged, "exists")
