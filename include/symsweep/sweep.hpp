@@ -85,7 +85,8 @@ struct SweepSummary {
 };
 
 /// Runs every point of `spec` and writes spec.output() (or, when replacing a file, as described
-/// at SweepOptions::overwrite). A fresh output is created under <output>.creating and appears at
+/// at SweepOptions::overwrite; with SweepOptions::shard_count, only its part, into
+/// shard_output(spec.output(), ...): ConfigError when the part is not one of the grid). A fresh output is created under <output>.creating and appears at
 /// its path once it is a valid result file (every point pending); from then on a kill at any
 /// moment leaves a file whose done points are final, and resume_sweep finishes it. Throws
 /// ConfigError on every rank, before any file is created, when the output cannot be written (its
