@@ -1495,9 +1495,14 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
   const Grid grid(spec);
   const SweepFields fields(grid);
   const double per_point = static_cast<double>(fields.schema().record_bytes());
-  // A shard's file holds its part only (run_sweep refuses a part outside the grid).
-  const bool shard = options.shard_count > 0 && options.shard_index < options.shard_count &&
-                     options.shard_count <= grid.size();
+  // A shard's file holds its part only.
+  const bool shard = options.shard_count > 0;
+  if (shard && (options.shard_index >= options.shard_count || options.shard_count > grid.size())) {
+    throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" +
+                      std::to_string(options.shard_count) +
+                      ": must be i/N with 0 <= i < N <= the grid's " + std::to_string(grid.size()) +
+                      " point(s)");
+  }
   const auto [first, end] = shard
                                 ? shard_range(grid.size(), options.shard_index, options.shard_count)
                                 : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};

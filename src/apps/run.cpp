@@ -258,7 +258,9 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     options.io_timeout_seconds = opts.io_timeout;
     options.progress_in_place = !opts.quiet && rank == 0 && output_is_terminal();
     if (opts.dry_run) {
-      if (rank == 0) std::cout << describe_plan(*spec, ranks, options);
+      std::string plan;  // every rank: a bad --shard is refused by all alike
+      collective_check(comm, [&] { plan = describe_plan(*spec, ranks, options); });
+      if (rank == 0) std::cout << plan;
       return kExitOk;
     }
     // 3. The sweep. From here a signal stops it with a checkpoint instead of killing it.

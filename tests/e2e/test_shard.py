@@ -115,9 +115,17 @@ def test_inspect_and_open_sweep_say_a_file_is_a_shard(sharded):
 @pytest.mark.parametrize("shard", ["3/3", "0/0", "-1/2", "a/b", "1", "1/2/3", "0/25", ""])
 def test_bad_shard_exits_2_and_creates_nothing(tiny_config, tmp_path, shard):
     out = tmp_path / "out.h5"
-    r = symsweep("run", tiny_config, "-o", out, "--shard", shard)
-    assert r.code == 2, r
-    assert "--shard" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    for dry in ([], ["--dry-run"]):
+        r = symsweep("run", tiny_config, "-o", out, "--shard", shard, *dry)
+        assert r.code == 2, r
+        assert "--shard" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert os.listdir(tmp_path) == ["tiny.ini"]
+
+
+def test_dry_run_of_a_shard_gives_its_part(tiny_config, tmp_path):
+    r = symsweep("run", tiny_config, "-o", tmp_path / "out.h5", "--shard", "2/5", "--dry-run")
+    assert r.code == 0, r
+    assert "shard 2 of 5: points [" in r.out and "out.shard-2-of-5.h5" in r.out, r.out
     assert os.listdir(tmp_path) == ["tiny.ini"]
 
 
