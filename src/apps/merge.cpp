@@ -397,11 +397,13 @@ int merge_files(const MergeOptions& o, const std::string& command_line) {
 }  // namespace
 
 int merge(const std::vector<std::string>& args, const std::string& command_line) {
-  int ranks = 1;
+  int ranks = 1, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   try {
     const MergeOptions o = parse_merge_options(args);
     if (o.help) {
+      if (rank != 0) return kExitOk;
       MergeOptions scratch;
       std::cout << "Usage: symsweep merge OUT.h5 SHARD.h5... [options]\n"
                    "Joins the shard files of `symsweep run CONFIG --shard i/N` (i = 0..N-1) into "
@@ -420,7 +422,7 @@ int merge(const std::vector<std::string>& args, const std::string& command_line)
     }
     return merge_files(o, command_line);
   } catch (const ConfigError& e) {
-    text::write_stderr(std::string("symsweep: error: ") + e.what() + "\n");
+    if (rank == 0) text::write_stderr(std::string("symsweep: error: ") + e.what() + "\n");
     return kExitUsage;
   }
 }
