@@ -1201,9 +1201,13 @@ FileInfo read_file_info(const std::string& path) {
     info.build_signature = attrs.text("build_signature");
   }
   if (h5::has_attribute(file.get(), "compiler")) info.compiler = attrs.text("compiler");
-  info.config_sha256 = attrs.text("config_sha256");
   info.format = attrs.text("format");
-  info.n_points = attrs.integer("n_points");
+  // Every file has these; read_file_info's other callers do not need them, so a file without them
+  // is not refused here.
+  if (h5::has_attribute(file.get(), "config_sha256")) {
+    info.config_sha256 = attrs.text("config_sha256");
+  }
+  if (h5::has_attribute(file.get(), "n_points")) info.n_points = attrs.integer("n_points");
   if (info.format == kShardFormat) {
     info.shard_index = attrs.integer("shard_index");
     info.shard_count = attrs.integer("shard_count");
