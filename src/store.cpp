@@ -239,6 +239,10 @@ struct ResultStore::Impl {
   std::size_t record_size = 0;  // bytes: the point index, then the Record
   long writes = 0;              // write() calls (checkpoints) so far
   long writes_with_points = 0;  // write() calls in which this rank wrote points (fault injection)
+  // The flat indices the file holds, [first, end); a shard file (kShardFormat) stores them along
+  // one dimension `point`, a whole-grid file along the grid's axes.
+  std::uint64_t point_first = 0, point_end = 0;
+  bool shard = false;
 
   Impl(MPI_Comm c, const Grid& g, const Schema& s, bool coll)
       : comm(c),
@@ -246,7 +250,8 @@ struct ResultStore::Impl {
         schema(&s),
         dxpl(mpio_transfer(coll)),
         collective(coll),
-        record_size(sizeof(std::uint64_t) + s.record_bytes()) {}
+        record_size(sizeof(std::uint64_t) + s.record_bytes()),
+        point_end(g.size()) {}
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   ~Impl() {
@@ -264,6 +269,7 @@ struct ResultStore::Impl {
 
   std::vector<hsize_t> full_dims(FieldId id) const {
     std::vector<hsize_t> dims(grid->shape().begin(), grid->shape().end());
+    if (shard) dims.assign(1, point_end - point_first);
     for (std::size_t n : schema->tail_shape(id)) dims.push_back(n);
     return dims;
   }
@@ -271,7 +277,8 @@ struct ResultStore::Impl {
   /// The rank that writes point p: ranks own contiguous, near-equal blocks of flat indices.
   int owner(std::uint64_t p, int ranks) const {
     __extension__ typedef unsigned __int128 u128;
-    return static_cast<int>(static_cast<u128>(p) * static_cast<unsigned>(ranks) / grid->size());
+    return static_cast<int>(static_cast<u128>(p - point_first) * static_cast<unsigned>(ranks) /
+                            (point_end - point_first));
   }
 
   /// File selection of the points in `indices` (sorted ascending) with their whole trailing
@@ -298,6 +305,19 @@ struct ResultStore::Impl {
         "file dataspace");
     if (runs.empty()) {
       check_status(H5Sselect_none(space.get()), "select none");
+      return space;
+    }
+    if (shard) {  // one dimension of points from `first`, whole trailing blocks
+      std::vector<hsize_t> start(dims.size(), 0), count(dims.size(), 1), block(dims);
+      bool first_run = true;
+      for (const auto& [a, b] : runs) {
+        start[0] = a - point_first;
+        block[0] = b - a;
+        check_status(H5Sselect_hyperslab(space.get(), first_run ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                         start.data(), nullptr, count.data(), block.data()),
+                     "select hyperslab");
+        first_run = false;
+      }
       return space;
     }
     const std::size_t ng = grid->ndims();
@@ -608,6 +628,17 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
   MPI_Comm_rank(comm, &rank);
   SYMSWEEP_VERIFY(schema.status_field() >= 0, "the schema has no status field");
   auto impl = std::make_unique<Impl>(comm, grid, schema, options.collective);
+  if (options.shard_count > 0) {
+    SYMSWEEP_VERIFY(options.shard_first < options.shard_end && options.shard_end <= grid.size() &&
+                        options.shard_index < options.shard_count,
+                    "a shard's range is not a part of the grid");
+    impl->shard = true;
+    impl->point_first = options.shard_first;
+    impl->point_end = options.shard_end;
+  }
+  const bool shard = impl->shard;
+  SYMSWEEP_VERIFY(!shard || schema.find_dim("point") == nullptr,
+                  "a shard's point dimension is also a trailing dimension's name");
   const SweepSpec& spec = grid.spec();
   const auto nfields = schema.fields().size();
 
@@ -628,7 +659,13 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
 
   // 2. Provenance.
   const std::string config = spec.config_text();
-  h5::write_attribute(file, "format", std::string(kFormat));
+  h5::write_attribute(file, "format", std::string(shard ? kShardFormat : kFormat));
+  if (shard) {
+    h5::write_attribute(file, "shard_index", static_cast<std::int64_t>(options.shard_index));
+    h5::write_attribute(file, "shard_count", static_cast<std::int64_t>(options.shard_count));
+    h5::write_attribute(file, "shard_first", static_cast<std::int64_t>(impl->point_first));
+    h5::write_attribute(file, "shard_end", static_cast<std::int64_t>(impl->point_end));
+  }
   h5::write_attribute(file, "symsweep_version", std::string(version()));
   h5::write_attribute(file, "git_commit", std::string(git_commit()));
   h5::write_attribute(file, "created_utc", prov.created_utc);
@@ -683,7 +720,7 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
                         "how many runs began writing this file (slots of /provenance/runs in "
                         "use: the smaller of this and its length)");
     RunRecord& run = impl->run;
-    run.kind = "run";
+    run.kind = options.run_kind;
     run.start_utc = prov.created_utc;
     run.mpi_ranks = prov.mpi_ranks;
     run.omp_threads = prov.omp_threads;
@@ -708,6 +745,21 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     h5::write_attribute(dset.get(), "expression", axis.text);
     scales.emplace(axis.key, std::move(dset));
   }
+  if (shard) {  // the points' own dimension: their flat indices
+    std::vector<std::int64_t> index(impl->point_end - impl->point_first);
+    for (std::size_t k = 0; k < index.size(); ++k) {
+      index[k] = static_cast<std::int64_t>(impl->point_first + k);
+    }
+    Handle point =
+        create_scale(file, "point", H5T_STD_I64LE, H5T_NATIVE_INT64, index.data(), index.size(),
+                     "the flat index of each point of this shard in the whole grid "
+                     "(row-major over the axes, in the order of the attribute axes)",
+                     rank, dxpl);
+    std::vector<std::string> keys;
+    for (const AxisSpec& axis : grid.axes()) keys.push_back(axis.key);
+    h5::write_attribute(point.get(), "axes", text::join(keys, " "));
+    scales.emplace("point", std::move(point));
+  }
   for (const DimDef& d : schema.dims()) {
     if (d.coords.empty()) continue;
     scales.emplace(d.name,
@@ -723,8 +775,9 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     auto g = group_handles.find(f.group);
     if (g == group_handles.end()) {
       g = group_handles.emplace(f.group, create_group(file, to_string(f.group))).first;
+      if (shard) link_root(file, g->second.get(), "point", to_string(f.group));
       for (const AxisSpec& axis : grid.axes()) {
-        link_root(file, g->second.get(), axis.key, to_string(f.group));
+        if (!shard) link_root(file, g->second.get(), axis.key, to_string(f.group));
       }
     }
   }
@@ -755,7 +808,7 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "early allocation");
     if (options.chunk_traces && f.group == Group::traces && ndims > 0) {
       std::vector<hsize_t> chunk(dims.size(), 1);  // one point's whole trace
-      for (std::size_t d = grid.ndims(); d < dims.size(); ++d) chunk[d] = dims[d];
+      for (std::size_t d = shard ? 1 : grid.ndims(); d < dims.size(); ++d) chunk[d] = dims[d];
       check_status(H5Pset_chunk(dcpl.get(), ndims, chunk.data()), "chunk /" + fpath);
     }
     // No fill at creation: writing it would cost a write of the whole file (32 GB for a
@@ -783,7 +836,10 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
       h5::write_attribute(dset.get(), "flag_meanings", text::join(f.members, " "));
     }
     std::vector<std::string> labels;
-    for (const AxisSpec& axis : grid.axes()) labels.push_back(axis.key);
+    if (shard) labels.push_back("point");
+    for (const AxisSpec& axis : grid.axes()) {
+      if (!shard) labels.push_back(axis.key);
+    }
     labels.insert(labels.end(), f.dims.begin(), f.dims.end());
     for (std::size_t d = 0; d < labels.size(); ++d) {
       check_status(
@@ -808,6 +864,21 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
     auto im = std::make_unique<Impl>(comm, grid, schema, options.collective);
     im->file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, mpio_access(comm).get()),
                                "open '" + path + "' for writing");
+    // A shard file holds its part of the grid along one dimension of points.
+    if (h5::has_attribute(im->file.get(), "format") &&
+        h5::read_string_attribute(im->file.get(), "format") == kShardFormat) {
+      const auto first = h5::read_int_attribute(im->file.get(), "shard_first");
+      const auto end = h5::read_int_attribute(im->file.get(), "shard_end");
+      if (first < 0 || end <= first || static_cast<std::uint64_t>(end) > grid.size()) {
+        throw ConfigError(text::quote(path) + ": a shard file whose range [" +
+                          std::to_string(first) + ", " + std::to_string(end) +
+                          ") is not a part of its grid of " + std::to_string(grid.size()) +
+                          " point(s)");
+      }
+      im->shard = true;
+      im->point_first = static_cast<std::uint64_t>(first);
+      im->point_end = static_cast<std::uint64_t>(end);
+    }
     // Every field this build would write must be there with the shape and element class it
     // would give it: otherwise the file was made by another layout.
     const auto nfields = schema.fields().size();
@@ -855,7 +926,7 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
 std::vector<std::uint8_t> ResultStore::read_status() {
   SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "read from a closed result file");
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::uint8_t> status(impl_->grid->size());
+  std::vector<std::uint8_t> status(impl_->point_end - impl_->point_first);
   agree("reading the status", impl_->comm, [&] {
     const FieldId id = impl_->schema->status_field();
     const Handle dxpl = mpio_transfer(false);
@@ -920,7 +991,8 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   // 1. Pack every point (index, then its Record's bytes), grouped by the rank that will write it.
   std::vector<int> send_count(static_cast<std::size_t>(ranks), 0);
   for (const auto& p : points) {
-    SYMSWEEP_VERIFY(p.index < im.grid->size(), "point index out of range");
+    SYMSWEEP_VERIFY(p.index >= im.point_first && p.index < im.point_end,
+                    "point index out of range");
     SYMSWEEP_VERIFY(!p.values.empty() && &p.values.schema() == im.schema,
                     "a point's Record is not of this file's schema");
     ++send_count[static_cast<std::size_t>(im.owner(p.index, ranks))];
@@ -1001,6 +1073,18 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   im.stats.write_seconds += seconds_since(t0);
 }
 
+std::pair<std::uint64_t, std::uint64_t> ResultStore::range() const {
+  return {impl_->point_first, impl_->point_end};
+}
+
+std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t points, std::uint64_t index,
+                                                    std::uint64_t count) {
+  SYMSWEEP_VERIFY(count >= 1 && index < count, "a shard outside its count");
+  const std::uint64_t base = points / count, extra = points % count;
+  const std::uint64_t first = index * base + std::min(index, extra);
+  return {first, first + base + (index < extra ? 1 : 0)};
+}
+
 ResultStore::IoStats ResultStore::io_stats() const {
   return impl_->stats;
 }
@@ -1052,7 +1136,7 @@ Handle open_result_file(const std::string& path) {
                       ": an HDF5 file but not a symsweep result file (its format "
                       "attribute is not text)");
   }
-  if (format != kFormat) {
+  if (format != kFormat && format != kShardFormat) {
     const bool ours = format.rfind("symsweep/", 0) == 0;
     throw ConfigError(
         shown + ": " +
@@ -1118,6 +1202,19 @@ FileInfo read_file_info(const std::string& path) {
     info.build_signature = attrs.text("build_signature");
   }
   if (h5::has_attribute(file.get(), "compiler")) info.compiler = attrs.text("compiler");
+  info.format = attrs.text("format");
+  // Every file has these; read_file_info's other callers do not need them, so a file without them
+  // is not refused here.
+  if (h5::has_attribute(file.get(), "config_sha256")) {
+    info.config_sha256 = attrs.text("config_sha256");
+  }
+  if (h5::has_attribute(file.get(), "n_points")) info.n_points = attrs.integer("n_points");
+  if (info.format == kShardFormat) {
+    info.shard_index = attrs.integer("shard_index");
+    info.shard_count = attrs.integer("shard_count");
+    info.shard_first = attrs.integer("shard_first");
+    info.shard_end = attrs.integer("shard_end");
+  }
   return info;
 }
 
@@ -1180,6 +1277,21 @@ std::string describe_file(const std::string& path) {
     out << ", numerics version " << attrs.integer("numerics_version");
   }
   out << "\n";
+  const bool shard = format == kShardFormat;
+  if (shard) {
+    out << "  SHARD " << attrs.integer("shard_index") << " of " << attrs.integer("shard_count")
+        << " (0-based): points [" << attrs.integer("shard_first") << ", "
+        << attrs.integer("shard_end") << ") of " << attrs.integer("n_points")
+        << ", along one dimension `point` (their flat indices); symsweep merge OUT.h5 SHARD... "
+           "makes the whole grid's file of its shards\n";
+  }
+  if (h5::has_attribute(f, "merged_from")) {
+    out << "  merged from:\n";
+    const std::string merged_from = attrs.text("merged_from");
+    for (std::string_view line : text::split(merged_from, '\n')) {
+      if (!line.empty()) out << "    " << line << "\n";
+    }
+  }
   const std::string commit = attrs.text("git_commit");
   if (is_dirty(commit)) {
     out << "  DIRTY BUILD: git commit " << commit
@@ -1306,11 +1418,19 @@ std::string describe_file(const std::string& path) {
   Handle first = h5::dataset_handle(H5Dopen2(f, ("results/" + fields.front()).c_str(), H5P_DEFAULT),
                                     "open /results/" + fields.front());
   std::vector<std::string> axis_names;
-  for (std::size_t d = 0; d < ndims; ++d) {
+  if (shard && H5Lexists(f, "point", H5P_DEFAULT) > 0) {  // the order is /point's attribute
+    Handle point = h5::dataset_handle(H5Dopen2(f, "point", H5P_DEFAULT), "open /point");
+    const std::string keys = h5::read_string_attribute(point.get(), "axes");
+    for (std::string_view key : text::split(keys, ' ')) {
+      if (!key.empty()) axis_names.emplace_back(key);
+    }
+  }
+  for (std::size_t d = 0; d < ndims && !shard; ++d) {
     char label[256] = {0};
     H5DSget_label(first.get(), static_cast<unsigned>(d), label, sizeof label);
     axis_names.push_back(label);
   }
+  const std::size_t point_dims = shard ? 1 : ndims;  // a field's leading dimensions
   const auto values_of = [](hid_t dset) {
     if (h5::is_string_dataset(dset)) return h5::read_strings(dset);
     std::vector<std::string> values;
@@ -1323,6 +1443,10 @@ std::string describe_file(const std::string& path) {
     return values;
   };
   out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
+  if (shard) {
+    out << ", of which this shard holds "
+        << attrs.integer("shard_end") - attrs.integer("shard_first");
+  }
   if (axis_names.empty()) out << " (no axes)";
   out << "\n";
   for (const std::string& label : axis_names) {
@@ -1338,6 +1462,7 @@ std::string describe_file(const std::string& path) {
   std::vector<std::string> dims;
   for (const std::string& name : h5::link_names(f)) {
     if (std::find(axis_names.begin(), axis_names.end(), name) != axis_names.end()) continue;
+    if (shard && name == "point") continue;
     H5O_info_t info{};
     if (H5Oget_info_by_name(f, name.c_str(), &info, H5P_DEFAULT) < 0 ||
         info.type != H5O_TYPE_DATASET) {
@@ -1373,7 +1498,8 @@ std::string describe_file(const std::string& path) {
       continue;
     }
     Handle type = h5::type_handle(H5Dget_type(dset.get()), "type of /results/" + name);
-    if (H5Tget_class(type.get()) != H5T_FLOAT || h5::dataset_shape(dset.get()).size() != ndims) {
+    if (H5Tget_class(type.get()) != H5T_FLOAT ||
+        h5::dataset_shape(dset.get()).size() != point_dims) {
       continue;
     }
     std::vector<double> finite;

@@ -496,6 +496,11 @@ class RankPoints {
         rank_(static_cast<std::uint64_t>(rank)),
         ranks_(static_cast<std::uint64_t>(ranks)) {}
   explicit RankPoints(std::vector<std::uint64_t> list) : n_(list.size()), list_(std::move(list)) {}
+  /// Points [first, end) (a shard's), point first + k on rank k mod R.
+  RankPoints(std::uint64_t first, std::uint64_t end, int rank, int ranks)
+      : RankPoints(end - first, rank, ranks) {
+    rank_ += first;
+  }
   std::uint64_t size() const { return n_; }
   std::uint64_t operator[](std::uint64_t k) const {
     return list_.empty() ? rank_ + k * ranks_ : list_[static_cast<std::size_t>(k)];
@@ -979,7 +984,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     RunStatus fixed;
     fixed.file = fs::absolute(path).string();
     fixed.sweep = grid.spec().name();
-    fixed.points = static_cast<long long>(grid.size());
+    fixed.points = to_run + done_before;  // the file's points (a shard's part)
     fixed.done_before = done_before;
     fixed.ranks = ranks;
     fixed.threads = std::max(omp_get_max_threads(), 1);
@@ -1031,7 +1036,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     }
     store.close();
 
-    summary.points = static_cast<long long>(grid.size());
+    summary.points = to_run + done_before;  // the file's points (a shard's part)
     summary.done_before = done_before;
     summary.outcome_names = fields.schema().field(fields.core().outcome).members;
     summary.failed = counts.back();
@@ -1263,11 +1268,27 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   MPI_Comm_size(comm, &ranks);
   std::ostream* log = rank == 0 ? options.log : nullptr;
   const Watchdog watchdog(options.io_timeout_seconds, rank);
-  const std::string output = spec.output();
   check_same_axes(spec, comm, rank);
   const Grid grid(spec);
   const SweepFields fields(grid);
-  const double bytes = file_bytes(grid, fields.schema(), spec.config_text());
+  // A shard: its part of the grid, into a file of its own (the config keeps the whole output).
+  const bool shard = options.shard_count > 0;
+  std::uint64_t first = 0, end = grid.size();
+  collective_check(comm, [&] {
+    if (!shard) return;
+    if (options.shard_index >= options.shard_count || options.shard_count > grid.size()) {
+      throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" +
+                        std::to_string(options.shard_count) +
+                        ": must be i/N with 0 <= i < N <= the grid's " +
+                        std::to_string(grid.size()) + " point(s)");
+    }
+    std::tie(first, end) = shard_range(grid.size(), options.shard_index, options.shard_count);
+  });
+  const std::string output =
+      shard ? shard_output(spec.output(), options.shard_index, options.shard_count) : spec.output();
+  const double bytes = file_bytes(grid, fields.schema(), spec.config_text()) -
+                       static_cast<double>(fields.schema().record_bytes()) *
+                           static_cast<double>(grid.size() - (end - first));
   const int threads = max_threads(comm);
 
   // 1. The output: locked for this run (rank 0 holds the lock until it returns), writable, new
@@ -1302,6 +1323,12 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   StoreOptions store_options;
   store_options.truncate = true;  // a stale side file of ours (we hold the lock) is replaced
   store_options.root_attributes = options.root_attributes;
+  if (shard) {
+    store_options.shard_index = options.shard_index;
+    store_options.shard_count = options.shard_count;
+    store_options.shard_first = first;
+    store_options.shard_end = end;
+  }
   ResultStore store = [&] {
     try {
       return ResultStore::create(path, comm, grid, fields.schema(), prov, store_options);
@@ -1325,8 +1352,8 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   rename_collectively(path, written, comm, rank);
 
   // 3. The points, checkpointed; then the summary.
-  const RankPoints mine(grid.size(), rank, ranks);
-  return execute(grid, fields, store, mine, static_cast<long long>(grid.size()), 0, written, output,
+  const RankPoints mine(first, end, rank, ranks);
+  return execute(grid, fields, store, mine, static_cast<long long>(end - first), 0, written, output,
                  comm, options, t0);
 }
 
@@ -1447,14 +1474,16 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   std::vector<std::uint64_t> mine;
   long long todo = 0;
   {
-    const std::vector<std::uint8_t> status = store.read_status();
-    for (std::uint64_t p = 0; p < status.size(); ++p) {
-      if (status[p] == static_cast<std::uint8_t>(Status::done)) continue;
-      if (todo % ranks == rank) mine.push_back(p);
+    const std::vector<std::uint8_t> status = store.read_status();  // from range().first
+    const std::uint64_t first = store.range().first;
+    for (std::uint64_t k = 0; k < status.size(); ++k) {
+      if (status[k] == static_cast<std::uint8_t>(Status::done)) continue;
+      if (todo % ranks == rank) mine.push_back(first + k);
       ++todo;
     }
   }
-  const long long done_before = static_cast<long long>(grid.size()) - todo;
+  const auto [held_first, held_end] = store.range();  // the whole grid, or a shard's part
+  const long long done_before = static_cast<long long>(held_end - held_first) - todo;
   const int threads = max_threads(comm);
   if (todo > 0) {  // a resume with nothing to run writes nothing, and is not listed
     const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
@@ -1477,23 +1506,50 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   }
   if (log) {
     *log << version_string() << "\nresuming " << path << ": sweep '" << spec->name() << "', "
-         << done_before << " of " << grid.size() << " point(s) done, " << todo << " to run on "
-         << ranks << " rank(s) x " << threads << " thread(s)" << std::endl;
+         << done_before << " of " << held_end - held_first << " point(s) done, " << todo
+         << " to run on " << ranks << " rank(s) x " << threads << " thread(s)" << std::endl;
   }
   const RankPoints points(std::move(mine));
   return execute(grid, fields, store, points, todo, done_before, path, final_path, comm, options,
                  t0);
 }
 
+std::string shard_output(const std::string& output, std::uint64_t index, std::uint64_t count) {
+  const std::string ext = ".h5";
+  const bool h5 = output.size() > ext.size() &&
+                  output.compare(output.size() - ext.size(), ext.size(), ext) == 0;
+  const std::string stem = h5 ? output.substr(0, output.size() - ext.size()) : output;
+  return stem + ".shard-" + std::to_string(index) + "-of-" + std::to_string(count) + ".h5";
+}
+
 std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options) {
   const Grid grid(spec);
   const SweepFields fields(grid);
-  const double bytes = file_bytes(grid, fields.schema(), spec.config_text());
   const double per_point = static_cast<double>(fields.schema().record_bytes());
+  // A shard's file holds its part only.
+  const bool shard = options.shard_count > 0;
+  if (shard && (options.shard_index >= options.shard_count || options.shard_count > grid.size())) {
+    throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" +
+                      std::to_string(options.shard_count) +
+                      ": must be i/N with 0 <= i < N <= the grid's " + std::to_string(grid.size()) +
+                      " point(s)");
+  }
+  const auto [first, end] = shard
+                                ? shard_range(grid.size(), options.shard_index, options.shard_count)
+                                : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};
+  const double bytes = file_bytes(grid, fields.schema(), spec.config_text()) -
+                       per_point * static_cast<double>(grid.size() - (end - first));
+  const std::string output =
+      shard ? shard_output(spec.output(), options.shard_index, options.shard_count) : spec.output();
   const MemoryPlan mem = memory_plan(grid, fields, ranks, omp_get_max_threads(), options, bytes);
   std::ostringstream out;
-  out << sweep_line(spec, grid) << "\noutput " << spec.output() << ": at most about "
-      << text::format_bytes(bytes) << " (" << text::format_bytes(per_point)
+  out << sweep_line(spec, grid);
+  if (shard) {
+    out << "\nshard " << options.shard_index << " of " << options.shard_count << ": points ["
+        << first << ", " << end << ")";
+  }
+  out << "\noutput " << output << ": at most about " << text::format_bytes(bytes) << " ("
+      << text::format_bytes(per_point)
       << " per point, plus metadata), its disk blocks reserved when it is created\n";
   out << "memory per rank (" << ranks << " rank(s) x " << mem.threads
       << " thread(s)): at most about " << text::format_bytes(mem.rank()) << " = base "

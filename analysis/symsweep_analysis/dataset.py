@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 FORMAT = "symsweep/1"
+SHARD_FORMAT = "symsweep-shard/1"  # symsweep run --shard i/N: a part of a grid, to merge
 GROUPS = (("results", ""), ("traces", "trace_"), ("run", "run_"))
 
 
@@ -72,6 +73,12 @@ def open_sweep(path, raw=False):
                         enums[prefix + name] = mapping
     except OSError as err:
         raise ValueError(f"{path}: not an HDF5 file ({err})") from None
+    if attrs.get("format") == SHARD_FORMAT:
+        raise ValueError(
+            f"{path}: a shard file (part {attrs.get('shard_index')} of {attrs.get('shard_count')}: "
+            f"points [{attrs.get('shard_first')}, {attrs.get('shard_end')}) of "
+            f"{attrs.get('n_points')}, along one flat point dimension); merge the shards first: "
+            "symsweep merge OUT.h5 SHARD.h5...")
     if attrs.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} result file (format={attrs.get('format')!r})")
     parts = []

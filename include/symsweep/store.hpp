@@ -43,6 +43,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -103,6 +104,18 @@ std::size_t run_record_bytes();
 /// The file format this build writes: the layout above. It changes only when something a reader
 /// of the documented layout relies on moves or changes meaning (README.md, "Versions").
 inline constexpr const char* kFormat = "symsweep/1";
+/// The format of a shard file (`symsweep run --shard i/N`): one contiguous range [first, end) of
+/// the grid's flat point indices, every field of shape (end - first, trailing dimensions...) along
+/// a dimension `point` whose scale holds the flat indices; the axis scales are the whole grid's,
+/// not attached (flat index p is row-major over them, in the order of /point's `axes`). Root
+/// attributes shard_index, shard_count, shard_first, shard_end, and n_points (the whole grid's).
+/// Everything else as in kFormat. `symsweep merge` makes a kFormat file of the shards.
+inline constexpr const char* kShardFormat = "symsweep-shard/1";
+
+/// Part `index` (0-based) of `count` near-equal contiguous parts of [0, points): [first, end).
+/// Parts differ in size by at most one point, the larger first; they cover [0, points) once.
+std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t points, std::uint64_t index,
+                                                    std::uint64_t count);
 
 /// How the file is written. The defaults are the measured choice (tests/bench/bench_store.cpp).
 struct StoreOptions {
@@ -115,6 +128,11 @@ struct StoreOptions {
   /// More text attributes (name, value) of the root, written at creation with the provenance
   /// (create only): e.g. replicate_of. A name the store writes itself is an Error.
   std::vector<std::pair<std::string, std::string>> root_attributes;
+  /// A shard file (kShardFormat) of points [shard_first, shard_end), part shard_index of
+  /// shard_count (create only; 0: the whole grid, kFormat).
+  std::uint64_t shard_index = 0, shard_count = 0, shard_first = 0, shard_end = 0;
+  /// The kind of the creating run in the runs list ("run"; "merge" for `symsweep merge`).
+  std::string run_kind = "run";
 };
 
 class ResultStore {
@@ -135,8 +153,11 @@ class ResultStore {
   static ResultStore open(const std::string& path, MPI_Comm comm, const Grid& grid,
                           const Schema& schema, const StoreOptions& options = {});
 
-  /// Every point's status code (Status), in flat index order, read by every rank. Collective.
+  /// Every point's status code (Status), in flat index order from range().first, read by every
+  /// rank. Collective.
   std::vector<std::uint8_t> read_status();
+  /// The flat indices this file holds, [first, end): the whole grid, or a shard's part.
+  std::pair<std::uint64_t, std::uint64_t> range() const;
 
   /// Records `run` (identical on every rank) in the next slot of /provenance/runs and counts it,
   /// flushed. Returns its run number (1 for the creating run), or 0 for a file made before the
@@ -183,8 +204,15 @@ struct FileInfo {
   long long numerics_version = 1;  ///< files of numerics version 1 have no such attribute
   std::string build_signature;     ///< "" in files made before it was recorded
   std::string compiler;            ///< "" in files made before it was recorded
+  std::string config_sha256;
+  std::string format;      ///< kFormat or kShardFormat
+  long long n_points = 0;  ///< points of the whole grid
+  /// A shard's part (kShardFormat): shard_index of shard_count, points [shard_first, shard_end);
+  /// shard_count 0 for a whole-grid file.
+  long long shard_index = 0, shard_count = 0, shard_first = 0, shard_end = 0;
 };
-/// Reads them. A file that is not a symsweep result file of this format is a ConfigError.
+/// Reads them. A file that is not a symsweep result file of this format (or a shard file) is a
+/// ConfigError.
 FileInfo read_file_info(const std::string& path);
 
 /// The runs list of a result file (/provenance/runs, the slots in use, in order) and how many

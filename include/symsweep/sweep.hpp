@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -55,7 +56,15 @@ struct SweepOptions {
   /// Text attributes (name, value) that run_sweep adds to the root of the file it creates, beside
   /// the provenance, e.g. `symsweep replicate`'s replicate_of (StoreOptions::root_attributes).
   std::vector<std::pair<std::string, std::string>> root_attributes;
+  /// run_sweep: compute only part shard_index (0-based) of shard_count contiguous parts of the
+  /// grid (shard_range, store.hpp) into its own file, shard_output(spec.output(), ...), of format
+  /// kShardFormat; 0: the whole grid. `symsweep merge` joins the parts.
+  std::uint64_t shard_index = 0, shard_count = 0;
 };
+
+/// The file of part `index` of `count` of a sweep whose output is `output`: "out.h5" ->
+/// "out.shard-<index>-of-<count>.h5" (a name without ".h5" gets the suffix appended).
+std::string shard_output(const std::string& output, std::uint64_t index, std::uint64_t count);
 
 /// What a sweep did, summed over all ranks (identical on every rank).
 struct SweepSummary {
@@ -76,16 +85,18 @@ struct SweepSummary {
 };
 
 /// Runs every point of `spec` and writes spec.output() (or, when replacing a file, as described
-/// at SweepOptions::overwrite). A fresh output is created under <output>.creating and appears at
-/// its path once it is a valid result file (every point pending); from then on a kill at any
-/// moment leaves a file whose done points are final, and resume_sweep finishes it. Throws
-/// ConfigError on every rank, before any file is created, when the output cannot be written (its
-/// directory is missing or read-only, it is a directory, it exists without `overwrite`, another
-/// run holds it, or its file system has no room for it); IoError for failures of the file system
-/// or HDF5, on every rank alike. A signal (install_signal_handlers) stops it with a checkpoint:
-/// the points in progress are cancelled (they stay pending, never failed) and the summary is
-/// interrupted(). A worker's failure that is not a point's (a failed point that cannot be
-/// recorded) stops every rank after a checkpoint and throws SharedError on every rank.
+/// at SweepOptions::overwrite; with SweepOptions::shard_count, only its part, into
+/// shard_output(spec.output(), ...): ConfigError when the part is not one of the grid). A fresh
+/// output is created under <output>.creating and appears at its path once it is a valid result file
+/// (every point pending); from then on a kill at any moment leaves a file whose done points are
+/// final, and resume_sweep finishes it. Throws ConfigError on every rank, before any file is
+/// created, when the output cannot be written (its directory is missing or read-only, it is a
+/// directory, it exists without `overwrite`, another run holds it, or its file system has no room
+/// for it); IoError for failures of the file system or HDF5, on every rank alike. A signal
+/// (install_signal_handlers) stops it with a checkpoint: the points in progress are cancelled (they
+/// stay pending, never failed) and the summary is interrupted(). A worker's failure that is not a
+/// point's (a failed point that cannot be recorded) stops every rank after a checkpoint and throws
+/// SharedError on every rank.
 SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions& options);
 
 /// Finishes the result file `file`: runs the points whose status is not done, with the config
@@ -100,8 +111,9 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
 SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_Comm comm,
                           const SweepOptions& options);
 
-/// What run_sweep would do, without doing it: the points, the file's size, the memory each rank
-/// holds, and the free space where the file goes. Not collective.
+/// What run_sweep would do, without doing it: the points (a shard's part), the file's size, the
+/// memory each rank holds, and the free space where the file goes. Not collective. Throws
+/// ConfigError for a shard that is not a part of the grid, as run_sweep would.
 std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& options);
 
 /// Makes SIGTERM, SIGINT and SIGUSR1 interrupt a running sweep (stop, checkpoint, close, return

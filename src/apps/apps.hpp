@@ -16,6 +16,9 @@ int rerun(const std::vector<std::string>& args, const std::string& command_line)
 /// `symsweep replicate OUT.h5 --seeds K -o REP.h5 [options]` — args are the words after
 /// "replicate". Needs MPI.
 int replicate(const std::vector<std::string>& args, const std::string& command_line);
+/// `symsweep merge OUT.h5 SHARD...`: the whole grid's file from the shards of `run --shard`.
+/// Needs MPI (one rank).
+int merge(const std::vector<std::string>& args, const std::string& command_line);
 /// `symsweep inspect FILE`.
 int inspect(const std::vector<std::string>& args);
 /// `symsweep status OUT.h5 [--json]`.

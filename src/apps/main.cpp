@@ -4,9 +4,9 @@
 //   symsweep inspect results/quickstart.h5
 //   symsweep --help
 //
-// Only `run`, `resume` and `replicate` initialise MPI (MPI_THREAD_FUNNELED: the master thread of
-// each rank makes every MPI and HDF5 call), and `rerun` when it writes a dense trace; `inspect`,
-// `status`, --help and --version run as plain processes.
+// Only `run`, `resume`, `replicate` and `merge` initialise MPI (MPI_THREAD_FUNNELED: the master
+// thread of each rank makes every MPI and HDF5 call), and `rerun` when it writes a dense trace;
+// `inspect`, `status`, --help and --version run as plain processes.
 #include <mpi.h>
 
 #include <iostream>
@@ -39,6 +39,12 @@ constexpr const char* kUsage = R"(Usage:
         new seeds in place of its sweep.seed axis (disjoint from OUT.h5's; recorded in REP.h5's
         attributes), for `symsweep_analysis compare --statistical OUT.h5 REP.h5`. An ordinary
         run otherwise (checkpoints, resume). `symsweep replicate --help` lists its options.
+  mpirun -np R symsweep run CONFIG.ini --shard i/N
+  symsweep merge OUT.h5 SHARD.h5...
+        Split a sweep into N jobs (e.g. a SLURM array): each computes part i (0-based) of N
+        contiguous parts of the grid into OUT.shard-i-of-N.h5 (resumable like any run); merge
+        checks that the shards are of one config and build and cover the grid once, with every
+        point done, and writes OUT.h5: /results and /traces equal a single run's bit for bit.
   symsweep inspect OUT.h5
         Summarise a result file: provenance, axes, the points per member of every enum field
         (status, outcome, ...) and the range of every real field, as the file declares them.
@@ -124,6 +130,7 @@ int main(int argc, char** argv) {
     if (command == "run") return mpi_command(argc, argv, symsweep::apps::run);
     if (command == "resume") return mpi_command(argc, argv, symsweep::apps::resume);
     if (command == "replicate") return mpi_command(argc, argv, symsweep::apps::replicate);
+    if (command == "merge") return mpi_command(argc, argv, symsweep::apps::merge);
     if (command == "inspect") return symsweep::apps::inspect({argv + 2, argv + argc});
     if (command == "rerun")
       return symsweep::apps::rerun({argv + 2, argv + argc}, quoted_command_line(argc, argv));

@@ -216,6 +216,12 @@ int replicate(const std::vector<std::string>& rank_args, const std::string& comm
                           "never replaces one): name another");
       }
       const FileInfo info = read_file_info(opts.file);
+      if (info.format == kShardFormat) {
+        throw ConfigError(text::quote(opts.file) + ": a shard file (part " +
+                          std::to_string(info.shard_index) + " of " +
+                          std::to_string(info.shard_count) +
+                          "); replicate the merged file (symsweep merge OUT.h5 SHARD...)");
+      }
       config_text = info.config_text;
       if (info.numerics_version != kNumericsVersion) {
         text::write_stderr("symsweep: warning: " + text::quote(opts.file) +

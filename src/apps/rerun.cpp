@@ -861,6 +861,11 @@ int rerun_point(const Options& opts, const std::string& command_line) {
                       ": no such file (symsweep rerun recomputes a point of a result file)");
   }
   const FileInfo info = read_file_info(path);
+  if (info.format == kShardFormat) {
+    throw ConfigError(text::quote(path) + ": a shard file (part " +
+                      std::to_string(info.shard_index) + " of " + std::to_string(info.shard_count) +
+                      "); rerun a point of the merged file (symsweep merge OUT.h5 SHARD...)");
+  }
   std::ostringstream head;
   check_build(info, path, opts.strict, head);
 

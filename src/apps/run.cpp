@@ -40,6 +40,8 @@ struct RunOptions {
   double status = 10;
   double io_timeout = 600;
   bool overwrite = false;
+  std::string shard;  // run: "i/N"
+  std::uint64_t shard_index = 0, shard_count = 0;
   bool allow_build_change = false;  // resume
   bool dry_run = false;
   bool quiet = false;
@@ -71,7 +73,11 @@ po::options_description run_options_description(RunOptions& o, bool resume) {
                        "replace an existing result file (the old file stays until the new run "
                        "completes; an interrupted replacement is resumed with `symsweep resume`)")(
         "dry-run,n", po::bool_switch(&o.dry_run),
-        "print the points, the file's size, the memory per rank and the free disk, and stop");
+        "print the points, the file's size, the memory per rank and the free disk, and stop")(
+        "shard", po::value(&o.shard)->value_name("i/N"),
+        "compute only part i (0-based) of N near-equal contiguous parts of the grid, into a file "
+        "of its own beside the output, OUT.shard-i-of-N.h5 (resumable with symsweep resume); "
+        "`symsweep merge OUT.h5 SHARD...` joins the N files into OUT.h5");
   }
   if (resume) {
     desc.add_options()("allow-build-change", po::bool_switch(&o.allow_build_change),
@@ -93,6 +99,7 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
   if (resume) {
     hidden.add_options()("file", po::value(&o.file))("config", po::value(&o.config));
     positional.add("file", 1).add("config", 1);
+    hidden.add_options()("shard", po::value(&o.shard));  // refused below, with the reason
   } else {
     hidden.add_options()("config", po::value(&o.config));
     positional.add("config", 1);
@@ -124,6 +131,29 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
   if (!(o.io_timeout >= 0 && o.io_timeout <= 1e9)) {
     throw ConfigError("command line: --io-timeout " + text::format_double(o.io_timeout) +
                       ": must be a number of seconds in [0, 1e9] (0: never)");
+  }
+  if (resume && vm.count("shard")) {
+    throw ConfigError("command line: --shard " + o.shard +
+                      ": symsweep resume takes no --shard (a shard file resumes its own part: "
+                      "symsweep resume OUT.shard-i-of-N.h5)");
+  }
+  if (vm.count("shard")) {
+    // "i/N": two decimal integers, 0 <= i < N (N <= the grid's points is checked with the grid).
+    const std::size_t slash = o.shard.find('/');
+    const auto number = [](const std::string& t, std::uint64_t& v) {
+      if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+      }
+      v = std::stoull(t);
+      return true;
+    };
+    if (slash == std::string::npos || !number(o.shard.substr(0, slash), o.shard_index) ||
+        !number(o.shard.substr(slash + 1), o.shard_count) || o.shard_count < 1 ||
+        o.shard_index >= o.shard_count) {
+      throw ConfigError("command line: --shard " + text::quote(o.shard) +
+                        ": must be i/N, two integers with N >= 1 and 0 <= i < N (part i, "
+                        "0-based, of N), e.g. --shard 0/4");
+    }
   }
   if (o.help) return o;
   if (resume && o.file.empty()) {
@@ -218,6 +248,8 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
 
     SweepOptions options;
     options.overwrite = opts.overwrite;
+    options.shard_index = opts.shard_index;
+    options.shard_count = opts.shard_count;
     options.allow_build_change = opts.allow_build_change;
     options.command_line = command_line;
     options.log = opts.quiet ? nullptr : &std::cout;
@@ -226,7 +258,9 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     options.io_timeout_seconds = opts.io_timeout;
     options.progress_in_place = !opts.quiet && rank == 0 && output_is_terminal();
     if (opts.dry_run) {
-      if (rank == 0) std::cout << describe_plan(*spec, ranks, options);
+      std::string plan;  // every rank: a bad --shard is refused by all alike
+      collective_check(comm, [&] { plan = describe_plan(*spec, ranks, options); });
+      if (rank == 0) std::cout << plan;
       return kExitOk;
     }
     // 3. The sweep. From here a signal stops it with a checkpoint instead of killing it.
