@@ -65,6 +65,7 @@
 #include "collective.hpp"
 #include "lock.hpp"
 #include "sha256.hpp"
+#include "slurm_time.hpp"
 #include "status.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
@@ -603,7 +604,12 @@ class Runner {
         to_run_(to_run),
         workers_(std::max(workers, 1)),
         oversubscribed_(oversubscribed),
-        status_(status) {
+        status_(status),
+        long_point_(grid, [comm] {
+          int r = 0;
+          MPI_Comm_rank(comm, &r);
+          return r == 0;
+        }()) {
     MPI_Comm_rank(comm, &rank_);
     counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
     finished_by_code_.assign(counts_.size(), 0);
@@ -749,6 +755,11 @@ class Runner {
     } catch (...) {
       maybe_inject_record_fault(rank_);
       return failed_point(fields_, p, std::current_exception());
+    }
+    if (long_point_.armed()) {  // the SLURM time check, once (slurm_time.hpp)
+      const SweepFields::Core& core = fields_.core();
+      long_point_.observe(result.values.real(core.seconds), result.values.integer(core.steps_run),
+                          grid_.params(p).integer("optimizer.steps"));
     }
     return result;
   }
@@ -919,7 +930,8 @@ class Runner {
   std::vector<long long> counts_;
   std::vector<long long> finished_by_code_everywhere_;
   std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes_;
-  StatusWriter* status_;  // rank 0's, or nullptr
+  StatusWriter* status_;       // rank 0's, or nullptr
+  LongPointCheck long_point_;  // rank 0: a point longer than the SLURM time left (slurm_time.hpp)
 };
 
 /// Rank 0 renames `from` to `to`; every rank learns whether it worked. Throws IoError.

@@ -16,10 +16,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
 #include "apps.hpp"
+#include "io_hints.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/spec.hpp"
 #include "symsweep/sweep.hpp"
@@ -215,6 +217,10 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     }
     std::optional<SweepSpec> spec;
     if (!opts.config.empty()) spec.emplace(parse_config(opts, comm, rank));
+    // MPI-IO hints from the environment (io_hints.hpp), checked before anything is written; the
+    // store applies them to every open of the file.
+    std::vector<IoHint> hints;
+    collective_check(comm, [&] { hints = io_hints_from_environment(); });
 
     SweepOptions options;
     options.overwrite = opts.overwrite;
@@ -228,6 +234,10 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     if (opts.dry_run) {
       if (rank == 0) std::cout << describe_plan(*spec, ranks, options);
       return kExitOk;
+    }
+    if (!hints.empty() && options.log != nullptr && rank == 0) {
+      *options.log << "MPI-IO hints (" << kIoHintsVariable << "): " << io_hints_text(hints)
+                   << std::endl;
     }
     // 3. The sweep. From here a signal stops it with a checkpoint instead of killing it.
     install_signal_handlers();
