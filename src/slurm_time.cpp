@@ -88,8 +88,11 @@ std::optional<SlurmTimeLeft> slurm_time_left() {
   return SlurmTimeLeft{*left, "squeue"};
 }
 
-LongPointCheck::LongPointCheck(std::optional<SlurmTimeLeft> left, double max_steps)
-    : left_(std::move(left)), max_steps_(max_steps), start_(std::chrono::steady_clock::now()) {
+LongPointCheck::LongPointCheck(std::optional<SlurmTimeLeft> left, double max_steps, bool write)
+    : left_(std::move(left)),
+      max_steps_(max_steps),
+      write_(write),
+      start_(std::chrono::steady_clock::now()) {
   armed_ = left_.has_value() && max_steps_ > 0;
 }
 
@@ -119,7 +122,7 @@ std::string LongPointCheck::observe(double seconds, std::int64_t steps_run, std:
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const std::string line = warning(estimate, seconds, steps_run, left_->seconds - elapsed);
-  if (!line.empty()) text::write_stderr(line);
+  if (write_ && !line.empty()) text::write_stderr(line);
   return line;
 }
 

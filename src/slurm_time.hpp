@@ -45,15 +45,16 @@ std::optional<SlurmTimeLeft> slurm_time_left();
 class LongPointCheck {
  public:
   /// `left`: slurm_time_left() when the run starts (nothing: the check is off); `max_steps`: the
-  /// grid's largest optimizer.steps.
-  LongPointCheck(std::optional<SlurmTimeLeft> left, double max_steps);
+  /// grid's largest optimizer.steps; `write`: the warning goes to standard error (else it is
+  /// only returned).
+  LongPointCheck(std::optional<SlurmTimeLeft> left, double max_steps, bool write = true);
   /// For a grid: its largest optimizer.steps, and slurm_time_left() read now; off (nothing read)
   /// unless `on` (rank 0).
   LongPointCheck(const Grid& grid, bool on);
 
   bool armed() const { return armed_.load(std::memory_order_relaxed); }
   /// A finished point: its wall seconds, the steps it ran and its own optimizer.steps. Returns
-  /// the warning it wrote to standard error ("" when none).
+  /// the warning ("" when none).
   std::string observe(double seconds, std::int64_t steps_run, std::int64_t steps);
 
   /// The warning for an estimate of `estimate` seconds from a point of `seconds` s and `steps`
@@ -65,6 +66,7 @@ class LongPointCheck {
   std::mutex mutex_;
   std::optional<SlurmTimeLeft> left_;
   double max_steps_ = 0;
+  bool write_ = true;
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -211,6 +211,11 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
                      "(nothing changed: e.g. resume of a file another build signature wrote); 3 "
                      "interrupted by SIGTERM, SIGINT or SIGUSR1 after "
                      "saving every finished point (continue with symsweep resume OUT.h5).\n"
+                  << "Environment: " << kIoHintsVariable
+                  << "='key=value, ...': MPI-IO hints for the result file (collective "
+                     "buffering, Lustre striping), checked at start (README, \"Across nodes and "
+                     "file systems\"). Under SLURM, rank 0 warns once when a point looks longer "
+                     "than the time left in the allocation (SLURM_JOB_END_TIME, else squeue).\n"
                   << "The configuration keys and models are listed by `symsweep --help`.\n";
       }
       return kExitOk;

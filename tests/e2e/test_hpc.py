@@ -49,12 +49,22 @@ def clean_env(monkeypatch):
             monkeypatch.delenv(k)
 
 
-def long_run(tmp_path, np_, end_time=None):
+def fake_squeue(tmp_path, prints):
+    """A directory holding an `squeue` that answers `squeue -h -j 4242 -o %L` with `prints`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    squeue = bin_dir / "squeue"
+    squeue.write_text('#!/bin/sh\n[ "$*" = "-h -j 4242 -o %L" ] || exit 1\n'
+                      f'echo "{prints}"\n')
+    squeue.chmod(0o755)
+    return {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def long_run(tmp_path, env, np=2):
     config = tmp_path / "long.ini"
     config.write_text(LONG)
-    out = tmp_path / f"long_np{np_}.h5"
-    env = {} if end_time is None else {"SLURM_JOB_END_TIME": str(end_time)}
-    r = symsweep("run", config, "-o", out, "--quiet", np=np_, env=env)
+    out = tmp_path / "long.h5"
+    r = symsweep("run", config, "-o", out, "--quiet", np=np, env=env)
     assert r.code == 0, r
     with h5py.File(out, "r") as f:
         steps_run = f["results/steps_run"][()]
@@ -64,12 +74,20 @@ def long_run(tmp_path, np_, end_time=None):
     return r, seconds
 
 
-def test_a_point_longer_than_the_time_left_is_one_warning_and_the_run_goes_on(tmp_path, clean_env):
-    r, seconds = long_run(tmp_path, 2, end_time=int(time.time()) + 3600)
+@pytest.mark.parametrize("source", ["SLURM_JOB_END_TIME", "squeue"])
+def test_a_point_longer_than_the_time_left_is_one_warning_and_the_run_goes_on(tmp_path, clean_env,
+                                                                              source):
+    if source == "squeue":  # SLURM_JOB_END_TIME unset: squeue -h -j $SLURM_JOB_ID -o %L
+        # Without mpiexec: mpiexec called by its full path puts its own directory first in the
+        # ranks' PATH, where a real squeue may be installed.
+        env, np = fake_squeue(tmp_path, "1:00:00"), None
+    else:
+        env, np = {"SLURM_JOB_END_TIME": str(int(time.time()) + 3600)}, 2
+    r, seconds = long_run(tmp_path, env, np)
     lines = [line for line in r.err.splitlines() if line.startswith(WARNING)]
     assert len(lines) == 1, r  # once, from rank 0
     line = lines[0]
-    assert "more than the 60 min left in the SLURM allocation (SLURM_JOB_END_TIME)" in line, line
+    assert f"more than the 60 min left in the SLURM allocation ({source})" in line, line
     assert "the largest optimizer.steps is 1e+12" in line and "for 300 steps" in line, line
     assert "not checkpointed inside itself" in line, line
     # The estimate is the 300-step point's seconds scaled to 10^12 steps (rank 0 measured it: the
@@ -78,11 +96,14 @@ def test_a_point_longer_than_the_time_left_is_one_warning_and_the_run_goes_on(tm
     assert measured == pytest.approx(seconds[0], rel=5e-3), (measured, seconds)
 
 
-@pytest.mark.parametrize("end", ["ample", "absent"])
+@pytest.mark.parametrize("end", ["ample", "unlimited", "absent"])
 def test_no_warning_when_the_time_left_is_ample_or_unknown(tmp_path, clean_env, end):
-    end_time = int(time.time()) + 10**11 if end == "ample" else None
-    r, _ = long_run(tmp_path, 2, end_time)
-    assert WARNING not in r.err, r
+    env = {}
+    if end == "ample":
+        env = {"SLURM_JOB_END_TIME": str(int(time.time()) + 10**11)}
+    elif end == "unlimited":
+        env = fake_squeue(tmp_path, "UNLIMITED")
+    r, _ = long_run(tmp_path, env, None if end == "unlimited" else 2)
     assert "warning" not in r.err, r
 
 
