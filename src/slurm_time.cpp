@@ -52,10 +52,9 @@ std::optional<double> parse_slurm_time_left(std::string_view text) {
     text = text.substr(dash + 1);
   }
   const auto parts = text::split(text, ':');
-  // With days, squeue writes D-HH:MM:SS (and D-HH for a whole number of hours on some versions).
-  if (parts.size() > 3 || (dash == std::string_view::npos && parts.size() == 1 && text.empty())) {
-    return std::nullopt;
-  }
+  // squeue writes D-HH:MM:SS, HH:MM:SS, MM:SS or SS; D-HH and D-HH:MM, SLURM's other forms of a
+  // time with days, are read too.
+  if (parts.size() > 3) return std::nullopt;
   long long fields[3] = {0, 0, 0};  // hours, minutes, seconds
   const std::size_t first =
       dash != std::string_view::npos && parts.size() < 3 ? 0 : 3 - parts.size();

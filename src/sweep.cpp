@@ -63,6 +63,7 @@
 
 #include "clock.hpp"
 #include "collective.hpp"
+#include "io_hints.hpp"
 #include "lock.hpp"
 #include "sha256.hpp"
 #include "slurm_time.hpp"
@@ -1256,6 +1257,7 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   //    checkpoints never need more space); and every point fits in the node's memory.
   OutputLock lock;
   int replacing = 0;
+  collective_check(comm, [] { io_hints_from_environment(); });  // bad MPI-IO hints: before all
   collective_check(comm, [&] {
     if (rank != 0) return;
     check_directory(output);
@@ -1331,6 +1333,7 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   std::string build_warning;
   OutputLock lock;
   std::optional<SweepSpec> spec;
+  collective_check(comm, [] { io_hints_from_environment(); });  // bad MPI-IO hints: before all
   try {
     collective_check(comm, [&] {
       if (rank != 0) return;

@@ -166,6 +166,7 @@ def test_a_bad_hint_is_one_line_exit_2_and_the_file_stays_whole(tmp_path):
             for hints, expected in BAD_HINTS]
     runs.append((["resume", out], "romio_ds_write",
                  "the item 'romio_ds_write' is not key=value (hints are separated by ',')"))
+    runs.append((["replicate", out, "--seeds", "2", "-o", tmp_path / "rep.h5"], *BAD_HINTS[0]))
     for args, hints, expected in runs:
         r = symsweep(*args, np=2, env={"SYMSWEEP_MPIIO_HINTS": hints})
         assert r.code == 2, r
