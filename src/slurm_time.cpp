@@ -114,13 +114,22 @@ LongPointCheck::LongPointCheck(const Grid& grid, bool on)
 
 std::string LongPointCheck::observe(double seconds, std::int64_t steps_run, std::int64_t steps) {
   if (!armed() || steps_run <= 0 || steps_run < steps || !std::isfinite(seconds)) return "";
+  return decide(seconds, steps_run);
+}
+
+std::string LongPointCheck::running(std::int64_t updates, double seconds) {
+  if (!armed() || updates <= 0 || !(seconds >= kMeasureSeconds)) return "";
+  return decide(seconds, updates);
+}
+
+std::string LongPointCheck::decide(double seconds, std::int64_t steps) {
   const std::lock_guard<std::mutex> lock(mutex_);
   if (!armed()) return "";  // another worker's point made the estimate
   armed_ = false;
-  const double estimate = seconds * max_steps_ / static_cast<double>(steps_run);
+  const double estimate = seconds * max_steps_ / static_cast<double>(steps);
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const std::string line = warning(estimate, seconds, steps_run, left_->seconds - elapsed);
+  const std::string line = warning(estimate, seconds, steps, left_->seconds - elapsed);
   if (write_ && !line.empty()) text::write_stderr(line);
   return line;
 }

@@ -8,10 +8,12 @@
 // The time left: SLURM_JOB_END_TIME (epoch seconds, set by SLURM in the job's environment), else
 // `squeue -h -j $SLURM_JOB_ID -o %L`, else nothing is known and nothing is said. Both are read
 // once, when the run starts.
-// The estimate of the longest point: there is no timing before a run, so it is made once, from
-// the first point of rank 0 that ran all of its own optimizer.steps (a point that diverged or
-// converged early says little about the cost of a step): its wall seconds x the grid's largest
-// optimizer.steps / its steps. When no point of rank 0 runs all its steps, nothing is said.
+// The estimate of the longest point: there is no timing before a run, so it is made once, on
+// rank 0, from whichever comes first: a point whose SGD loop has run for kMeasureSeconds (its
+// seconds per update so far x the grid's largest optimizer.steps), or a point that ran all of its
+// own optimizer.steps (its wall seconds, set-up and measurements included, x the grid's largest
+// optimizer.steps / its steps; a point that diverged or converged early is not used: a few
+// updates' timing says little). When neither happens on rank 0, nothing is said.
 #pragma once
 
 #include <atomic>
@@ -57,11 +59,19 @@ class LongPointCheck {
   /// the warning ("" when none).
   std::string observe(double seconds, std::int64_t steps_run, std::int64_t steps);
 
+  /// A point still in its SGD loop: `updates` made in `seconds` so far. Once `seconds` reaches
+  /// kMeasureSeconds, makes the estimate (and the warning) as observe does. Thread-safe.
+  std::string running(std::int64_t updates, double seconds);
+  static constexpr double kMeasureSeconds = 1;
+
   /// The warning for an estimate of `estimate` seconds from a point of `seconds` s and `steps`
   /// steps, with `left` seconds left; "" when the estimate fits.
   std::string warning(double estimate, double seconds, std::int64_t steps, double left) const;
 
  private:
+  /// The one decision: estimate from `seconds` for `steps` updates, scaled to the largest steps.
+  std::string decide(double seconds, std::int64_t steps);
+
   std::atomic<bool> armed_{false};
   std::mutex mutex_;
   std::optional<SlurmTimeLeft> left_;

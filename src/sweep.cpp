@@ -748,7 +748,10 @@ class Runner {
       // The SGD loop checks the flag between slices; set-up and the final measurements reach
       // cancellation points inside their long loops (cancel.hpp).
       if (!simulate_point(
-              grid_, fields_, p, [&] { return proceed(); }, result)) {
+              grid_, fields_, p, [&] { return proceed(); }, result,
+              [&](std::int64_t updates, double seconds) {  // the SLURM time check (slurm_time.hpp)
+                if (long_point_.armed()) long_point_.running(updates, seconds);
+              })) {
         return std::nullopt;
       }
     } catch (const Cancelled&) {

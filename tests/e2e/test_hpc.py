@@ -5,13 +5,15 @@ CTest runs this file over TCP (OMPI_MCA_btl=self,tcp: tests/CMakeLists.txt), the
 between nodes.
 """
 import os
+import signal
+import subprocess
 import time
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import symsweep
+from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, symsweep, wait_for
 
 # Two points of one trajectory (optimizer.steps keys no random stream): the first runs all of its
 # 300 steps (not converged yet); the second, allowed 10^12 steps, converges at about 2800. The
@@ -94,6 +96,37 @@ def test_a_point_longer_than_the_time_left_is_one_warning_and_the_run_goes_on(tm
     # stored seconds of the point, whichever rank ran it, to the printed 3 digits).
     measured = float(line.split("a point here took ")[1].split(" s for")[0])
     assert measured == pytest.approx(seconds[0], rel=5e-3), (measured, seconds)
+
+
+def test_a_single_point_longer_than_the_allocation_is_seen_from_inside_it(tmp_path, clean_env):
+    # One point of 10^12 updates that never converges: no point finishes, so the estimate comes
+    # from its SGD loop after its first second; then SIGUSR1 to mpiexec, which forwards it as
+    # jobs/slurm/sweep.sbatch does before the limit: the point is cancelled, not checkpointed
+    # inside itself, and stays pending.
+    config = tmp_path / "endless.ini"
+    config.write_text(LONG.replace("[axes]\noptimizer.steps = 300, 1000000000000\n", "")
+                      .replace("tol = 1e-9", "tol = 0\nsteps = 1000000000000"))
+    out = tmp_path / "endless.h5"
+    err = tmp_path / "err.txt"
+    env = dict(os.environ, OMP_NUM_THREADS="1", SLURM_JOB_END_TIME=str(int(time.time()) + 3600))
+    with open(err, "w") as stderr:
+        p = subprocess.Popen([MPIEXEC, "-np", "2", *MPIEXEC_FLAGS, BIN, "run", config, "-o", out,
+                              "--quiet"], stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                             start_new_session=True)
+        try:
+            wait_for(lambda: WARNING in err.read_text(), timeout=60)
+            os.kill(p.pid, signal.SIGUSR1)
+            assert p.wait(timeout=60) == 3
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    lines = [line for line in err.read_text().splitlines() if line.startswith(WARNING)]
+    assert len(lines) == 1, lines
+    assert "(SLURM_JOB_END_TIME)" in lines[0] and "the largest optimizer.steps is 1e+12" in lines[0]
+    seconds = float(lines[0].split("a point here took ")[1].split(" s for")[0])
+    assert seconds >= 1, lines[0]  # measured once its loop had run for a second
+    with h5py.File(out, "r") as f:
+        assert f["results/status"][()] == 0  # pending: redone from its first step
 
 
 @pytest.mark.parametrize("end", ["ample", "unlimited", "absent"])

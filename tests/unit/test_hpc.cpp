@@ -1,5 +1,6 @@
 // A point longer than the SLURM time left (slurm_time.hpp) and the MPI-IO hints
-// (io_hints.hpp): squeue's time format, the one estimate and its warning, the hints' rules.
+// (io_hints.hpp): squeue's time format, the one estimate (from a point in its loop or a finished
+// one) and its warning, the hints' rules.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -118,10 +119,36 @@ TEST(LongPointCheck, WarnsOnceWhenTheScaledPointExceedsTheTimeLeft) {
   }
 }
 
+TEST(LongPointCheck, APointInItsLoopDecidesOnceItHasRunForTheMeasuringTime) {
+  std::mt19937_64 gen(22);
+  std::uniform_real_distribution<double> unit(0.001, 1);
+  for (int trial = 0; trial < 300; ++trial) {
+    const double left = 1e4 * unit(gen), max_steps = std::floor(1e9 * unit(gen)) + 1;
+    const auto updates = static_cast<std::int64_t>(1 + gen() % 10000000);
+    LongPointCheck check(SlurmTimeLeft{left, "squeue"}, max_steps, false);
+    // Before the measuring time, however many updates: no decision.
+    EXPECT_EQ(check.running(updates, LongPointCheck::kMeasureSeconds * unit(gen) * 0.999), "");
+    EXPECT_EQ(check.running(0, 10), "");
+    ASSERT_TRUE(check.armed());
+    const double seconds = LongPointCheck::kMeasureSeconds * (1 + 10 * unit(gen));
+    const double estimate = seconds * max_steps / static_cast<double>(updates);
+    if (std::abs(estimate - left) < 1) continue;
+    const std::string line = check.running(updates, seconds);
+    EXPECT_EQ(!line.empty(), estimate > left) << estimate << " vs " << left;
+    EXPECT_FALSE(check.armed());
+    EXPECT_EQ(check.running(updates, 1e9), "");           // once
+    EXPECT_EQ(check.observe(1e9, updates, updates), "");  // whichever comes first
+    if (!line.empty()) {
+      EXPECT_NE(line.find("(squeue)"), std::string::npos) << line;
+    }
+  }
+}
+
 TEST(LongPointCheck, OffWithoutATimeLeft) {
   LongPointCheck check(std::nullopt, 1e9, false);
   EXPECT_FALSE(check.armed());
   EXPECT_EQ(check.observe(1e6, 10, 10), "");
+  EXPECT_EQ(check.running(10, 1e6), "");
 }
 
 // ------------------------------------------------------------------------------ MPI-IO hints
