@@ -1,5 +1,5 @@
 """Production on a cluster: the warning for a point longer than the SLURM time left, and MPI-IO
-hints from SYMSWEEP_MPIIO_HINTS (README, "Running under SLURM" and "File systems").
+hints from SYMSWEEP_MPIIO_HINTS (README, "Running under SLURM" and "Across nodes and file systems").
 
 CTest runs this file over TCP (OMPI_MCA_btl=self,tcp: tests/CMakeLists.txt), the transport
 between nodes.
