@@ -937,16 +937,22 @@ PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uin
 }
 
 bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index,
-                    const std::function<bool()>& keep_going, PointResult& out) {
+                    const std::function<bool()>& keep_going, PointResult& out,
+                    const std::function<void(std::int64_t, double)>& sliced) {
   maybe_inject_point_fault(index);
   const FloatingPointGuard guard;
   PointRun run(grid, fields, index);
   // Slices of about 10 ms: short enough that a stop is seen promptly, long enough that the
   // checks between them cost nothing. Slicing changes no number (advance is resumable).
   std::int64_t slice = 16;
+  std::int64_t updates = 0;
+  double seconds = 0;
   for (;;) {
     const auto t0 = std::chrono::steady_clock::now();
     if (run.advance(slice)) break;
+    updates += slice;
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (sliced) sliced(updates, seconds);
     if (!keep_going()) return false;
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

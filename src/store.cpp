@@ -24,6 +24,7 @@
 #include "clock.hpp"
 #include "collective.hpp"
 #include "h5.hpp"
+#include "io_hints.hpp"
 #include "sha256.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/version.hpp"
@@ -96,7 +97,8 @@ struct Fill {
 /// File access through MPI-IO over `comm`, with metadata reads and writes collective.
 Handle mpio_access(MPI_Comm comm) {
   Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "file access list");
-  check_status(H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL), "set MPI-IO driver");
+  // With the hints of SYMSWEEP_MPIIO_HINTS (io_hints.hpp), checked when the run started.
+  check_status(set_fapl_mpio_with_hints(fapl.get(), comm), "set MPI-IO driver");
   check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), "collective metadata reads");
   check_status(H5Pset_coll_metadata_write(fapl.get(), true), "collective metadata writes");
   return fapl;

@@ -64,8 +64,10 @@
 
 #include "clock.hpp"
 #include "collective.hpp"
+#include "io_hints.hpp"
 #include "lock.hpp"
 #include "sha256.hpp"
+#include "slurm_time.hpp"
 #include "status.hpp"
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
@@ -635,7 +637,12 @@ class Runner {
         to_run_(to_run),
         workers_(std::max(workers, 1)),
         oversubscribed_(oversubscribed),
-        status_(status) {
+        status_(status),
+        long_point_(grid, [comm] {
+          int r = 0;
+          MPI_Comm_rank(comm, &r);
+          return r == 0;
+        }()) {
     MPI_Comm_rank(comm, &rank_);
     counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
     finished_by_code_.assign(counts_.size(), 0);
@@ -773,7 +780,10 @@ class Runner {
       // The SGD loop checks the flag between slices; set-up and the final measurements reach
       // cancellation points inside their long loops (cancel.hpp).
       if (!simulate_point(
-              grid_, fields_, p, [&] { return proceed(); }, result)) {
+              grid_, fields_, p, [&] { return proceed(); }, result,
+              [&](std::int64_t updates, double seconds) {  // the SLURM time check (slurm_time.hpp)
+                if (long_point_.armed()) long_point_.running(updates, seconds);
+              })) {
         return std::nullopt;
       }
     } catch (const Cancelled&) {
@@ -781,6 +791,11 @@ class Runner {
     } catch (...) {
       maybe_inject_record_fault(rank_);
       return failed_point(fields_, p, std::current_exception());
+    }
+    if (long_point_.armed()) {  // the SLURM time check, once (slurm_time.hpp)
+      const SweepFields::Core& core = fields_.core();
+      long_point_.observe(result.values.real(core.seconds), result.values.integer(core.steps_run),
+                          grid_.params(p).integer("optimizer.steps"));
     }
     return result;
   }
@@ -952,7 +967,8 @@ class Runner {
   std::vector<long long> counts_;
   std::vector<long long> finished_by_code_everywhere_;
   std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes_;
-  StatusWriter* status_;  // rank 0's, or nullptr
+  StatusWriter* status_;       // rank 0's, or nullptr
+  LongPointCheck long_point_;  // rank 0: a point longer than the SLURM time left (slurm_time.hpp)
 };
 
 /// Rank 0 renames `from` to `to`; every rank learns whether it worked. Throws IoError.
@@ -1296,6 +1312,7 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   //    checkpoints never need more space); and every point fits in the node's memory.
   OutputLock lock;
   int replacing = 0;
+  collective_check(comm, [] { io_hints_from_environment(); });  // bad MPI-IO hints: before all
   collective_check(comm, [&] {
     if (rank != 0) return;
     check_directory(output);
@@ -1377,6 +1394,7 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   std::string build_warning;
   OutputLock lock;
   std::optional<SweepSpec> spec;
+  collective_check(comm, [] { io_hints_from_environment(); });  // bad MPI-IO hints: before all
   try {
     collective_check(comm, [&] {
       if (rank != 0) return;

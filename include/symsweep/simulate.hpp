@@ -143,9 +143,11 @@ PointResult simulate_point(const Grid& grid, const SweepFields& fields, std::uin
 
 /// As above, in slices of SGD updates: between slices it calls `keep_going`, and as soon as that
 /// returns false it abandons the point and returns false (`out` untouched). Returns true with the
-/// point's result in `out` otherwise. The slicing changes no number.
+/// point's result in `out` otherwise. The slicing changes no number. `sliced`, when given, is
+/// called between slices too, with the updates made so far and the wall seconds they took.
 bool simulate_point(const Grid& grid, const SweepFields& fields, std::uint64_t index,
-                    const std::function<bool()>& keep_going, PointResult& out);
+                    const std::function<bool()>& keep_going, PointResult& out,
+                    const std::function<void(std::int64_t, double)>& sliced = {});
 
 /// An upper bound of the bytes one point with these parameters holds at its peak, on the thread
 /// that runs it (the run's memory bound, sweep.hpp): the model's footprint (ModelInfo::footprint)

@@ -16,10 +16,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
 #include "apps.hpp"
+#include "io_hints.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/spec.hpp"
 #include "symsweep/sweep.hpp"
@@ -239,12 +241,21 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
                      "(nothing changed: e.g. resume of a file another build signature wrote); 3 "
                      "interrupted by SIGTERM, SIGINT or SIGUSR1 after "
                      "saving every finished point (continue with symsweep resume OUT.h5).\n"
+                  << "Environment: " << kIoHintsVariable
+                  << "='key=value, ...': MPI-IO hints for the result file (collective "
+                     "buffering, Lustre striping), checked at start (README, \"Across nodes and "
+                     "file systems\"). Under SLURM, rank 0 warns once when a point looks longer "
+                     "than the time left in the allocation (SLURM_JOB_END_TIME, else squeue).\n"
                   << "The configuration keys and models are listed by `symsweep --help`.\n";
       }
       return kExitOk;
     }
     std::optional<SweepSpec> spec;
     if (!opts.config.empty()) spec.emplace(parse_config(opts, comm, rank));
+    // MPI-IO hints from the environment (io_hints.hpp), checked before anything is written; the
+    // store applies them to every open of the file.
+    std::vector<IoHint> hints;
+    collective_check(comm, [&] { hints = io_hints_from_environment(); });
 
     SweepOptions options;
     options.overwrite = opts.overwrite;
@@ -262,6 +273,10 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
       collective_check(comm, [&] { plan = describe_plan(*spec, ranks, options); });
       if (rank == 0) std::cout << plan;
       return kExitOk;
+    }
+    if (!hints.empty() && options.log != nullptr && rank == 0) {
+      *options.log << "MPI-IO hints (" << kIoHintsVariable << "): " << io_hints_text(hints)
+                   << std::endl;
     }
     // 3. The sweep. From here a signal stops it with a checkpoint instead of killing it.
     install_signal_handlers();
