@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Benchmark of the schedules (not in CTest: it times runs). A linear2 sweep whose point costs span
+# about 100x and are clustered by phase in grid order (row-major, the step size slowest: the small
+# step sizes converge slowly and run long, the large ones diverge within a few steps), run at
+# 2 ranks x 1 thread with --schedule dynamic and --schedule static, side by side, REPEATS times
+# each, alternating. For each run it prints the makespan (the run's time less the time before the
+# points and after them: the driver's "time:" line) against total work / workers (the points'
+# /run/seconds summed, over 2 workers), and the cost spread of the points.
+#   tests/bench/bench_schedule.sh [BUILD_DIR] [OUT_DIR] [REPEATS]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${1:-$root/build}
+out=${2:-$root/build/bench-schedule}
+repeats=${3:-2}
+bin=$build/symsweep
+mkdir -p "$out"
+flags=(-q --oversubscribe)
+[[ $(id -u) -eq 0 ]] && flags+=(--allow-run-as-root)
+export OMP_NUM_THREADS=1
+
+cat >"$out/phased.ini" <<'EOF'
+# Costs clustered by phase: eta < ~0.3 converges slowly (long runs), larger eta diverges early.
+[sweep]
+name = bench_schedule
+seed = 7
+[model]
+name = linear2
+dx = 8
+h = 8
+dy = 4
+[data]
+n = 64
+[optimizer]
+steps = 6000
+tol = 1e-30
+check_every = 10
+batch = 8
+[record]
+every = 0
+[axes]
+optimizer.eta = linspace(0.02, 1.5, 24)
+sweep.seed = range(0, 12)
+EOF
+
+for ((r = 1; r <= repeats; r++)); do
+  for schedule in dynamic static; do
+    file=$out/phased_$schedule.h5
+    log=$out/phased_$schedule.log
+    mpiexec -np 2 "${flags[@]}" "$bin" run "$out/phased.ini" -o "$file" --overwrite \
+      --schedule "$schedule" --status 0 >"$log"
+    /usr/bin/python3 - "$file" "$log" "$schedule" <<'EOF'
+import re, sys
+import h5py, numpy as np
+path, log, schedule = sys.argv[1:]
+with h5py.File(path, "r") as f:
+    seconds = np.asarray(f["run/seconds"]).ravel()
+    rank = np.asarray(f["run/rank"]).ravel()
+text = open(log).read()
+total = float(re.search(r"time: ([0-9.]+) s", text).group(1))
+before = float(re.search(r"before the points ([0-9.]+) s", text).group(1))
+after = float(re.search(r"after them ([0-9.]+) s", text).group(1))
+makespan = total - before - after
+ideal = seconds.sum() / 2
+per_rank = [seconds[rank == r].sum() for r in (0, 1)]
+print(f"{schedule:8s} makespan {makespan:7.3f} s, total work / workers {ideal:7.3f} s: "
+      f"{100 * (makespan / ideal - 1):+6.1f}%; work per rank {per_rank[0]:.2f} s, {per_rank[1]:.2f} s; "
+      f"point costs {seconds.min() * 1e3:.2f} ms to {seconds.max() * 1e3:.1f} ms "
+      f"({seconds.max() / seconds.min():.0f}x), {seconds.size} points")
+EOF
+  done
+done
