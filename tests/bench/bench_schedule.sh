@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark of the schedules (not in CTest: it times runs). A linear2 sweep whose point costs span
-# about 100x and more, clustered by phase in grid order (row-major, the step size slowest: small
-# step sizes converge late and run long, the large ones diverge within a few steps; the batch, 1 or
-# 64, the fastest axis), run at
-# 2 ranks x 1 thread with --schedule dynamic and --schedule static, side by side, REPEATS times
-# each, alternating. For each run it prints the makespan (the run's time less the time before the
-# points and after them: the driver's "time:" line) against total work / workers (the points'
-# /run/seconds summed, over 2 workers), and the cost spread of the points.
+# Benchmark of the schedules (not in CTest: it times runs). A linear2 sweep of 1152 points whose
+# costs span far more than 100x, clustered by phase in grid order (row-major, the step size
+# slowest: small step sizes converge late and run long, the large ones diverge within a few steps;
+# the batch, 1 or 64, the fastest axis), at 2 ranks x 1 thread, with --schedule dynamic and
+# --schedule static side by side, the step sizes ascending (grid order) and descending, REPEATS
+# times. For each run: the makespan (the run's time less the time before the points and after
+# them, from the driver's "time:" line) against total work / workers (the points' /run/seconds
+# summed, over 2 workers), the work per rank, and the spread of the point costs.
 #   tests/bench/bench_schedule.sh [BUILD_DIR] [OUT_DIR] [REPEATS]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,12 +45,17 @@ optimizer.batch = 1, 64
 EOF
 
 for ((r = 1; r <= repeats; r++)); do
-  for schedule in dynamic static; do
-    file=$out/phased_$schedule.h5
-    log=$out/phased_$schedule.log
-    mpiexec -np 2 "${flags[@]}" "$bin" run "$out/phased.ini" -o "$file" --overwrite \
-      --schedule "$schedule" --status 0 >"$log"
-    /usr/bin/python3 - "$file" "$log" "$schedule" <<'EOF'
+  for order in ascending descending; do
+    # descending: the cheap (diverging) points first, the hard order for a rule that sizes chunks
+    # from the mean cost measured so far.
+    sets=()
+    [[ $order == descending ]] && sets=(--set "axes.optimizer.eta=linspace(0.3, 0.005, 24)")
+    for schedule in dynamic static; do
+      file=$out/phased_$schedule.h5
+      log=$out/phased_$schedule.log
+      mpiexec -np 2 "${flags[@]}" "$bin" run "$out/phased.ini" -o "$file" --overwrite \
+        --schedule "$schedule" --status 0 "${sets[@]}" >"$log"
+      /usr/bin/python3 - "$file" "$log" "$schedule $order" <<'EOF'
 import re, sys
 import h5py, numpy as np
 path, log, schedule = sys.argv[1:]
@@ -64,11 +69,12 @@ after = float(re.search(r"after them ([0-9.]+) s", text).group(1))
 makespan = total - before - after
 ideal = seconds.sum() / 2
 per_rank = [seconds[rank == r].sum() for r in (0, 1)]
-print(f"{schedule:8s} makespan {makespan:7.3f} s, total work / workers {ideal:7.3f} s: "
+print(f"{schedule:18s} makespan {makespan:7.3f} s, total work / workers {ideal:7.3f} s: "
       f"{100 * (makespan / ideal - 1):+6.1f}%; work per rank {per_rank[0]:.2f} s, {per_rank[1]:.2f} s; "
       f"point costs {seconds.min() * 1e3:.2f} ms to {seconds.max() * 1e3:.1f} ms, "
       f"10th to 90th percentile {np.percentile(seconds, 10) * 1e3:.2f} to "
       f"{np.percentile(seconds, 90) * 1e3:.1f} ms, {seconds.size} points")
 EOF
+    done
   done
 done
