@@ -94,7 +94,7 @@ TEST(Chunking, EveryPointOnceAndMakespanNearIdeal) {
   // Costs span 100x, clustered by phase, cheap first (the hard order: the mean is measured on
   // cheap points when the expensive ones come) and reversed. Sweeps worth balancing: about 60 s of
   // work per worker (a chunk sized at the cheap cost that meets expensive points costs up to
-  // span x T = 5 s, chunking.hpp).
+  // span x T = 5 s, chunking.hpp), or 4 x 10^5 points at most.
   for (const auto& [ranks, per_rank] : {std::pair{2, 1}, {3, 1}, {2, 4}, {16, 8}}) {
     for (std::uint64_t seed = 1; seed <= 2; ++seed) {
       for (double cheap : {1e-5, 1e-3, 0.02}) {
