@@ -8,12 +8,31 @@
 // workers. Workers call neither MPI nor HDF5; they hand finished points over in memory (held_,
 // under a mutex) and never decide anything collective. Because the communication thread computes
 // nothing, agreements keep ticking however long a point's set-up or final measurements take (a
-// dense eigensolve at d = 4096 no longer blocks signals and checkpoints). Production part 2's
-// dynamic scheduler (a manager handing out chunks of points on request) adds its requests and
-// replies to this thread's loop, beside the agreement; workers then take points from a local
-// queue that this thread refills.
+// dense eigensolve at d = 4096 no longer blocks signals and checkpoints).
+//
+// Schedule (SweepOptions::schedule). Static: rank r runs points r, r + R, ... (a resume: the k-th
+// point not done when k mod R = r) and its workers take them in turn. Dynamic (the default): every
+// rank knows the whole sequence of points to run; rank 0's communication thread owns a cursor into
+// it and hands out chunks [k, k + n) on request (the chunk rule: chunking.hpp); each rank's
+// communication thread keeps a local queue of chunks that its workers take points from, and asks
+// for the next chunk when a worker waits, or ahead of time for cheap points (chunking.hpp). Why
+// rank 0's communication thread and point-to-point messages: it computes nothing, so no core goes
+// to a master at any rank count, and it polls for requests every kPoll (1 ms, a condition-variable
+// wait, not a spin) between agreements and inside them; MPI_Fetch_and_op on a window would need
+// passive-target progress, which MPI implementations give only while the target calls MPI (or with
+// an extra progress thread), and under FUNNELED only the communication thread could make those
+// calls anyway. The requests and replies go over a communicator of their own (a duplicate), so they
+// never meet the agreements' collectives. A request carries the rank's workers and its measured
+// cost (points finished, their seconds); rank 0 sizes the chunk from the mean over all ranks. Each
+// point is handed out once (one cursor); a point handed out but not computed when the run stops
+// stays pending, for resume. At the end (the agreed last tick, or an agreed failure) every rank
+// says goodbye to rank 0 after its last request, and rank 0 answers every request before it until
+// it has every goodbye: no message is left in flight. Which rank computes a point changes no number
+// (streams are keyed by the point's parameters), so both schedules write the same bits.
 //
 // Protocol (Runner::tick, the same on every rank; each step is collective):
+//   0. (Dynamic) every 1 ms until then, and while waiting for the agreement: serve chunk
+//      requests (rank 0) and refill the local queue; nothing here is collective.
 //   1. Every 200 ms (kTick), or at once when the rank has nothing left to compute, each rank
 //      contributes max(signal, checkpoint due, a worker failed) and sum(points finished) to two
 //      MPI_Iallreduce, polled with 1 ms sleeps (a rank waiting for the others leaves its cores
@@ -50,6 +69,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +82,7 @@
 #include <thread>
 #include <tuple>
 
+#include "chunking.hpp"
 #include "clock.hpp"
 #include "collective.hpp"
 #include "io_hints.hpp"
@@ -485,8 +506,54 @@ void request_interrupt(int signal) {
 
 namespace {
 
+/// A set of grid points as one bit per point, with the count of points before every block of
+/// 512: 0.14 bytes a grid point whatever the pattern (a list of the points would take 8 a point).
+/// The dynamic schedule's points to run on resume, held by every rank.
+class PointBits {
+ public:
+  explicit PointBits(std::uint64_t grid_points) : words_((grid_points + 63) / 64, 0) {}
+  void insert(std::uint64_t p) { words_[p / 64] |= std::uint64_t{1} << (p % 64); }
+  /// Call once every point is inserted, before operator[].
+  void index() {
+    before_.clear();
+    std::uint64_t n = 0;
+    for (std::size_t w = 0; w < words_.size(); ++w) {
+      if (w % kBlock == 0) before_.push_back(n);
+      n += static_cast<std::uint64_t>(__builtin_popcountll(words_[w]));
+    }
+    size_ = n;
+  }
+  std::uint64_t size() const { return size_; }
+  /// The k-th point of the set, in grid order (k < size()).
+  std::uint64_t operator[](std::uint64_t k) const {
+    // The last block with fewer than k + 1 points before it holds the point.
+    const std::size_t block =
+        static_cast<std::size_t>(std::upper_bound(before_.begin(), before_.end(), k) -
+                                 before_.begin()) -
+        1;
+    std::uint64_t left = k - before_[block];
+    for (std::size_t w = block * kBlock;; ++w) {
+      std::uint64_t word = words_[w];
+      const auto bits = static_cast<std::uint64_t>(__builtin_popcountll(word));
+      if (left >= bits) {
+        left -= bits;
+        continue;
+      }
+      for (; left > 0; --left) word &= word - 1;  // drop the lowest set bits
+      return w * 64 + static_cast<std::uint64_t>(__builtin_ctzll(word));
+    }
+  }
+
+ private:
+  static constexpr std::size_t kBlock = 8;  // words of 64 points
+  std::vector<std::uint64_t> words_;
+  std::vector<std::uint64_t> before_;
+  std::uint64_t size_ = 0;
+};
+
 /// The points one rank runs, in order: rank, rank + R, ... of the grid (a fresh run), or the k-th
-/// of the points not done when k mod R = rank (a resumed run).
+/// of the points not done when k mod R = rank (a resumed run); under the dynamic schedule, every
+/// point of the grid (rank 0, 1 rank) or every point not done (PointBits), the same on every rank.
 class RankPoints {
  public:
   RankPoints(std::uint64_t n_points, int rank, int ranks)
@@ -503,14 +570,17 @@ class RankPoints {
       : RankPoints(end - first, rank, ranks) {
     rank_ += first;
   }
+  explicit RankPoints(PointBits bits) : n_(bits.size()), bits_(std::move(bits)) {}
   std::uint64_t size() const { return n_; }
   std::uint64_t operator[](std::uint64_t k) const {
+    if (bits_) return (*bits_)[k];
     return list_.empty() ? rank_ + k * ranks_ : list_[static_cast<std::size_t>(k)];
   }
 
  private:
   std::uint64_t n_ = 0, rank_ = 0, ranks_ = 1;
   std::vector<std::uint64_t> list_;
+  std::optional<PointBits> bits_;
 };
 
 /// Test hook of the run loop's error path (tests/mpi/test_faults_mpi.cpp), beside the store's
@@ -644,6 +714,8 @@ class Runner {
           return r == 0;
         }()) {
     MPI_Comm_rank(comm, &rank_);
+    MPI_Comm_size(comm, &ranks_);
+    dynamic_ = options.schedule == Schedule::dynamic;
     counts_.assign(fields.schema().field(fields.core().outcome).members.size() + 1, 0);
     finished_by_code_.assign(counts_.size(), 0);
   }
@@ -656,6 +728,7 @@ class Runner {
   /// stopped (a signal, or a worker's failure), or a checkpoint failed (then rethrows that
   /// failure, on every rank alike).
   void run() {
+    open_schedule();
     started_ = ended_ = last_tick_ = last_checkpoint_ = last_report_ =
         std::chrono::steady_clock::now();
     start_workers();
@@ -667,6 +740,7 @@ class Runner {
       error_ = std::current_exception();
     }
     stop_workers();
+    close_schedule();
     if (error_) std::rethrow_exception(error_);
     // A worker's failure that is not a point's (out of memory while recording a failed point):
     // every rank learns it, after the others' work was checkpointed.
@@ -722,6 +796,10 @@ class Runner {
   /// point that does not reach a cancellation point). Idempotent.
   void stop_workers() {
     stop_ = true;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);  // no worker misses the wake-up
+    }
+    fed_.notify_all();
     for (std::thread& t : threads_) {
       if (t.joinable()) t.join();
     }
@@ -744,11 +822,12 @@ class Runner {
     try {
       for (;;) {
         if (stop_.load()) break;
-        const std::uint64_t k = next_.fetch_add(1);
-        if (k >= points_.size()) break;
-        std::optional<PointResult> result = compute(points_[k]);
+        const std::optional<std::uint64_t> k = take();
+        if (!k) break;
+        std::optional<PointResult> result = compute(points_[*k]);
         if (!result) break;  // cancelled: the point stays pending, to be run on resume
         result->values.set_integer(fields_.core().rank, rank_);
+        const double seconds = result->values.real(fields_.core().seconds);
         const std::size_t bytes =
             sizeof(PointResult) + fields_.schema().record_bytes() + result->error.size();
         const std::size_t code = result->values.code(fields_.schema().status_field()) ==
@@ -760,6 +839,7 @@ class Runner {
         held_bytes_ += bytes;
         ++finished_here_;
         ++finished_by_code_[code];
+        if (std::isfinite(seconds)) cost_seconds_ += seconds;
       }
     } catch (...) {  // the point stays pending; the ranks stop at the next agreement
       const std::lock_guard<std::mutex> lock(mutex_);
@@ -770,6 +850,25 @@ class Runner {
       if (--active_ == 0) idle_since_ = std::chrono::steady_clock::now();
     }
     wake_.notify_all();
+  }
+
+  /// The index (into points_) of the next point for this worker, or nothing when this rank has
+  /// no more (static: its points are taken; dynamic: rank 0 has none left, or the ranks stop).
+  std::optional<std::uint64_t> take() {
+    if (!dynamic_) {
+      const std::uint64_t k = next_.fetch_add(1);
+      return k < points_.size() ? std::optional<std::uint64_t>(k) : std::nullopt;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++waiting_;
+    fed_.wait(lock, [&] { return queued_ > 0 || exhausted_ || stop_.load(); });
+    --waiting_;
+    if (stop_.load() || queued_ == 0) return std::nullopt;
+    auto& front = queue_.front();
+    const std::uint64_t k = front.first++;
+    if (front.first == front.second) queue_.pop_front();
+    --queued_;
+    return k;
   }
 
   /// Point `p`'s result (status failed when it threw), or nothing when it was cancelled. Throws
@@ -800,6 +899,142 @@ class Runner {
     return result;
   }
 
+  // ------------------------------------------------------------- the dynamic schedule
+  // Called by the communication thread only (every MPI call is): see the top of this file.
+
+  /// Every rank: the schedule's communicator and the workers of all ranks. Collective.
+  void open_schedule() {
+    if (!dynamic_) return;
+    MPI_Comm_dup(comm_, &sched_);
+    total_workers_ = workers_;
+    MPI_Allreduce(MPI_IN_PLACE, &total_workers_, 1, MPI_INT, MPI_SUM, comm_);
+    rank_costs_.assign(static_cast<std::size_t>(ranks_), {0.0, 0.0});
+  }
+
+  /// Every rank, after the last tick (or an agreed failure): no message left in flight. A rank
+  /// other than 0 sends its goodbye after its last request (messages from one rank with one tag
+  /// arrive in order) and waits for the answer to that request; rank 0 serves until it has every
+  /// goodbye. Collective.
+  void close_schedule() {
+    if (!dynamic_ || sched_ == MPI_COMM_NULL) return;
+    closing_ = true;
+    if (rank_ == 0) {
+      while (goodbyes_ < ranks_ - 1) {
+        serve();
+        if (goodbyes_ < ranks_ - 1) std::this_thread::sleep_for(kPoll);
+      }
+    } else {
+      double bye[3] = {-1, 0, 0};
+      MPI_Request request = MPI_REQUEST_NULL;
+      MPI_Isend(bye, 3, MPI_DOUBLE, 0, kAsk, sched_, &request);
+      for (;;) {
+        int sent = 0, answered = 1;
+        MPI_Test(&request, &sent, MPI_STATUS_IGNORE);
+        if (asking_) MPI_Test(&answer_request_, &answered, MPI_STATUS_IGNORE);
+        if (sent && answered) break;
+        std::this_thread::sleep_for(kPoll);
+      }
+      if (asking_) MPI_Wait(&ask_request_, MPI_STATUS_IGNORE);
+      asking_ = false;
+    }
+    MPI_Comm_free(&sched_);
+  }
+
+  /// The schedule's messages, polled: rank 0 answers the requests waiting; every rank takes the
+  /// answer to its request and asks again when its queue runs low. Never blocks.
+  void pump() {
+    if (!dynamic_ || closing_) return;
+    if (rank_ == 0) serve();
+    refill();
+  }
+
+  /// Rank 0: answers every request waiting (a goodbye is counted).
+  void serve() {
+    for (;;) {
+      int waiting = 0;
+      MPI_Status status;
+      MPI_Iprobe(MPI_ANY_SOURCE, kAsk, sched_, &waiting, &status);
+      if (!waiting) return;
+      double ask[3] = {0, 0, 0};  // the asker's workers (-1: goodbye), points finished, seconds
+      MPI_Recv(ask, 3, MPI_DOUBLE, status.MPI_SOURCE, kAsk, sched_, MPI_STATUS_IGNORE);
+      if (ask[0] < 0) {
+        ++goodbyes_;
+        continue;
+      }
+      rank_costs_[static_cast<std::size_t>(status.MPI_SOURCE)] = {ask[1], ask[2]};
+      unsigned long long chunk[2];
+      std::tie(chunk[0], chunk[1]) = allocate(static_cast<int>(ask[0]));
+      // The asker posted its receive before asking: this send completes at once.
+      MPI_Send(chunk, 2, MPI_UNSIGNED_LONG_LONG, status.MPI_SOURCE, kGive, sched_);
+    }
+  }
+
+  /// Rank 0: the next chunk [first, first + count) of points_ for a rank of `workers` workers;
+  /// count 0 when none is left or the run is ending.
+  std::pair<std::uint64_t, std::uint64_t> allocate(int workers) {
+    const std::uint64_t remaining = closing_ ? 0 : points_.size() - cursor_;
+    double points = 0, seconds = 0;
+    for (const auto& [n, s] : rank_costs_) {
+      points += n;
+      seconds += s;
+    }
+    const std::uint64_t count =
+        chunk_points(remaining, total_workers_, workers, points > 0 ? seconds / points : 0.0);
+    const std::uint64_t first = cursor_;
+    cursor_ += count;
+    return {first, count};
+  }
+
+  /// Every rank: takes the answer to its request, if it came; asks for a chunk when the rule says
+  /// (chunking.hpp: a worker waits for a point, or cheap points run low), at this rank's mean cost.
+  void refill() {
+    if (asking_) {
+      int answered = 0;
+      MPI_Test(&answer_request_, &answered, MPI_STATUS_IGNORE);
+      if (!answered) return;
+      MPI_Wait(&ask_request_, MPI_STATUS_IGNORE);
+      asking_ = false;
+      receive(answer_[0], answer_[1]);
+    }
+    double finished = 0, seconds = 0;
+    int workers = 0;  // the workers asked for (chunking.hpp: request_workers)
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (exhausted_) return;
+      finished = static_cast<double>(finished_here_);
+      seconds = cost_seconds_;
+      workers =
+          request_workers(queued_, waiting_, workers_, finished > 0 ? seconds / finished : 0.0);
+    }
+    if (workers == 0) return;
+    if (rank_ == 0) {
+      rank_costs_[0] = {finished, seconds};
+      const auto [first, count] = allocate(workers);
+      receive(first, count);
+      return;
+    }
+    ask_[0] = workers;
+    ask_[1] = finished;
+    ask_[2] = seconds;
+    MPI_Irecv(answer_, 2, MPI_UNSIGNED_LONG_LONG, 0, kGive, sched_, &answer_request_);
+    MPI_Isend(ask_, 3, MPI_DOUBLE, 0, kAsk, sched_, &ask_request_);
+    asking_ = true;
+  }
+
+  /// Every rank: a chunk into the local queue (count 0: rank 0 has no more).
+  void receive(std::uint64_t first, std::uint64_t count) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (count == 0) {
+        exhausted_ = true;
+      } else {
+        queue_.emplace_back(first, first + count);
+        queued_ += count;
+      }
+    }
+    fed_.notify_all();
+  }
+
   // ------------------------------------------------------------- communication thread
   /// One agreement of every rank on what comes next (two MPI_Iallreduce, polled with sleeps so
   /// that a waiting rank does not take a core from its workers), and what it decides: a
@@ -807,11 +1042,16 @@ class Runner {
   /// only, so every rank takes the same branch and makes the same collective calls. Returns false
   /// once the run is over.
   bool tick() {
-    {
-      // Every kTick; at once when this rank has nothing left to compute (it then waits for the
-      // others inside the agreement).
+    // Every kTick; at once when this rank has nothing left to compute (it then waits for the
+    // others inside the agreement). Dynamic: the schedule's messages every kPoll until then.
+    for (;;) {
+      pump();
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_until(lock, last_tick_ + kTick, [&] { return active_ == 0; });
+      const auto until =
+          dynamic_ ? std::min(last_tick_ + kTick, std::chrono::steady_clock::now() + kPoll)
+                   : last_tick_ + kTick;
+      if (wake_.wait_until(lock, until, [&] { return active_ == 0; })) break;
+      if (std::chrono::steady_clock::now() >= last_tick_ + kTick) break;
     }
     const auto now = std::chrono::steady_clock::now();
     last_tick_ = now;
@@ -837,7 +1077,8 @@ class Runner {
     MPI_Iallreduce(MPI_IN_PLACE, sum_part.data(), static_cast<int>(sum_part.size()), MPI_LONG_LONG,
                    MPI_SUM, comm_, &requests[1]);
     for (int done = 0; MPI_Testall(2, requests, &done, MPI_STATUSES_IGNORE), done == 0;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      pump();  // rank 0 serves the ranks still computing while it waits for them
+      std::this_thread::sleep_for(kPoll);
     }
     finished_everywhere_ = sum_part[0];
     finished_by_code_everywhere_.assign(sum_part.begin() + 1, sum_part.end());
@@ -846,7 +1087,8 @@ class Runner {
     if (max_part[0] != 0) signal_ = static_cast<int>(max_part[0]);
     if (last) {
       // Cancel what runs (bounded: cancel.hpp), then the final checkpoint holds every point
-      // finished before the workers stopped.
+      // finished before the workers stopped. No chunk is handed out or asked for any more.
+      closing_ = true;
       ended_ = std::chrono::steady_clock::now();
       stop_workers();
       checkpoint();
@@ -927,6 +1169,8 @@ class Runner {
   }
 
   static constexpr std::chrono::milliseconds kTick{200};
+  static constexpr std::chrono::milliseconds kPoll{1};  // dynamic: the schedule's poll
+  static constexpr int kAsk = 1, kGive = 2;             // the schedule's message tags
 
   const Grid& grid_;
   const SweepFields& fields_;
@@ -939,7 +1183,8 @@ class Runner {
   long long to_run_;     // points to finish, all ranks together
   int workers_;          // worker threads of this rank
   bool oversubscribed_;  // this node's ranks x workers exceed its cores
-  int rank_ = 0;
+  int rank_ = 0, ranks_ = 1;
+  bool dynamic_ = false;  // Schedule::dynamic: points_ is every rank's whole sequence
 
   // Shared by the workers and the communication thread.
   std::atomic<std::uint64_t> next_{0};  // the next of points_ to take
@@ -954,8 +1199,27 @@ class Runner {
   std::vector<long long> finished_by_code_;  // finished_here_ per outcome code, then failed
   int active_ = 0;                           // workers not yet ended
   std::optional<std::chrono::steady_clock::time_point> idle_since_;  // the last worker ended
+  double cost_seconds_ = 0;  // the /run/seconds of the points finished here, summed
+  // Dynamic: the chunks received, not yet taken ([first, end) of points_), under mutex_.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> queue_;
+  std::uint64_t queued_ = 0;     // points in queue_
+  bool exhausted_ = false;       // rank 0 has no chunk left for this rank
+  int waiting_ = 0;              // workers waiting for a chunk
+  std::condition_variable fed_;  // a chunk came, the chunks ended, or the ranks stop
 
   // The communication thread's own.
+  // Dynamic schedule: its communicator; a request in flight; rank 0's cursor into points_, the
+  // workers of all ranks, each rank's last reported cost (points, seconds), goodbyes received.
+  MPI_Comm sched_ = MPI_COMM_NULL;
+  bool closing_ = false;
+  bool asking_ = false;
+  double ask_[3] = {0, 0, 0};
+  unsigned long long answer_[2] = {0, 0};
+  MPI_Request ask_request_ = MPI_REQUEST_NULL, answer_request_ = MPI_REQUEST_NULL;
+  std::uint64_t cursor_ = 0;
+  int total_workers_ = 1;
+  std::vector<std::pair<double, double>> rank_costs_;
+  int goodbyes_ = 0;
   std::vector<std::thread> threads_;
   std::exception_ptr error_;
   std::chrono::steady_clock::time_point started_, ended_;
@@ -1369,7 +1633,9 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   rename_collectively(path, written, comm, rank);
 
   // 3. The points, checkpointed; then the summary.
-  const RankPoints mine(first, end, rank, ranks);
+  // Dynamic: every rank holds the whole sequence; rank 0 hands it out (Runner).
+  const bool dealt = options.schedule == Schedule::static_;
+  const RankPoints mine(first, end, dealt ? rank : 0, dealt ? ranks : 1);
   return execute(grid, fields, store, mine, static_cast<long long>(end - first), 0, written, output,
                  comm, options, t0);
 }
@@ -1487,16 +1753,21 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   const Grid grid(*spec);
   const SweepFields fields(grid);
 
-  // 3. The file, opened by every rank; the points not done, dealt out in turn.
+  // 3. The file, opened by every rank; the points not done (static: dealt out in turn).
   ResultStore store = ResultStore::open(path, comm, grid, fields.schema());
   std::vector<std::uint64_t> mine;
+  PointBits every(options.schedule == Schedule::static_ ? 0 : grid.size());  // dynamic: all ranks'
   long long todo = 0;
   {
     const std::vector<std::uint8_t> status = store.read_status();  // from range().first
     const std::uint64_t first = store.range().first;
     for (std::uint64_t k = 0; k < status.size(); ++k) {
       if (status[k] == static_cast<std::uint8_t>(Status::done)) continue;
-      if (todo % ranks == rank) mine.push_back(first + k);
+      if (options.schedule != Schedule::static_) {
+        every.insert(first + k);
+      } else if (todo % ranks == rank) {
+        mine.push_back(first + k);
+      }
       ++todo;
     }
   }
@@ -1527,7 +1798,9 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
          << done_before << " of " << held_end - held_first << " point(s) done, " << todo
          << " to run on " << ranks << " rank(s) x " << threads << " thread(s)" << std::endl;
   }
-  const RankPoints points(std::move(mine));
+  every.index();
+  const RankPoints points = options.schedule == Schedule::static_ ? RankPoints(std::move(mine))
+                                                                  : RankPoints(std::move(every));
   return execute(grid, fields, store, points, todo, done_before, path, final_path, comm, options,
                  t0);
 }

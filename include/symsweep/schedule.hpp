@@ -1,9 +1,10 @@
 // Which rank and which thread run which point.
 //
-// Static distribution: point p runs on rank p mod R. Inside a rank, threads take the rank's points
-// one at a time (diverged points end early). run_points below runs points on OpenMP threads with
-// no MPI at all; a sweep's run loop (src/sweep.cpp) runs them on worker threads while the thread
-// that initialised MPI only communicates (the one thread of a rank that calls MPI and HDF5).
+// Static distribution: point p runs on rank p mod R (a sweep's `--schedule static`; its default,
+// dynamic, hands chunks out on request: src/sweep.cpp). Inside a rank, threads take the rank's
+// points one at a time (diverged points end early). run_points below runs points on OpenMP threads
+// with no MPI at all; a sweep's run loop (src/sweep.cpp) runs them on worker threads while the
+// thread that initialised MPI only communicates (the one thread of a rank that calls MPI and HDF5).
 #pragma once
 
 #include <cstdint>

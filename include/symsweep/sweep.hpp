@@ -1,8 +1,8 @@
 // The run loop of a whole sweep, as a library call: a validated SweepSpec -> the grid's points on
-// this communicator's ranks (static: point p on rank p mod R; on resume, the points not done, dealt
-// out in turn) and each rank's OpenMP threads -> one result file, written at checkpoints. `symsweep
-// run` is a thin driver around run_sweep; tests call it directly, with models of their own
-// (register_model, model.hpp).
+// this communicator's ranks (SweepOptions::schedule: chunks handed out on request, or point p on
+// rank p mod R) and each rank's OpenMP threads -> one result file, written at checkpoints.
+// `symsweep run` is a thin driver around run_sweep; tests call it directly, with models of their
+// own (register_model, model.hpp).
 //
 // Every function here is collective over `comm`: all ranks call it with the same arguments.
 // run_sweep and resume_sweep must be called from the thread that initialised MPI (FUNNELED): that
@@ -24,8 +24,19 @@
 
 namespace symsweep {
 
+/// How the points are shared among the ranks (the results are the same bits either way).
+enum class Schedule {
+  /// Rank 0's communication thread hands out chunks of points on request, sized by the measured
+  /// cost per point (src/chunking.hpp): no rank idles while another has a queue.
+  dynamic,
+  /// Point p on rank p mod R (a resume: the k-th point not done on rank k mod R).
+  static_,
+};
+
 /// How run_sweep and resume_sweep write and report.
 struct SweepOptions {
+  /// How the ranks share the points.
+  Schedule schedule = Schedule::dynamic;
   /// Replace an existing output. The new run is written beside it as <output>.partial and renamed
   /// over it only once it completes with no failed point, so a failed or interrupted run leaves
   /// the old file (and the .partial can be resumed: resume_sweep).

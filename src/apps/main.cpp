@@ -23,8 +23,9 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage:
   mpirun -np R symsweep run CONFIG.ini [--set section.key=value]... [-o OUT.h5] [--overwrite] [--quiet]
-        Run the sweep CONFIG.ini describes: MPI ranks share the grid points (point p runs on rank
-        p mod R), OpenMP threads (OMP_NUM_THREADS) run a rank's points, and every result goes into
+        Run the sweep CONFIG.ini describes: MPI ranks share the grid points (rank 0 hands out
+        chunks on request; --schedule static: point p on rank p mod R), OpenMP threads
+        (OMP_NUM_THREADS) run a rank's points, and every result goes into
         one HDF5 file written by all ranks, at checkpoints (--checkpoint SECONDS, default 60).
         --dry-run prints the points, the file size, the memory per rank and the free disk.
         `symsweep run --help` lists run's options.

@@ -41,6 +41,7 @@ struct RunOptions {
   double checkpoint = 60;
   double status = 10;
   double io_timeout = 600;
+  std::string schedule = "dynamic";
   bool overwrite = false;
   std::string shard;  // run: "i/N"
   std::uint64_t shard_index = 0, shard_count = 0;
@@ -69,7 +70,11 @@ po::options_description run_options_description(RunOptions& o, bool resume) {
       "`symsweep status OUT.h5`) at most this often; 0: no status file")(
       "io-timeout", po::value(&o.io_timeout)->value_name("SECONDS")->default_value(600),
       "end the job (exit 1, naming the step and the rank) when a collective I/O step has not "
-      "returned after this long: a rank stuck inside HDF5 or MPI-IO; 0: never");
+      "returned after this long: a rank stuck inside HDF5 or MPI-IO; 0: never")(
+      "schedule", po::value(&o.schedule)->value_name("dynamic|static")->default_value("dynamic"),
+      "how the ranks share the points: dynamic (rank 0 hands out chunks on request, sized by the "
+      "measured cost per point: no rank idles while another has points left) or static (point p "
+      "on rank p mod R); the results are the same bits either way");
   if (!resume) {
     desc.add_options()("overwrite", po::bool_switch(&o.overwrite),
                        "replace an existing result file (the old file stays until the new run "
@@ -156,6 +161,10 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
                         ": must be i/N, two integers with N >= 1 and 0 <= i < N (part i, "
                         "0-based, of N), e.g. --shard 0/4");
     }
+  }
+  if (o.schedule != "dynamic" && o.schedule != "static") {
+    throw ConfigError("command line: --schedule " + text::quote(o.schedule) +
+                      ": must be dynamic or static");
   }
   if (o.help) return o;
   if (resume && o.file.empty()) {
@@ -267,6 +276,7 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
     options.checkpoint_seconds = opts.checkpoint;
     options.status_seconds = opts.status;
     options.io_timeout_seconds = opts.io_timeout;
+    options.schedule = opts.schedule == "static" ? Schedule::static_ : Schedule::dynamic;
     options.progress_in_place = !opts.quiet && rank == 0 && output_is_terminal();
     if (opts.dry_run) {
       std::string plan;  // every rank: a bad --shard is refused by all alike

@@ -192,6 +192,9 @@ def test_command_line_errors(tiny_config):
     assert r.code == 2 and "bogus" in r.err
     r = symsweep("run", tiny_config, "--set", "noequals")
     assert r.code == 2 and "--set 'noequals'" in r.err
+    for command in (("run", tiny_config), ("resume", "x.h5")):
+        r = symsweep(*command, "--schedule", "guided")
+        assert r.code == 2 and "--schedule 'guided': must be dynamic or static" in r.err, r
 
 
 def test_overwrite_replaces_the_file_only_when_the_run_completes(tmp_path, tiny_config, existing):

@@ -51,12 +51,13 @@ DETERMINISTIC_GROUPS = ("results", "traces")  # /run holds timings and placement
 
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory):
-    """The slow config and its uninterrupted reference file."""
+    """The slow config and its uninterrupted reference file (the static schedule: the runs compared
+    with it mostly use the dynamic default, so the two schedules are checked against each other)."""
     d = tmp_path_factory.mktemp("slow")
     config = d / "slow.ini"
     config.write_text(SLOW)
     ref = d / "reference.h5"
-    r = symsweep("run", config, "-o", ref, "--quiet", np=2)
+    r = symsweep("run", config, "-o", ref, "--quiet", "--schedule", "static", np=2)
     assert r.code == 0, r
     return config, ref
 
@@ -126,20 +127,25 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_file(slow,
         out = tmp_path / f"kill{trial}.h5"
         np_run, np_resume = rng.choice([1, 2, 3]), rng.choice([1, 2, 3])
         delay = rng.uniform(0.05, 2.0)
-        p = start("run", config, "-o", out, "--quiet", "--checkpoint", "0.1", np=np_run)
+        # Mostly the dynamic default; a static run or resume now and then (the schedules mix).
+        sched_run, sched_resume = (rng.choice(["dynamic"] * 3 + ["static"]) for _ in range(2))
+        p = start("run", config, "-o", out, "--quiet", "--checkpoint", "0.1", "--schedule",
+                  sched_run, np=np_run)
         time.sleep(delay)
         kill_9_all(p)
         if out.exists():
             done = assert_done_points_final(out, ref)
-            r = symsweep("resume", out, "--quiet", np=np_resume)
+            r = symsweep("resume", out, "--quiet", "--schedule", sched_resume, np=np_resume)
             assert r.code == 0, (seed, trial, r)
         else:  # killed before the file was valid: nothing at the output path, a new run starts
             done = -1
-            r = symsweep("run", config, "-o", out, "--quiet", np=np_resume)
+            r = symsweep("run", config, "-o", out, "--quiet", "--schedule", sched_resume,
+                         np=np_resume)
             assert r.code == 0, (seed, trial, r)
         assert_same_results(out, ref)
-        stages.append((round(delay, 2), np_run, np_resume, done))
-    print(f"kill -9 trials (seed {seed}): (delay s, ranks, resume ranks, points done) {stages}")
+        stages.append((round(delay, 2), np_run, np_resume, done, sched_run, sched_resume))
+    print(f"kill -9 trials (seed {seed}): (delay s, ranks, resume ranks, points done, schedules) "
+          f"{stages}")
     # The trials must have caught runs at different stages, some with work saved and some not.
     assert len({s[3] for s in stages}) >= 3, stages
     assert any(0 < s[3] < 48 for s in stages), stages

@@ -5,7 +5,9 @@
 // a worker's failure, which stops every rank), or a signal reaches its rank only. No trial may
 // hang (a watchdog ends the job when one takes longer than kTrialSeconds), every trial ends as
 // its fault says, and its file, resumed, is the uninterrupted run's: the files are left as
-// OUT_tNN.h5 beside OUT_reference.h5 for compare_results.py (a CTest of its own).
+// OUT_tNN.h5 beside OUT_reference.h5 for compare_results.py (a CTest of its own). The trials
+// alternate between the dynamic and the static schedule (runs and resumes), and the reference is
+// the dynamic schedule's.
 //   mpiexec -np N symsweep_mpi_faults_test OUT   (SYMSWEEP_FAULT_TRIALS, SYMSWEEP_FAULT_SEED)
 #include <gtest/gtest.h>
 #include <mpi.h>
@@ -171,8 +173,11 @@ TEST(MpiFaults, WorkersFailingAtRandomMomentsNeverHangAndTheirFilesResumeToTheRe
                                 : testing::FaultPlan::Action::error;
     ++counts[action];
     ++moments[static_cast<int>(plan.moment)];
-    // A fresh run deals point p to rank p mod R; sweep.seed = p here.
-    const int owner = static_cast<int>(plan.seed % ranks);
+    // The static schedule deals point p to rank p mod R (sweep.seed = p here); under the dynamic
+    // one any rank may run it, so every rank arms the fault on itself.
+    options.schedule = trial % 2 == 0 ? Schedule::dynamic : Schedule::static_;
+    const int owner =
+        options.schedule == Schedule::static_ ? static_cast<int>(plan.seed % ranks) : rank;
     if (action == 2)
       setenv("SYMSWEEP_INJECT_FAULT", ("record:" + std::to_string(owner)).c_str(), 1);
     testing::fault_plan() = plan;
@@ -181,7 +186,8 @@ TEST(MpiFaults, WorkersFailingAtRandomMomentsNeverHangAndTheirFilesResumeToTheRe
     const std::string out = g_out + name;
     const std::string what = "trial " + std::to_string(trial) + " (point " +
                              std::to_string(plan.seed) + ", " + moment_name(plan.moment) +
-                             ", action " + std::to_string(action) + ")";
+                             ", action " + std::to_string(action) + ", " +
+                             (options.schedule == Schedule::static_ ? "static" : "dynamic") + ")";
     const SweepSpec spec = parse_spec(kIni, {"sweep.output=" + out});
 
     watchdog.arm(what);
