@@ -85,7 +85,9 @@ def outcome_counts(out):
 
 def test_the_status_follows_a_run_whole_and_ends_complete(config, tmp_path):
     out = tmp_path / "w.h5"
-    p = start("run", config, "-o", out, "--status", "0.2")
+    # Three times the steps (about 4 s): `status` and `inspect` below take a while under load,
+    # and the poller must still see the run between its start and its end.
+    p = start("run", config, "-o", out, "--status", "0.2", "--set", "optimizer.steps=135000")
     seen = []
     alive_seen = False
     while p.poll() is None:

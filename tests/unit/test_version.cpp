@@ -106,11 +106,14 @@ TEST(BuildSignature, TheTestHookReplacesEntriesAndTheCompilerApart) {
   const std::string own = build_signature();
   const std::string own_compiler = compiler();
   EXPECT_FALSE(own_compiler.empty());
-  const std::string hooked =
-      with_override("opt=-O1; arch=-mavx2", [] { return build_signature(); });
+  // Values other than this build's own (the sanitizer build is -O1).
+  const std::string opt = entries(own)[4].second, arch = entries(own)[5].second;
+  const std::string other_opt = opt == "-O1" ? "-O2" : "-O1";
+  const std::string other_arch = arch == "-mavx2" ? "-msse4.2" : "-mavx2";
+  const std::string hooked = with_override(("opt=" + other_opt + "; arch=" + other_arch).c_str(),
+                                           [] { return build_signature(); });
   const std::string diff = signature_difference(own, hooked);
-  const std::string opt = entries(own)[4].second;
-  EXPECT_EQ(diff, "opt: " + opt + " -> -O1; arch: " + entries(own)[5].second + " -> -mavx2");
+  EXPECT_EQ(diff, "opt: " + opt + " -> " + other_opt + "; arch: " + arch + " -> " + other_arch);
   // A compiler change alone leaves the signature as it is.
   const auto [sig, comp] = with_override(
       "compiler=GNU 99.1.0", [] { return std::make_pair(build_signature(), compiler()); });
