@@ -21,6 +21,7 @@
 #include <boost/program_options.hpp>
 
 #include "apps.hpp"
+#include "command_line.hpp"
 #include "h5.hpp"
 #include "lock.hpp"
 #include "symsweep/error.hpp"
@@ -63,16 +64,7 @@ MergeOptions parse_merge_options(const std::vector<std::string>& args) {
   hidden.add_options()("files", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
   positional.add("files", -1);
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw ConfigError(std::string("command line: ") + e.what() +
-                      " (symsweep merge --help lists the options)");
-  }
+  const po::variables_map vm = parse_command_line(args, desc, hidden, positional, "merge");
   if (o.help) return o;
   std::vector<std::string> files;
   if (vm.count("files")) files = vm["files"].as<std::vector<std::string>>();

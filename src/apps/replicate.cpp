@@ -29,6 +29,7 @@
 #include <boost/program_options.hpp>
 
 #include "apps.hpp"
+#include "command_line.hpp"
 #include "sha256.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/spec.hpp"
@@ -79,16 +80,7 @@ ReplicateOptions parse_replicate_options(const std::vector<std::string>& args) {
   hidden.add_options()("file", po::value(&o.file));
   po::positional_options_description positional;
   positional.add("file", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw ConfigError(std::string("command line: ") + e.what() +
-                      " (symsweep replicate --help lists the options)");
-  }
+  const po::variables_map vm = parse_command_line(args, desc, hidden, positional, "replicate");
   if (o.help) return o;
   const std::string usage = " (usage: symsweep replicate OUT.h5 --seeds K -o REP.h5 [options])";
   if (o.file.empty()) throw ConfigError("command line: missing OUT.h5" + usage);

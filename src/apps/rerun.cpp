@@ -35,6 +35,7 @@
 #include <boost/program_options.hpp>
 
 #include "apps.hpp"
+#include "command_line.hpp"
 #include "h5.hpp"
 #include "lock.hpp"
 #include "symsweep/error.hpp"
@@ -116,16 +117,7 @@ Options parse_options(const std::vector<std::string>& args) {
   hidden.add_options()("file", po::value(&o.file));
   po::positional_options_description positional;
   positional.add("file", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw ConfigError(std::string("command line: ") + e.what() +
-                      " (symsweep rerun --help lists the options)");
-  }
+  const po::variables_map vm = parse_command_line(args, desc, hidden, positional, "rerun");
   if (o.help) return o;
   if (o.file.empty()) {
     throw ConfigError(

@@ -21,6 +21,7 @@
 #include <boost/program_options.hpp>
 
 #include "apps.hpp"
+#include "command_line.hpp"
 #include "io_hints.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/spec.hpp"
@@ -111,17 +112,8 @@ RunOptions parse_run_options(const std::vector<std::string>& args, bool resume) 
     hidden.add_options()("config", po::value(&o.config));
     positional.add("config", 1);
   }
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  const char* command = resume ? "resume" : "run";
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw ConfigError(std::string("command line: ") + e.what() + " (symsweep " + command +
-                      " --help lists the options)");
-  }
+  const po::variables_map vm =
+      parse_command_line(args, desc, hidden, positional, resume ? "resume" : "run");
   if (vm.count("output") && o.output.empty()) {
     throw ConfigError(
         "command line: --output '': must name a file (or leave -o out to use "
