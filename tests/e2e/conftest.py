@@ -49,6 +49,27 @@ def wait_for(predicate, timeout=30.0):
         time.sleep(0.02)
 
 
+def start(*args, np=2, env=None, binary=BIN):
+    """Starts `binary` (the driver unless given) under mpiexec with `np` ranks (plainly when np is
+    None), one thread per rank, in a session of its own, without waiting for it."""
+    cmd = [binary, *map(str, args)]
+    if np is not None:
+        cmd = [MPIEXEC, "-np", str(np), *MPIEXEC_FLAGS, *cmd]
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env, start_new_session=True)
+
+
+def kill_9_all(p):
+    """kill -9 of mpiexec and every rank at once (a process started by start()). Open MPI puts
+    each rank in a process group of its own (and ranks outlive a killed mpiexec), so this kills
+    the whole session, and waits until none of it is left."""
+    subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
+    p.communicate()
+    wait_for(lambda: subprocess.run(["pgrep", "-s", str(p.pid)],
+                                    capture_output=True).returncode != 0)
+
+
 def tmpfs(path, size):
     """Mounts a tmpfs of `size` at the new directory `path` (a small disk that fills up); skips
     the test where that is not allowed."""

@@ -15,7 +15,8 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep, tmpfs, wait_for
+from conftest import (BIN, MPIEXEC, MPIEXEC_FLAGS, kill_9_all, sha256_of,
+                      start, symsweep, tmpfs, wait_for)
 
 # About 2.8 s on 2 ranks x 1 thread (the 2-core development machine): 48 points of about 0.1 s,
 # so that checkpoints every 0.1 s catch the run at many different stages.
@@ -60,25 +61,6 @@ def slow(tmp_path_factory):
     r = symsweep("run", config, "-o", ref, "--quiet", "--schedule", "static", np=2)
     assert r.code == 0, r
     return config, ref
-
-
-def start(*args, np=2, env=None):
-    """Starts the driver (under mpiexec when np is given) in its own process group."""
-    cmd = [BIN, *map(str, args)]
-    if np is not None:
-        cmd = [MPIEXEC, "-np", str(np), *MPIEXEC_FLAGS, *cmd]
-    full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=full_env, start_new_session=True)
-
-
-def kill_9_all(p):
-    """kill -9 of mpiexec and every rank at once. Open MPI puts each rank in a process group of
-    its own (and ranks outlive a killed mpiexec), so this kills the whole session."""
-    subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
-    p.communicate()
-    wait_for(lambda: subprocess.run(["pgrep", "-s", str(p.pid)],
-                                    capture_output=True).returncode != 0)
 
 
 def done_count(path):
@@ -470,10 +452,7 @@ def test_signal_inside_a_long_point_exits_3_within_the_bound(tmp_path, phase, sl
 
 
 def start_driver(*args, np=2, env=None):
-    cmd = [MPIEXEC, "-np", str(np), *MPIEXEC_FLAGS, DRIVER, *map(str, args)]
-    full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=full_env, start_new_session=True)
+    return start(*args, np=np, env=env, binary=DRIVER)
 
 
 LINEAR2_FINISH = """

@@ -1,15 +1,13 @@
 """Shards and merge: `symsweep run --shard i/N` computes part i of N of the grid into a file of its
 own, `symsweep merge OUT.h5 SHARD...` joins them into the file a single run writes."""
 import os
-import signal
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, SOURCE_DIR, TINY, sha256_of, symsweep, wait_for
+from conftest import (SOURCE_DIR, TINY, kill_9_all, sha256_of, start, symsweep, wait_for)
 
 DETERMINISTIC_GROUPS = ("results", "traces")
 
@@ -219,10 +217,7 @@ def test_a_killed_shard_resumes_its_own_part_then_merges(tmp_path):
     config.write_text(SLOW)
     out = tmp_path / "slow.h5"
     shard1 = shard_name(out, 1, 2)
-    cmd = [MPIEXEC, "-np", "2", *MPIEXEC_FLAGS, BIN, "run", str(config), "-o", str(out),
-           "--shard", "1/2", "--checkpoint", "0.1", "--quiet"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, OMP_NUM_THREADS="1"), start_new_session=True)
+    p = start("run", config, "-o", out, "--shard", "1/2", "--checkpoint", "0.1", "--quiet")
 
     def some_done():
         try:
@@ -230,10 +225,7 @@ def test_a_killed_shard_resumes_its_own_part_then_merges(tmp_path):
         except OSError:  # being written
             return False
     wait_for(some_done, timeout=60)
-    subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
-    p.communicate()
-    wait_for(lambda: subprocess.run(["pgrep", "-s", str(p.pid)],
-                                    capture_output=True).returncode != 0)
+    kill_9_all(p)
     done = done_count(shard1)
     r = symsweep("run", config, "-o", out, "--shard", "0/2", "--quiet", np=1)
     assert r.code == 0, r

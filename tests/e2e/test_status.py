@@ -15,7 +15,8 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, sha256_of, symsweep, wait_for
+from conftest import (BIN, MPIEXEC, MPIEXEC_FLAGS, kill_9_all, sha256_of,
+                      start, symsweep, wait_for)
 
 # About 1.3 s on 2 ranks x 1 thread: 48 points, long enough for several status rewrites.
 CONFIG = """
@@ -51,13 +52,6 @@ def config(tmp_path):
     path = tmp_path / "watched.ini"
     path.write_text(CONFIG)
     return path
-
-
-def start(*args, np=2, env=None):
-    cmd = [MPIEXEC, "-np", str(np), *MPIEXEC_FLAGS, BIN, *map(str, args)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1", **(env or {})),
-                            start_new_session=True)
 
 
 def status_of(out):
@@ -136,10 +130,7 @@ def test_a_killed_run_is_told_from_a_live_one_and_resume_completes_it(config, tm
     out = tmp_path / "k.h5"
     p = start("run", config, "-o", out, "--status", "0.2", "--checkpoint", "0.2")
     wait_for(lambda: (read_status(out) or {}).get("checkpoints", 0) >= 1, timeout=60)
-    subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
-    p.communicate()
-    wait_for(lambda: subprocess.run(["pgrep", "-s", str(p.pid)],
-                                    capture_output=True).returncode != 0)
+    kill_9_all(p)
     left = read_status(out)
     assert left["state"] == "running"  # nothing could write the end
     r = symsweep("status", out)
