@@ -17,6 +17,7 @@ packages=(
   libeigen3-dev libboost-program-options-dev librandom123-dev
   libgtest-dev googletest
   python3-h5py python3-numpy python3-matplotlib python3-pytest python3-xarray python3-h5netcdf
+  python3-scipy
 )
 
 # Optional packages (SYMSWEEP_OPTIONAL_PACKAGES, e.g. a test SLURM): installed when we can, else
