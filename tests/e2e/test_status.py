@@ -128,7 +128,10 @@ def test_the_status_follows_a_run_whole_and_ends_complete(config, tmp_path):
 
 def test_a_killed_run_is_told_from_a_live_one_and_resume_completes_it(config, tmp_path):
     out = tmp_path / "k.h5"
-    p = start("run", config, "-o", out, "--status", "0.2", "--checkpoint", "0.2")
+    # Three times the steps (about 4 s): the kill lands after the first checkpoint, well before
+    # the end, even on a loaded machine.
+    p = start("run", config, "-o", out, "--status", "0.2", "--checkpoint", "0.2",
+              "--set", "optimizer.steps=135000")
     wait_for(lambda: (read_status(out) or {}).get("checkpoints", 0) >= 1, timeout=60)
     kill_9_all(p)
     left = read_status(out)
@@ -167,7 +170,9 @@ def test_a_killed_run_is_told_from_a_live_one_and_resume_completes_it(config, tm
 
 def test_a_signal_ends_interrupted_and_a_failed_checkpoint_ends_failed(config, tmp_path):
     out = tmp_path / "s.h5"
-    p = start("run", config, "-o", out, "--status", "0.2")
+    # Ten times the steps (about 13 s whole, 0.5 s a point): the signal ends it long before its
+    # end however loaded the machine (at 1.3 s, a loaded CI machine once finished all 48 first).
+    p = start("run", config, "-o", out, "--status", "0.2", "--set", "optimizer.steps=450000")
     wait_for(lambda: (read_status(out) or {}).get("done", 0) >= 1, timeout=60)
     os.killpg(p.pid, signal.SIGUSR1)
     p.communicate()
