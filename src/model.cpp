@@ -1,15 +1,47 @@
 #include "symsweep/model.hpp"
 
+#include <cfenv>
 #include <cmath>
+#include <sstream>
 
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/grid.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"
 #include "symsweep/models/scaleinv.hpp"
+#include "symsweep/rng.hpp"
 
 namespace symsweep {
+
+Index ModelShape::generator_count() const {
+  Index n = 0;
+  for (Index m : symmetry_blocks) n += m * (m + 1) / 2;
+  return n;
+}
+
+Index ModelShape::first_generator(Index b) const {
+  Index n = 0;
+  for (Index i = 0; i < b; ++i) n += symmetry_blocks[i] * (symmetry_blocks[i] + 1) / 2;
+  return n;
+}
+
+Index ModelShape::largest_block() const {
+  Index m = 0;
+  for (Index s : symmetry_blocks) m = std::max(m, s);
+  return m;
+}
+
+std::string ModelShape::describe() const {
+  const auto list = [](const std::vector<Index>& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+  };
+  return "conserved " + std::to_string(conserved) + ", layers " + list(layers) +
+         ", symmetry blocks " + list(symmetry_blocks);
+}
 
 void Model::hessian(const Vector& theta, const Batch& batch, Matrix& h) {
   hessian_from_products(
@@ -65,8 +97,25 @@ double Model::generator_quadratic(Index k, const Vector& v, Vector& scratch) con
   return v.dot(scratch);
 }
 
-void Model::layer(Index l, Index& /*first*/, Index& /*size*/) const {
-  SYMSWEEP_VERIFY(false, "layer " + std::to_string(l) + " of a model without layers");
+void Model::layer(Index l, Index& first, Index& size) const {
+  SYMSWEEP_VERIFY(l >= 0 && l < layer_count(), "layer " + std::to_string(l) + " of a model with " +
+                                                   std::to_string(layer_count()) + " layer(s)");
+  first = 0;
+  for (Index i = 0; i < l; ++i) first += shape_.layers[static_cast<std::size_t>(i)];
+  size = shape_.layers[static_cast<std::size_t>(l)];
+}
+
+void Model::accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const {
+  const Index m = shape_.symmetry_blocks[static_cast<std::size_t>(b)];
+  Index k = shape_.first_generator(b);
+  for (Index i = 0; i < m; ++i) f(i, i) += generator_quadratic(k++, v, scratch);
+  for (Index i = 0; i < m; ++i) {
+    for (Index j = i + 1; j < m; ++j) {
+      const double half = 0.5 * generator_quadratic(k++, v, scratch);
+      f(i, j) += half;
+      f(j, i) += half;
+    }
+  }
 }
 
 void Model::sample_gradients(const Vector& theta, const Batch& batch, RowMatrix& out,
@@ -109,12 +158,83 @@ const std::vector<ModelInfo>& model_registry() {
   return registry();
 }
 
+void check_model_shape(const std::string& name, Model& model, const ModelShape& declared,
+                       const Vector& theta) {
+  const auto refuse = [&](const std::string& what) {
+    throw Error("model '" + name + "': " + what);
+  };
+  const ModelShape& built = model.shape();
+  if (built != declared) {
+    refuse("its registry entry declares " + declared.describe() + ", its model reports " +
+           built.describe());
+  }
+  Index covered = 0;
+  for (Index s : built.layers) {
+    if (s < 1) refuse("a layer of size " + std::to_string(s) + " (each needs at least 1)");
+    covered += s;
+  }
+  if (!built.layers.empty() && covered != model.dim()) {
+    refuse("its layers cover " + std::to_string(covered) + " parameter(s), its dim() is " +
+           std::to_string(model.dim()));
+  }
+  for (Index m : built.symmetry_blocks) {
+    if (m < 1) refuse("a symmetry block of size " + std::to_string(m) + " (each needs >= 1)");
+  }
+  if (theta.size() != model.dim()) {
+    refuse("theta has " + std::to_string(theta.size()) + " entries, dim() is " +
+           std::to_string(model.dim()));
+  }
+  Vector spectrum;
+  model.conserved(theta, spectrum);
+  if (spectrum.size() != built.conserved) {
+    refuse("conserved() reports " + std::to_string(spectrum.size()) + " value(s), its shape " +
+           "declares " + std::to_string(built.conserved));
+  }
+  Vector out(model.dim());
+  for (Index k = 0; k < built.generator_count(); ++k) {
+    try {
+      model.apply_generator(k, theta, out);
+    } catch (const std::exception& e) {
+      refuse("generator " + std::to_string(k) + " of the " +
+             std::to_string(built.generator_count()) + " its shape declares does not apply (" +
+             e.what() + ")");
+    }
+  }
+}
+
 void register_model(ModelInfo info) {
-  SYMSWEEP_VERIFY(!info.name.empty() && info.create && info.conserved_size,
-                  "a model needs a name, a factory and conserved_size");
+  SYMSWEEP_VERIFY(!info.name.empty() && info.create && info.shape,
+                  "a model needs a name, a factory and a shape");
   SYMSWEEP_VERIFY(find_model(info.name) == nullptr,
                   "model '" + info.name + "' is already registered");
+  const std::string name = info.name;
   registry().push_back(std::move(info));
+  // The model at its default parameters against its declared shape; the floating-point state
+  // is the caller's again afterwards, whatever the model's code did to it (as after a point).
+  std::fenv_t caller;
+  std::fegetenv(&caller);
+  struct Restore {
+    const std::fenv_t& env;
+    ~Restore() { std::fesetenv(&env); }
+  } restore{caller};
+  try {
+    const SweepSpec spec = parse_spec("[model]\nname = " + name + "\n");
+    const Grid grid(spec);
+    const ParamSet params = grid.params(0);
+    const ModelInfo& entry = registry().back();
+    std::unique_ptr<Model> model = entry.create(params);
+    Vector theta;
+    Stream stream(1, 0, Purpose::init);
+    model->initialize(stream, theta);
+    check_model_shape(name, *model, entry.shape(params), theta);
+  } catch (const ConfigError& e) {
+    registry().pop_back();
+    throw Error("model '" + name + "': its shape is checked at its default parameters, which " +
+                "are not a valid point: " + e.what());
+  } catch (...) {
+    registry().pop_back();
+    throw;
+  }
 }
 
 const ModelInfo* find_model(const std::string& name) {

@@ -61,7 +61,9 @@ constexpr Index kCoords = 8;            // coordinates of theta stored per vecto
 constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
 static_assert(EndWatch::kOrbit == static_cast<Index>(kMaxPeriod), "the orbit ring holds a period");
 constexpr Index kDenseCurvature = 64;  // trace records: lambda_max from the dense Hessian up to d
-constexpr Index kMaxGenerators = 64;   // Noether flows stored per point (the first ones)
+// The per-generator Noether flows are stored whole where every model of the grid has at most this
+// many generators, and not at all above (the per-block summaries always are).
+constexpr Index kMaxGenerators = 64;
 constexpr Index kGradientChunk = 1 << 18;  // per-sample gradient rows x d held at once
 
 const ModelInfo& model_info(const SweepSpec& spec) {
@@ -167,7 +169,7 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
   Index n_conserved = 0;
   grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },
                             [&](const ParamSet& params) {
-                              n_conserved = std::max(n_conserved, info.conserved_size(params));
+                              n_conserved = std::max(n_conserved, info.shape(params).conserved);
                             });
   std::vector<std::int64_t> k(static_cast<std::size_t>(n_conserved));
   for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::int64_t>(i);
@@ -344,19 +346,24 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
 
   // Symmetry and noise diagnostics (README, The science §2, 4): per layer and per generator, sized
   // for the largest model of the grid (model keys only, as the conserved spectrum).
-  Index n_layers = 0, n_generators = 0;
+  Index n_layers = 0, n_generators = 0, n_blocks = 0, n_block_size = 0;
   grid.for_each_combination([](const std::string& key) { return key.rfind("model.", 0) == 0; },
                             [&](const ParamSet& params) {
-                              if (info.layer_count)
-                                n_layers = std::max(n_layers, info.layer_count(params));
-                              if (info.generator_count) {
-                                n_generators = std::max(n_generators, info.generator_count(params));
-                              }
+                              const ModelShape shape = info.shape(params);
+                              n_layers = std::max(n_layers, shape.layer_count());
+                              n_generators = std::max(n_generators, shape.generator_count());
+                              n_blocks = std::max(n_blocks,
+                                                  static_cast<Index>(shape.symmetry_blocks.size()));
+                              n_block_size = std::max(n_block_size, shape.largest_block());
                             });
-  n_generators = std::min(n_generators, kMaxGenerators);
+  // Whole or not at all: above kMaxGenerators, the flows are stored per block only.
+  const bool per_generator = n_generators <= kMaxGenerators;
+  if (!per_generator) n_generators = 0;
   // Dimensions no measured field uses stay empty (as for a model without layers or generators).
   if (!want.end(D::grad_noise) && !want.traced(D::grad_noise)) n_layers = 0;
-  if (!want.end(D::noether_flow) && !want.traced(D::noether_flow)) n_generators = 0;
+  if (!want.end(D::noether_flow) && !want.traced(D::noether_flow)) {
+    n_generators = n_blocks = n_block_size = 0;
+  }
   const auto range = [](Index n) {
     std::vector<std::int64_t> v(static_cast<std::size_t>(n));
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<std::int64_t>(i);
@@ -364,8 +371,17 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
   };
   schema_.add_dim(
       {"layer", "a parameter block of the model (its order in theta)", range(n_layers)});
-  schema_.add_dim(
-      {"generator", "a symmetry generator A_k of the model (the first 64)", range(n_generators)});
+  schema_.add_dim({"generator",
+                   "a symmetry generator A_k of the model (every one; empty where a model of the "
+                   "grid has more than 64: see symmetry)",
+                   range(n_generators)});
+  schema_.add_dim({"symmetry",
+                   "a block of the model's symmetry generators: the generators A_M of one "
+                   "symmetric m x m matrix M (a hidden layer of a linear net: m = its width; a "
+                   "rescaled coordinate pair or the whole theta: m = 1)",
+                   range(n_blocks)});
+  schema_.add_dim({"flow_eig", "index into a block's flow-matrix spectrum (descending order)",
+                   range(n_block_size)});
   const std::string noise_where =
       " over the dataset (finite mode) or over record.noise_batch fresh samples of their own "
       "stream (online mode)";
@@ -387,13 +403,34 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
             noise_where + "; at the end, NaN if diverged",
         "", {"layer"}));
   }
+  const std::string flow_matrix =
+      "F_b, the symmetric m x m flow matrix of symmetry block b: Tr[A_M Sigma] = Tr[M F_b] for "
+      "every symmetric M of the block (F_b = mean_i F(g_i - mean g), F_ii the flow of E_ii, F_ij "
+      "half that of E_ij + E_ji; two-layer linear net: F = E[dU^T dU - dW dW^T] over the "
+      "per-sample gradient deviations (dU, dW))";
   if (want.end(D::noether_flow)) {
-    c.noether_flow = schema_.add(real_field(
-        R, "noether_flow", "Tr[A_k Sigma] at the end",
-        "Tr[A_k Sigma] = mean_i (g_i - mean g)^T A_k (g_i - mean g), the Noether flow of C_k = "
-        "theta^T A_k theta (dC_k/dt = eta/S Tr[A_k Sigma]; zero at the noise equilibrium)," +
-            noise_where + "; at the end",
-        "", {"generator"}));
+    if (per_generator) {
+      c.noether_flow = schema_.add(real_field(
+          R, "noether_flow", "Tr[A_k Sigma] at the end",
+          "Tr[A_k Sigma] = mean_i (g_i - mean g)^T A_k (g_i - mean g), the Noether flow of C_k "
+          "= theta^T A_k theta (dC_k/dt = eta/S Tr[A_k Sigma]; zero at the noise equilibrium)," +
+              noise_where +
+              "; at the end. Every generator, in the model's order (symmetry block by block); "
+              "not stored where a model of the grid has more than 64 generators (then "
+              "noether_flow_trace and noether_flow_spectrum hold the flows per block)",
+          "", {"generator"}));
+    }
+    c.noether_flow_trace = schema_.add(real_field(
+        R, "noether_flow_trace", "Tr F_b at the end",
+        "Tr F_b, the Noether flow of theta^T A_I theta (M = I of block b: Tr D of a hidden "
+        "layer's D = W_{l+1}^T W_{l+1} - W_l W_l^T), where " +
+            flow_matrix + "," + noise_where + "; at the end; NaN past the model's blocks",
+        "", {"symmetry"}));
+    c.noether_flow_spectrum = schema_.add(
+        real_field(R, "noether_flow_spectrum", "eigenvalues of F_b at the end",
+                   "eigenvalues of " + flow_matrix + ", descending," + noise_where +
+                       "; zero at the noise equilibrium; at the end; NaN past the block's size",
+                   "", {"symmetry", "flow_eig"}));
   }
   if (want.traced(D::theta_norm)) {
     c.trace_theta_norm = schema_.add(
@@ -417,9 +454,18 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
                    "Tr Sigma_l (as /results/grad_noise) at /traces/step", "", {"step", "layer"}));
   }
   if (want.traced(D::noether_flow)) {
-    c.trace_noether_flow = schema_.add(real_field(
-        T, "noether_flow", "Tr[A_k Sigma]",
-        "Tr[A_k Sigma] (as /results/noether_flow) at /traces/step", "", {"step", "generator"}));
+    if (per_generator) {
+      c.trace_noether_flow = schema_.add(real_field(
+          T, "noether_flow", "Tr[A_k Sigma]",
+          "Tr[A_k Sigma] (as /results/noether_flow) at /traces/step", "", {"step", "generator"}));
+    }
+    c.trace_noether_flow_trace = schema_.add(real_field(
+        T, "noether_flow_trace", "Tr F_b",
+        "Tr F_b (as /results/noether_flow_trace) at /traces/step", "", {"step", "symmetry"}));
+    c.trace_noether_flow_spectrum = schema_.add(
+        real_field(T, "noether_flow_spectrum", "eigenvalues of F_b",
+                   "eigenvalues of F_b (as /results/noether_flow_spectrum) at /traces/step", "",
+                   {"step", "symmetry", "flow_eig"}));
   }
   if (want.traced(D::dist_to_min)) {
     c.trace_dist_to_min = schema_.add(real_field(
@@ -546,10 +592,33 @@ struct PointRun::State {
   void size_diagnostics() {
     const Index d = model->dim();
     const Schema& schema = fields.schema();
-    n_layers = std::min<Index>(model->layer_count(),
-                               static_cast<Index>(schema.find_dim("layer")->coords.size()));
-    n_generators = std::min<Index>(model->generator_count(),
-                                   static_cast<Index>(schema.find_dim("generator")->coords.size()));
+    // The model against its registry entry (the file's dimensions were sized from the entry):
+    // a disagreement is an error, never a truncation.
+    const ModelShape declared = info->shape(params);
+    if (model->shape() != declared) {
+      throw Error("model '" + info->name + "': its registry entry declares " + declared.describe() +
+                  " for this point, its model reports " + model->shape().describe());
+    }
+    // Each dimension is empty where its fields are not measured, else sized for the largest
+    // model of the grid.
+    const auto dim_size = [&](const char* name) {
+      return static_cast<Index>(schema.find_dim(name)->coords.size());
+    };
+    n_layers = std::min<Index>(model->layer_count(), dim_size("layer"));
+    n_generators = std::min<Index>(model->generator_count(), dim_size("generator"));
+    n_blocks = std::min<Index>(static_cast<Index>(declared.symmetry_blocks.size()),
+                               dim_size("flow_eig") > 0 ? dim_size("symmetry") : 0);
+    flow_blocks.clear();
+    flow_eigen.clear();
+    flow_eigen.reserve(static_cast<std::size_t>(n_blocks));  // never relocated (copied)
+    for (Index b = 0; b < n_blocks; ++b) {
+      const Index m = declared.symmetry_blocks[static_cast<std::size_t>(b)];
+      flow_blocks.push_back(Matrix::Zero(m, m));
+      flow_eigen.emplace_back(m);
+    }
+    flow_trace = Vector::Zero(n_blocks);
+    flow_spectrum =
+        Matrix::Constant(dim_size("flow_eig"), n_blocks, std::numeric_limits<double>::quiet_NaN());
     if (data_spec.online) {
       noise_set.x.resize(noise_rows(), data_spec.dx);
       noise_set.y.resize(noise_rows(), data_spec.dy);
@@ -570,14 +639,16 @@ struct PointRun::State {
     }
   }
 
-  /// Tr Sigma per layer (layers) and Tr[A_k Sigma] per generator (flows) at theta_t (layer_noise,
-  /// flow): two passes, the mean gradient, then the per-sample deviations from it. Online, the
-  /// samples are substream t of the noise stream: a measurement's draws belong to its step, so
-  /// how many were made before, or whether both sums are asked for, changes neither sum.
-  /// Allocation-free.
+  /// Tr Sigma per layer (layers) and, with flows, Tr[A_k Sigma] per generator and each symmetry
+  /// block's flow matrix at theta_t (layer_noise, flow, flow_blocks; then flow_trace and
+  /// flow_spectrum, column b for block b): two passes, the mean gradient, then the per-sample
+  /// deviations from it. Online, the samples are substream t of the noise stream: a
+  /// measurement's draws belong to its step, so how many were made before, or whether both sums
+  /// are asked for, changes neither sum. Allocation-free.
   void measure_noise(bool layers, bool flows) {
     const Index nl = layers ? n_layers : 0, ng = flows ? n_generators : 0;
-    if (nl == 0 && ng == 0) return;
+    const Index nb = flows ? n_blocks : 0;
+    if (nl == 0 && ng == 0 && nb == 0) return;
     if (data_spec.online) {
       Stream noise(seed, key, Purpose::noise, static_cast<std::uint64_t>(t));
       teacher.sample(noise, noise_set.x, noise_set.y);
@@ -587,6 +658,7 @@ struct PointRun::State {
     model->loss_grad(theta, set, mean_grad);
     layer_noise.setZero();
     flow.setZero();
+    for (Index b = 0; b < nb; ++b) flow_blocks[static_cast<std::size_t>(b)].setZero();
     for (Index first = 0; first < n; first += sample_grads.rows()) {
       cancellation_point();
       const Index rows = std::min(sample_grads.rows(), n - first);
@@ -601,10 +673,26 @@ struct PointRun::State {
           layer_noise[l] += diff.segment(begin, size).squaredNorm();
         }
         for (Index k = 0; k < ng; ++k) flow[k] += model->generator_quadratic(k, diff, a_diff);
+        for (Index b = 0; b < nb; ++b) {
+          model->accumulate_flow_matrix(b, diff, flow_blocks[static_cast<std::size_t>(b)], a_diff);
+        }
       }
     }
     layer_noise /= static_cast<double>(n);
     flow /= static_cast<double>(n);
+    for (Index b = 0; b < nb; ++b) {
+      const auto i = static_cast<std::size_t>(b);
+      Matrix& f = flow_blocks[i];
+      f /= static_cast<double>(n);
+      flow_trace[b] = f.trace();
+      flow_eigen[i].compute(f, Eigen::EigenvaluesOnly);  // reads the lower triangle
+      const Index m = f.rows();
+      for (Index e = 0; e < m; ++e) {  // descending
+        flow_spectrum(e, b) = flow_eigen[i].info() == Eigen::Success
+                                  ? flow_eigen[i].eigenvalues()[m - 1 - e]
+                                  : std::numeric_limits<double>::quiet_NaN();
+      }
+    }
   }
 
   /// lambda_max of the full-batch Hessian from its dense form (d <= kDenseCurvature; else NaN).
@@ -653,7 +741,11 @@ struct PointRun::State {
   SampleSet noise_set;
   RowMatrix sample_grads;
   Vector grad_scratch, mean_grad, diff, a_diff, layer_noise, flow;
-  Index n_layers = 0, n_generators = 0;
+  Index n_layers = 0, n_generators = 0, n_blocks = 0;
+  std::vector<Matrix> flow_blocks;  // F_b per symmetry block (measure_noise)
+  std::vector<Eigen::SelfAdjointEigenSolver<Matrix>> flow_eigen;  // sized for each block
+  Vector flow_trace;                                              // Tr F_b
+  Matrix flow_spectrum;  // flow_eig x blocks: column b is F_b's eigenvalues, NaN past its size
   Matrix hess;
   std::optional<Eigen::SelfAdjointEigenSolver<Matrix>> hess_eigen;
   Vector unit, hess_col;
@@ -694,6 +786,8 @@ bool PointRun::advance(std::int64_t max_updates) {
   const std::size_t nc = s.fields.schema().find_dim("k")->coords.size();
   const std::size_t n_layer_dim = s.fields.schema().find_dim("layer")->coords.size();
   const std::size_t n_generator_dim = s.fields.schema().find_dim("generator")->coords.size();
+  const std::size_t n_block_dim = s.fields.schema().find_dim("symmetry")->coords.size();
+  const std::size_t n_eig_dim = s.fields.schema().find_dim("flow_eig")->coords.size();
   Record& out = s.res.values;
   for (std::int64_t done = 0; !s.ended && done < max_updates; ++done) {
     // theta is theta_t here: record, stop, or take update t + 1.
@@ -712,7 +806,7 @@ bool PointRun::advance(std::int64_t max_updates) {
         out.set(c.trace_hessian_trace, s.model->hessian_trace(s.theta, s.full.batch()), slot);
       }
       if (c.trace_sharpness >= 0) out.set(c.trace_sharpness, s.dense_sharpness(), slot);
-      s.measure_noise(c.trace_grad_noise >= 0, c.trace_noether_flow >= 0);
+      s.measure_noise(c.trace_grad_noise >= 0, c.trace_noether_flow_trace >= 0);
       if (c.trace_grad_noise >= 0) {
         out.set_reals(c.trace_grad_noise, s.layer_noise.data(),
                       static_cast<std::size_t>(s.n_layers), slot * n_layer_dim);
@@ -720,6 +814,13 @@ bool PointRun::advance(std::int64_t max_updates) {
       if (c.trace_noether_flow >= 0) {
         out.set_reals(c.trace_noether_flow, s.flow.data(), static_cast<std::size_t>(s.n_generators),
                       slot * n_generator_dim);
+      }
+      if (c.trace_noether_flow_trace >= 0) {
+        out.set_reals(c.trace_noether_flow_trace, s.flow_trace.data(),
+                      static_cast<std::size_t>(s.n_blocks), slot * n_block_dim);
+        out.set_reals(c.trace_noether_flow_spectrum, s.flow_spectrum.data(),
+                      static_cast<std::size_t>(s.flow_spectrum.size()),
+                      slot * n_block_dim * n_eig_dim);
       }
       if (s.x_star_before && c.trace_dist_to_min >= 0)
         out.set(c.trace_dist_to_min, (s.theta - *s.x_star_before).norm(), slot);
@@ -825,15 +926,23 @@ PointResult PointRun::finish() {
     }
     if (c.theta_norm >= 0) out.set(c.theta_norm, s.theta.norm());
     if (c.hessian_trace >= 0) out.set(c.hessian_trace, s.model->hessian_trace(s.theta, all));
-    s.measure_noise(c.grad_noise >= 0, c.noether_flow >= 0);
+    s.measure_noise(c.grad_noise >= 0, c.noether_flow_trace >= 0);
     if (c.grad_noise >= 0) {
       out.set_reals(c.grad_noise, s.layer_noise.data(), static_cast<std::size_t>(s.n_layers));
     }
     if (c.noether_flow >= 0) {
       out.set_reals(c.noether_flow, s.flow.data(), static_cast<std::size_t>(s.n_generators));
     }
-    // The model's own fields last: they may read the core's (e.g. Tr Sigma at the end).
-    s.model->record_final(s.theta, s.full.batch(), out);
+    if (c.noether_flow_trace >= 0) {
+      out.set_reals(c.noether_flow_trace, s.flow_trace.data(),
+                    static_cast<std::size_t>(s.n_blocks));
+      out.set_reals(c.noether_flow_spectrum, s.flow_spectrum.data(),
+                    static_cast<std::size_t>(s.flow_spectrum.size()));
+    }
+    // The model's own fields last, given what the core measured (e.g. Tr Sigma at the end).
+    EndMeasurements measured;
+    if (c.grad_noise >= 0) measured.layer_noise = s.layer_noise;
+    s.model->record_final(s.theta, s.full.batch(), measured, out);
   }
 
   // The checks at the reference minimum: given, found by Newton's method from the start where the

@@ -39,6 +39,41 @@ namespace symsweep {
 class Grid;
 class NormalSource;
 
+/// A model's structure, declared once: the model's constructor hands it to Model, and the
+/// registry entry's ModelInfo::shape computes it from the parameters without building the model
+/// (both from one function of the model's own, e.g. Linear2::shape_for), so the file layout and
+/// the model can never disagree. register_model refuses an entry whose model reports otherwise
+/// (check_model_shape), and every point checks its model against the entry before it runs.
+struct ModelShape {
+  /// Length of the conserved-quantity spectrum (0: no continuous symmetry).
+  Index conserved = 0;
+  /// Sizes of the parameter blocks ("layers", for per-layer diagnostics), in their order in
+  /// theta: layer l is [sum of the sizes before it, + layers[l]). Empty: none declared; else the
+  /// sizes sum to dim().
+  std::vector<Index> layers;
+  /// The symmetry, as blocks of generators: block b acts through a symmetric m_b x m_b matrix M
+  /// (two-layer linear net: U -> U e^{lM}, W -> e^{-lM} W at its hidden layer, m_b = h; a
+  /// rescaling of one coordinate pair, or of the whole theta: m_b = 1). Its generators are A_M
+  /// for the basis of symmetric m_b x m_b matrices, E_ii (i = 0..m_b-1) then E_ij + E_ji for
+  /// i < j, row by row: m_b (m_b + 1) / 2 of them, block after block in generator order. The
+  /// Noether flows of a block form the symmetric m_b x m_b flow matrix F_b with Tr[A_M Sigma] =
+  /// Tr[M F_b] (F_ii = the flow of E_ii, F_ij = half that of E_ij + E_ji).
+  std::vector<Index> symmetry_blocks;
+
+  Index layer_count() const { return static_cast<Index>(layers.size()); }
+  Index generator_count() const;
+  /// The first generator of block b (generators of earlier blocks before it).
+  Index first_generator(Index b) const;
+  /// The largest block size (0 without symmetry).
+  Index largest_block() const;
+  bool operator==(const ModelShape& o) const {
+    return conserved == o.conserved && layers == o.layers && symmetry_blocks == o.symmetry_blocks;
+  }
+  bool operator!=(const ModelShape& o) const { return !(*this == o); }
+  /// "conserved 4, layers [16, 16], symmetry blocks [4]" (messages).
+  std::string describe() const;
+};
+
 /// A batch of samples: row s of x and y is sample s (S x dx and S x dy).
 struct Batch {
   Eigen::Ref<const RowMatrix> x;
@@ -46,9 +81,19 @@ struct Batch {
   Index size() const { return x.rows(); }
 };
 
+/// The core's measurements at the end of a run, given to Model::record_final (each empty, or NaN,
+/// where record.diagnostics leaves it out).
+struct EndMeasurements {
+  /// Tr Sigma_l per layer (the core's /results/grad_noise): ModelShape::layers entries, or none.
+  Vector layer_noise;
+};
+
 class Model {
  public:
+  /// The model's structure (ModelShape), declared once by the model class.
+  explicit Model(ModelShape shape) : shape_(std::move(shape)) {}
   virtual ~Model() = default;
+  const ModelShape& shape() const { return shape_; }
 
   /// Number of parameters d (length of theta).
   virtual Index dim() const = 0;
@@ -84,7 +129,7 @@ class Model {
   virtual bool quadratic_in_data() const { return false; }
 
   /// Length of the conserved-quantity spectrum (0 when the model has no continuous symmetry).
-  virtual Index conserved_size() const { return 0; }
+  Index conserved_size() const { return shape_.conserved; }
   /// The conserved quantity of gradient flow at theta, as a spectrum in descending order
   /// (for the two-layer linear net, the eigenvalues of D = U^T U - W W^T).
   virtual void conserved(const Vector& theta, Vector& out) const;
@@ -97,7 +142,7 @@ class Model {
   /// = l_i(theta) for every sample, lambda and theta (when the model's symmetry-breaking keys are
   /// at their defaults). Then grad l_i^T A_k theta = 0, C_k = theta^T A_k theta is conserved by
   /// gradient flow, and one SGD step (gamma = 0) moves it by exactly eta^2 g^T A_k g.
-  virtual Index generator_count() const { return 0; }
+  Index generator_count() const { return shape_.generator_count(); }
   /// out = A_k v (out has length dim()). Allocation-free when out is sized.
   virtual void apply_generator(Index k, const Vector& v, Vector& out) const;
   /// v^T A_k v (the Noether flow's summand, Tr[A_k v v^T]). Default: apply_generator into
@@ -105,9 +150,15 @@ class Model {
   /// coordinates override it (the same value up to rounding). Allocation-free.
   virtual double generator_quadratic(Index k, const Vector& v, Vector& scratch) const;
   /// Number of parameter blocks ("layers") for per-layer diagnostics (0: none declared).
-  virtual Index layer_count() const { return 0; }
-  /// Layer l's coordinates of theta: [first, first + size).
-  virtual void layer(Index l, Index& first, Index& size) const;
+  Index layer_count() const { return shape_.layer_count(); }
+  /// Layer l's coordinates of theta: [first, first + size) (from ModelShape::layers).
+  void layer(Index l, Index& first, Index& size) const;
+  /// Adds v's summand of symmetry block b's flow matrix to f (m_b x m_b): the symmetric F(v) with
+  /// Tr[M F(v)] = v^T A_M v for every symmetric M (ModelShape::symmetry_blocks), so F_ii =
+  /// v^T A_{E_ii} v and F_ij = v^T A_{E_ij + E_ji} v / 2. `scratch` has length dim(). Default:
+  /// generator_quadratic, once per generator of the block; models with a closed form override it
+  /// (the same values up to rounding). Allocation-free.
+  virtual void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const;
   /// Per-sample gradients: row s of `out` (S x dim(), sized by the caller) is grad l_s(theta) of
   /// batch row s. The default calls loss_grad on one-row batches through `scratch` (length dim());
   /// allocation-free once out and scratch are sized.
@@ -150,8 +201,10 @@ class Model {
   /// the SGD loop: must not allocate.
   virtual void record_traces(const Vector& /*theta*/, Record& /*out*/, std::size_t /*slot*/) {}
   /// Fills the final fields of a run that did not diverge, at its final theta; `full` is the
-  /// full objective (the dataset, or the population's reference set online).
-  virtual void record_final(const Vector& /*theta*/, const Batch& /*full*/, Record& /*out*/) {}
+  /// full objective (the dataset, or the population's reference set online); `measured` holds
+  /// the core's own measurements at the end that a model may build on.
+  virtual void record_final(const Vector& /*theta*/, const Batch& /*full*/,
+                            const EndMeasurements& /*measured*/, Record& /*out*/) {}
 
   /// The d x d matrix whose j-th column is product(e_j), symmetrised: a Hessian from
   /// Hessian-vector products (models, and the dense path of stability.hpp's top_eigenvalue).
@@ -160,6 +213,7 @@ class Model {
                                     Matrix& h);
 
  private:
+  ModelShape shape_;
   Vector trace_e_, trace_col_;  // hessian_trace's scratch
 };
 
@@ -181,18 +235,15 @@ struct ModelInfo {
   std::string summary;           ///< one line for --help
   std::vector<ParamDef> params;  ///< keys "model.<param>" (model.name is common)
   std::vector<CrossRule> rules;  ///< model-specific cross-parameter rules
-  /// Input/output dimensions and conserved_size() of the model these parameters would build,
-  /// without building it (the file layout needs them for every point).
-  std::function<Index(const ParamSet&)> conserved_size;
+  /// The ModelShape of the model these parameters would build, without building it (the file
+  /// layout needs it for every point): the same function the model's constructor declares it
+  /// with.
+  std::function<ModelShape(const ParamSet&)> shape;
   std::function<std::unique_ptr<Model>(const ParamSet&)> create;
   /// Optional: declares the model's own fields (and any trailing dimensions they need, sized for
   /// the largest point of the grid) into the sweep's schema. The "step" dimension (the trace
   /// records) is declared before it is called.
   std::function<void(const Grid&, Schema&)> declare_fields;
-  /// Optional: generator_count() and layer_count() of the model these parameters would build
-  /// (the core's Noether-flow and per-layer fields are sized from them); absent: 0.
-  std::function<Index(const ParamSet&)> generator_count;
-  std::function<Index(const ParamSet&)> layer_count;
   /// Optional: the footprint of the model these parameters would build, its scratch sized for
   /// batches of up to `max_batch` samples (the run's memory bound and --dry-run read it; absent:
   /// the bound counts d and the sample sizes as unknown and says so).
@@ -204,8 +255,16 @@ const std::vector<ModelInfo>& model_registry();
 /// The model called `name`, or nullptr.
 const ModelInfo* find_model(const std::string& name);
 /// Adds a model to the registry (e.g. a test's own model). Call before parsing any spec and
-/// before threads start; the registry is not locked. Throws Error when the name is taken or the
-/// entry lacks a name, a factory or conserved_size.
+/// before threads start; the registry is not locked. Throws Error when the name is taken, the
+/// entry lacks a name, a factory or shape, or its model at the default parameters disagrees with
+/// its declared shape (check_model_shape); the registry is then unchanged.
 void register_model(ModelInfo info);
+
+/// Checks that a built model reports what `declared` says: model.shape() equals it, the layers
+/// cover theta (their sizes sum to dim()), conserved() fills `conserved` values at theta, and
+/// every generator k < generator_count() applies. Throws Error naming the model, the count and
+/// both values otherwise. `theta` is any parameter vector of the model (e.g. its initial one).
+void check_model_shape(const std::string& name, Model& model, const ModelShape& declared,
+                       const Vector& theta);
 
 }  // namespace symsweep

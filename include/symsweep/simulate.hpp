@@ -30,8 +30,11 @@
 // gradient-noise set of a measurement at step t is drawn from substream t of the `noise` stream
 // (rng.hpp), so turning one measurement on or off moves no other stored number.
 //   /results/theta_norm, hessian_trace, grad_noise (per "layer"), noether_flow (Tr[A_k Sigma]
-//                         per "generator", the model's symmetry generators A_k): the end, and the
-//                         same on the trace schedule with /traces/sharpness (lambda_max, d <= 64).
+//                         per "generator", the model's symmetry generators A_k, where no model of
+//                         the grid has more than 64), noether_flow_trace and noether_flow_spectrum
+//                         (per "symmetry" block b of generators, the trace and eigenvalues of its
+//                         flow matrix F_b, model.hpp's ModelShape): the end, and the same on the
+//                         trace schedule with /traces/sharpness (lambda_max, d <= 64).
 //                         Sigma is the per-sample gradient covariance over the dataset, or online
 //                         over record.noise_batch fresh samples (stream purpose noise).
 // then the model's own fields (model.hpp).
@@ -103,9 +106,11 @@ class SweepFields {
             trace_exact_p_beyond = -1;
     FieldId period, amplitude, orbit, lyapunov;
     // Symmetry and noise diagnostics, at the end and on the trace schedule.
-    FieldId theta_norm = -1, hessian_trace = -1, grad_noise = -1, noether_flow = -1;
+    FieldId theta_norm = -1, hessian_trace = -1, grad_noise = -1, noether_flow = -1,
+            noether_flow_trace = -1, noether_flow_spectrum = -1;
     FieldId trace_theta_norm = -1, trace_hessian_trace = -1, trace_sharpness = -1,
-            trace_grad_noise = -1, trace_noether_flow = -1;
+            trace_grad_noise = -1, trace_noether_flow = -1, trace_noether_flow_trace = -1,
+            trace_noether_flow_spectrum = -1;
   };
   const Core& core() const { return core_; }
 

@@ -13,7 +13,8 @@
 
 namespace symsweep {
 
-DiagLinear::DiagLinear(Index m, const Options& options) : m_(m), o_(options), c_(m), t_(m), w_(m) {
+DiagLinear::DiagLinear(Index m, const Options& options)
+    : Model(shape_for(m)), m_(m), o_(options), c_(m), t_(m), w_(m) {
   SYMSWEEP_VERIFY(m >= 1, "diaglinear needs m >= 1");
 }
 
@@ -119,12 +120,6 @@ void DiagLinear::apply_generator(Index k, const Vector& v, Vector& out) const {
   out[m_ + k] = -v[m_ + k];
 }
 
-void DiagLinear::layer(Index l, Index& first, Index& size) const {
-  SYMSWEEP_VERIFY(l == 0 || l == 1, "diaglinear has layers 0 (u) and 1 (v)");
-  first = l * m_;
-  size = m_;
-}
-
 // ------------------------------------------------------------------------- noise equilibrium
 void DiagLinear::prepare_diagnostics(const Batch& full) {
   const double inv = 1.0 / static_cast<double>(full.size());
@@ -150,7 +145,8 @@ void DiagLinear::bind_fields(const Schema& schema) {
   f_beta_ = schema.id(Group::results, "diag_product_predicted");
 }
 
-void DiagLinear::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
+void DiagLinear::record_final(const Vector& theta, const Batch& /*full*/,
+                              const EndMeasurements& /*measured*/, Record& out) {
   // beta is the minimum of the plain squared loss only (see the header).
   const bool plain = o_.weight_decay == 0.0 && o_.layer_decay == 0.0 && o_.break_strength == 0.0;
   for (Index j = 0; j < m_; ++j) {
@@ -235,9 +231,7 @@ ModelInfo diaglinear_info() {
                "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to the "
                "loss"),
   };
-  info.conserved_size = [](const ParamSet& p) -> Index { return p.integer("model.dx"); };
-  info.generator_count = [](const ParamSet& p) -> Index { return p.integer("model.dx"); };
-  info.layer_count = [](const ParamSet&) -> Index { return 2; };
+  info.shape = [](const ParamSet& p) { return DiagLinear::shape_for(p.integer("model.dx")); };
   info.declare_fields = &declare_diaglinear_fields;
   // Doubles held: the data moments of prepare_diagnostics and their LDLT (~4 m^2), per-coordinate
   // vectors (~16 m), the batch scratch r_, z_ (twice).

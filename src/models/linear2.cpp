@@ -21,7 +21,8 @@ Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w
 
 Linear2::Linear2(Index dx, Index h, Index dy, double init_u_scale, double init_w_scale,
                  const Options& options)
-    : dx_(dx),
+    : Model(shape_for(dx, h, dy)),
+      dx_(dx),
       h_(h),
       dy_(dy),
       init_u_scale_(init_u_scale),
@@ -65,10 +66,13 @@ void Linear2::add_penalty_gradient(const Vector& theta, Vector& grad) const {
   }
 }
 
-void Linear2::layer(Index l, Index& first, Index& size) const {
-  SYMSWEEP_VERIFY(l == 0 || l == 1, "linear2 has layers 0 (U) and 1 (W)");
-  first = l == 0 ? 0 : dy_ * h_;
-  size = l == 0 ? dy_ * h_ : h_ * dx_;
+void Linear2::accumulate_flow_matrix(Index b, const Vector& v, Matrix& f,
+                                     Vector& /*scratch*/) const {
+  SYMSWEEP_VERIFY(b == 0 && v.size() == dim() && f.rows() == h_ && f.cols() == h_,
+                  "linear2: one symmetry block of size h");
+  const ConstMap du = u(v), dw = w(v);
+  f.noalias() += du.transpose() * du;
+  f.noalias() -= dw * dw.transpose();
 }
 
 void Linear2::generator_pair(Index k, Index& i, Index& j) const {
@@ -642,7 +646,8 @@ void Linear2::record_traces(const Vector& theta, Record& out, std::size_t slot) 
   out.set(f_trace_gap_, gap, slot);
 }
 
-void Linear2::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
+void Linear2::record_final(const Vector& theta, const Batch& /*full*/,
+                           const EndMeasurements& /*measured*/, Record& out) {
   double gap = 0;
   if (window_count_ > 0) {
     const double inv = 1.0 / static_cast<double>(window_count_);
@@ -748,12 +753,9 @@ ModelInfo linear2_info() {
                {},
                true},
   };
-  info.conserved_size = [](const ParamSet& p) -> Index { return p.integer("model.h"); };
-  info.generator_count = [](const ParamSet& p) -> Index {
-    const Index h = p.integer("model.h");
-    return h * (h + 1) / 2;
+  info.shape = [](const ParamSet& p) {
+    return Linear2::shape_for(p.integer("model.dx"), p.integer("model.h"), p.integer("model.dy"));
   };
-  info.layer_count = [](const ParamSet&) -> Index { return 2; };
   info.declare_fields = &declare_linear2_fields;
   // Doubles held: the data moments and their temporaries (sxx_, sigma_x_, the PSD square roots
   // and the SVD of the predicted spectrum: ~8 dx^2, 4 dy^2, 8 dx dy), the layer products and

@@ -30,7 +30,11 @@ Index at(const Monomial& m, int a) {
 }  // namespace
 
 Poly::Poly(Index d, Index samples, std::vector<Monomial> monomials, Vector x0)
-    : d_(d), n_(samples), by_sample_(static_cast<std::size_t>(samples)), x0_(std::move(x0)) {
+    : Model(ModelShape{}),
+      d_(d),
+      n_(samples),
+      by_sample_(static_cast<std::size_t>(samples)),
+      x0_(std::move(x0)) {
   SYMSWEEP_VERIFY(d >= 1 && samples >= 1 && x0_.size() == d, "poly: bad dimensions");
   for (const Monomial& m : monomials) {
     SYMSWEEP_VERIFY(m.sample >= 0 && m.sample < samples, "poly: sample index out of range");
@@ -315,7 +319,7 @@ ModelInfo poly_info() {
          return std::nullopt;
        }},
   };
-  info.conserved_size = [](const ParamSet&) -> Index { return 0; };
+  info.shape = [](const ParamSet&) { return ModelShape{}; };
   // The monomials twice (the spec and the model's per-sample lists), a dense Hessian and its
   // temporaries (~4 d^2, d <= a few), vectors.
   info.footprint = [](const ParamSet& p, Index /*max_batch*/) {

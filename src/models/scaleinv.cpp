@@ -12,7 +12,8 @@
 
 namespace symsweep {
 
-ScaleInv::ScaleInv(Index m, const Options& options) : m_(m), o_(options), th_(m), c_(m), t_(m) {
+ScaleInv::ScaleInv(Index m, const Options& options)
+    : Model(shape_for(m)), m_(m), o_(options), th_(m), c_(m), t_(m) {
   SYMSWEEP_VERIFY(m >= 1, "scaleinv needs m >= 1");
 }
 
@@ -109,12 +110,6 @@ void ScaleInv::apply_generator(Index k, const Vector& v, Vector& out) const {
   out = v;
 }
 
-void ScaleInv::layer(Index l, Index& first, Index& size) const {
-  SYMSWEEP_VERIFY(l == 0, "scaleinv has one layer");
-  first = 0;
-  size = m_;
-}
-
 // --------------------------------------------------------------------------------- predictions
 double ScaleInv::predicted_slope(double tr_sigma_hat, double grad_hat2) const {
   if (o_.weight_decay != 0.0 || o_.break_strength != 0.0) {
@@ -141,7 +136,6 @@ void ScaleInv::accumulate_window(const Vector& theta) {
 void ScaleInv::bind_fields(const Schema& schema) {
   // The three fields computed from the core's grad_noise exist only where it is measured at the
   // end (record.diagnostics).
-  f_grad_noise_ = schema.find(Group::results, "grad_noise");
   f_tr_sigma_hat_ = schema.find(Group::results, "si_tr_sigma_hat");
   f_slope_pred_ = schema.find(Group::results, "si_norm4_slope_predicted");
   f_norm4_pred_ = schema.find(Group::results, "si_norm4_predicted");
@@ -149,18 +143,22 @@ void ScaleInv::bind_fields(const Schema& schema) {
   f_norm4_ = schema.id(Group::results, "si_norm4_mean");
 }
 
-void ScaleInv::record_final(const Vector& theta, const Batch& full, Record& out) {
-  if (f_grad_noise_ >= 0 && f_tr_sigma_hat_ >= 0) record_noise_predictions(theta, full, out);
+void ScaleInv::record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
+                            Record& out) {
+  if (f_tr_sigma_hat_ >= 0 && measured.layer_noise.size() == 1) {
+    record_noise_predictions(theta, full, measured.layer_noise[0], out);
+  }
   if (window_count_ >= 2) {
     out.set(f_slope_, (last_norm4_ - first_norm4_) / static_cast<double>(window_count_ - 1));
   }
   if (window_count_ >= 1) out.set(f_norm4_, norm4_sum_ / static_cast<double>(window_count_));
 }
 
-void ScaleInv::record_noise_predictions(const Vector& theta, const Batch& full, Record& out) {
+void ScaleInv::record_noise_predictions(const Vector& theta, const Batch& full, double tr_sigma,
+                                        Record& out) {
   // Sigma(theta) = Sigma(theta_hat) / |theta|^2; the core measured Tr Sigma(theta) (one layer).
   const double rho2 = theta.squaredNorm();
-  const double tr_sigma_hat = rho2 * out.real(f_grad_noise_, 0);
+  const double tr_sigma_hat = rho2 * tr_sigma;
   out.set(f_tr_sigma_hat_, tr_sigma_hat);
   // |grad L(theta_hat)|^2 = |theta|^2 |grad L(theta)|^2 (the gradient scales as 1/|theta|), of
   // the full objective, without the symmetry-breaking term (the predictions are NaN with it).
@@ -250,9 +248,7 @@ ModelInfo scaleinv_info() {
                {},
                true},
   };
-  info.conserved_size = [](const ParamSet&) -> Index { return 1; };
-  info.generator_count = [](const ParamSet&) -> Index { return 1; };
-  info.layer_count = [](const ParamSet&) -> Index { return 1; };
+  info.shape = [](const ParamSet& p) { return ScaleInv::shape_for(p.integer("model.dx")); };
   info.declare_fields = &declare_scaleinv_fields;
   // Doubles held: per-coordinate vectors (th_, c_, t_ and temporaries, ~16 m), any data moments
   // (~4 m^2), the batch scratch r_, z_ (twice).

@@ -62,7 +62,7 @@ class DelayModel final : public Model {
     bool block = false;
     long long seed = 0;
   };
-  explicit DelayModel(const Options& o) : o_(o) {
+  explicit DelayModel(const Options& o) : Model(ModelShape{}), o_(o) {
     mark("build");
     maybe_fail(FaultPlan::Moment::build);
     pause(o_.build);
@@ -94,7 +94,7 @@ class DelayModel final : public Model {
     theta[0] = normal.normal();
     theta[1] = normal.normal();
   }
-  void record_final(const Vector&, const Batch&, Record&) override {
+  void record_final(const Vector&, const Batch&, const EndMeasurements&, Record&) override {
     mark("finish");
     maybe_fail(FaultPlan::Moment::finish);
     pause(o_.finish);
@@ -120,7 +120,7 @@ class DelayModel final : public Model {
                  false,
                  false},
     };
-    m.conserved_size = [](const ParamSet&) -> Index { return 0; };
+    m.shape = [](const ParamSet&) { return ModelShape{}; };
     m.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
       Options o;
       o.build = p.number("model.build_seconds");

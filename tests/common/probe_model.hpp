@@ -27,7 +27,7 @@ namespace symsweep::testing {
 class ProbeModel final : public Model {
  public:
   ProbeModel(Vector x0, Matrix a, int variant)
-      : x0_(std::move(x0)), a_(std::move(a)), variant_(variant) {}
+      : Model(ModelShape{}), x0_(std::move(x0)), a_(std::move(a)), variant_(variant) {}
 
   Index dim() const override { return x0_.size(); }
   Index input_dim() const override { return 1; }
@@ -57,7 +57,8 @@ class ProbeModel final : public Model {
   void record_traces(const Vector& theta, Record& out, std::size_t slot) override {
     out.set(norm_, theta.norm(), slot);
   }
-  void record_final(const Vector& theta, const Batch&, Record& out) override {
+  void record_final(const Vector& theta, const Batch&, const EndMeasurements&,
+                    Record& out) override {
     out.set_reals(x_, theta.data(), static_cast<std::size_t>(theta.size()));
     out.set(trace_a_, a_.trace());
     out.set_integer(variant_field_, variant_);
@@ -114,7 +115,7 @@ class ProbeModel final : public Model {
                   std::to_string(d) + " (the length of model.x0)";
          }},
     };
-    m.conserved_size = [](const ParamSet&) -> Index { return 0; };
+    m.shape = [](const ParamSet&) { return ModelShape{}; };
     m.create = [](const ParamSet& p) -> std::unique_ptr<Model> {
       const auto& x = p.vector("model.x0");
       const Vector x0 = Eigen::Map<const Vector>(x.data(), static_cast<Index>(x.size()));

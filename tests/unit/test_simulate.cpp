@@ -469,7 +469,9 @@ TEST_P(DiagnosticsProperty, WhatIsMeasuredChangesNoOtherStoredNumber) {
         {Diagnostics::hessian_trace, "hessian_trace"},
         {Diagnostics::sharpness, "sharpness"},
         {Diagnostics::grad_noise, "grad_noise"},
-        {Diagnostics::noether_flow, "noether_flow"}};
+        {Diagnostics::noether_flow, "noether_flow"},
+        {Diagnostics::noether_flow, "noether_flow_trace"},
+        {Diagnostics::noether_flow, "noether_flow_spectrum"}};
     for (const auto& [n, field] : end_fields) {
       if (!want.end(n)) {
         EXPECT_EQ(schema.find(Group::results, field), -1) << field;
@@ -485,6 +487,8 @@ TEST_P(DiagnosticsProperty, WhatIsMeasuredChangesNoOtherStoredNumber) {
     if (value == "none") {
       EXPECT_GT(dropped, 0u);
       EXPECT_EQ(schema.find_dim("layer")->coords.size(), 0u);
+      EXPECT_EQ(schema.find_dim("symmetry")->coords.size(), 0u);
+      EXPECT_EQ(schema.find_dim("generator")->coords.size(), 0u);
     }
   }
 }
@@ -524,6 +528,58 @@ TEST(Simulate, ANoiseMeasurementAtTheLastRecordEqualsTheEnds) {
                           r.values.real(c.trace_grad_noise, last * layers + l)));
     EXPECT_GT(r.values.real(c.grad_noise, l), 0.0);
   }
+}
+
+// The flows per symmetry block: the block's flow matrix has the per-generator flows on its
+// diagonal (Tr F = the flows of E_ii summed; its eigenvalues sum to that), at the end and on every
+// trace record; where a model of the grid has more than 64 generators the per-generator field is
+// not stored at all (never a truncated list), and the blocks are sized for the largest model.
+TEST(Simulate, NoetherFlowsPerBlockAgreeWithThePerGeneratorFlowsAndAreNeverTruncated) {
+  const Sweep s(kDiagnosticsCases[1].ini, {"model.h=3"});
+  const PointResult r = simulate_point(s.grid, s.fields, 0);
+  const SweepFields::Core& c = s.fields.core();
+  ASSERT_EQ(s.fields.schema().find_dim("generator")->coords.size(), 6u);
+  ASSERT_EQ(s.fields.schema().find_dim("symmetry")->coords.size(), 1u);
+  ASSERT_EQ(s.fields.schema().find_dim("flow_eig")->coords.size(), 3u);
+  const std::size_t records = s.fields.record_steps().size();
+  for (std::size_t slot = 0; slot <= records; ++slot) {  // each record, then the end
+    const bool end = slot == records;
+    const auto flow = [&](std::size_t k) {
+      return end ? r.values.real(c.noether_flow, k)
+                 : r.values.real(c.trace_noether_flow, slot * 6 + k);
+    };
+    const double trace = end ? r.values.real(c.noether_flow_trace, 0)
+                             : r.values.real(c.trace_noether_flow_trace, slot);
+    double eig_sum = 0, diag_sum = 0, scale = 0;
+    for (std::size_t e = 0; e < 3; ++e) {
+      const double eig = end ? r.values.real(c.noether_flow_spectrum, e)
+                             : r.values.real(c.trace_noether_flow_spectrum, slot * 3 + e);
+      if (e > 0) {
+        EXPECT_LE(eig, end ? r.values.real(c.noether_flow_spectrum, e - 1)
+                           : r.values.real(c.trace_noether_flow_spectrum, slot * 3 + e - 1));
+      }
+      eig_sum += eig;
+      diag_sum += flow(e);
+      scale += std::fabs(flow(e)) + std::fabs(eig);
+    }
+    for (std::size_t k = 3; k < 6; ++k) scale += std::fabs(flow(k));
+    ASSERT_GT(scale, 0.0) << "slot " << slot;
+    EXPECT_NEAR(trace, diag_sum, 1e-12 * scale) << "slot " << slot;
+    EXPECT_NEAR(eig_sum, trace, 1e-12 * scale) << "slot " << slot;
+  }
+  // h = 2 and h = 11 in one grid: 66 generators for the larger, so no per-generator field.
+  const Sweep big(kDiagnosticsCases[1].ini, {"axes.model.h=2,11"});
+  EXPECT_EQ(big.fields.core().noether_flow, -1);
+  EXPECT_EQ(big.fields.core().trace_noether_flow, -1);
+  EXPECT_EQ(big.fields.schema().find(Group::results, "noether_flow"), -1);
+  EXPECT_EQ(big.fields.schema().find_dim("generator")->coords.size(), 0u);
+  EXPECT_EQ(big.fields.schema().find_dim("flow_eig")->coords.size(), 11u);
+  const PointResult small = simulate_point(big.grid, big.fields, 0);
+  const FieldId spectrum = big.fields.core().noether_flow_spectrum;
+  EXPECT_TRUE(std::isfinite(small.values.real(spectrum, 1)));
+  EXPECT_TRUE(std::isnan(small.values.real(spectrum, 2)));  // past its block of 2
+  const PointResult large = simulate_point(big.grid, big.fields, 1);
+  for (std::size_t e = 0; e < 11; ++e) EXPECT_TRUE(std::isfinite(large.values.real(spectrum, e)));
 }
 
 // The remembered stream keys are stream_key's, on every point of a grid whose axes mix keys that

@@ -137,7 +137,7 @@ TEST(Poly, FiniteDifferencesOfHessianVectorProductsMatchTheExactHigherDerivative
 /// Its Hessian-vector product is exact, so Model's finite differences of it are what is tested.
 class ExpTanh final : public Model {
  public:
-  explicit ExpTanh(Index d) : a_(d), b_(d), u_(d) {
+  explicit ExpTanh(Index d) : Model(ModelShape{}), a_(d), b_(d), u_(d) {
     Stream s(3, 4, Purpose::data);
     for (Index j = 0; j < d; ++j) {
       a_[j] = 0.5 + std::fabs(s.normal());

@@ -164,6 +164,42 @@ TEST_P(SymmetryTest, FastPerSampleGradientsGeneratorFormsAndHessianOperatorEqual
   testing::expect_fast_paths_match_generic(*model_, theta_, set_.batch(), other.batch(), s);
 }
 
+// The flow matrix of each symmetry block (model.hpp's ModelShape): for random symmetric M and
+// random v, Tr[M F(v)] from accumulate_flow_matrix equals v^T A_M v with the dense A_M = sum_i M_ii
+// A_{E_ii} + sum_{i<j} M_ij A_{E_ij + E_ji} built column by column from apply_generator.
+TEST_P(SymmetryTest, FlowMatrixOfEveryBlockGivesTheQuadraticOfEverySymmetricM) {
+  const ModelShape& shape = model_->shape();
+  ASSERT_FALSE(shape.symmetry_blocks.empty());
+  ASSERT_EQ(shape.generator_count(), model_->generator_count());
+  const Index d = model_->dim();
+  Stream s(7, 2, Purpose::data);
+  Vector scratch(d);
+  for (Index b = 0; b < static_cast<Index>(shape.symmetry_blocks.size()); ++b) {
+    const Index m = shape.symmetry_blocks[static_cast<std::size_t>(b)];
+    for (int trial = 0; trial < 3; ++trial) {
+      Vector v(d);
+      for (Index i = 0; i < d; ++i) v[i] = s.normal();
+      Matrix mm(m, m);
+      for (Index i = 0; i < m; ++i) {
+        for (Index j = i; j < m; ++j) mm(i, j) = mm(j, i) = s.normal();
+      }
+      Matrix a_m = Matrix::Zero(d, d);
+      Index k = shape.first_generator(b);
+      for (Index i = 0; i < m; ++i) a_m += mm(i, i) * generator(k++);
+      for (Index i = 0; i < m; ++i) {
+        for (Index j = i + 1; j < m; ++j) a_m += mm(i, j) * generator(k++);
+      }
+      Matrix f = Matrix::Constant(m, m, 0.25);  // it adds to what is there
+      model_->accumulate_flow_matrix(b, v, f, scratch);
+      f.array() -= 0.25;
+      EXPECT_LT((f - f.transpose()).norm(), 1e-14 * (1 + f.norm())) << "block " << b;
+      const double want = v.dot(a_m * v);
+      EXPECT_NEAR((mm * f).trace(), want, 1e-12 * (1 + v.squaredNorm() * mm.norm()))
+          << "block " << b << ", trial " << trial;
+    }
+  }
+}
+
 // C_k(theta_{t+1}) = C_k(theta_t) + eta^2 g_t^T A_k g_t, every step, every generator (gamma = 0).
 TEST_P(SymmetryTest, DiscreteIdentityOfEveryConservedQuantityHoldsAtEveryStep) {
   OptimizerSpec opt;

@@ -51,19 +51,21 @@ class DiagLinear final : public Model {
                       Vector& out) override;
   double hessian_trace(const Vector& theta, const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
-  Index conserved_size() const override { return m_; }
+  /// The shape of an m-coordinate net: conserved m (u_j^2 - v_j^2), layers u and v, m symmetry
+  /// blocks of size 1 (the rescaling of each coordinate pair).
+  static ModelShape shape_for(Index m) {
+    return ModelShape{m, {m, m}, std::vector<Index>(static_cast<std::size_t>(m), 1)};
+  }
   void conserved(const Vector& theta, Vector& out) const override;
   void initialize(NormalSource& normal, Vector& theta) const override;
 
-  Index generator_count() const override { return m_; }
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
-  Index layer_count() const override { return 2; }
-  void layer(Index l, Index& first, Index& size) const override;
 
   void bind_fields(const Schema& schema) override;
   void prepare_diagnostics(const Batch& full) override;
   void accumulate_window(const Vector& theta) override;
-  void record_final(const Vector& theta, const Batch& full, Record& out) override;
+  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
+                    Record& out) override;
 
  private:
   /// Fills r_ and c_; returns the mean data loss.

@@ -94,14 +94,17 @@ class Linear2 final : public Model {
                                                                const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
 
-  Index conserved_size() const override { return h_; }
+  /// The shape of a (dx, h, dy) network: conserved h (D's eigenvalues), layers U (dy h) and W
+  /// (h dx), one symmetry block of size h (the generators of the header comment).
+  static ModelShape shape_for(Index dx, Index h, Index dy) {
+    return ModelShape{h, {dy * h, h * dx}, {h}};
+  }
   void conserved(const Vector& theta, Vector& out) const override;
   /// D = U^T U - W W^T (h x h).
   Matrix conserved_matrix(const Vector& theta) const;
 
   void initialize(NormalSource& normal, Vector& theta) const override;
 
-  Index generator_count() const override { return h_ * (h_ + 1) / 2; }
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
   /// v^T A_k v = <dU, dU M> - <dW, M dW> with v = (dU, dW): for M = E_ii |dU_:i|^2 - |dW_i:|^2,
   /// for E_ij + E_ji 2 (dU_:i . dU_:j - dW_i: . dW_j:): O(dx + dy), not O(d).
@@ -112,13 +115,14 @@ class Linear2 final : public Model {
   /// rounding. Allocation-free.
   void sample_gradients(const Vector& theta, const Batch& batch, RowMatrix& out,
                         Vector& scratch) override;
-  Index layer_count() const override { return 2; }
-  void layer(Index l, Index& first, Index& size) const override;
+  /// F = dU^T dU - dW dW^T with v = (dU, dW) (h x h): the generator quadratics at once.
+  void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const override;
   double hessian_trace(const Vector& theta, const Batch& batch) override;
 
   void bind_fields(const Schema& schema) override;
   void record_traces(const Vector& theta, Record& out, std::size_t slot) override;
-  void record_final(const Vector& theta, const Batch& full, Record& out) override;
+  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
+                    Record& out) override;
   void prepare_diagnostics(const Batch& full) override;
   void accumulate_window(const Vector& theta) override;
 

@@ -62,18 +62,20 @@ class ScaleInv final : public Model {
                       Vector& out) override;
   double hessian_trace(const Vector& theta, const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
-  Index conserved_size() const override { return 1; }
+  /// The shape of an m-vector theta: conserved 1 (|theta|^2), one layer, one symmetry block of
+  /// size 1 (A = I).
+  static ModelShape shape_for(Index m) { return ModelShape{1, {m}, {1}}; }
   void conserved(const Vector& theta, Vector& out) const override;
   void initialize(NormalSource& normal, Vector& theta) const override;
 
-  Index generator_count() const override { return 1; }
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
-  Index layer_count() const override { return 1; }
-  void layer(Index l, Index& first, Index& size) const override;
 
   void bind_fields(const Schema& schema) override;
   void accumulate_window(const Vector& theta) override;
-  void record_final(const Vector& theta, const Batch& full, Record& out) override;
+  /// The si_* noise predictions read the core's Tr Sigma of the one layer (measured.layer_noise;
+  /// NaN where it was not measured).
+  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
+                    Record& out) override;
 
   /// The predicted slope of |theta|^4 per step (NaN under weight decay), and |theta*|^4 under
   /// weight decay (NaN without, or without noise), given Tr Sigma(theta_hat) and
@@ -86,13 +88,14 @@ class ScaleInv final : public Model {
   double forward(const Vector& theta, const Batch& batch);
   double penalty(const Vector& theta) const;
   /// si_tr_sigma_hat and the predictions built on it, from the core's grad_noise at the end.
-  void record_noise_predictions(const Vector& theta, const Batch& full, Record& out);
+  void record_noise_predictions(const Vector& theta, const Batch& full, double tr_sigma,
+                                Record& out);
   Index m_;
   Options o_;
   Vector th_, c_, t_, r_, z_;
   double first_norm4_ = 0, last_norm4_ = 0, norm4_sum_ = 0;
   std::int64_t window_count_ = 0;
-  FieldId f_grad_noise_ = -1, f_slope_pred_ = -1, f_norm4_pred_ = -1, f_slope_ = -1, f_norm4_ = -1,
+  FieldId f_slope_pred_ = -1, f_norm4_pred_ = -1, f_slope_ = -1, f_norm4_ = -1,
           f_tr_sigma_hat_ = -1;
 };
 
