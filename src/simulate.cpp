@@ -1110,6 +1110,16 @@ double point_memory_bound(const ParamSet& params, std::size_t record_bytes) {
                          static_cast<double>(std::max<Index>(noise_rows, 1)));
   doubles += chunk * d;
   if (m.dim <= kDenseCurvature) doubles += 4 * d * d;  // the trace records' Hessian + solver
+  // The Noether flows: each symmetry block's flow matrix and its eigensolver (the matrix, its
+  // eigenvectors' workspace and a few vectors: 4 m^2 + 8 m, plus the solver object), and the
+  // spectra of every block padded to the largest.
+  const ModelShape shape = info->shape(params);
+  for (Index b : shape.symmetry_blocks) {
+    const double mb = static_cast<double>(b);
+    doubles += 4 * mb * mb + 8 * mb + 16;
+  }
+  doubles += static_cast<double>(shape.symmetry_blocks.size()) *
+             (1 + static_cast<double>(shape.largest_block()));
   if (deterministic) {
     // The EndWatch (stability.hpp): its window of 1024 x 64 signatures and a copy of it while
     // classifying, the tangent vector and its product, the projection weights, and for

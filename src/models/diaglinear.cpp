@@ -120,6 +120,17 @@ void DiagLinear::apply_generator(Index k, const Vector& v, Vector& out) const {
   out[m_ + k] = -v[m_ + k];
 }
 
+double DiagLinear::generator_quadratic(Index k, const Vector& v, Vector& /*scratch*/) const {
+  SYMSWEEP_VERIFY(k >= 0 && k < m_ && v.size() == 2 * m_, "diaglinear: generator out of range");
+  return v[k] * v[k] - v[m_ + k] * v[m_ + k];
+}
+
+void DiagLinear::accumulate_flow_matrix(Index b, const Vector& v, Matrix& f,
+                                        Vector& scratch) const {
+  SYMSWEEP_VERIFY(f.rows() == 1 && f.cols() == 1, "diaglinear: blocks are 1 x 1");
+  f(0, 0) += generator_quadratic(b, v, scratch);
+}
+
 // ------------------------------------------------------------------------- noise equilibrium
 void DiagLinear::prepare_diagnostics(const Batch& full) {
   const double inv = 1.0 / static_cast<double>(full.size());

@@ -110,6 +110,11 @@ void ScaleInv::apply_generator(Index k, const Vector& v, Vector& out) const {
   out = v;
 }
 
+double ScaleInv::generator_quadratic(Index k, const Vector& v, Vector& /*scratch*/) const {
+  SYMSWEEP_VERIFY(k == 0 && v.size() == m_, "scaleinv: generator 0 is I");
+  return v.squaredNorm();
+}
+
 // --------------------------------------------------------------------------------- predictions
 double ScaleInv::predicted_slope(double tr_sigma_hat, double grad_hat2) const {
   if (o_.weight_decay != 0.0 || o_.break_strength != 0.0) {

@@ -1,6 +1,7 @@
 """Bad input: each case exits 2 with a message naming the key, and never touches an existing
 result file. Replacing a file happens only when the new run completes."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -90,11 +91,22 @@ def test_an_empty_output_name_is_refused(tmp_path, tiny_config):
     assert not list(tmp_path.glob("*.h5")), "wrote <name>.h5 anyway"
 
 
+@pytest.fixture(scope="module")
+def finished_tiny(tmp_path_factory):
+    """One finished run of TINY, made once for the module (each test gets its own copy)."""
+    where = tmp_path_factory.mktemp("finished")
+    config = where / "tiny.ini"
+    config.write_text(TINY)
+    out = where / "existing.h5"
+    assert symsweep("run", config, "-o", out, "--quiet").code == 0
+    return out
+
+
 @pytest.fixture
-def existing(tmp_path, tiny_config):
-    """A finished result file that no failed run may change."""
+def existing(tmp_path, finished_tiny):
+    """A finished result file that no failed run may change (a copy of the module's run)."""
     out = tmp_path / "existing.h5"
-    assert symsweep("run", tiny_config, "-o", out, "--quiet").code == 0
+    shutil.copyfile(finished_tiny, out)
     return out, sha256_of(out), os.stat(out).st_mtime_ns
 
 

@@ -284,11 +284,12 @@ MEMORY_CASES = [
     ("linear2 tiny gd", "name = linear2\ndx = 2\nh = 2\ndy = 2", 200, "n = 16",
      "method = gd"),
     ("poly f_plus", "name = poly\npreset = f_plus", 200, "n = 1", "batch = 1"),
-    # Converged at once (a loose tol): the checks at x* run, with the dense Hessian of d = 2048.
-    ("diaglinear d=2048 dense checks", "name = diaglinear\ndx = 1024", 20, "n = 64",
+    # Converged at once (a loose tol): the checks at x* run, with the dense Hessian of d = 1400
+    # (its 5 d^2 doubles, 78 MB, the bound's largest term; d = 2048 took 19 s for the same term).
+    ("diaglinear d=1400 dense checks", "name = diaglinear\ndx = 700", 20, "n = 64",
      "tol = 1e6"),
     # Full batch (deterministic: the window of iterates), converged at once: the dense checks.
-    ("linear2 d=2048 full batch", "name = linear2\ndx = 32\nh = 32\ndy = 32", 20, "n = 64",
+    ("linear2 d=1352 full batch", "name = linear2\ndx = 26\nh = 26\ndy = 26", 20, "n = 64",
      "batch = 64\ntol = 1e6"),
     ("linear2 d=8192 lanczos", "name = linear2\ndx = 64\nh = 64\ndy = 64", 20, "n = 256", ""),
     ("linear2 large data", "name = linear2\ndx = 32\nh = 1\ndy = 4", 10, "n = 100000", ""),

@@ -60,6 +60,10 @@ class DiagLinear final : public Model {
   void initialize(NormalSource& normal, Vector& theta) const override;
 
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
+  /// v_k^2 - v_{m+k}^2: O(1), not O(d).
+  double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
+  /// Block k (1 x 1): f += v_k^2 - v_{m+k}^2.
+  void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const override;
 
   void bind_fields(const Schema& schema) override;
   void prepare_diagnostics(const Batch& full) override;

@@ -69,6 +69,8 @@ class ScaleInv final : public Model {
   void initialize(NormalSource& normal, Vector& theta) const override;
 
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
+  /// |v|^2 (A = I), without the scratch copy.
+  double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
 
   void bind_fields(const Schema& schema) override;
   void accumulate_window(const Vector& theta) override;
