@@ -558,6 +558,9 @@ std::string element_place(const Schema& schema, FieldId id, std::size_t i) {
 struct Row {
   std::string field, stored, recomputed;
   bool equal = false;
+  /// A field this build computes that the file's build (another commit) did not store: listed,
+  /// not a difference (new fields come within a format and numerics version, README "Versions").
+  bool added = false;
 };
 
 /// Compares one field, element by element, as bytes. `a` is read with `schema_a`, `b` with
@@ -633,9 +636,14 @@ std::size_t print_table(const std::vector<Row>& rows, std::ostream& out,
       << pad(recomputed_title, wr) << "  equal\n";
   std::size_t unequal = 0;
   for (const Row& r : rows) {
-    unequal += r.equal ? 0 : 1;
-    out << (r.equal ? "  " : "! ") << pad(r.field, wf) << "  " << pad(r.stored, ws) << "  "
-        << pad(r.recomputed, wr) << "  " << (r.equal ? "yes" : "NO <<<") << "\n";
+    const bool differs = !r.equal && !r.added;
+    unequal += differs ? 1 : 0;
+    out << (differs ? "! " : "  ") << pad(r.field, wf) << "  " << pad(r.stored, ws) << "  "
+        << pad(r.recomputed, wr) << "  "
+        << (r.equal   ? "yes"
+            : r.added ? "new (not stored by the file's build)"
+                      : "NO <<<")
+        << "\n";
   }
   return unequal;
 }
@@ -960,15 +968,32 @@ int rerun_point(const Options& opts, const std::string& command_line) {
   for (const auto& [name, slice] : stored) {
     if (slice.id < 0) rows.push_back(compare(name, schema, slice, schema, Slice{}));
   }
+  // Fields this build declares that a file of another commit lacks were added since: listed as
+  // new. With the same commit, a missing field is a difference (the file is not what it wrote).
+  const bool other_commit = info.git_commit != git_commit();
+  std::vector<std::string> added;
+  for (Row& r : rows) {
+    const auto it = stored.find(r.field.substr(0, r.field.find(' ')));
+    if (other_commit && it != stored.end() && it->second.problem == "not in the file" &&
+        it->second.id >= 0) {
+      r.added = true;
+      added.push_back(it->first);
+    }
+  }
   std::cout << "\n";
   const std::size_t unequal = print_table(rows, std::cout);
   std::vector<std::string> names;
   for (const Row& r : rows) {
-    if (!r.equal) names.push_back(r.field.substr(0, r.field.find(' ')));
+    if (!r.equal && !r.added) names.push_back(r.field.substr(0, r.field.find(' ')));
+  }
+  if (!added.empty()) {
+    std::cout << "\nnew: " << added.size() << " field(s) this build computes are not in the file "
+              << "(its build, " << info.git_commit
+              << ", did not store them): " << text::join(added, ", ") << "\n";
   }
   if (unequal == 0) {
-    std::cout << "\nequal: all " << rows.size() << " fields of /results and /traces of point "
-              << index << " are the stored bits\n";
+    std::cout << "\nequal: all " << rows.size() - added.size()
+              << " fields of /results and /traces of point " << index << " are the stored bits\n";
   } else {
     const std::size_t shown = 6;
     std::string list = text::join(

@@ -23,7 +23,8 @@ FAILED = 53  # the last point (f_plus, x0 = 0.6, eta = 4.2) fails in the run
 
 
 def table(out):
-    """The rows of rerun's table: {field path: (equal, stored, recomputed)}."""
+    """The rows of rerun's table: {field path: (equal, stored, recomputed)}; equal is None for a
+    field the file's build (another commit) did not store."""
     rows, inside = {}, False
     for line in out.splitlines():
         if line.startswith("  field "):
@@ -34,9 +35,11 @@ def table(out):
             break
         if inside:
             field = line[2:cols[1]].split()[0].rstrip(",")
-            rows[field] = (line.rstrip().endswith("yes"), line[cols[1]:cols[2]].strip(),
-                           line[cols[2]:cols[3]].strip())
-            assert line.startswith("! ") != rows[field][0], line  # unequal rows are marked
+            end = line.rstrip()
+            equal = True if end.endswith("yes") else None if end.endswith("file's build)") \
+                else False
+            rows[field] = (equal, line[cols[1]:cols[2]].strip(), line[cols[2]:cols[3]].strip())
+            assert line.startswith("! ") == (equal is False), line  # unequal rows are marked
     return rows
 
 
@@ -130,6 +133,14 @@ def test_an_altered_stored_value_is_unequal_and_named(bif, tmp_path):
     # The original file still matches at those points.
     assert symsweep("rerun", out, "--index", p).code == 0
     assert symsweep("rerun", out, "--index", q).code == 0
+    # A field missing from a file of this very build is a difference, not a new field.
+    with h5py.File(altered, "r+") as f:
+        del f["results/theta_norm"]
+    r = symsweep("rerun", altered, "--index", q)
+    rows = table(r.out)
+    assert r.code == 1 and rows["results/theta_norm"] == (False, "(not in the file)",
+                                                          "(computed)"), r
+    assert "\nnew: " not in r.out
 
 
 def test_point_lookup_exact_rounded_and_refused(bif, tmp_path):
@@ -343,6 +354,15 @@ def test_the_pinned_reference_file_reruns_bit_for_bit_and_older_builds_are_repor
     for p in range(n):
         r = symsweep("rerun", reference, "--index", p)
         assert r.code == 0 and "build: differs" not in r.out, r
+        # Fields added since its build are listed as new, and only those the file lacks.
+        with h5py.File(reference, "r") as f:
+            lacks = {name for name, (equal, stored, _) in table(r.out).items()
+                     if stored == "(not in the file)"}
+            assert all(name not in f for name in lacks)
+        new = {name for name, (equal, _, _) in table(r.out).items() if equal is None}
+        assert new == lacks, (new, lacks)
+        if new:
+            assert f"new: {len(new)} field(s) this build computes are not in the file" in r.out
     # A file of an earlier numerics version: the difference is said, the numbers that changed
     # since differ (exit 1), and --strict refuses before computing anything.
     older = compat / f"reference_v{this - 1}.h5"

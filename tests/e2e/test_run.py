@@ -207,7 +207,8 @@ def test_diagnostics_not_measured_are_not_in_the_file(tmp_path, tiny_config, mod
                  "record.diagnostics=loss, results.sharpness, traces.grad_noise", np=2)
     assert r.code == 0, r
     with h5py.File(full, "r") as f, h5py.File(some, "r") as g:
-        dropped = {"C_final", "theta_norm", "hessian_trace", "grad_noise", "noether_flow"}
+        dropped = {"C_final", "theta_norm", "hessian_trace", "grad_noise", "noether_flow",
+                   "noether_flow_trace", "noether_flow_spectrum"}
         assert _fields(g["results"]) == _fields(f["results"]) - dropped
         assert _fields(g["traces"]) == {"loss", "grad_noise"}
         assert "noether_flow" in _fields(f["traces"]) and "eq_gap" in _fields(f["traces"])
@@ -291,10 +292,11 @@ def test_inspect_summarises_a_file(tmp_path, tiny_config):
     assert re.search(r"outcome: 0 unknown, \d+ converged, \d+ diverged, \d+ moving", r.out)
     assert re.search(r"final_loss: \d+ finite, min \S+, median \S+, max \S+", r.out)
     assert re.search(r"numerics version \d+\n", r.out)
-    assert ("trailing dimensions: coord (8: 0 .. 7), generator (3: 0 .. 2), hidden (2: 0 .. 1), "
-            "k (2: 0 .. 1), layer (2: 0 .. 1), orbit_point (16: 0 .. 15), step (4: 0 .. 60)") in r.out
+    assert ("trailing dimensions: coord (8: 0 .. 7), flow_eig (2: 0 .. 1), generator (3: 0 .. 2), "
+            "hidden (2: 0 .. 1), k (2: 0 .. 1), layer (2: 0 .. 1), orbit_point (16: 0 .. 15), "
+            "step (4: 0 .. 60), symmetry (1: 0 .. 0)") in r.out
     assert ("traces: C, dist_to_min, eq_gap, grad_noise, hessian_trace, loss, noether_flow, "
-            "sharpness, theta_norm") in r.out
+            "noether_flow_spectrum, noether_flow_trace, sharpness, theta_norm") in r.out
     assert "seed swept" in r.out
 
 
