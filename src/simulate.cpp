@@ -658,7 +658,15 @@ struct PointRun::State {
     model->loss_grad(theta, set, mean_grad);
     layer_noise.setZero();
     flow.setZero();
-    for (Index b = 0; b < nb; ++b) flow_blocks[static_cast<std::size_t>(b)].setZero();
+    // The flow matrices over the whole set where the model has a closed form for them, else
+    // accumulated over the per-sample deviations below.
+    const bool bulk = nb > 0 && model->flow_matrices(theta, set, flow_blocks);
+    const Index nb_samples = bulk ? 0 : nb;
+    for (Index b = 0; b < nb_samples; ++b) flow_blocks[static_cast<std::size_t>(b)].setZero();
+    if (nl == 0 && ng == 0 && nb_samples == 0) {
+      finish_flows(nb, 1);
+      return;
+    }
     for (Index first = 0; first < n; first += sample_grads.rows()) {
       cancellation_point();
       const Index rows = std::min(sample_grads.rows(), n - first);
@@ -673,17 +681,23 @@ struct PointRun::State {
           layer_noise[l] += diff.segment(begin, size).squaredNorm();
         }
         for (Index k = 0; k < ng; ++k) flow[k] += model->generator_quadratic(k, diff, a_diff);
-        for (Index b = 0; b < nb; ++b) {
+        for (Index b = 0; b < nb_samples; ++b) {
           model->accumulate_flow_matrix(b, diff, flow_blocks[static_cast<std::size_t>(b)], a_diff);
         }
       }
     }
     layer_noise /= static_cast<double>(n);
     flow /= static_cast<double>(n);
+    finish_flows(nb, bulk ? 1 : n);
+  }
+
+  /// Divides the first nb flow matrices by `n` (their samples, or 1 when already means), then
+  /// their traces and spectra into flow_trace and flow_spectrum. Allocation-free.
+  void finish_flows(Index nb, Index n) {
     for (Index b = 0; b < nb; ++b) {
       const auto i = static_cast<std::size_t>(b);
       Matrix& f = flow_blocks[i];
-      f /= static_cast<double>(n);
+      if (n != 1) f /= static_cast<double>(n);
       flow_trace[b] = f.trace();
       flow_eigen[i].compute(f, Eigen::EigenvaluesOnly);  // reads the lower triangle
       const Index m = f.rows();

@@ -159,6 +159,16 @@ class Model {
   /// generator_quadratic, once per generator of the block; models with a closed form override it
   /// (the same values up to rounding). Allocation-free.
   virtual void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const;
+  /// Every block's flow matrix over a whole sample set at theta at once: flows[b] = mean_s
+  /// F_b(g_s - mean g) over the per-sample gradients g_s of `set` (flows sized m_b x m_b by the
+  /// caller). A model with a closed form over the set (e.g. from its forward pass, without the
+  /// per-sample gradients) computes them and returns true; the default returns false, and the
+  /// caller accumulates accumulate_flow_matrix over the per-sample deviations. Allocation-free
+  /// once reserve()d for the set's size.
+  virtual bool flow_matrices(const Vector& /*theta*/, const Batch& /*set*/,
+                             std::vector<Matrix>& /*flows*/) {
+    return false;
+  }
   /// Per-sample gradients: row s of `out` (S x dim(), sized by the caller) is grad l_s(theta) of
   /// batch row s. The default calls loss_grad on one-row batches through `scratch` (length dim());
   /// allocation-free once out and scratch are sized.

@@ -66,6 +66,35 @@ void Linear2::add_penalty_gradient(const Vector& theta, Vector& grad) const {
   }
 }
 
+bool Linear2::flow_matrices(const Vector& theta, const Batch& set, std::vector<Matrix>& flows) {
+  SYMSWEEP_VERIFY(flows.size() == 1 && flows[0].rows() == h_ && flows[0].cols() == h_,
+                  "linear2: one flow matrix of h x h");
+  residuals(theta, set);  // z_ = X W^T, r_ = Z U^T - Y (reserve()d for the set)
+  const Index n = set.size();
+  const auto z = z_.topRows(n);
+  const auto r = r_.topRows(n);
+  auto zw = flow_zw_.topRows(n);
+  auto q = flow_q_.topRows(n);
+  auto weight = flow_weight_.head(n);
+  q.noalias() = r * u(theta);
+  Matrix& f = flows[0];
+  weight = r.rowwise().squaredNorm();
+  zw = weight.asDiagonal() * z;
+  f.noalias() = z.transpose() * zw;
+  weight = set.x.rowwise().squaredNorm();
+  zw = weight.asDiagonal() * q;
+  f.noalias() -= q.transpose() * zw;
+  const double inv_n = 1.0 / static_cast<double>(n);
+  f *= inv_n;
+  flow_gu_.noalias() = r.transpose() * z;
+  flow_gu_ *= inv_n;
+  flow_gw_.noalias() = q.transpose() * set.x;
+  flow_gw_ *= inv_n;
+  f.noalias() -= flow_gu_.transpose() * flow_gu_;
+  f.noalias() += flow_gw_ * flow_gw_.transpose();
+  return true;
+}
+
 void Linear2::accumulate_flow_matrix(Index b, const Vector& v, Matrix& f,
                                      Vector& /*scratch*/) const {
   SYMSWEEP_VERIFY(b == 0 && v.size() == dim() && f.rows() == h_ && f.cols() == h_,
@@ -150,6 +179,13 @@ void Linear2::reserve(Index max_batch) {
   }
   // Backpropagation is chosen below a batch size (backprop_form): at batch 1 if ever.
   if (ru_.rows() < max_batch && backprop_form(1)) ru_.resize(max_batch, h_);
+  if (flow_q_.rows() < max_batch) {
+    flow_zw_.resize(max_batch, h_);
+    flow_q_.resize(max_batch, h_);
+    flow_weight_.resize(max_batch);
+    flow_gu_.resize(dy_, h_);
+    flow_gw_.resize(h_, dx_);
+  }
 }
 
 Index Linear2::checked_batch(const Vector& theta, const Batch& batch) {
@@ -772,7 +808,8 @@ ModelInfo linear2_info() {
     f.input_dim = p.integer("model.dx");
     f.output_dim = p.integer("model.dy");
     f.bytes = 8.0 * (9 * dx * dx + 4 * dy * dy + 9 * dx * dy + 4 * h * dx + 4 * h * dy + 8 * h * h +
-                     2 * h + dy + 2.0 * static_cast<double>(max_batch) * (h + dy));
+                     2 * h + dy + 2.0 * static_cast<double>(max_batch) * (h + dy) +
+                     static_cast<double>(max_batch) * (2 * h + 1) + h * (dx + dy));
     return f;
   };
   info.create = [](const ParamSet& p) -> std::unique_ptr<Model> {

@@ -200,6 +200,39 @@ TEST_P(SymmetryTest, FlowMatrixOfEveryBlockGivesTheQuadraticOfEverySymmetricM) {
   }
 }
 
+// A model's flow matrices over a whole set (flow_matrices, where it has them) equal the mean of
+// accumulate_flow_matrix over the per-sample gradient deviations, the core's other path.
+TEST_P(SymmetryTest, FlowMatricesOverASetEqualThePerSampleOnes) {
+  const ModelShape& shape = model_->shape();
+  const Index d = model_->dim(), n = set_.size();
+  std::vector<Matrix> bulk, per_sample;
+  for (Index m : shape.symmetry_blocks) {
+    bulk.push_back(Matrix::Constant(m, m, 7.0));  // overwritten, not added to
+    per_sample.push_back(Matrix::Zero(m, m));
+  }
+  // Away from the start, so that the mean gradient is not small against the noise.
+  Vector theta = theta_ * 1.3;
+  if (!model_->flow_matrices(theta, set_.batch(), bulk)) {
+    GTEST_SKIP() << GetParam().name << " has no closed form over a set (the per-sample one)";
+  }
+  RowMatrix per(n, d);
+  Vector scratch(d), grad(d);
+  model_->sample_gradients(theta, set_.batch(), per, scratch);
+  model_->loss_grad(theta, set_.batch(), grad);
+  for (Index s = 0; s < n; ++s) {
+    const Vector v = per.row(s).transpose() - grad;
+    for (std::size_t b = 0; b < per_sample.size(); ++b) {
+      model_->accumulate_flow_matrix(static_cast<Index>(b), v, per_sample[b], scratch);
+    }
+  }
+  for (std::size_t b = 0; b < per_sample.size(); ++b) {
+    per_sample[b] /= static_cast<double>(n);
+    const double scale = (per.squaredNorm() / static_cast<double>(n)) + grad.squaredNorm();
+    EXPECT_LT((bulk[b] - per_sample[b]).norm(), 1e-12 * scale) << "block " << b;
+    EXPECT_GT(per_sample[b].norm(), 1e-6 * scale) << "block " << b << " is not trivially zero";
+  }
+}
+
 // C_k(theta_{t+1}) = C_k(theta_t) + eta^2 g_t^T A_k g_t, every step, every generator (gamma = 0).
 TEST_P(SymmetryTest, DiscreteIdentityOfEveryConservedQuantityHoldsAtEveryStep) {
   OptimizerSpec opt;

@@ -117,6 +117,13 @@ class Linear2 final : public Model {
                         Vector& scratch) override;
   /// F = dU^T dU - dW dW^T with v = (dU, dW) (h x h): the generator quadratics at once.
   void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const override;
+  /// Over a set of n samples, from the forward pass (z_s = W x_s, r_s = U z_s - y_s, q_s = U^T
+  /// r_s; the per-sample gradients are r_s z_s^T and q_s x_s^T, outer products):
+  ///     F = (1/n) (Z^T diag|r_s|^2 Z - Q^T diag|x_s|^2 Q) - (Gu^T Gu - Gw Gw^T)
+  /// with the mean gradients Gu = R^T Z / n, Gw = Q^T X / n (the penalties add the same to every
+  /// sample's gradient and cancel). O(n h (h + dx + dy)) flops where the per-sample form costs
+  /// O(n h^2 (dx + dy)); equal to it up to rounding (tests/unit/test_symmetry.cpp).
+  bool flow_matrices(const Vector& theta, const Batch& set, std::vector<Matrix>& flows) override;
   double hessian_trace(const Vector& theta, const Batch& batch) override;
 
   void bind_fields(const Schema& schema) override;
@@ -228,8 +235,13 @@ class Linear2 final : public Model {
   RowMatrix z_;   // S x h: X W^T
   RowMatrix r_;   // S x dy: residuals
   RowMatrix ru_;  // S x h: R U (backprop_form)
-  Matrix g_;      // dy x dx
-  Matrix ut_;     // h x dy: U^T (medium_products shapes)
+  // flow_matrices' scratch, sized by reserve(): rows scaled by |r_s|^2 and Q = R U (S x h), the
+  // weights (S), the mean gradients (dy x h, h x dx).
+  RowMatrix flow_zw_, flow_q_;
+  Vector flow_weight_;
+  Matrix flow_gu_, flow_gw_;
+  Matrix g_;   // dy x dx
+  Matrix ut_;  // h x dy: U^T (medium_products shapes)
   // conserved() runs inside the SGD loop (trace records): its scratch is preallocated too.
   mutable Matrix d_;                                       // h x h
   mutable Eigen::SelfAdjointEigenSolver<Matrix> d_eigen_;  // sized for h
