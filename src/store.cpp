@@ -231,10 +231,11 @@ struct ResultStore::Impl {
   const Grid* grid = nullptr;
   const Schema* schema = nullptr;
   Handle file;
-  Handle dxpl;                   // raw-data transfer (collective unless told otherwise)
-  std::vector<Handle> datasets;  // per field; invalid when absent
-  Handle runs_list, run_count;   // /provenance/runs and run_count; invalid in older files
-  RunRecord run;                 // this run's record, in slot run_slot (-1: none)
+  Handle dxpl;                       // raw-data transfer (collective unless told otherwise)
+  std::vector<std::string> skipped;  // open(): fields added since the file's build
+  std::vector<Handle> datasets;      // per field; invalid when absent
+  Handle runs_list, run_count;       // /provenance/runs and run_count; invalid in older files
+  RunRecord run;                     // this run's record, in slot run_slot (-1: none)
   long long run_slot = -1;
   ResultStore::IoStats stats;
   bool collective = true;
@@ -882,7 +883,12 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
       im->point_end = static_cast<std::uint64_t>(end);
     }
     // Every field this build would write must be there with the shape and element class it
-    // would give it: otherwise the file was made by another layout.
+    // would give it: otherwise the file was made by another layout. A file of another commit
+    // may lack fields added since (when the caller allows it): those are skipped.
+    const bool other_commit =
+        options.skip_fields_added_since &&
+        (!h5::has_attribute(im->file.get(), "git_commit") ||
+         h5::read_string_attribute(im->file.get(), "git_commit") != git_commit());
     const auto nfields = schema.fields().size();
     im->datasets.resize(nfields);
     for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
@@ -891,6 +897,10 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
       const std::string fpath = path_of(f);
       if (H5Lexists(im->file.get(), to_string(f.group), H5P_DEFAULT) <= 0 ||
           H5Lexists(im->file.get(), fpath.c_str(), H5P_DEFAULT) <= 0) {
+        if (other_commit) {
+          im->skipped.push_back(fpath);
+          continue;
+        }
         throw ConfigError(text::quote(path) + ": has no /" + fpath +
                           ", which this symsweep writes: the file was made by a symsweep of "
                           "another layout; resume it with that build (symsweep_version and "
@@ -1058,6 +1068,7 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   if (received > 0) ++im.writes_with_points;
   for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
     if (id == status || !im.schema->present(id)) continue;
+    if (!im.datasets[static_cast<std::size_t>(id)].valid()) continue;  // skipped_fields()
     agree("checkpoint " + std::to_string(im.writes) + ": writing /" + path_of(im.schema->field(id)),
           im.comm, [&] { im.write_field(id, records, indices, selections); });
   }
@@ -1077,6 +1088,10 @@ void ResultStore::write(const std::vector<PointResult>& points) {
 
 std::pair<std::uint64_t, std::uint64_t> ResultStore::range() const {
   return {impl_->point_first, impl_->point_end};
+}
+
+const std::vector<std::string>& ResultStore::skipped_fields() const {
+  return impl_->skipped;
 }
 
 std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t points, std::uint64_t index,

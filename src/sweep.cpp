@@ -1754,7 +1754,16 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   const SweepFields fields(grid);
 
   // 3. The file, opened by every rank; the points not done (static: dealt out in turn).
-  ResultStore store = ResultStore::open(path, comm, grid, fields.schema());
+  StoreOptions open_options;
+  open_options.skip_fields_added_since = true;
+  ResultStore store = ResultStore::open(path, comm, grid, fields.schema(), open_options);
+  if (rank == 0 && !store.skipped_fields().empty()) {
+    std::cerr << "symsweep: note: " << text::quote(path) << " was written by a build (another "
+              << "commit) without " << store.skipped_fields().size() << " field(s) this build "
+              << "computes (" << text::join(store.skipped_fields(), ", ")
+              << "): resume computes but does not store them, so every point of the file has "
+              << "the same fields\n";
+  }
   std::vector<std::uint64_t> mine;
   PointBits every(options.schedule == Schedule::static_ ? 0 : grid.size());  // dynamic: all ranks'
   long long todo = 0;

@@ -133,6 +133,11 @@ struct StoreOptions {
   std::uint64_t shard_index = 0, shard_count = 0, shard_first = 0, shard_end = 0;
   /// The kind of the creating run in the runs list ("run"; "merge" for `symsweep merge`).
   std::string run_kind = "run";
+  /// open only: a field this schema writes that a file of another commit (its git_commit
+  /// attribute) lacks is one added since that build (README "Versions": new fields come within
+  /// a format): it is neither required nor written (skipped_fields() lists it), so the file
+  /// keeps its layout and every point the same fields. A file of this commit must have them all.
+  bool skip_fields_added_since = false;
 };
 
 class ResultStore {
@@ -148,8 +153,9 @@ class ResultStore {
   ~ResultStore();
 
   /// Opens an existing result file of this grid and schema for writing, collectively (to resume
-  /// it). Throws ConfigError on every rank when a field this schema writes is missing or has
-  /// another shape or type (a file of another layout), IoError when HDF5 cannot open it.
+  /// it). Throws ConfigError on every rank when a field this schema writes is missing (unless
+  /// StoreOptions::skip_fields_added_since applies) or has another shape or type (a file of
+  /// another layout), IoError when HDF5 cannot open it.
   static ResultStore open(const std::string& path, MPI_Comm comm, const Grid& grid,
                           const Schema& schema, const StoreOptions& options = {});
 
@@ -158,6 +164,8 @@ class ResultStore {
   std::vector<std::uint8_t> read_status();
   /// The flat indices this file holds, [first, end): the whole grid, or a shard's part.
   std::pair<std::uint64_t, std::uint64_t> range() const;
+  /// The fields ("results/name") open() skipped: added since the file's build.
+  const std::vector<std::string>& skipped_fields() const;
 
   /// Records `run` (identical on every rank) in the next slot of /provenance/runs and counts it,
   /// flushed. Returns its run number (1 for the creating run), or 0 for a file made before the

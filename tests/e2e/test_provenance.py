@@ -230,9 +230,34 @@ def test_a_file_from_before_the_build_was_recorded_resumes_with_a_note(tmp_path)
     r = symsweep("resume", out, "--quiet")
     assert r.code == 0, r
     assert "records no build signature" in r.err and "not checked" in r.err, r
+    # Fields added since its build (the per-block Noether flows) are computed, not stored.
+    assert "without 4 field(s) this build computes (results/noether_flow_trace" in r.err, r
+    assert "resume computes but does not store them" in r.err, r
     with h5py.File(out, "r") as f:
         assert "provenance" not in f and "build_signature" not in f.attrs  # metadata as it was
     assert results_of(out) == results_of(old)
     r = symsweep("inspect", out)
     assert r.code == 0 and "build: not recorded" in r.out and "runs: not recorded" in r.out
     assert "runs: not recorded" in describe(out)
+
+
+def test_a_missing_field_is_refused_from_this_commit_and_skipped_from_another(base, copy):
+    # A file of this very build without a field it writes is not what it wrote: refused, as a
+    # file of another layout, untouched.
+    make_pending(copy, 3)
+    with h5py.File(copy, "r+") as f:
+        del f["results/theta_norm"]
+    before = sha256_of(copy)
+    r = symsweep("resume", copy, "--quiet")
+    assert r.code == 2 and "has no /results/theta_norm" in r.err and "another layout" in r.err, r
+    assert sha256_of(copy) == before
+    # The same file as another commit wrote it: a field added since that build, computed but
+    # not stored, and the rest resumed to the bits of the finished run.
+    with h5py.File(copy, "r+") as f:
+        f.attrs["git_commit"] = "0" * 40
+    r = symsweep("resume", copy, "--quiet")
+    assert r.code == 0, r
+    assert "without 1 field(s) this build computes (results/theta_norm)" in r.err, r
+    done = results_of(base[1])
+    del done["theta_norm"]
+    assert results_of(copy) == done
