@@ -552,6 +552,13 @@ void Linear2::initialize(NormalSource& normal, Vector& theta) const {
   const Index nu = dy_ * h_;
   for (Index i = 0; i < theta.size(); ++i) theta[i] = (i < nu ? su : sw) * normal.normal();
   d0_norm_ = conserved_matrix(theta).norm();
+  gap0_ = std::numeric_limits<double>::quiet_NaN();
+  if (sigma_x_.rows() == dx_) {  // prepare_diagnostics ran: eq_gap at theta_0
+    const Matrix aw = w(theta) * sigma_x_ * w(theta).transpose() / tr_x_;
+    const Matrix au = u(theta).transpose() * sigma_eps_ * u(theta) / tr_eps_;
+    const double gap = (aw - au).norm();
+    if (gap > 0 && std::isfinite(gap)) gap0_ = gap;
+  }
 }
 
 // ------------------------------------------------------------------------- noise equilibrium
@@ -663,8 +670,7 @@ void Linear2::prepare_diagnostics(const Batch& full) {
   gap_sum_ = 0;
   trace_sum_ = u_norm_sum_ = w_norm_sum_ = 0;
   window_count_ = 0;
-  gap0_ = std::numeric_limits<double>::quiet_NaN();
-  gap_reached_ = false;
+  gap_step_ = -1;
 }
 
 double Linear2::equilibrium_products(const Vector& theta) {
@@ -715,6 +721,9 @@ void Linear2::accumulate_window(const Vector& theta) {
   u_sum_ += u_spec_;
   gap_sum_ += gap;
   ++window_count_;
+  if (gap_step_ < 0 && gap <= kGapFraction * gap0_) {  // false while gap0_ is NaN
+    gap_step_ = options_.window_first_step + window_count_ - 1;
+  }
 }
 
 void Linear2::bind_fields(const Schema& schema) {
@@ -729,28 +738,15 @@ void Linear2::bind_fields(const Schema& schema) {
   f_trace_gf_pred_ = schema.id(Group::results, "hessian_trace_gf_predicted");
   f_norms_pred_ = schema.id(Group::results, "layer_norm2_predicted");
   f_d0_ = schema.id(Group::results, "d0_norm");
-  f_gap_steps_ = schema.find(Group::results, "eq_gap_steps");
-  const DimDef* steps = schema.find_dim("step");
-  record_steps_ = steps != nullptr ? &steps->coords : nullptr;
+  f_gap_steps_ = schema.id(Group::results, "eq_gap_steps");
 }
 
 void Linear2::record_traces(const Vector& theta, Record& out, std::size_t slot) {
-  const bool traced = f_trace_gap_ >= 0 && out.schema().present(f_trace_gap_);
-  const bool watched = f_gap_steps_ >= 0 && !gap_reached_;
-  if (!traced && !watched) return;
+  if (f_trace_gap_ < 0 || !out.schema().present(f_trace_gap_)) return;
   // The gap alone (no eigensolves): the same operations, so the same bits, as eq_gap's.
   equilibrium_products(theta);
   aw_ -= au_;
-  const double gap = aw_.norm();
-  if (traced) out.set(f_trace_gap_, gap, slot);
-  if (!watched) return;
-  if (slot == 0) {
-    gap0_ = gap;
-    gap_reached_ = !(gap > 0) || !std::isfinite(gap);  // no start to measure against: stays -1
-  } else if (gap <= kGapFraction * gap0_) {
-    out.set_integer(f_gap_steps_, (*record_steps_)[slot]);
-    gap_reached_ = true;
-  }
+  out.set(f_trace_gap_, aw_.norm(), slot);
 }
 
 void Linear2::record_final(const Vector& theta, const Batch& /*full*/, Record& out) {
@@ -786,6 +782,7 @@ void Linear2::record_final(const Vector& theta, const Batch& /*full*/, Record& o
   }
   out.set_reals(f_eq_norms_, norms, 2);
   out.set(f_d0_, d0_norm_);
+  out.set_integer(f_gap_steps_, gap_step_);
   Vector end;
   double trace_eq = nan, trace_gf = nan;
   bool have_end = false;
@@ -887,17 +884,15 @@ void declare_linear2_fields(const Grid& grid, Schema& schema) {
   schema.add(real_field(R, "d0_norm", "|D_0|_F",
                         "Frobenius norm of D = U^T U - W W^T at the start (the initial imbalance: "
                         "0 for a balanced start); NaN if diverged"));
-  const DimDef* steps = schema.find_dim("step");
-  if (steps != nullptr && !steps->coords.empty()) {
-    schema.add(integer_field(
-        R, "eq_gap_steps", "steps until eq_gap <= 0.1 of its start",
-        "the first record step t > 0 (on the /traces/step schedule, record.every) at which "
-        "|W Sigma_x W^T / Tr Sigma_x - U^T Sigma_eps U / Tr Sigma_eps|_F (eq_gap unaveraged, "
-        "at theta_t) is <= 0.1 times its value at step 0; set when it happens, so it stays "
-        "for a run that diverges later; -1 when it never happened before the run ended "
-        "(converged, diverged or out of steps) or the gap at step 0 is 0 or not finite",
-        "steps"));
-  }
+  schema.add(integer_field(
+      R, "eq_gap_steps", "steps until eq_gap <= 0.1 of its start",
+      "the first step t of the final window (the updates t > optimizer.steps - "
+      "record.final_window; record.final_window >= optimizer.steps watches the whole run) at "
+      "which |W Sigma_x W^T / Tr Sigma_x - U^T Sigma_eps U / Tr Sigma_eps|_F (eq_gap "
+      "unaveraged, at theta_t, checked after every update) is <= 0.1 times its value at the "
+      "start theta_0; -1 when it never is in the window, without a final window, when the gap "
+      "at theta_0 is 0 or not finite, and if diverged (a field of the end of a run)",
+      "steps"));
   if (parse_diagnostics(grid.spec().text("record.diagnostics")).traced(Diagnostics::model)) {
     schema.add(real_field(Group::traces, "eq_gap", "equilibrium gap",
                           "eq_gap (unaveraged) at /traces/step", "", {"step"}));
@@ -984,6 +979,9 @@ ModelInfo linear2_info() {
     const models_detail::PredictionSettings settings = models_detail::prediction_settings(p);
     o.equilibrium_settings = settings.noisy && settings.online && settings.weight_decay == 0.0;
     o.flow_settings = !settings.noisy && settings.weight_decay == 0.0;
+    o.window_first_step =
+        std::max<std::int64_t>(p.integer("optimizer.steps") - p.integer("record.final_window"), 0) +
+        1;
     return std::make_unique<Linear2>(p.integer("model.dx"), p.integer("model.h"),
                                      p.integer("model.dy"), p.number("model.init_u_scale"),
                                      p.number("model.init_w_scale"), o);

@@ -63,12 +63,14 @@
 // that the assumption can be checked. GD at step eta moves D by eta^2 grad L^T A grad L per step
 // as well (zero at a stationary point).
 //
-// Warm-up diagnostic: on the trace schedule (record.every), eq_gap without the eigensolves (two
-// h x h products), the first record step t > 0 at which it is <= kGapFraction of its value at
-// step 0 (eq_gap_steps). For dx = dy = 1 (any h) the gap is |D|_F and one step moves D by exactly
-// D <- (1 - eta_k^2 G_k^2) D, with E G_k^2 = sigma_x^2 sigma_eps^2 / S at the minimum: the noise
-// alone brings the gap to that fraction once sum_k eta_k^2 sigma_x^2 sigma_eps^2 / S reaches
-// ln(1 / kGapFraction) (the drift's part of G_k^2 only adds to it).
+// Warm-up diagnostic: after every update of the final window (accumulate_window, so at no cost
+// beyond eq_gap's own there), the first step t at which eq_gap(theta_t) <= kGapFraction
+// eq_gap(theta_0) (eq_gap_steps; a window of optimizer.steps watches the whole run). It is not
+// taken on the trace schedule: a point's /results never depend on record.every. For dx = dy = 1
+// (any h) the gap is |D|_F and one step moves D by exactly D <- (1 - eta_k^2 G_k^2) D, with
+// E G_k^2 = sigma_x^2 sigma_eps^2 / S at the minimum: the noise alone brings the gap to that
+// fraction once sum_k eta_k^2 sigma_x^2 sigma_eps^2 / S reaches ln(1 / kGapFraction) (the
+// drift's part of G_k^2 only adds to it).
 //
 // theta = (vec U, vec W), both column-major.
 #pragma once
@@ -101,6 +103,9 @@ class Linear2 final : public Model {
     /// set, with optimizer.weight_decay = 0): gradient flow's conserved D holds up to O(eta^2),
     /// and hessian_trace_gf_predicted applies. The registry sets it from the keys.
     bool flow_settings = false;
+    /// The step t of theta_t at the final window's first accumulate_window call:
+    /// max(optimizer.steps - record.final_window, 0) + 1 (eq_gap_steps counts from it).
+    std::int64_t window_first_step = 1;
     /// loss and loss_grad through forward_small/gradient_small where small_products() holds;
     /// false: Eigen's products of the G form there (the tests compare the two).
     bool small_kernels = true;
@@ -139,7 +144,8 @@ class Linear2 final : public Model {
   /// D = U^T U - W W^T (h x h).
   Matrix conserved_matrix(const Vector& theta) const;
 
-  /// Draws theta and remembers |D_0|_F of the start (d0_norm).
+  /// Draws theta and remembers |D_0|_F of the start (d0_norm) and, after prepare_diagnostics,
+  /// its eq_gap (eq_gap_steps' reference). Allocates.
   void initialize(NormalSource& normal, Vector& theta) const override;
 
   Index generator_count() const override { return h_ * (h_ + 1) / 2; }
@@ -282,13 +288,12 @@ class Linear2 final : public Model {
   // diagnostic's state (the gap at step 0; whether eq_gap_steps was set).
   double trace_sum_ = 0, u_norm_sum_ = 0, w_norm_sum_ = 0;
   mutable double d0_norm_ = std::numeric_limits<double>::quiet_NaN();
-  double gap0_ = std::numeric_limits<double>::quiet_NaN();
-  bool gap_reached_ = false;
+  mutable double gap0_ = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t gap_step_ = -1;
   std::int64_t window_count_ = 0;
   FieldId f_w_spec_ = -1, f_u_spec_ = -1, f_gap_ = -1, f_pred_ = -1, f_trace_gap_ = -1;
   FieldId f_eq_trace_ = -1, f_eq_norms_ = -1, f_trace_eq_pred_ = -1, f_trace_gf_pred_ = -1,
           f_norms_pred_ = -1, f_d0_ = -1, f_gap_steps_ = -1;
-  const std::vector<std::int64_t>* record_steps_ = nullptr;  // the "step" coordinates
   // Scratch, sized by reserve(); row s belongs to sample s.
   RowMatrix z_;   // S x h: X W^T
   RowMatrix r_;   // S x dy: residuals
