@@ -131,8 +131,8 @@ def sharpening_numbers(ds, x=None):
     "balance_sgd", "balance_gd", "balance_sgd_predicted", "balance_gd_predicted" (seed means of
     the norm ratio), "gd_end_imbalance" (largest |D|_F of GD's end over the seeds, from C_final),
     "d0" (largest |D_0|_F) and "same_start" (the pair's |D_0|_F equal at every seed)."""
-    xkey = anisotropy_axis(ds, x)
     sgd, gd = _pairs(ds)
+    xkey = anisotropy_axis(ds, x)
     t_sgd, t_gd = _measured_trace(sgd), _measured_trace(gd)
     ratio = t_sgd / t_gd
     lam = sgd["sharpness"] / gd["sharpness"] if "sharpness" in ds else None
