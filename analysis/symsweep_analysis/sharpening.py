@@ -187,8 +187,10 @@ def _series_key(row, xkey):
 
 
 def _series_label(key):
-    return ", ".join(f"{k.split('.')[-1]} = {_label(v) if isinstance(v, bytes) else formatter([v])(v)}"
-                     for k, v in key) or "all"
+    def text(v):
+        return _label(v) if isinstance(v, bytes) else formatter([v])(v)
+
+    return ", ".join(f"{k.split('.')[-1]} = {text(v)}" for k, v in key) or "all"
 
 
 def _numeric_x(ds, xkey, v):
@@ -219,11 +221,22 @@ def plot_sharpening(ds, x=None):
     numeric = ds[xkey].dtype.kind in "fiu"
     log = numeric and (ds[xkey].values > 0).all()
     decay = xkey.endswith("_decay")
+    # Series dodged along x (by 3 % per series on a log axis, else 3 % of the spacing) so that
+    # equal values of two series (e.g. every ratio near 1 at isotropy) do not hide each other.
+    spacing = np.diff(np.unique([_numeric_x(ds, xkey, v) for v in ds[xkey].values]))
+    step = float(spacing.min()) if len(spacing) else 1.0
+
+    def dodge(xs, m):
+        shift = m - (2 * len(series) - 1) / 2
+        return xs * 1.03 ** shift if log else xs + 0.03 * step * shift
+
     for n, key in enumerate(series):
         mine = [r for r in rows if _series_key(r, xkey) == key]
         xs = np.array([_numeric_x(ds, xkey, r["x"]) for r in mine])
         order = np.argsort(xs)
         xs = xs[order]
+        xg = dodge(xs, 2 * n + 1)  # GD's norm balance beside SGD's
+        xs = dodge(xs, 2 * n)
         mine = [mine[i] for i in order]
         color = colors[n % len(colors)]
         label = _series_label(key)
@@ -242,7 +255,7 @@ def plot_sharpening(ds, x=None):
             else:
                 ax.plot(xs, [r["balance_sgd"] for r in mine], "o-", color=color, lw=1.4,
                         label=f"sgd, {label}")
-                ax.plot(xs, [r["balance_gd"] for r in mine], "s:", color=color, lw=1.0, ms=4,
+                ax.plot(xg, [r["balance_gd"] for r in mine], "s:", color=color, lw=1.0, ms=4,
                         label=f"gd, {label}")
                 pred = np.array([r["balance_sgd_predicted"] for r in mine])
                 if np.isfinite(pred).any():
@@ -256,7 +269,8 @@ def plot_sharpening(ds, x=None):
             dress_log(ax.xaxis, ds[xkey].values)
         if decay:
             ax.invert_xaxis()  # anisotropy grows to the right
-        ax.set_xlabel(xkey + (" (anisotropy grows to the right)" if decay else ""))
+        ax.set_xlabel(xkey + (" (anisotropy grows to the right)" if decay else "") +
+                      "\n(series dodged by 3 % each)")
         ax.set_title(title, fontsize="medium")
         if kind == "balance":
             ax.set_yscale("log")
@@ -266,9 +280,9 @@ def plot_sharpening(ds, x=None):
              Line2D([], [], color="grey", ls="--", marker="x",
                     label="predicted: Tr H at the noise equilibrium / at the balanced minimum")]
     axs[0].legend(handles=[h for h in handles if not h.get_label().startswith("_")] + extra,
-                  fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.14), frameon=False)
+                  fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.2), frameon=False)
     if len(panels) > 2:
-        axs[-1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0, -0.14),
+        axs[-1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0, -0.2),
                        frameon=False, ncol=2)
     axs[0].set_ylabel("ratio (1: as flat as GD; above: SGD sharper)")
     fig.suptitle(f"{ds.attrs.get('model', '')}: SGD against GD from the same start, over "
@@ -304,9 +318,9 @@ def plot_sharpening(ds, x=None):
     d0 = [r["d0"] for r in rows if np.isfinite(r["d0"])]
     gd_end = [r["gd_end_imbalance"] for r in rows if np.isfinite(r["gd_end_imbalance"])]
     if d0:
+        shared = "share" if all(r["same_start"] for r in rows) else "DO NOT share"
         lines.append(f"start: |D_0|_F <= {max(d0):.3g} (the balanced prediction's assumption); "
-                     f"sgd and gd {'share' if all(r['same_start'] for r in rows) else 'DO NOT share'}"
-                     " their starts")
+                     f"sgd and gd {shared} their starts")
     if gd_end:
         lines.append(f"GD's end: |D|_F <= {max(gd_end):.3g} (weight decay included)")
     return fig, lines
@@ -465,7 +479,8 @@ def plot_warmup(ds):
         ax.set_ylabel("eq_gap / its start (seed median, diverged runs left out)")
         ax.set_title("the imbalance's decay" + ("; dashed: exp(-sum eta_k^2 sigma^2 / S)"
                                                  if why_not is None else ""), fontsize="medium")
-        ax.legend(fontsize="x-small", loc="lower left", frameon=False)
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0, -0.16), ncol=2,
+                  frameon=False)
     if have_sharp:  # eta_t lambda_max(t) against 2: why the short warm-ups diverge
         ax = axs.pop(0)
         steps = ds["step"].values
@@ -488,7 +503,7 @@ def plot_warmup(ds):
         ax.set_xlabel("step (linear to 100, then log)")
         ax.set_ylabel("eta_t lambda_max(t) (seed median)")
         ax.set_title("step size times sharpness", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="upper right", frameon=False)
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0, -0.16), frameon=False)
     ax = axs.pop(0)
     for j, r in enumerate(rows):
         ax.plot([r["warmup"]] * len(r["steps"]), r["steps"], ".", color="C0", alpha=0.5, ms=5)
@@ -503,7 +518,7 @@ def plot_warmup(ds):
     ax.set_xlabel(WARMUP)
     ax.set_ylabel(f"steps until eq_gap <= {GAP_FRACTION} of its start")
     ax.set_title("steps to equilibrate (runs that did not diverge)", fontsize="medium")
-    ax.legend(fontsize="x-small", loc="upper left", frameon=False)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0, -0.16), frameon=False)
     ax = axs.pop(0)
     frac = [r["diverged"] / r["seeds"] for r in rows]
     ax.plot(ws, frac, "o-", color="C3")

@@ -124,6 +124,19 @@ def test_warmup_prevents_divergence_and_eq_gap_steps_is_the_first_crossing(files
     assert float(m.group(2)) == pytest.approx(float(pred.max()), abs=0.5)
 
 
+def test_figures_keep_their_legends_off_the_data_and_label_the_grid(files):
+    from figcheck import (assert_labels_are_values, assert_legends_off_the_data,
+                          visible_tick_labels)
+    from symsweep_analysis.sharpening import plot_sharpening, plot_warmup
+
+    fig, _ = plot_sharpening(open_sweep(files["sharpening"]))
+    assert_legends_off_the_data(fig)
+    assert sorted(t for _, t in visible_tick_labels(fig.axes[0], "x")) == ["0.03", "1"]
+    fig, _ = plot_warmup(open_sweep(files["warmup"]))
+    assert_legends_off_the_data(fig)
+    assert_labels_are_values(visible_tick_labels(fig.axes[2], "x"))
+
+
 def test_commands_refuse_files_they_do_not_fit(files):
     proc = cli("warmup", files["sharpening"], "-o", files["sharpening"].with_name("x.png"))
     assert proc.returncode == 2 and "no optimizer.warmup_steps axis" in proc.stderr
