@@ -421,6 +421,8 @@ std::string type_problem(const FieldDef& f, hid_t dset, hid_t file_type) {
   return "";
 }
 
+constexpr const char* kNotInTheFile = "not in the file";
+
 /// The stored values of every field of `schema` in the groups `groups` accepts, at point `index`
 /// of `grid`, read from the open file; and every dataset of those groups in the file that the
 /// schema does not declare (as a slice with id -1 and a problem), keyed by "group/name".
@@ -436,7 +438,7 @@ std::map<std::string, Slice> read_stored(hid_t file, const Grid& grid, const Sch
     s.id = id;
     if (H5Lexists(file, to_string(f.group), H5P_DEFAULT) <= 0 ||
         H5Lexists(file, path_of(f).c_str(), H5P_DEFAULT) <= 0) {
-      s.problem = "not in the file";
+      s.problem = kNotInTheFile;
       continue;
     }
     Handle dset =
@@ -558,6 +560,10 @@ std::string element_place(const Schema& schema, FieldId id, std::size_t i) {
 struct Row {
   std::string field, stored, recomputed;
   bool equal = false;
+  /// A field this build computes that the file does not hold: added to symsweep since the file
+  /// was written (a new field needs no format step, README "Versions"), so there is nothing to
+  /// compare; listed, not counted as a difference.
+  bool added = false;
 };
 
 /// Compares one field, element by element, as bytes. `a` is read with `schema_a`, `b` with
@@ -569,6 +575,7 @@ Row compare(const std::string& path, const Schema& schema_a, const Slice& a, con
   if (!a.problem.empty() || !b.problem.empty() || a.id < 0 || b.id < 0) {
     row.stored = a.problem.empty() ? (a.id < 0 ? "(none)" : "(read)") : "(" + a.problem + ")";
     row.recomputed = b.id < 0 ? "(none)" : b.problem.empty() ? "(computed)" : "(" + b.problem + ")";
+    row.added = a.problem == kNotInTheFile && b.id >= 0 && b.problem.empty();
     return row;
   }
   const FieldDef& f = schema_a.field(a.id);
@@ -633,9 +640,14 @@ std::size_t print_table(const std::vector<Row>& rows, std::ostream& out,
       << pad(recomputed_title, wr) << "  equal\n";
   std::size_t unequal = 0;
   for (const Row& r : rows) {
-    unequal += r.equal ? 0 : 1;
-    out << (r.equal ? "  " : "! ") << pad(r.field, wf) << "  " << pad(r.stored, ws) << "  "
-        << pad(r.recomputed, wr) << "  " << (r.equal ? "yes" : "NO <<<") << "\n";
+    const bool ok = r.equal || r.added;
+    unequal += ok ? 0 : 1;
+    out << (ok ? "  " : "! ") << pad(r.field, wf) << "  " << pad(r.stored, ws) << "  "
+        << pad(r.recomputed, wr) << "  "
+        << (r.equal   ? "yes"
+            : r.added ? "new"
+                      : "NO <<<")
+        << "\n";
   }
   return unequal;
 }
@@ -962,21 +974,27 @@ int rerun_point(const Options& opts, const std::string& command_line) {
   }
   std::cout << "\n";
   const std::size_t unequal = print_table(rows, std::cout);
-  std::vector<std::string> names;
+  std::vector<std::string> names, added;
   for (const Row& r : rows) {
-    if (!r.equal) names.push_back(r.field.substr(0, r.field.find(' ')));
+    if (r.added) added.push_back(r.field.substr(0, r.field.find(' ')));
+    if (!r.equal && !r.added) names.push_back(r.field.substr(0, r.field.find(' ')));
+  }
+  if (!added.empty()) {
+    std::cout << "\nnew: " << added.size() << " field(s) this build computes are not in the file "
+              << "(added since it was written; not compared): " << text::join(added, ", ") << "\n";
   }
   if (unequal == 0) {
-    std::cout << "\nequal: all " << rows.size() << " fields of /results and /traces of point "
-              << index << " are the stored bits\n";
+    std::cout << "\nequal: all " << rows.size() - added.size()
+              << " fields of /results and /traces of point " << index
+              << (added.empty() ? "" : " that the file holds") << " are the stored bits\n";
   } else {
     const std::size_t shown = 6;
     std::string list = text::join(
         std::vector<std::string>(names.begin(), names.begin() + std::min(names.size(), shown)),
         ", ");
     if (names.size() > shown) list += " and " + std::to_string(names.size() - shown) + " more";
-    std::cout << "\nNOT EQUAL: " << unequal << " of " << rows.size() << " fields of point " << index
-              << " differ from the stored ones: " << list << "\n";
+    std::cout << "\nNOT EQUAL: " << unequal << " of " << rows.size() - added.size()
+              << " fields of point " << index << " differ from the stored ones: " << list << "\n";
   }
   std::cout << std::flush;
   int status_code = unequal == 0 ? kExitOk : kExitFailure;
@@ -1046,10 +1064,11 @@ void print_help() {
          "stored values bit for bit (NaN equals NaN only with the same bits). Prints a table\n"
          "(field, stored, recomputed, equal; numbers in the shortest text that reads back to the\n"
          "same double; an array field shows its first differing element; '!' and NO mark the\n"
-         "fields that differ) and a summary line. A failed point is recomputed as the run did and\n"
-         "compared too (status failed, every field at its fill value); a pending point has "
-         "nothing\n"
-         "to compare with (exit 2; symsweep resume computes it).\n"
+         "fields that differ) and a summary line. A field this build computes that the file does\n"
+         "not hold (added to symsweep since the file was written) is listed as new, not compared.\n"
+         "A failed point is recomputed as the run did and compared too (status failed, every\n"
+         "field at its fill value); a pending point has nothing to compare with (exit 2;\n"
+         "symsweep resume computes it).\n"
          "One process (no mpirun, or mpirun -np 1); it refuses to start on more ranks.\n\n"
       << description(scratch) << "\n"
       << "--trace-every K -o POINT.h5 writes the point alone (the file's config, every axis fixed\n"
