@@ -16,6 +16,10 @@
                 the Monte-Carlo over seeds (stability.exact_steps > 0)
     noether     FILE.h5 [--kind init|rate|scale] [-o OUT.png]   the Noether-flow sweeps' figure
                 and their predicted-against-measured table
+    sharpening  FILE.h5 [--x KEY] [-o OUT.png]    Tr H(SGD) / Tr H(GD) from the same start against
+                the anisotropy, the predicted ratio, the norm balance, and their table
+    warmup      FILE.h5 [-o OUT.png]    steps to equilibrate and divergence against the warm-up
+                length, with the eta^2/S prediction where it applies, and their table
     inspect     FILE.h5        provenance, axes, points per enum member, range of every field
     --version
 
@@ -144,6 +148,30 @@ def main(argv=None):
     no.add_argument("--kind", choices=("init", "rate", "scale"),
                     help="init-independence, rate, or scale invariance (default: from the file)")
     no.add_argument("-o", "--output")
+    sh = sub.add_parser("sharpening", help="SGD's Tr H over GD's from the same start, against "
+                        "the anisotropy (jobs/sweeps/sharpening.ini)",
+                        description="Pairs every optimizer.method = sgd point with the gd point "
+                        "at the same value of every other axis and draws Tr H(SGD) / Tr H(GD) "
+                        "(the model's window mean eq_hessian_trace where the file has it, else "
+                        "hessian_trace), lambda_max's ratio and the norm balance between the "
+                        "first and last layers against the anisotropy (--x, default the first "
+                        "swept of data.noise_decay, data.x_decay, data.x_cov, data.noise_cov), "
+                        "one series per value of the other axes; the predicted ratio "
+                        "(hessian_trace_eq_predicted / hessian_trace_gf_predicted) where the "
+                        "model stores it. Prints the predicted-against-measured table.")
+    sh.add_argument("file")
+    sh.add_argument("--x", help="the anisotropy axis on the horizontal")
+    sh.add_argument("-o", "--output")
+    wu = sub.add_parser("warmup", help="steps to equilibrate and divergence against the warm-up "
+                        "length (jobs/sweeps/warmup.ini)",
+                        description="Over an optimizer.warmup_steps axis (and seeds): the "
+                        "equilibrium gap's decay, eta_t lambda_max(t), the steps until eq_gap "
+                        "falls to 0.1 of its start (eq_gap_steps) and the fraction of seeds that "
+                        "diverged, with the step predicted from the eta^2 sigma_x^2 sigma_eps^2 "
+                        "/ S rate where it applies (linear2 with dx = dy = 1, online SGD, no "
+                        "weight decay). Prints the table.")
+    wu.add_argument("file")
+    wu.add_argument("-o", "--output")
     ins = sub.add_parser("inspect", help="a summary of a result file, like symsweep inspect",
                          description="Provenance, axes, the points per member of every enum field "
                          "and the range (over done points) of every real field.")
@@ -223,6 +251,17 @@ def main(argv=None):
             kind = args.kind or detect(ds)
             out = args.output or args.file.rsplit(".", 1)[0] + f"_{kind}.png"
             fig, lines = ANALYSES[kind](ds)
+            save(fig, out)
+            print("\n".join(lines))
+            print(f"wrote {out}")
+            return 0
+        if args.command in ("sharpening", "warmup"):
+            from .sharpening import plot_sharpening, plot_warmup
+
+            out = args.output or args.file.rsplit(".", 1)[0] + f"_{args.command}.png"
+            ds = open_sweep(args.file)
+            fig, lines = plot_sharpening(ds, args.x) if args.command == "sharpening" \
+                else plot_warmup(ds)
             save(fig, out)
             print("\n".join(lines))
             print(f"wrote {out}")

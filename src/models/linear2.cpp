@@ -591,6 +591,14 @@ void Linear2::initialize(NormalSource& normal, Vector& theta) const {
   const double sw = init_w_scale_ / std::sqrt(static_cast<double>(dx_));
   const Index nu = dy_ * h_;
   for (Index i = 0; i < theta.size(); ++i) theta[i] = (i < nu ? su : sw) * normal.normal();
+  d0_norm_ = conserved_matrix(theta).norm();
+  gap0_ = std::numeric_limits<double>::quiet_NaN();
+  if (sigma_x_.rows() == dx_) {  // prepare_diagnostics ran: eq_gap at theta_0
+    const Matrix aw = w(theta) * sigma_x_ * w(theta).transpose() / tr_x_;
+    const Matrix au = u(theta).transpose() * sigma_eps_ * u(theta) / tr_eps_;
+    const double gap = (aw - au).norm();
+    if (gap > 0 && std::isfinite(gap)) gap0_ = gap;
+  }
 }
 
 // ------------------------------------------------------------------------- noise equilibrium
@@ -623,6 +631,68 @@ Vector Linear2::predicted_spectrum(const Matrix& sigma_x, const Matrix& v, const
   return out;
 }
 
+namespace {
+/// Whether the symmetric PSD matrix a is positive definite to a relative 1e-10.
+bool positive_definite(const Matrix& a) {
+  const Vector e = Eigen::SelfAdjointEigenSolver<Matrix>(a, Eigen::EigenvaluesOnly).eigenvalues();
+  return e.size() > 0 && e.minCoeff() > 1e-10 * std::max(e.maxCoeff(), 0.0);
+}
+/// The number of singular values above a relative 1e-10 of the largest (sv descending).
+Index numerical_rank(const Vector& sv) {
+  Index r = 0;
+  while (r < sv.size() && sv[r] > 1e-10 * sv[0]) ++r;
+  return r;
+}
+/// theta = (vec U, vec W) from an r-column U and an r-row W, padded with zeros to width h.
+void pack(const Matrix& u, const Matrix& w, Index h, Vector& theta) {
+  const Index dy = u.rows(), dx = w.cols(), r = u.cols();
+  Matrix uh = Matrix::Zero(dy, h), wh = Matrix::Zero(h, dx);
+  uh.leftCols(r) = u;
+  wh.topRows(r) = w;
+  theta.resize(dy * h + h * dx);
+  theta.head(dy * h) = Eigen::Map<const Vector>(uh.data(), dy * h);
+  theta.tail(h * dx) = Eigen::Map<const Vector>(wh.data(), h * dx);
+}
+}  // namespace
+
+bool Linear2::noise_equilibrium_point(const Matrix& sigma_x, const Matrix& v,
+                                      const Matrix& sigma_eps, Index h, Vector& theta) {
+  const double tr_x = sigma_x.trace(), tr_eps = sigma_eps.trace();
+  if (!(tr_eps > 0) || !positive_definite(sigma_x)) return false;
+  const Matrix a = psd_sqrt(sigma_x);
+  const Eigen::JacobiSVD<Matrix> svd(psd_sqrt(sigma_eps) * v * a,
+                                     Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const Index r = numerical_rank(svd.singularValues());
+  if (r == 0 || r > h || (r < h && !positive_definite(sigma_eps))) return false;
+  const Vector s = svd.singularValues().head(r);
+  const Matrix q = svd.matrixV().leftCols(r);
+  const double k = std::sqrt(std::sqrt(tr_x / tr_eps));
+  // W = k S^{1/2} Q^T a^{-1}; U = k^{-1} V a Q S^{-1/2}.
+  const Matrix wa = k * s.cwiseSqrt().asDiagonal() * q.transpose();
+  const Matrix w = a.llt().solve(wa.transpose()).transpose();  // a symmetric: W = wa a^{-1}
+  const Matrix u = (v * a * q * s.cwiseSqrt().cwiseInverse().asDiagonal()) / k;
+  pack(u, w, h, theta);
+  return true;
+}
+
+bool Linear2::balanced_minimum_point(const Matrix& v, Index h, Vector& theta) {
+  const Eigen::JacobiSVD<Matrix> svd(v, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const Index r = numerical_rank(svd.singularValues());
+  if (r > h) return false;
+  const Vector root = svd.singularValues().head(r).cwiseSqrt();
+  pack(svd.matrixU().leftCols(r) * root.asDiagonal(),
+       root.asDiagonal() * svd.matrixV().leftCols(r).transpose(), h, theta);
+  return true;
+}
+
+double Linear2::moment_hessian_trace(const Matrix& sigma_x, Index dy, Index h,
+                                     const Vector& theta) {
+  const Index dx = sigma_x.rows();
+  const Eigen::Map<const Matrix> u(theta.data(), dy, h), w(theta.data() + dy * h, h, dx);
+  return static_cast<double>(dy) * (w * sigma_x * w.transpose()).trace() +
+         u.squaredNorm() * sigma_x.trace();
+}
+
 void Linear2::prepare_diagnostics(const Batch& full) {
   data_moments(full, sigma_x_, v_, sigma_eps_);
   tr_x_ = sigma_x_.trace();
@@ -638,18 +708,40 @@ void Linear2::prepare_diagnostics(const Batch& full) {
   w_sum_ = Vector::Zero(h_);
   u_sum_ = Vector::Zero(h_);
   gap_sum_ = 0;
+  trace_sum_ = u_norm_sum_ = w_norm_sum_ = 0;
   window_count_ = 0;
+  gap_step_ = -1;
 }
 
-void Linear2::equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u_side,
-                                  double& gap) {
-  SYMSWEEP_VERIFY(aw_.rows() == h_, "linear2: equilibrium_spectra before prepare_diagnostics");
+double Linear2::equilibrium_products(const Vector& theta) {
+  SYMSWEEP_VERIFY(aw_.rows() == h_, "linear2: equilibrium diagnostics before prepare_diagnostics");
   wsx_.noalias() = w(theta) * sigma_x_;
   aw_.noalias() = wsx_ * w(theta).transpose();
+  const double tr_wsw = aw_.trace();
   aw_ /= tr_x_;
   ueps_.noalias() = u(theta).transpose() * sigma_eps_;
   au_.noalias() = ueps_ * u(theta);
   au_ /= tr_eps_;  // Tr Sigma_eps = 0 (no label noise): NaN, there is no equilibrium
+  return tr_wsw;
+}
+
+double Linear2::window_hessian_trace(const Vector& theta, double tr_wsw) const {
+  double t = static_cast<double>(dy_) * tr_wsw + u(theta).squaredNorm() * tr_x_;
+  if (options_.layer_decay != 0.0) {
+    Index first = 0, size = 0;
+    layer(options_.decay_layer, first, size);
+    t += options_.layer_decay * static_cast<double>(size);
+  }
+  return t;
+}
+
+void Linear2::equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u_side,
+                                  double& gap) {
+  equilibrium_products(theta);
+  spectra_of_products(w_side, u_side, gap);
+}
+
+void Linear2::spectra_of_products(Vector& w_side, Vector& u_side, double& gap) {
   aw_eigen_->compute(aw_, Eigen::EigenvaluesOnly);
   au_eigen_->compute(au_, Eigen::EigenvaluesOnly);
   w_side = aw_eigen_->eigenvalues().reverse();
@@ -659,12 +751,19 @@ void Linear2::equilibrium_spectra(const Vector& theta, Vector& w_side, Vector& u
 }
 
 void Linear2::accumulate_window(const Vector& theta) {
+  const double tr_wsw = equilibrium_products(theta);
+  trace_sum_ += window_hessian_trace(theta, tr_wsw);
+  u_norm_sum_ += u(theta).squaredNorm();
+  w_norm_sum_ += w(theta).squaredNorm();
   double gap = 0;
-  equilibrium_spectra(theta, w_spec_, u_spec_, gap);
+  spectra_of_products(w_spec_, u_spec_, gap);
   w_sum_ += w_spec_;
   u_sum_ += u_spec_;
   gap_sum_ += gap;
   ++window_count_;
+  if (gap_step_ < 0 && gap <= kGapFraction * gap0_) {  // false while gap0_ is NaN
+    gap_step_ = options_.window_first_step + window_count_ - 1;
+  }
 }
 
 void Linear2::bind_fields(const Schema& schema) {
@@ -673,13 +772,21 @@ void Linear2::bind_fields(const Schema& schema) {
   f_gap_ = schema.id(Group::results, "eq_gap");
   f_pred_ = schema.id(Group::results, "eq_predicted");
   f_trace_gap_ = schema.find(Group::traces, "eq_gap");
+  f_eq_trace_ = schema.id(Group::results, "eq_hessian_trace");
+  f_eq_norms_ = schema.id(Group::results, "eq_layer_norm2");
+  f_trace_eq_pred_ = schema.id(Group::results, "hessian_trace_eq_predicted");
+  f_trace_gf_pred_ = schema.id(Group::results, "hessian_trace_gf_predicted");
+  f_norms_pred_ = schema.id(Group::results, "layer_norm2_predicted");
+  f_d0_ = schema.id(Group::results, "d0_norm");
+  f_gap_steps_ = schema.id(Group::results, "eq_gap_steps");
 }
 
 void Linear2::record_traces(const Vector& theta, Record& out, std::size_t slot) {
   if (f_trace_gap_ < 0 || !out.schema().present(f_trace_gap_)) return;
-  double gap = 0;
-  equilibrium_spectra(theta, w_spec_, u_spec_, gap);
-  out.set(f_trace_gap_, gap, slot);
+  // The gap alone (no eigensolves): the same operations, so the same bits, as eq_gap's.
+  equilibrium_products(theta);
+  aw_ -= au_;
+  out.set(f_trace_gap_, aw_.norm(), slot);
 }
 
 void Linear2::record_final(const Vector& theta, const Batch& /*full*/,
@@ -698,10 +805,45 @@ void Linear2::record_final(const Vector& theta, const Batch& /*full*/,
   out.set_reals(f_u_spec_, u_spec_.data(), n);
   out.set(f_gap_, gap);
   const bool symmetric = options_.layer_decay == 0.0 && options_.break_strength == 0.0;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
   const Vector predicted = options_.equilibrium_settings && symmetric
                                ? predicted_spectrum(sigma_x_, v_, sigma_eps_, h_)
-                               : Vector::Constant(h_, std::numeric_limits<double>::quiet_NaN());
+                               : Vector::Constant(h_, nan);
   out.set_reals(f_pred_, predicted.data(), n);
+
+  // Sharpness and layer norms: measured (window-averaged), and at the predicted end.
+  double norms[2] = {u(theta).squaredNorm(), w(theta).squaredNorm()};
+  if (window_count_ > 0) {
+    const double inv = 1.0 / static_cast<double>(window_count_);
+    out.set(f_eq_trace_, trace_sum_ * inv);
+    norms[0] = u_norm_sum_ * inv;
+    norms[1] = w_norm_sum_ * inv;
+  } else {
+    out.set(f_eq_trace_, window_hessian_trace(theta, equilibrium_products(theta)));
+  }
+  out.set_reals(f_eq_norms_, norms, 2);
+  out.set(f_d0_, d0_norm_);
+  out.set_integer(f_gap_steps_, gap_step_);
+  Vector end;
+  double trace_eq = nan, trace_gf = nan;
+  bool have_end = false;
+  if (symmetric && options_.equilibrium_settings &&
+      noise_equilibrium_point(sigma_x_, v_, sigma_eps_, h_, end)) {
+    trace_eq = moment_hessian_trace(sigma_x_, dy_, h_, end);
+    have_end = true;
+  }
+  if (symmetric && options_.flow_settings && balanced_minimum_point(v_, h_, end)) {
+    trace_gf = moment_hessian_trace(sigma_x_, dy_, h_, end);
+    have_end = true;
+  }
+  out.set(f_trace_eq_pred_, trace_eq);
+  out.set(f_trace_gf_pred_, trace_gf);
+  double predicted_norms[2] = {nan, nan};
+  if (have_end) {
+    predicted_norms[0] = end.head(dy_ * h_).squaredNorm();
+    predicted_norms[1] = end.tail(h_ * dx_).squaredNorm();
+  }
+  out.set_reals(f_norms_pred_, predicted_norms, 2);
 }
 
 namespace {
@@ -738,6 +880,60 @@ void declare_linear2_fields(const Grid& grid, Schema& schema) {
                         "size (the equilibrium does not depend on them, only the approach rate "
                         "does)",
                         "", {"hidden"}));
+  schema.add_dim({"model_layer",
+                  "a layer of the model, in its order in theta (linear2: 0 = U, 1 = W)",
+                  {0, 1}});
+  schema.add(real_field(R, "eq_hessian_trace", "Tr H (window mean)",
+                        "Tr H of the full objective, dy Tr(W Sigma_x W^T) + |U|_F^2 Tr Sigma_x "
+                        "from its moments (plus model.layer_decay times the decayed layer's size, "
+                        "as hessian_trace; weight decay excluded)" +
+                            averaged + "; NaN if diverged"));
+  schema.add(real_field(R, "eq_layer_norm2", "squared layer norms (window mean)",
+                        "|U|_F^2 (model_layer 0) and |W|_F^2 (1): the norm balance between the "
+                        "layers" +
+                            averaged + "; NaN if diverged",
+                        "", {"model_layer"}));
+  const std::string trace_formula =
+      "dy Tr(W Sigma_x W^T) + |U|_F^2 Tr Sigma_x (the moments of the full objective; exact "
+      "population moments online) at ";
+  schema.add(real_field(
+      R, "hessian_trace_eq_predicted", "predicted Tr H at the noise equilibrium",
+      trace_formula +
+          "the predicted noise equilibrium on the minimum manifold U W = V: W Sigma_x^{1/2} = "
+          "k S^{1/2} Q^T, U = k^{-1} V Sigma_x^{1/2} Q S^{-1/2} with Sigma_eps^{1/2} V "
+          "Sigma_x^{1/2} = P S Q^T and k^4 = Tr Sigma_x / Tr Sigma_eps (include/symsweep/models/"
+          "linear2.hpp), i.e. k^2 dy Tr S + k^{-2} Tr Sigma_x Tr(S^{-1/2} Q^T Sigma_x^{1/2} V^T V "
+          "Sigma_x^{1/2} Q S^{-1/2}): where online SGD ends. Assumes what eq_predicted does "
+          "(optimizer.method = sgd, data.mode = online, optimizer.weight_decay = 0, "
+          "model.layer_decay = 0, model.break_strength = 0; NaN otherwise) and that the point "
+          "exists: Sigma_x positive definite, Tr Sigma_eps > 0, rank S <= h, and rank S = h "
+          "unless Sigma_eps is positive definite (NaN otherwise); NaN if diverged"));
+  schema.add(real_field(
+      R, "hessian_trace_gf_predicted", "predicted Tr H at the balanced minimum",
+      trace_formula +
+          "the balanced minimum U = P_V S_V^{1/2}, W = S_V^{1/2} Q_V^T (V = P_V S_V Q_V^T; U^T U "
+          "= W W^T), where gradient flow from a balanced start (D_0 = U^T U - W W^T = 0) ends "
+          "(D is conserved; off by O(|D_0|_F) from a near-balanced start: see d0_norm). Assumes "
+          "no gradient noise (optimizer.method = gd, or a full batch of a finite set), "
+          "optimizer.weight_decay = 0, model.layer_decay = 0, model.break_strength = 0 and rank "
+          "V <= h (NaN otherwise); NaN if diverged"));
+  schema.add(real_field(R, "layer_norm2_predicted", "predicted squared layer norms",
+                        "|U|_F^2 (model_layer 0) and |W|_F^2 (1) at the point of "
+                        "hessian_trace_eq_predicted or hessian_trace_gf_predicted, whichever is "
+                        "not NaN (NaN when both are)",
+                        "", {"model_layer"}));
+  schema.add(real_field(R, "d0_norm", "|D_0|_F",
+                        "Frobenius norm of D = U^T U - W W^T at the start (the initial imbalance: "
+                        "0 for a balanced start); NaN if diverged"));
+  schema.add(integer_field(
+      R, "eq_gap_steps", "steps until eq_gap <= 0.1 of its start",
+      "the first step t of the final window (the updates t > optimizer.steps - "
+      "record.final_window; record.final_window >= optimizer.steps watches the whole run) at "
+      "which |W Sigma_x W^T / Tr Sigma_x - U^T Sigma_eps U / Tr Sigma_eps|_F (eq_gap "
+      "unaveraged, at theta_t, checked after every update) is <= 0.1 times its value at the "
+      "start theta_0; -1 when it never is in the window, without a final window, when the gap "
+      "at theta_0 is 0 or not finite, and if diverged (a field of the end of a run)",
+      "steps"));
   if (parse_diagnostics(grid.spec().text("record.diagnostics")).traced(Diagnostics::model)) {
     schema.add(real_field(Group::traces, "eq_gap", "equilibrium gap",
                           "eq_gap (unaveraged) at /traces/step", "", {"step"}));
@@ -797,7 +993,9 @@ ModelInfo linear2_info() {
   // and the SVD of the predicted spectrum: ~8 dx^2, 4 dy^2, 8 dx dy), the layer products and
   // their eigensolvers (wsx_, ueps_, aw_, au_: ~4 h dx, 4 h dy, 8 h^2), Hessian-vector
   // temporaries and the Hessian operator's own G and Sxx (dx dy + dx^2), the per-sample
-  // gradients' vectors (2 h + dy), and the batch scratch z_, r_ (twice: forward and backward).
+  // gradients' vectors (2 h + dy), and the batch scratch z_, r_ (twice: forward and backward);
+  // the predicted ends' temporaries at the end (Sigma_x^{1/2}, the SVD of M, U and W twice:
+  // ~4 dx^2, 4 dx dy, 4 h dx, 4 h dy).
   info.footprint = [](const ParamSet& p, Index max_batch) {
     const double dx = static_cast<double>(p.integer("model.dx"));
     const double h = static_cast<double>(p.integer("model.h"));
@@ -807,8 +1005,8 @@ ModelInfo linear2_info() {
         p.integer("model.dy") * p.integer("model.h") + p.integer("model.h") * p.integer("model.dx");
     f.input_dim = p.integer("model.dx");
     f.output_dim = p.integer("model.dy");
-    f.bytes = 8.0 * (9 * dx * dx + 4 * dy * dy + 9 * dx * dy + 4 * h * dx + 4 * h * dy + 8 * h * h +
-                     2 * h + dy + 2.0 * static_cast<double>(max_batch) * (h + dy) +
+    f.bytes = 8.0 * (13 * dx * dx + 4 * dy * dy + 13 * dx * dy + 8 * h * dx + 8 * h * dy +
+                     8 * h * h + 2 * h + dy + 2.0 * static_cast<double>(max_batch) * (h + dy) +
                      static_cast<double>(max_batch) * (2 * h + 1) + h * (dx + dy));
     return f;
   };
@@ -819,6 +1017,10 @@ ModelInfo linear2_info() {
     o.break_strength = p.number("model.break_strength");
     const models_detail::PredictionSettings settings = models_detail::prediction_settings(p);
     o.equilibrium_settings = settings.noisy && settings.online && settings.weight_decay == 0.0;
+    o.flow_settings = !settings.noisy && settings.weight_decay == 0.0;
+    o.window_first_step =
+        std::max<std::int64_t>(p.integer("optimizer.steps") - p.integer("record.final_window"), 0) +
+        1;
     return std::make_unique<Linear2>(p.integer("model.dx"), p.integer("model.h"),
                                      p.integer("model.dy"), p.number("model.init_u_scale"),
                                      p.number("model.init_w_scale"), o);

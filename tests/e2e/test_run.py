@@ -293,8 +293,8 @@ def test_inspect_summarises_a_file(tmp_path, tiny_config):
     assert re.search(r"final_loss: \d+ finite, min \S+, median \S+, max \S+", r.out)
     assert re.search(r"numerics version \d+\n", r.out)
     assert ("trailing dimensions: coord (8: 0 .. 7), flow_eig (2: 0 .. 1), generator (3: 0 .. 2), "
-            "hidden (2: 0 .. 1), k (2: 0 .. 1), layer (2: 0 .. 1), orbit_point (16: 0 .. 15), "
-            "step (4: 0 .. 60), symmetry (1: 0 .. 0)") in r.out
+            "hidden (2: 0 .. 1), k (2: 0 .. 1), layer (2: 0 .. 1), model_layer (2: 0 .. 1), "
+            "orbit_point (16: 0 .. 15), step (4: 0 .. 60), symmetry (1: 0 .. 0)") in r.out
     assert ("traces: C, dist_to_min, eq_gap, grad_noise, hessian_trace, loss, noether_flow, "
             "noether_flow_spectrum, noether_flow_trace, sharpness, theta_norm") in r.out
     assert "seed swept" in r.out

@@ -344,5 +344,198 @@ TEST(Linear2Kernels, EveryGradientFormMatchesTheResidualMoment) {
   }
 }
 
+// ------------------------------------------------------------------ sharpness at the two ends
+/// A random problem: Sigma_x and Sigma_eps positive definite (Sigma_eps = sigma I when
+/// isotropic), V of rank r, and a reference set whose second moments are exactly these.
+struct Problem {
+  Matrix sigma_x, v, sigma_eps;
+  SampleSet ref;
+};
+
+Matrix random_matrix(Stream& s, Index rows, Index cols) {
+  Matrix m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = s.normal();
+  return m;
+}
+
+Problem random_problem(Stream& s, Index dx, Index dy, Index r, bool isotropic_noise) {
+  Problem p;
+  const Matrix ax = random_matrix(s, dx, dx), ae = random_matrix(s, dy, dy);
+  p.sigma_x = ax * ax.transpose() / static_cast<double>(dx) + 0.2 * Matrix::Identity(dx, dx);
+  p.sigma_eps =
+      isotropic_noise
+          ? Matrix(0.7 * Matrix::Identity(dy, dy))
+          : Matrix(ae * ae.transpose() / static_cast<double>(dy) + 0.05 * Matrix::Identity(dy, dy));
+  p.v = random_matrix(s, dy, r) * random_matrix(s, r, dx) / std::sqrt(static_cast<double>(r));
+  // Rows sqrt(m) Lx^T (labels V x) and sqrt(m) Le^T (inputs 0): E x x^T = Sigma_x,
+  // E y x^T = V Sigma_x, E y y^T = V Sigma_x V^T + Sigma_eps.
+  const Index m = dx + dy;
+  const Matrix lx = p.sigma_x.llt().matrixL(), le = p.sigma_eps.llt().matrixL();
+  p.ref = SampleSet{RowMatrix::Zero(m, dx), RowMatrix::Zero(m, dy)};
+  p.ref.x.topRows(dx) = std::sqrt(static_cast<double>(m)) * lx.transpose();
+  p.ref.y.topRows(dx) = p.ref.x.topRows(dx) * p.v.transpose();
+  p.ref.y.bottomRows(dy) = std::sqrt(static_cast<double>(m)) * le.transpose();
+  return p;
+}
+
+/// Tr of the model's dense Hessian of the full objective at theta (an independent computation:
+/// Hessian-vector products column by column, not the closed form).
+double dense_trace(Linear2& model, const Vector& theta, const Batch& full) {
+  Matrix hess;
+  model.hessian(theta, full, hess);
+  return hess.trace();
+}
+
+// The predicted noise equilibrium is a minimum (U W = V) in noise balance (W Sx W^T / Tr Sx =
+// U^T Se U / Tr Se), its spectrum is eq_predicted's, its Tr H (the field's closed form) is the
+// dense Hessian's trace there and the header's k^2 dy Tr S + k^-2 Tr Sx Tr(...), and with
+// isotropic label noise no point of its symmetry orbit has a smaller Tr H.
+TEST(Linear2Sharpness, NoiseEquilibriumPointIsABalancedMinimumWithTheDenseHessiansTrace) {
+  Stream s(31, 0, Purpose::data);
+  int isotropic_minimal = 0, anisotropic_lower = 0;
+  for (int trial = 0; trial < 24; ++trial) {
+    const Index dx = 1 + static_cast<Index>(s.below(4)), dy = 1 + static_cast<Index>(s.below(4));
+    const Index r = 1 + static_cast<Index>(s.below(static_cast<std::uint64_t>(std::min(dx, dy))));
+    const Index h = r + static_cast<Index>(s.below(2));  // rank V, or one more
+    const bool isotropic = trial % 2 == 0;
+    const Problem p = random_problem(s, dx, dy, r, isotropic);
+    Vector theta;
+    ASSERT_TRUE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, p.sigma_eps, h, theta));
+    Linear2 model(dx, h, dy, 1, 1);
+    ASSERT_EQ(theta.size(), model.dim());
+    const Matrix u = model.u(theta), w = model.w(theta);
+    const double scale = p.v.norm() + 1;
+    EXPECT_LT((u * w - p.v).norm(), 1e-10 * scale) << trial;
+    const Matrix lhs = w * p.sigma_x * w.transpose() / p.sigma_x.trace();
+    const Matrix rhs = u.transpose() * p.sigma_eps * u / p.sigma_eps.trace();
+    EXPECT_LT((lhs - rhs).norm(), 1e-10 * (lhs.norm() + 1)) << trial;
+    const Vector spectrum =
+        Eigen::SelfAdjointEigenSolver<Matrix>(lhs).eigenvalues().reverse();  // descending
+    const Vector predicted = Linear2::predicted_spectrum(p.sigma_x, p.v, p.sigma_eps, h);
+    EXPECT_LT((spectrum - predicted).norm(), 1e-10 * (predicted.norm() + 1)) << trial;
+    // Tr H: the closed form against the dense Hessian of the reference set at theta.
+    const double closed = Linear2::moment_hessian_trace(p.sigma_x, dy, h, theta);
+    EXPECT_NEAR(closed, dense_trace(model, theta, p.ref.batch()), 1e-10 * closed) << trial;
+    // The header's formula, from the SVD of M = Se^{1/2} V Sx^{1/2} computed here.
+    Eigen::SelfAdjointEigenSolver<Matrix> ex(p.sigma_x), ee(p.sigma_eps);
+    const Matrix a = ex.operatorSqrt(), b = ee.operatorSqrt();
+    Eigen::JacobiSVD<Matrix> svd(b * p.v * a, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    const Vector sv = svd.singularValues().head(r);
+    const Matrix q = svd.matrixV().leftCols(r);
+    const double k2 = std::sqrt(p.sigma_x.trace() / p.sigma_eps.trace());
+    const Matrix inner = sv.cwiseSqrt().cwiseInverse().asDiagonal() * q.transpose() * a *
+                         p.v.transpose() * p.v * a * q * sv.cwiseSqrt().cwiseInverse().asDiagonal();
+    const double formula =
+        k2 * static_cast<double>(dy) * sv.sum() + p.sigma_x.trace() * inner.trace() / k2;
+    EXPECT_NEAR(closed, formula, 1e-10 * closed) << trial;
+    // Along the orbit (U G^{-1}, G W), G = e^{t Z} for random Z: with isotropic noise every
+    // such point is at least as sharp; with anisotropic noise some direction is flatter (the
+    // first-order change of Tr H along symmetric Z is nonzero unless the balance is Tr H's).
+    bool lower = false;
+    for (int dir = 0; dir < 12; ++dir) {
+      const Matrix z = random_matrix(s, h, h);
+      for (const double t : {-0.05, 0.05}) {
+        const Matrix g = (t * z).exp();
+        Vector moved(theta.size());
+        Eigen::Map<Matrix>(moved.data(), dy, h) = u * g.inverse();
+        Eigen::Map<Matrix>(moved.data() + dy * h, h, dx) = g * w;
+        const double other = Linear2::moment_hessian_trace(p.sigma_x, dy, h, moved);
+        if (isotropic) {
+          EXPECT_GE(other, closed * (1 - 1e-12)) << trial;
+        }
+        lower = lower || other < closed * (1 - 1e-6);
+      }
+    }
+    if (isotropic) ++isotropic_minimal;
+    if (!isotropic && lower) ++anisotropic_lower;
+  }
+  EXPECT_EQ(isotropic_minimal, 12);
+  // (A random anisotropic case may sit close to Tr H's balance: dy = 1 makes Sigma_eps a scalar,
+  // and a Rayleigh quotient of V's columns near Tr Sigma_eps / dy does too.)
+  EXPECT_GE(anisotropic_lower, 6);
+}
+
+// The signs of the sweep's figure (jobs/sweeps/sharpening.ini): V = I, both ends on one orbit
+// (GL(h), h = rank V). Anisotropic label noise alone makes the noise equilibrium sharper than
+// the balanced minimum, anisotropic data alone flatter, the same anisotropy in both neither.
+TEST(Linear2Sharpness, NoiseAnisotropySharpensAndDataAnisotropyFlattens) {
+  const Matrix v = Matrix::Identity(2, 2);
+  const auto diag = [](double a, double b) { return Matrix(Eigen::Vector2d(a, b).asDiagonal()); };
+  const auto ratio = [&](const Matrix& sx, const Matrix& se) {
+    Vector eq, balanced;
+    EXPECT_TRUE(Linear2::noise_equilibrium_point(sx, v, se, 2, eq));
+    EXPECT_TRUE(Linear2::balanced_minimum_point(v, 2, balanced));
+    return Linear2::moment_hessian_trace(sx, 2, 2, eq) /
+           Linear2::moment_hessian_trace(sx, 2, 2, balanced);
+  };
+  EXPECT_NEAR(ratio(diag(1, 1), diag(1, 1)), 1.0, 1e-12);
+  EXPECT_NEAR(ratio(diag(1, 0.1), diag(1, 0.1)), 1.0, 1e-12);
+  double last = 1.0;
+  for (const double decay : {0.3, 0.1, 0.03, 0.01}) {
+    const double sharper = ratio(diag(1, 1), diag(1, decay));
+    const double flatter = ratio(diag(1, decay), diag(1, 1));
+    EXPECT_GT(sharper, last) << decay;  // sharper the more anisotropic the noise
+    EXPECT_LT(flatter, 1.0) << decay;
+    last = sharper;
+  }
+}
+
+// The balanced minimum is a minimum with U^T U = W W^T, and gradient descent at a small step from
+// a small (near-balanced) start ends there: its dense Hessian's trace is the prediction's, to the
+// start's imbalance.
+TEST(Linear2Sharpness, GradientDescentFromASmallStartEndsAtTheBalancedMinimum) {
+  Stream s(32, 0, Purpose::data);
+  for (int trial = 0; trial < 6; ++trial) {
+    const Index dx = 2 + static_cast<Index>(s.below(2)), dy = 2 + static_cast<Index>(s.below(2));
+    const Index r = 2, h = 2 + static_cast<Index>(s.below(2));
+    const Problem p = random_problem(s, dx, dy, r, trial % 2 == 0);
+    Vector balanced;
+    ASSERT_TRUE(Linear2::balanced_minimum_point(p.v, h, balanced));
+    Linear2 model(dx, h, dy, 1e-3, 1e-3);
+    const Matrix u = model.u(balanced), w = model.w(balanced);
+    EXPECT_LT((u * w - p.v).norm(), 1e-10 * p.v.norm());
+    EXPECT_LT((u.transpose() * u - w * w.transpose()).norm(), 1e-10 * p.v.norm());
+    const double predicted = Linear2::moment_hessian_trace(p.sigma_x, dy, h, balanced);
+    EXPECT_NEAR(predicted, dense_trace(model, balanced, p.ref.batch()), 1e-10 * predicted);
+
+    Stream init(32, static_cast<std::uint64_t>(trial), Purpose::init);
+    Vector theta;
+    model.initialize(init, theta);
+    const Batch full = p.ref.batch();
+    model.reserve(full.size());
+    Vector grad(model.dim());
+    const double eta = 0.2 / dense_trace(model, balanced, full);  // well below 2 / lambda_max
+    int steps = 0;
+    for (; steps < 400000; ++steps) {
+      model.loss_grad(theta, full, grad);
+      if (grad.norm() < 1e-11) break;
+      theta -= eta * grad;
+    }
+    ASSERT_LT(steps, 400000) << trial;
+    const double measured = dense_trace(model, theta, full);
+    EXPECT_NEAR(measured, predicted, 1e-3 * predicted) << trial << " after " << steps;
+  }
+}
+
+// Where the points do not exist the functions say so: rank V > h (no minimum U W = V), and
+// rank M < h with singular label noise (U's weight on the empty directions is not fixed).
+TEST(Linear2Sharpness, PointsThatDoNotExistAreRefused) {
+  Stream s(33, 0, Purpose::data);
+  Problem p = random_problem(s, 3, 3, 3, false);
+  Vector theta;
+  EXPECT_FALSE(Linear2::balanced_minimum_point(p.v, 2, theta));
+  EXPECT_FALSE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, p.sigma_eps, 2, theta));
+  EXPECT_TRUE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, p.sigma_eps, 3, theta));
+  p = random_problem(s, 3, 3, 2, false);
+  Matrix singular = p.sigma_eps;
+  const Vector e0 = Eigen::SelfAdjointEigenSolver<Matrix>(singular).eigenvectors().col(0);
+  singular -= Eigen::SelfAdjointEigenSolver<Matrix>(singular).eigenvalues()[0] * e0 *
+              e0.transpose();  // rank 2, still rank M = 2 generically
+  EXPECT_TRUE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, singular, 2, theta));
+  EXPECT_FALSE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, singular, 3, theta));
+  EXPECT_TRUE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, p.sigma_eps, 3, theta));
+  EXPECT_FALSE(Linear2::noise_equilibrium_point(p.sigma_x, p.v, Matrix::Zero(3, 3), 2, theta));
+}
+
 }  // namespace
 }  // namespace symsweep

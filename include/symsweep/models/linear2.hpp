@@ -39,11 +39,47 @@
 // step size: the equilibrium's location does not depend on eta or S (README, The science §2), only
 // the rate of approach (eta^2 / S per step) does.
 //
+// Sharpness at the two ends (the symmetry paper's Fig. 3). Everywhere, not only at a minimum,
+//     Tr H = dy Tr(W Sxx W^T) + |U|_F^2 Tr Sxx                (Sxx = X^T X / S of the batch)
+// (the diagonal blocks of H; G enters only the off-diagonal ones). With a = Sigma_x^{1/2},
+// b = Sigma_eps^{1/2}, M = b V a = P S Q^T (thin SVD, r = rank M) and k^4 = Tr Sigma_x / Tr
+// Sigma_eps, the noise equilibrium on the minimum manifold (U W = V) is, up to a rotation R in
+// O(h) that moves neither Tr H nor the layer norms,
+//     W a = k R S^{1/2} Q^T,   b U = k^{-1} P S^{1/2} R^T,   U = k^{-1} V a Q S^{-1/2} R^T:
+// W a and U~ = b U satisfy (W a)(W a)^T / Tr Sigma_x = U~^T U~ / Tr Sigma_eps and U~ (W a) = M,
+// i.e. (k U~, (W a) / k) is the balanced factorisation of M. Hence
+//     Tr(W Sigma_x W^T) = k^2 Tr S,   |U|_F^2 = k^{-2} Tr(S^{-1/2} Q^T a V^T V a Q S^{-1/2}).
+// It exists when Sigma_x is positive definite (W is W a a^{-1}; directions x never takes keep
+// their start), Tr Sigma_eps > 0, and either r = h or Sigma_eps is positive definite (then the
+// equilibrium puts no weight of U on the h - r directions W a leaves empty). With isotropic
+// label noise it is the least-Tr H point of the orbit; with anisotropic data or noise it is not,
+// which is how SGD ends sharper or flatter than GD (noise_equilibrium_point).
+// Gradient flow conserves D = U^T U - W W^T; from a balanced start (D = 0) it ends at the
+// balanced minimum U = P_V S_V^{1/2} R^T, W = R S_V^{1/2} Q_V^T (V = P_V S_V Q_V^T, rank V <= h;
+// zero columns of U and rows of W past rank V), unique up to R (balanced_minimum_point). For
+// h >= 2 a start with D_0 != 0 does not determine the end by D_0 alone (the minima with a given D
+// form a family of dimension h(h - 1)/2 along which Tr H varies); the prediction assumes D_0 = 0
+// and is off by O(|D_0|_F) from a near-balanced start: the model stores |D_0|_F (d0_norm) so
+// that the assumption can be checked. GD at step eta moves D by eta^2 grad L^T A grad L per step
+// as well (zero at a stationary point).
+//
+// Warm-up diagnostic: after every update of the final window (accumulate_window, so at no cost
+// beyond eq_gap's own there), the first step t at which eq_gap(theta_t) <= kGapFraction
+// eq_gap(theta_0) (eq_gap_steps; a window of optimizer.steps watches the whole run). It is not
+// taken on the trace schedule: a point's /results never depend on record.every. For dx = dy = 1
+// (any h) the gap is |D|_F and one step moves D by exactly D <- (1 - eta_k^2 G_k^2) D, with
+// E G_k^2 = sigma_x^2 sigma_eps^2 / S at the minimum: the noise alone brings the gap to that
+// fraction once sum_k eta_k^2 sigma_x^2 sigma_eps^2 / S reaches ln(1 / kGapFraction) (the
+// drift's part of G_k^2 only adds to it).
+//
 // theta = (vec U, vec W), both column-major.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
+#include <vector>
 
 #include "symsweep/eigen_solvers.hpp"
 #include "symsweep/model.hpp"
@@ -63,6 +99,13 @@ class Linear2 final : public Model {
     /// The optimizer settings of the equilibrium prediction hold (online SGD without weight
     /// decay: see above); false makes eq_predicted NaN. The registry sets it from the keys.
     bool equilibrium_settings = true;
+    /// No gradient noise and no weight decay (optimizer.method = gd, or a full batch of a finite
+    /// set, with optimizer.weight_decay = 0): gradient flow's conserved D holds up to O(eta^2),
+    /// and hessian_trace_gf_predicted applies. The registry sets it from the keys.
+    bool flow_settings = false;
+    /// The step t of theta_t at the final window's first accumulate_window call:
+    /// max(optimizer.steps - record.final_window, 0) + 1 (eq_gap_steps counts from it).
+    std::int64_t window_first_step = 1;
     /// loss and loss_grad through forward_small/gradient_small where small_products() holds;
     /// false: Eigen's products of the G form there (the tests compare the two).
     bool small_kernels = true;
@@ -70,6 +113,8 @@ class Linear2 final : public Model {
     /// false: Eigen's products there (the tests compare the two).
     bool medium_kernels = true;
   };
+  /// eq_gap_steps: the fraction of eq_gap at step 0 that the gap must reach.
+  static constexpr double kGapFraction = 0.1;
   /// The widest dimension (dx, h, dy) and the largest batch of medium_products().
   static constexpr Index kMediumWidth = 32, kMediumBatch = 64;
 
@@ -103,6 +148,8 @@ class Linear2 final : public Model {
   /// D = U^T U - W W^T (h x h).
   Matrix conserved_matrix(const Vector& theta) const;
 
+  /// Draws theta and remembers |D_0|_F of the start (d0_norm) and, after prepare_diagnostics,
+  /// its eq_gap (eq_gap_steps' reference). Allocates.
   void initialize(NormalSource& normal, Vector& theta) const override;
 
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
@@ -138,6 +185,17 @@ class Linear2 final : public Model {
   /// The predicted equilibrium spectrum, h values, descending (zeros past min(dx, dy)).
   static Vector predicted_spectrum(const Matrix& sigma_x, const Matrix& v, const Matrix& sigma_eps,
                                    Index h);
+  /// The predicted noise equilibrium on the minimum manifold (see above, R = I) as theta = (vec
+  /// U, vec W), from the data moments; false (theta untouched) where it does not exist: Sigma_x
+  /// not positive definite, Tr Sigma_eps = 0, rank M > h, or rank M < h with Sigma_eps not
+  /// positive definite (ranks and definiteness to a relative 1e-10).
+  static bool noise_equilibrium_point(const Matrix& sigma_x, const Matrix& v,
+                                      const Matrix& sigma_eps, Index h, Vector& theta);
+  /// The balanced minimum (U^T U = W W^T, U W = V; R = I) as theta; false where rank V > h.
+  static bool balanced_minimum_point(const Matrix& v, Index h, Vector& theta);
+  /// Tr H of the objective with input second moment sigma_x at theta = (vec U, vec W) of an h x
+  /// dx W: dy Tr(W Sigma_x W^T) + |U|_F^2 Tr Sigma_x (no penalty).
+  static double moment_hessian_trace(const Matrix& sigma_x, Index dy, Index h, const Vector& theta);
   /// Spectra (descending) of W Sigma_x W^T / Tr Sigma_x and U^T Sigma_eps U / Tr Sigma_eps at
   /// theta, and the Frobenius norm of the difference of the two matrices. Needs
   /// prepare_diagnostics. Allocation-free.
@@ -209,6 +267,14 @@ class Linear2 final : public Model {
   /// off-diagonal entries are exact zeros. Allocation-free.
   void hvp(const Vector& theta, const Matrix& g, const Matrix& sxx, bool sxx_diagonal,
            const Vector& v, Vector& out);
+  /// aw_ = W Sigma_x W^T / Tr Sigma_x and au_ = U^T Sigma_eps U / Tr Sigma_eps at theta;
+  /// returns Tr(W Sigma_x W^T). Allocation-free once prepare_diagnostics ran.
+  double equilibrium_products(const Vector& theta);
+  /// equilibrium_spectra's spectra and gap from aw_ and au_ (which it leaves changed).
+  void spectra_of_products(Vector& w_side, Vector& u_side, double& gap);
+  /// Tr H from the moments of prepare_diagnostics, Tr(W Sigma_x W^T) given, penalties included
+  /// (the closed form of hessian_trace). Allocation-free.
+  double window_hessian_trace(const Vector& theta, double tr_wsw) const;
   /// Generator k's pair (i, j) of M = E_ij + E_ji (i = j: E_ii).
   void generator_pair(Index k, Index& i, Index& j) const;
   /// The penalties' loss (0 at the defaults) and their gradient, added to grad.
@@ -229,8 +295,16 @@ class Linear2 final : public Model {
   std::optional<Eigen::SelfAdjointEigenSolver<Matrix>> aw_eigen_, au_eigen_;
   Vector w_spec_, u_spec_, w_sum_, u_sum_;
   double gap_sum_ = 0;
+  // Sharpness and layer norms over the final window, the start's |D_0|_F, and the warm-up
+  // diagnostic's state (the gap at step 0; whether eq_gap_steps was set).
+  double trace_sum_ = 0, u_norm_sum_ = 0, w_norm_sum_ = 0;
+  mutable double d0_norm_ = std::numeric_limits<double>::quiet_NaN();
+  mutable double gap0_ = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t gap_step_ = -1;
   std::int64_t window_count_ = 0;
   FieldId f_w_spec_ = -1, f_u_spec_ = -1, f_gap_ = -1, f_pred_ = -1, f_trace_gap_ = -1;
+  FieldId f_eq_trace_ = -1, f_eq_norms_ = -1, f_trace_eq_pred_ = -1, f_trace_gf_pred_ = -1,
+          f_norms_pred_ = -1, f_d0_ = -1, f_gap_steps_ = -1;
   // Scratch, sized by reserve(); row s belongs to sample s.
   RowMatrix z_;   // S x h: X W^T
   RowMatrix r_;   // S x dy: residuals
