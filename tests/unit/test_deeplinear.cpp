@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../common/model_checks.hpp"
+#include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
@@ -119,6 +120,43 @@ TEST(DeepLinear, ConservedSpectrumIsEveryDlsEigenvaluesAndTheGeneratorsReadDl) {
     }
     EXPECT_EQ(k, model.generator_count());
   }
+}
+
+// What runs inside the SGD loop (the step, the conserved spectrum, the model's trace and window
+// diagnostics) and the noise measurement's per-sample gradients and flow matrices allocate nothing
+// once sized, at depth 4 with non-uniform widths.
+TEST(DeepLinear, WhatRunsInTheLoopAllocatesNothing) {
+  SYMSWEEP_SKIP_UNLESS_COUNTING_WORKS();
+  DeepLinear model = make({3, 4, 2, 5, 2});
+  const SampleSet set = samples(3, 2, 4, 8), full = samples(3, 2, 5, 16);
+  model.reserve(full.size());
+  model.prepare_diagnostics(full.batch());
+  Stream s(4, 1, Purpose::data);
+  const Vector theta = random_vector(s, model.dim(), 1.0), v = random_vector(s, model.dim(), 1.0);
+  Vector grad(model.dim()), c(model.conserved_size()), gaps, scratch(model.dim());
+  RowMatrix per(set.size(), model.dim());
+  std::vector<Matrix> flows;
+  for (Index b = 0; b + 1 < model.depth(); ++b) {
+    flows.push_back(Matrix::Zero(model.widths()[static_cast<std::size_t>(b + 1)],
+                                 model.widths()[static_cast<std::size_t>(b + 1)]));
+  }
+  const auto work = [&] {
+    model.loss_grad(theta, set.batch(), grad);
+    model.loss(theta, set.batch());
+    model.conserved(theta, c);
+    model.balance_gaps(theta, gaps);
+    model.accumulate_window(theta);
+    model.hessian_trace(theta, full.batch());
+    model.sample_gradients(theta, set.batch(), per, scratch);
+    for (Index b = 0; b + 1 < model.depth(); ++b) {
+      model.accumulate_flow_matrix(b, v, flows[static_cast<std::size_t>(b)], scratch);
+    }
+    for (Index k = 0; k < model.generator_count(); ++k) model.generator_quadratic(k, v, scratch);
+  };
+  work();  // sizes what is sized on first use
+  testing::start_counting_allocations();
+  work();
+  EXPECT_EQ(testing::stop_counting_allocations(), 0);
 }
 
 // Depth 2 is linear2 with W_1 = W, W_2 = U: the same loss, gradient, H v, Tr H and conserved
