@@ -7,6 +7,7 @@
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
+#include "symsweep/models/deeplinear.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/poly.hpp"
@@ -149,7 +150,7 @@ std::vector<ModelInfo>& registry() {
   // Built-in models are listed explicitly: self-registration through static initialisers is
   // dropped by the linker when the library is static.
   static std::vector<ModelInfo> models = {linear2_info(), poly_info(), diaglinear_info(),
-                                          scaleinv_info()};
+                                          scaleinv_info(), deeplinear_info()};
   return models;
 }
 }  // namespace

@@ -12,6 +12,7 @@
 #include "symsweep/grid.hpp"
 #include "symsweep/model.hpp"
 #include "symsweep/rng.hpp"
+#include "symsweep/schedule.hpp"
 #include "symsweep/simulate.hpp"
 
 namespace symsweep {
@@ -156,6 +157,8 @@ TEST(ModelShape, EveryBuiltInModelReportsItsDeclaredShape) {
       {"linear2", {"model.dx=3", "model.h=5", "model.dy=2"}},
       {"diaglinear", {"model.dx=7"}},
       {"scaleinv", {"model.dx=6"}},
+      {"deeplinear", {}},
+      {"deeplinear", {"model.depth=4", "model.widths=4, 2, 3", "model.dx=3", "model.dy=1"}},
       {"poly", {"data.n=1", "optimizer.batch=1"}},
   };
   for (const auto& [name, overrides] : cases) {

@@ -393,6 +393,27 @@ every = 20
 final_window = 30
 noise_batch = 32
 )"},
+    {"deeplinear_online", R"(
+[model]
+name = deeplinear
+depth = 3
+widths = 3, 2
+dx = 2
+dy = 2
+init_first_scale = 1.5
+[data]
+mode = online
+noise_var = 0.3
+[optimizer]
+eta = 0.03
+batch = 2
+steps = 60
+tol = 0
+[record]
+every = 20
+final_window = 20
+noise_batch = 32
+)"},
     {"poly_finite", R"(
 [model]
 name = poly

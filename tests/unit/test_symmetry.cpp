@@ -1,7 +1,7 @@
-// The models with a continuous symmetry (linear2, diaglinear, scaleinv) through the symmetry
-// interface of model.hpp: derivatives against finite differences, the symmetry itself, the exact
-// discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step (README, The science §2), and the
-// quantitative closed forms: linear2's equilibrium spectrum with a non-diagonal teacher, the
+// The models with a continuous symmetry (linear2, diaglinear, scaleinv, deeplinear) through the
+// symmetry interface of model.hpp: derivatives against finite differences, the symmetry itself, the
+// exact discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step (README, The science §2), and
+// the quantitative closed forms: linear2's equilibrium spectrum with a non-diagonal teacher, the
 // scale-invariant model's |theta|^4 slope and fixed point, and init-independence of the
 // equilibrium under SGD (not under GD).
 #include <gtest/gtest.h>
@@ -20,6 +20,7 @@
 #include "../common/model_checks.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/eigen_solvers.hpp"
+#include "symsweep/models/deeplinear.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
 #include "symsweep/models/scaleinv.hpp"
@@ -57,6 +58,28 @@ std::vector<Case> cases() {
        false},
       {"scaleinv", [si] { return std::make_unique<ScaleInv>(4, si); }, true},
       {"scaleinv_broken", [si_break] { return std::make_unique<ScaleInv>(4, si_break); }, false},
+      // Deep linear nets: uniform hidden widths, non-uniform ones, depth 4; imbalanced scales.
+      {"deeplinear_depth3",
+       [] {
+         return std::make_unique<DeepLinear>(std::vector<Index>{3, 2, 2, 2},
+                                             std::vector<double>{1.5, 1.0, 0.6},
+                                             DeepLinear::Options{});
+       },
+       true},
+      {"deeplinear_widths",
+       [] {
+         return std::make_unique<DeepLinear>(std::vector<Index>{3, 4, 2, 2},
+                                             std::vector<double>{1.0, 0.8, 1.2},
+                                             DeepLinear::Options{});
+       },
+       true},
+      {"deeplinear_depth4",
+       [] {
+         return std::make_unique<DeepLinear>(std::vector<Index>{2, 3, 2, 3, 2},
+                                             std::vector<double>{0.7, 1.0, 1.0, 1.4},
+                                             DeepLinear::Options{});
+       },
+       true},
   };
 }
 
