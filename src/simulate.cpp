@@ -532,6 +532,7 @@ struct PointRun::State {
     Stream init_stream(seed, key, Purpose::init);
     model->initialize(init_stream, theta);
     theta0 = theta;
+    model->start(theta0);
     cancellation_point();
     x_star_before = reference_before_run();
     model->hessian_trace(theta, full.batch());  // sizes any scratch it has before the loop

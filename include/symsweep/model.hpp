@@ -184,6 +184,10 @@ class Model {
   /// moment-matched reference set online): the model may keep what its diagnostics need (e.g.
   /// the data moments). May allocate.
   virtual void prepare_diagnostics(const Batch& /*full*/) {}
+  /// Called once with the initial parameters, after prepare_diagnostics and initialize, before
+  /// the first update: the model may keep what its diagnostics need of the start (e.g. a gap at
+  /// theta_0 that later ones are measured against). May allocate.
+  virtual void start(const Vector& /*theta0*/) {}
   /// Called with theta after each update of the run's final window (record.final_window steps
   /// before optimizer.steps). Runs inside the SGD loop: must not allocate.
   virtual void accumulate_window(const Vector& /*theta*/) {}

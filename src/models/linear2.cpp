@@ -591,6 +591,9 @@ void Linear2::initialize(NormalSource& normal, Vector& theta) const {
   const double sw = init_w_scale_ / std::sqrt(static_cast<double>(dx_));
   const Index nu = dy_ * h_;
   for (Index i = 0; i < theta.size(); ++i) theta[i] = (i < nu ? su : sw) * normal.normal();
+}
+
+void Linear2::start(const Vector& theta) {
   d0_norm_ = conserved_matrix(theta).norm();
   gap0_ = std::numeric_limits<double>::quiet_NaN();
   if (sigma_x_.rows() == dx_) {  // prepare_diagnostics ran: eq_gap at theta_0

@@ -151,6 +151,9 @@ class Linear2 final : public Model {
   /// Draws theta and remembers |D_0|_F of the start (d0_norm) and, after prepare_diagnostics,
   /// its eq_gap (eq_gap_steps' reference). Allocates.
   void initialize(NormalSource& normal, Vector& theta) const override;
+  /// Keeps |D_0|_F and eq_gap at theta_0 (after prepare_diagnostics; else NaN) for d0_norm and
+  /// eq_gap_steps.
+  void start(const Vector& theta0) override;
 
   void apply_generator(Index k, const Vector& v, Vector& out) const override;
   /// v^T A_k v = <dU, dU M> - <dW, M dW> with v = (dU, dW): for M = E_ii |dU_:i|^2 - |dW_i:|^2,
@@ -298,8 +301,8 @@ class Linear2 final : public Model {
   // Sharpness and layer norms over the final window, the start's |D_0|_F, and the warm-up
   // diagnostic's state (the gap at step 0; whether eq_gap_steps was set).
   double trace_sum_ = 0, u_norm_sum_ = 0, w_norm_sum_ = 0;
-  mutable double d0_norm_ = std::numeric_limits<double>::quiet_NaN();
-  mutable double gap0_ = std::numeric_limits<double>::quiet_NaN();
+  double d0_norm_ = std::numeric_limits<double>::quiet_NaN();  // start(): |D_0|_F
+  double gap0_ = std::numeric_limits<double>::quiet_NaN();     // start(): eq_gap at theta_0
   std::int64_t gap_step_ = -1;
   std::int64_t window_count_ = 0;
   FieldId f_w_spec_ = -1, f_u_spec_ = -1, f_gap_ = -1, f_pred_ = -1, f_trace_gap_ = -1;
