@@ -12,10 +12,12 @@ tables.
 the GD point at the same value of every other axis (the seed and the weight decay included), and
 sweep.common_random should name optimizer.method so that both start from the same draw (the
 table prints whether their starts' |D_0|_F agree). The measured Tr H of a point is the model's
-window mean `eq_hessian_trace` where the file has it, else the core's `hessian_trace` at the end;
-lambda_max is the core's `sharpness` at the end. The norm balance is the ratio of the first and
-last layers' squared norms in the model's order (`eq_layer_norm2`; linear2: |U|_F^2 / |W|_F^2),
-where the file has it. The prediction (Tr H at the noise equilibrium over Tr H at the balanced
+window mean `eq_hessian_trace` where the file has it, else the mean of its trace records of Tr H
+in the final window (record.final_window; the end's where a run stopped before it), else the
+core's `hessian_trace` at the end; lambda_max is the core's `sharpness` at the end. The norm
+balance is the ratio of the first and last layers' squared norms in the model's order
+(`eq_layer_norm2`, linear2: |U|_F^2 / |W|_F^2; `dl_layer_norm`, deeplinear: |W_1|_F^2 /
+|W_L|_F^2), where the file has it. The prediction (Tr H at the noise equilibrium over Tr H at the balanced
 minimum gradient flow ends at) is drawn wherever the model stores `hessian_trace_eq_predicted`
 and `hessian_trace_gf_predicted` and they are finite (linear2: no weight decay); nothing in here
 names a model, so another model's file draws what its fields allow. The anisotropy axis is --x,
@@ -103,14 +105,28 @@ def _pairs(ds):
 
 
 def _measured_trace(one):
-    return one["eq_hessian_trace"] if "eq_hessian_trace" in one else one["hessian_trace"]
+    """The model's window mean of Tr H; else the mean of the trace records of Tr H in the final
+    window (record.final_window steps before optimizer.steps; those after a run stopped are NaN),
+    the end's Tr H where a run has none there (GD converged before it); else the end's."""
+    if "eq_hessian_trace" in one:
+        return one["eq_hessian_trace"]
+    end = one["hessian_trace"]
+    if "trace_hessian_trace" not in one:
+        return end
+    window = param(one, "record.final_window")
+    steps = param(one, "optimizer.steps")
+    traced = one["trace_hessian_trace"]
+    inside = traced.where(traced["step"] > steps - window)
+    mean = inside.mean("step", skipna=True)
+    return mean.where(np.isfinite(mean), end)
 
 
 def _balance(one):
     """|first layer|^2 / |last layer|^2 (window means), or None."""
-    if "eq_layer_norm2" not in one:
+    name = next((n for n in ("eq_layer_norm2", "dl_layer_norm") if n in one), None)
+    if name is None:
         return None
-    norms = one["eq_layer_norm2"]
+    norms = one[name]
     dim = [d for d in norms.dims if d not in one["status"].dims][0]
     return norms.isel({dim: 0}) / norms.isel({dim: -1})
 
@@ -276,9 +292,11 @@ def plot_sharpening(ds, x=None):
             ax.set_yscale("log")
             dress_log(ax.yaxis)
     handles = axs[0].get_lines()
-    extra = [Line2D([], [], color="grey", ls="", marker=".", label="each seed"),
-             Line2D([], [], color="grey", ls="--", marker="x",
-                    label="predicted: Tr H at the noise equilibrium / at the balanced minimum")]
+    extra = [Line2D([], [], color="grey", ls="", marker=".", label="each seed")]
+    if any(math.isfinite(r["ratio_predicted"]) for r in rows):
+        extra.append(Line2D([], [], color="grey", ls="--", marker="x",
+                            label="predicted: Tr H at the noise equilibrium / at the balanced "
+                            "minimum"))
     axs[0].legend(handles=[h for h in handles if not h.get_label().startswith("_")] + extra,
                   fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.2), frameon=False)
     if len(panels) > 2:
@@ -287,9 +305,11 @@ def plot_sharpening(ds, x=None):
     axs[0].set_ylabel("ratio (1: as flat as GD; above: SGD sharper)")
     fig.suptitle(f"{ds.attrs.get('model', '')}: SGD against GD from the same start, over "
                  f"{xkey} (above 1: SGD sharpened; below: flattened)", fontsize=10)
+    source = ("eq_hessian_trace, the final window's mean" if "eq_hessian_trace" in ds
+              else "the trace records of Tr H in the final window (the end's where a run "
+              "stopped before it)" if "trace_hessian_trace" in ds else "hessian_trace at the end")
     lines = [f"sharpening ({xkey}; each row: the seed mean of the pairs sgd/gd at one cell; Tr H "
-             "from " + ("eq_hessian_trace, the final window's mean" if "eq_hessian_trace" in ds
-                        else "hessian_trace at the end") + "):"]
+             f"from {source}):"]
     cols = [a for a in rows[0]["cell"]] if rows else []
     head = "  " + " ".join(f"{c.split('.')[-1]:>12}" for c in cols) + \
         f" {'TrH ratio':>10} {'predicted':>10} {'seeds min..max':>15} {'lmax ratio':>10}" \

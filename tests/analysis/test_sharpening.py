@@ -37,7 +37,12 @@ def files(tmp_path_factory):
     warm = run_config(SWEEPS / "warmup.ini", d / "warmup.h5", "optimizer.steps=3000",
                       "record.final_window=3000", "axes.optimizer.warmup_steps=1, 1000",
                       "axes.sweep.seed=0, 1, 2, 3")
-    return {"sharpening": sharp, "warmup": warm}
+    deep = run_config(SWEEPS / "sharpening_deep.ini", d / "sharpening_deep.h5",
+                      "optimizer.steps=100000", "record.final_window=50000",
+                      "optimizer.eta=0.04", "axes.data.noise_decay=1, 0.03",
+                      "axes.optimizer.weight_decay=0", "axes.sweep.seed=0, 1",
+                      "record.every=5000")
+    return {"sharpening": sharp, "warmup": warm, "deep": deep}
 
 
 def run_cli(command, path, *args):
@@ -142,3 +147,28 @@ def test_commands_refuse_files_they_do_not_fit(files):
     assert proc.returncode == 2 and "no optimizer.warmup_steps axis" in proc.stderr
     proc = cli("sharpening", files["warmup"], "-o", files["warmup"].with_name("y.png"))
     assert proc.returncode == 2 and "no optimizer.method axis" in proc.stderr
+
+
+def test_the_deep_net_sharpens_under_noise_anisotropy_and_flattens_under_data_anisotropy(files):
+    """sharpening_deep.ini (no closed form): Tr H from the trace records of the final window, the
+    balance from dl_layer_norm, and the directions the linear net's theory gives, at every seed."""
+    ds = open_sweep(files["deep"])
+    xkey, rows = sharpening_numbers(ds)
+    cell = {(r["cell"]["data.noise_decay"], r["cell"]["data.x_decay"]): r for r in rows}
+    assert all(np.isnan(r["ratio_predicted"]) for r in rows)
+    assert (cell[(0.03, 1.0)]["ratio_seeds"] > 1.1).all(), cell[(0.03, 1.0)]
+    assert (cell[(1.0, 0.1)]["ratio_seeds"] < 0.9).all(), cell[(1.0, 0.1)]
+    # Noise anisotropy moves the balance |W_1|^2 / |W_3|^2 below GD's (about 1 from this start).
+    assert cell[(0.03, 1.0)]["balance_sgd"] < 0.8 < cell[(0.03, 1.0)]["balance_gd"]
+    # The measured Tr H is the mean of the window's trace records, not the end's single iterate.
+    sgd = ds.sel({METHOD: _raw(ds, METHOD, "sgd")})
+    window = sgd["trace_hessian_trace"].where(sgd["step"] > 50000).mean("step")
+    gd = ds.sel({METHOD: _raw(ds, METHOD, "gd")})
+    first = {a: ds[a].values[0] for a in ("data.noise_decay", "data.x_decay", "sweep.seed",
+                                          "optimizer.weight_decay")}
+    r = cell[(float(first["data.noise_decay"]), float(first["data.x_decay"]))]
+    assert r["ratio_seeds"][0] == pytest.approx(float(window.sel(first) / gd["hessian_trace"]
+                                                      .sel(first)), rel=1e-12)
+    out = run_cli("sharpening", files["deep"])
+    assert "Tr H from the trace records of Tr H in the final window" in out
+    assert "predicted: Tr H" not in out
