@@ -61,8 +61,8 @@ constexpr Index kCoords = 8;            // coordinates of theta stored per vecto
 constexpr std::size_t kMaxPeriod = 16;  // the longest period looked for
 static_assert(EndWatch::kOrbit == static_cast<Index>(kMaxPeriod), "the orbit ring holds a period");
 constexpr Index kDenseCurvature = 64;  // trace records: lambda_max from the dense Hessian up to d
-// The per-generator Noether flows are stored whole where every model of the grid has at most this
-// many generators, and not at all above (the per-block summaries always are).
+// The per-generator Noether flows are stored whole for a model with at most this many generators,
+// and not at all (NaN) for one with more (the per-block summaries always are).
 constexpr Index kMaxGenerators = 64;
 constexpr Index kGradientChunk = 1 << 18;  // per-sample gradient rows x d held at once
 
@@ -351,14 +351,17 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
                             [&](const ParamSet& params) {
                               const ModelShape shape = info.shape(params);
                               n_layers = std::max(n_layers, shape.layer_count());
-                              n_generators = std::max(n_generators, shape.generator_count());
+                              // Whole lists only: models above kMaxGenerators store none.
+                              if (shape.generator_count() <= kMaxGenerators) {
+                                n_generators = std::max(n_generators, shape.generator_count());
+                              }
                               n_blocks = std::max(n_blocks,
                                                   static_cast<Index>(shape.symmetry_blocks.size()));
                               n_block_size = std::max(n_block_size, shape.largest_block());
                             });
-  // Whole or not at all: above kMaxGenerators, the flows are stored per block only.
-  const bool per_generator = n_generators <= kMaxGenerators;
-  if (!per_generator) n_generators = 0;
+  // A point's list does not depend on the other points: sized for the largest model that has
+  // one, declared where any has.
+  const bool per_generator = n_generators > 0;
   // Dimensions no measured field uses stay empty (as for a model without layers or generators).
   if (!want.end(D::grad_noise) && !want.traced(D::grad_noise)) n_layers = 0;
   if (!want.end(D::noether_flow) && !want.traced(D::noether_flow)) {
@@ -372,8 +375,8 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
   schema_.add_dim(
       {"layer", "a parameter block of the model (its order in theta)", range(n_layers)});
   schema_.add_dim({"generator",
-                   "a symmetry generator A_k of the model (every one; empty where a model of the "
-                   "grid has more than 64: see symmetry)",
+                   "a symmetry generator A_k of the model (every one, for models with at most 64; "
+                   "see symmetry for the per-block flows of every model)",
                    range(n_generators)});
   schema_.add_dim({"symmetry",
                    "a block of the model's symmetry generators: the generators A_M of one "
@@ -415,9 +418,9 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
           "Tr[A_k Sigma] = mean_i (g_i - mean g)^T A_k (g_i - mean g), the Noether flow of C_k "
           "= theta^T A_k theta (dC_k/dt = eta/S Tr[A_k Sigma]; zero at the noise equilibrium)," +
               noise_where +
-              "; at the end. Every generator, in the model's order (symmetry block by block); "
-              "not stored where a model of the grid has more than 64 generators (then "
-              "noether_flow_trace and noether_flow_spectrum hold the flows per block)",
+              "; at the end. Every generator, in the model's order (symmetry block by block), "
+              "for a model with at most 64 generators; NaN for one with more (noether_flow_trace "
+              "and noether_flow_spectrum hold every model's flows per block)",
           "", {"generator"}));
     }
     c.noether_flow_trace = schema_.add(real_field(
@@ -606,7 +609,9 @@ struct PointRun::State {
       return static_cast<Index>(schema.find_dim(name)->coords.size());
     };
     n_layers = std::min<Index>(model->layer_count(), dim_size("layer"));
-    n_generators = std::min<Index>(model->generator_count(), dim_size("generator"));
+    n_generators = model->generator_count() <= kMaxGenerators
+                       ? std::min<Index>(model->generator_count(), dim_size("generator"))
+                       : 0;
     n_blocks = std::min<Index>(static_cast<Index>(declared.symmetry_blocks.size()),
                                dim_size("flow_eig") > 0 ? dim_size("symmetry") : 0);
     flow_blocks.clear();

@@ -919,6 +919,37 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
       }
       im->datasets[static_cast<std::size_t>(id)] = std::move(dset);
     }
+    // And nothing more: a field the file holds that this build does not write would be left at
+    // its fill by the points resumed here, beside the values of those done before.
+    for (const Group g : {Group::results, Group::traces}) {
+      const std::string group = to_string(g);
+      if (H5Lexists(im->file.get(), group.c_str(), H5P_DEFAULT) <= 0) continue;
+      std::vector<std::string> names;
+      check_status(H5Literate_by_name(
+                       im->file.get(), group.c_str(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
+                       [](hid_t, const char* name, const H5L_info_t* info, void* data) -> herr_t {
+                         // Hard links only: the links to the axes and scales are soft.
+                         if (info->type == H5L_TYPE_HARD) {
+                           static_cast<std::vector<std::string>*>(data)->push_back(name);
+                         }
+                         return 0;
+                       },
+                       &names, H5P_DEFAULT),
+                   "list /" + group);
+      for (const std::string& name : names) {
+        const std::string fpath = group + "/" + name;
+        const FieldId id = schema.find(g, name);
+        if (id >= 0 && schema.present(id)) continue;
+        Handle obj = h5::dataset_handle(H5Oopen(im->file.get(), fpath.c_str(), H5P_DEFAULT),
+                                        "open /" + fpath);
+        if (h5::has_attribute(obj.get(), "CLASS")) continue;  // a dimension scale's link
+        throw ConfigError(text::quote(path) + ": holds /" + fpath +
+                          ", which this symsweep does not write (the points resumed here would "
+                          "leave it unfilled): the file was made by a symsweep of another layout; "
+                          "resume it with that build (symsweep_version and git_commit in its "
+                          "attributes)");
+      }
+    }
     // The runs list, in files made since it exists.
     if (H5Lexists(im->file.get(), "provenance", H5P_DEFAULT) > 0 &&
         H5Lexists(im->file.get(), "provenance/runs", H5P_DEFAULT) > 0 &&

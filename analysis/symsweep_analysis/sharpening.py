@@ -121,22 +121,36 @@ def _measured_trace(one):
     return mean.where(np.isfinite(mean), end)
 
 
-def _balance(one):
-    """|first layer|^2 / |last layer|^2 (window means), or None."""
-    name = next((n for n in ("eq_layer_norm2", "dl_layer_norm") if n in one), None)
-    if name is None:
-        return None
-    norms = one[name]
+def _first_over_last(one, norms):
+    """Each point's first layer's entry over its last finite one (a shallower point of a grid
+    with swept depth is NaN-padded past its own last layer)."""
     dim = [d for d in norms.dims if d not in one["status"].dims][0]
-    return norms.isel({dim: 0}) / norms.isel({dim: -1})
+    last = norms.isel({dim: -1})
+    for i in range(norms.sizes[dim] - 2, -1, -1):
+        last = last.fillna(norms.isel({dim: i}))
+    return norms.isel({dim: 0}) / last
+
+
+def _balance(one):
+    """|first layer|^2 / |last layer|^2 in the model's order (window means), or None."""
+    name = next((n for n in ("eq_layer_norm2", "dl_layer_norm") if n in one), None)
+    return None if name is None else _first_over_last(one, one[name])
+
+
+def balance_label(ds):
+    """What the balance is, by the model's layer order: linear2's (U, W) is output over input,
+    deeplinear's (W_1 .. W_L) input over output."""
+    if "eq_layer_norm2" in ds:
+        return "|U|^2 / |W|^2 (output / input layer)"
+    if "dl_layer_norm" in ds:
+        return "|W_1|^2 / |W_L|^2 (input / output layer)"
+    return "|first layer|^2 / |last layer|^2"
 
 
 def _predicted_balance(one):
     if "layer_norm2_predicted" not in one:
         return None
-    norms = one["layer_norm2_predicted"]
-    dim = [d for d in norms.dims if d not in one["status"].dims][0]
-    return norms.isel({dim: 0}) / norms.isel({dim: -1})
+    return _first_over_last(one, one["layer_norm2_predicted"])
 
 
 def sharpening_numbers(ds, x=None):
@@ -177,8 +191,9 @@ def sharpening_numbers(ds, x=None):
         sel = {a: ds[a].values[i] for a, i in index.items()}
         seeds = ratio.sel(sel) if sel else ratio
         same = True
-        if "d0_norm" in ds:
-            d_s, d_g = sgd["d0_norm"], gd["d0_norm"]
+        if "d0_norm" in ds:  # the raw starts: a diverged pair's start is still its start
+            d0 = ds["d0_norm"]
+            d_s, d_g = (d0.sel({METHOD: _raw(ds, METHOD, m)}) for m in ("sgd", "gd"))
             same = bool(((d_s.sel(sel) if sel else d_s) == (d_g.sel(sel) if sel else d_g)).all())
         rows.append({
             "cell": {a: sel[a] for a in cells}, "x": sel.get(xkey),
@@ -230,7 +245,7 @@ def plot_sharpening(ds, x=None):
     if rows and any(np.isfinite(r["lambda_ratio"]) for r in rows):
         panels.append(("lambda", "lambda_max(SGD) / lambda_max(GD) at the end"))
     if rows and any(np.isfinite(r["balance_sgd"]) for r in rows):
-        panels.append(("balance", "norm balance |first layer|^2 / |last layer|^2"))
+        panels.append(("balance", "norm balance " + balance_label(ds)))
     fig, axs = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 5.0), squeeze=False,
                             constrained_layout=True)
     axs = axs[0]

@@ -327,6 +327,21 @@ void DeepLinear::prepare_diagnostics(const Batch& full) {
   for (Index i = 0; i < sv.size(); ++i) {
     if (sv[i] > 1e-10 * std::max(1.0, sv[0])) ++v_rank_;
   }
+  // The equilibrium exists where the noise and the data see all of V: Sigma_x positive definite
+  // and rank(Sigma_eps^{1/2} V Sigma_x^{1/2}) = rank V (the top pair's two sides must reach
+  // rank V); see the dl_gap_predicted description.
+  const Eigen::SelfAdjointEigenSolver<Matrix> ex(sigma_x_, Eigen::EigenvaluesOnly);
+  const Eigen::SelfAdjointEigenSolver<Matrix> ee(sigma_eps_);
+  const Vector lx = ex.eigenvalues(), le = ee.eigenvalues();
+  Vector root = le.cwiseMax(0.0).cwiseSqrt();
+  const Matrix eps_sqrt = ee.eigenvectors() * root.asDiagonal() * ee.eigenvectors().transpose();
+  const Vector sm = Eigen::JacobiSVD<Matrix>(eps_sqrt * v_).singularValues();
+  Index m_rank = 0;
+  for (Index i = 0; i < sm.size(); ++i) {
+    if (sm[i] > 1e-10 * std::max(1.0, sm.size() ? sm[0] : 0.0)) ++m_rank;
+  }
+  equilibrium_exists_ =
+      lx.size() > 0 && lx.minCoeff() > 1e-12 * std::max(1.0, lx.maxCoeff()) && m_rank == v_rank_;
   const Index depth = this->depth();
   const auto levels = static_cast<std::size_t>(depth + 1);
   kx_.assign(levels, Matrix());
@@ -414,8 +429,8 @@ void DeepLinear::record_final(const Vector& theta, const Batch& /*full*/,
   out.set_reals(f_norm_, norms_.data(), static_cast<std::size_t>(depth));
   Index narrowest = width(1);
   for (Index l = 1; l < depth; ++l) narrowest = std::min(narrowest, width(l));
-  const bool holds =
-      options_.equilibrium_settings && sigma_eps_.trace() > 0 && narrowest >= v_rank_;
+  const bool holds = options_.equilibrium_settings && sigma_eps_.trace() > 0 &&
+                     narrowest >= v_rank_ && equilibrium_exists_;
   const Vector predicted =
       Vector::Constant(depth - 1, holds ? 0.0 : std::numeric_limits<double>::quiet_NaN());
   out.set_reals(f_pred_, predicted.data(), static_cast<std::size_t>(depth - 1));
@@ -452,8 +467,9 @@ void declare_deeplinear_fields(const Grid& grid, Schema& schema) {
       R, "dl_gap_predicted", "predicted balance gap",
       "0, the noise equilibrium Tr[A_M Sigma] = 0 of every pair at a minimum (to O(eta)); assumes "
       "optimizer.method = sgd (under gd each D_l keeps its start), data.mode = online, "
-      "optimizer.weight_decay = 0, label noise, and every hidden width >= rank V (the minimum "
-      "fits the teacher); NaN otherwise",
+      "optimizer.weight_decay = 0, label noise, every hidden width >= rank V (the minimum "
+      "fits the teacher), Sigma_x positive definite and rank(Sigma_eps^{1/2} V) = rank V (the "
+      "noise reaches all of V, so the top pair's two sides can balance); NaN otherwise",
       "", {"pair"}));
   schema.add(real_field(R, "dl_layer_norm", "|W_l|_F^2",
                         "squared Frobenius norm of W_l (the norm balance between layers), "

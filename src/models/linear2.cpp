@@ -667,6 +667,9 @@ bool Linear2::noise_equilibrium_point(const Matrix& sigma_x, const Matrix& v,
                                      Eigen::ComputeThinU | Eigen::ComputeThinV);
   const Index r = numerical_rank(svd.singularValues());
   if (r == 0 || r > h || (r < h && !positive_definite(sigma_eps))) return false;
+  // U W = V needs rank V <= h, and the construction below reaches V only where the noise sees
+  // all of it: rank(Se^{1/2} V Sx^{1/2}) = rank V (else U W = V a Q Q^T a^{-1} != V).
+  if (numerical_rank(Eigen::JacobiSVD<Matrix>(v).singularValues()) != r) return false;
   const Vector s = svd.singularValues().head(r);
   const Matrix q = svd.matrixV().leftCols(r);
   const double k = std::sqrt(std::sqrt(tr_x / tr_eps));

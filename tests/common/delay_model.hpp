@@ -62,7 +62,11 @@ class DelayModel final : public Model {
     bool block = false;
     long long seed = 0;
   };
-  explicit DelayModel(const Options& o) : Model(ModelShape{}), o_(o) {
+  explicit DelayModel(const Options& o) : Model(ModelShape{}), o_(o) {}
+
+  // A point's set-up (the "build" phase): here, not in the constructor, since register_model
+  // builds the model once at its defaults to check its shape, outside any point.
+  void prepare_diagnostics(const Batch&) override {
     mark("build");
     maybe_fail(FaultPlan::Moment::build);
     pause(o_.build);

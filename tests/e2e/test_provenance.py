@@ -231,7 +231,7 @@ def test_a_file_from_before_the_build_was_recorded_resumes_with_a_note(tmp_path)
     assert r.code == 0, r
     assert "records no build signature" in r.err and "not checked" in r.err, r
     # Fields added since its build (the per-block Noether flows) are computed, not stored.
-    assert "without 4 field(s) this build computes (results/noether_flow_trace" in r.err, r
+    assert "field(s) this build computes (" in r.err and "results/noether_flow_trace" in r.err, r
     assert "resume computes but does not store them" in r.err, r
     with h5py.File(out, "r") as f:
         assert "provenance" not in f and "build_signature" not in f.attrs  # metadata as it was
@@ -261,3 +261,15 @@ def test_a_missing_field_is_refused_from_this_commit_and_skipped_from_another(ba
     done = results_of(base[1])
     del done["theta_norm"]
     assert results_of(copy) == done
+
+
+def test_a_field_this_build_does_not_write_is_refused(copy):
+    # The points resumed here would leave it at its fill beside the values of those done before.
+    make_pending(copy, 3)
+    with h5py.File(copy, "r+") as f:
+        f["results/retired_field"] = np.zeros(f["results/status"].shape)
+    before = sha256_of(copy)
+    r = symsweep("resume", copy, "--quiet")
+    assert r.code == 2 and "holds /results/retired_field, which this symsweep does not write" \
+        in r.err and "another layout" in r.err, r
+    assert sha256_of(copy) == before

@@ -250,8 +250,10 @@ TEST_P(SymmetryTest, FlowMatricesOverASetEqualThePerSampleOnes) {
   }
   for (std::size_t b = 0; b < per_sample.size(); ++b) {
     per_sample[b] /= static_cast<double>(n);
+    // Relative to F itself: the closed form subtracts the mean gradient's part from the
+    // second moments (E[F(g)] - F(mean g)), which loses digits where |mean g|^2 >> |F|.
     const double scale = (per.squaredNorm() / static_cast<double>(n)) + grad.squaredNorm();
-    EXPECT_LT((bulk[b] - per_sample[b]).norm(), 1e-12 * scale) << "block " << b;
+    EXPECT_LT((bulk[b] - per_sample[b]).norm(), 1e-10 * per_sample[b].norm()) << "block " << b;
     EXPECT_GT(per_sample[b].norm(), 1e-6 * scale) << "block " << b << " is not trivially zero";
   }
 }

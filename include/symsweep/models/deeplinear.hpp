@@ -151,6 +151,7 @@ class DeepLinear final : public Model {
   // Equilibrium diagnostics.
   Matrix sigma_x_, v_, sigma_eps_;
   Index v_rank_ = 0;
+  bool equilibrium_exists_ = false;  // prepare_diagnostics: Sigma_x PD, rank(Se^{1/2} V) = rank V
   std::vector<Matrix> kx_, ke_, tx_, te_;  // F_l Sx F_l^T, B_l^T Se B_l and their temporaries
   Vector gaps_, gap_sum_, norms_, norm_sum_;
   std::int64_t window_count_ = 0;
