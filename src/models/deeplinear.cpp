@@ -87,6 +87,9 @@ DeepLinear::DeepLinear(std::vector<Index> widths, std::vector<double> init_scale
     ds_[i].resize(width(l));
     b_[i].resize(width(depth), width(l));
   }
+  // Reserved first: relocating a solver copies its uninitialised members (UBSan reads them).
+  dmat_.reserve(static_cast<std::size_t>(depth));
+  deig_.reserve(static_cast<std::size_t>(depth));
   for (Index l = 1; l < depth; ++l) {
     dmat_.emplace_back(width(l), width(l));
     deig_.emplace_back(width(l));
