@@ -226,7 +226,9 @@ TEST(Mlp2, OneStepMovesEachNeuronsBalanceByEtaSquaredGAg) {
       const Vector next = theta - eta * grad;
       const RowMatrix z0 = pre_activations(m, theta, batch), z1 = pre_activations(m, next, batch);
       const bool crossed = ((z0.array() > 0) != (z1.array() > 0)).any();
-      if (eta == 0.01) ASSERT_FALSE(crossed) << "batch " << first;
+      if (eta == 0.01) {
+        ASSERT_FALSE(crossed) << "batch " << first;
+      }
       double worst = 0, moved = 0;
       for (Index j = 0; j < m.hidden(); ++j) {
         const double c0 = m.generator_quadratic(j, theta, scratch);
@@ -239,7 +241,9 @@ TEST(Mlp2, OneStepMovesEachNeuronsBalanceByEtaSquaredGAg) {
       EXPECT_GT(moved, 1e3 * worst + 1e-10) << "batch " << first;
       any_crossed = any_crossed || crossed;
     }
-    if (eta == 0.8) EXPECT_TRUE(any_crossed) << "the large steps cross kinks";
+    if (eta == 0.8) {
+      EXPECT_TRUE(any_crossed) << "the large steps cross kinks";
+    }
   }
 }
 
