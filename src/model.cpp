@@ -10,6 +10,7 @@
 #include "symsweep/models/deeplinear.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
+#include "symsweep/models/mlp2.hpp"
 #include "symsweep/models/poly.hpp"
 #include "symsweep/models/scaleinv.hpp"
 #include "symsweep/rng.hpp"
@@ -149,8 +150,8 @@ namespace {
 std::vector<ModelInfo>& registry() {
   // Built-in models are listed explicitly: self-registration through static initialisers is
   // dropped by the linker when the library is static.
-  static std::vector<ModelInfo> models = {linear2_info(), poly_info(), diaglinear_info(),
-                                          scaleinv_info(), deeplinear_info()};
+  static std::vector<ModelInfo> models = {linear2_info(),  poly_info(),       diaglinear_info(),
+                                          scaleinv_info(), deeplinear_info(), mlp2_info()};
   return models;
 }
 }  // namespace

@@ -31,7 +31,8 @@ src=$root/src
 parser=("$src/spec.cpp" "$src/grid.cpp" "$src/text.cpp" "$src/error.cpp" "$src/model.cpp"
         "$src/schema.cpp" "$src/sha256.cpp")
 models=("$src/models/linear2.cpp" "$src/models/poly.cpp" "$src/models/diaglinear.cpp"
-        "$src/models/scaleinv.cpp" "$src/models/deeplinear.cpp" "$src/data.cpp" "$src/rng.cpp"
+        "$src/models/scaleinv.cpp" "$src/models/deeplinear.cpp" "$src/models/mlp2.cpp"
+        "$src/data.cpp" "$src/rng.cpp"
         "$src/detmath.cpp" "$src/eigen_solvers.cpp" "$src/optimizer.cpp")
 if [[ $mode != run ]]; then
   echo "== building the fuzz target with $clang"

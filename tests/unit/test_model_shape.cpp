@@ -199,6 +199,8 @@ TEST(ModelShape, EveryBuiltInModelReportsItsDeclaredShape) {
       {"deeplinear", {}},
       {"deeplinear", {"model.depth=4", "model.widths=4, 2, 3", "model.dx=3", "model.dy=1"}},
       {"poly", {"data.n=1", "optimizer.batch=1"}},
+      {"mlp2", {}},
+      {"mlp2", {"model.activation=tanh", "model.bias=false", "model.dx=3", "model.h=5"}},
   };
   for (const auto& [name, overrides] : cases) {
     SCOPED_TRACE(name);

@@ -414,6 +414,25 @@ every = 20
 final_window = 20
 noise_batch = 32
 )"},
+    {"mlp2_relu_finite", R"(
+[model]
+name = mlp2
+dx = 2
+h = 3
+dy = 2
+[data]
+n = 16
+noise_var = 0.3
+[optimizer]
+eta = 0.05
+batch = 2
+steps = 60
+tol = 0
+[record]
+every = 20
+final_window = 20
+noise_batch = 16
+)"},
     {"poly_finite", R"(
 [model]
 name = poly

@@ -1,9 +1,9 @@
-// The models with a continuous symmetry (linear2, diaglinear, scaleinv, deeplinear) through the
-// symmetry interface of model.hpp: derivatives against finite differences, the symmetry itself, the
-// exact discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step (README, The science §2), and
-// the quantitative closed forms: linear2's equilibrium spectrum with a non-diagonal teacher, the
-// scale-invariant model's |theta|^4 slope and fixed point, and init-independence of the
-// equilibrium under SGD (not under GD).
+// The models with a continuous symmetry (linear2, diaglinear, scaleinv, deeplinear, mlp2 with
+// relu) through the symmetry interface of model.hpp: derivatives against finite differences, the
+// symmetry itself, the exact discrete identity C_{k+1} = C_k + eta^2 g^T A g at every step
+// (README, The science §2), and the quantitative closed forms: linear2's equilibrium spectrum with
+// a non-diagonal teacher, the scale-invariant model's |theta|^4 slope and fixed point, and
+// init-independence of the equilibrium under SGD (not under GD).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "symsweep/models/deeplinear.hpp"
 #include "symsweep/models/diaglinear.hpp"
 #include "symsweep/models/linear2.hpp"
+#include "symsweep/models/mlp2.hpp"
 #include "symsweep/models/scaleinv.hpp"
 #include "symsweep/optimizer.hpp"
 #include "symsweep/rng.hpp"
@@ -49,6 +50,9 @@ std::vector<Case> cases() {
   dl_break.break_strength = -0.2;
   ScaleInv::Options si, si_break;
   si_break.break_strength = 0.4;
+  Mlp2::Options relu_bias, relu_plain;
+  relu_plain.bias = false;
+  relu_plain.init_u_scale = 1.4;
   return {
       {"linear2", [] { return std::make_unique<Linear2>(3, 2, 2, 1.0, 0.7); }, true},
       {"linear2_broken",
@@ -80,6 +84,9 @@ std::vector<Case> cases() {
                                              DeepLinear::Options{});
        },
        true},
+      // Two-layer ReLU nets: one size-1 block per neuron (tanh has no symmetry: test_mlp2.cpp).
+      {"mlp2_relu_bias", [relu_bias] { return std::make_unique<Mlp2>(3, 4, 2, relu_bias); }, true},
+      {"mlp2_relu", [relu_plain] { return std::make_unique<Mlp2>(2, 3, 3, relu_plain); }, true},
   };
 }
 
