@@ -71,8 +71,6 @@ const char* to_string(SgdNote note) {
       return "off";
     case SgdNote::too_large:
       return "too_large";
-    case SgdNote::not_smooth:
-      return "not_smooth";
   }
   return "?";
 }
@@ -87,8 +85,7 @@ std::vector<SgdNote> all_sgd_notes() {
           SgdNote::not_positive_definite,
           SgdNote::no_reference,
           SgdNote::off,
-          SgdNote::too_large,
-          SgdNote::not_smooth};
+          SgdNote::too_large};
 }
 
 double batch_noise_factor(Index n, Index batch) {
@@ -386,10 +383,6 @@ SgdCheck check_sgd(Model& model, const SampleSet& data, const Vector* x_star,
   }
   if (gd.note == StabilityNote::too_large) {
     c.note = SgdNote::too_large;
-    return c;
-  }
-  if (gd.note == StabilityNote::not_smooth) {
-    c.note = SgdNote::not_smooth;
     return c;
   }
   const bool full =
