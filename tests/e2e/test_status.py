@@ -79,16 +79,19 @@ def outcome_counts(out):
 
 def test_the_status_follows_a_run_whole_and_ends_complete(config, tmp_path):
     out = tmp_path / "w.h5"
-    # Three times the steps (about 4 s): `status` and `inspect` below take a while under load,
-    # and the poller must still see the run between its start and its end.
-    p = start("run", config, "-o", out, "--status", "0.2", "--set", "optimizer.steps=135000")
+    # Six times the steps (about 8 s): `status` and `inspect` below take seconds on a loaded
+    # machine, and the poller must still see the run between its start and its end. They run
+    # once the running state has been read twice (on a loaded CI machine they took the whole
+    # run when they ran at the first read, which was then the only one).
+    p = start("run", config, "-o", out, "--status", "0.2", "--set", "optimizer.steps=270000")
     seen = []
     alive_seen = False
     while p.poll() is None:
         s = read_status(out)
         if s is not None:
             seen.append(s)
-            if s["state"] == "running" and not alive_seen:
+            running_so_far = sum(x["state"] == "running" for x in seen)
+            if s["state"] == "running" and running_so_far >= 2 and not alive_seen:
                 r = symsweep("status", out)
                 assert r.code == 0, r
                 alive_seen = "alive: pid" in r.out
