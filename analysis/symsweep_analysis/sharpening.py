@@ -17,8 +17,9 @@ in the final window (record.final_window; the end's where a run stopped before i
 core's `hessian_trace` at the end; lambda_max is the core's `sharpness` at the end. The norm
 balance is the ratio of the first and last layers' squared norms in the model's order
 (`eq_layer_norm2`, linear2: |U|_F^2 / |W|_F^2; `dl_layer_norm`, deeplinear: |W_1|_F^2 /
-|W_L|_F^2), where the file has it. The prediction (Tr H at the noise equilibrium over Tr H at the balanced
-minimum gradient flow ends at) is drawn wherever the model stores `hessian_trace_eq_predicted`
+|W_L|_F^2), where the file has it. The prediction (Tr H at the noise equilibrium over Tr H at
+the balanced minimum gradient flow ends at) is drawn wherever the model stores
+`hessian_trace_eq_predicted`
 and `hessian_trace_gf_predicted` and they are finite (linear2: no weight decay); nothing in here
 names a model, so another model's file draws what its fields allow. The anisotropy axis is --x,
 else the first swept of data.noise_decay, data.x_decay, data.x_cov, data.noise_cov; the other
