@@ -216,6 +216,12 @@ hsize_t runs_capacity() {
 
 }  // namespace
 
+bool enum_members_extend(const std::vector<std::string>& older,
+                         const std::vector<std::string>& members) {
+  return !older.empty() && older.size() <= members.size() &&
+         std::equal(older.begin(), older.end(), members.begin());
+}
+
 std::size_t run_record_bytes() {
   std::size_t bytes = 0;
   RunRecord dummy;
@@ -234,8 +240,13 @@ struct ResultStore::Impl {
   Handle dxpl;                       // raw-data transfer (collective unless told otherwise)
   std::vector<std::string> skipped;  // open(): fields added since the file's build
   std::vector<Handle> datasets;      // per field; invalid when absent
-  Handle runs_list, run_count;       // /provenance/runs and run_count; invalid in older files
-  RunRecord run;                     // this run's record, in slot run_slot (-1: none)
+  // open(): per enum field of a file made by an earlier build whose members are a prefix of this
+  // build's, the file's own enum type (written through as it is) and its member count; the
+  // codes past it (members added since) cannot be stored there. Invalid / 0 otherwise.
+  std::vector<Handle> file_enum_types;
+  std::vector<std::size_t> file_enum_members;
+  Handle runs_list, run_count;  // /provenance/runs and run_count; invalid in older files
+  RunRecord run;                // this run's record, in slot run_slot (-1: none)
   long long run_slot = -1;
   ResultStore::IoStats stats;
   bool collective = true;
@@ -374,8 +385,12 @@ struct ResultStore::Impl {
     const hsize_t n = std::max<hsize_t>(1, records.size() * count);
     Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "memory dataspace");
     if (records.empty()) check_status(H5Sselect_none(mem_space.get()), "select none");
-    Handle type = elem_type(f, false);
-    check_status(H5Dwrite(datasets[static_cast<std::size_t>(id)].get(), type.get(), mem_space.get(),
+    // An enum of a file of an earlier build: through the file's own type (open()).
+    const bool older =
+        !file_enum_types.empty() && file_enum_types[static_cast<std::size_t>(id)].valid();
+    Handle type = older ? Handle{} : elem_type(f, false);
+    const hid_t mem_type = older ? file_enum_types[static_cast<std::size_t>(id)].get() : type.get();
+    check_status(H5Dwrite(datasets[static_cast<std::size_t>(id)].get(), mem_type, mem_space.get(),
                           sel->second.get(), dxpl.get(), buf.data()),
                  "write /" + path_of(f));
     H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
@@ -917,6 +932,25 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
                           " has another shape or type than this symsweep writes: the file was "
                           "made by a symsweep of another layout");
       }
+      if (f.type == ElemType::enum8) {
+        // New members come within a format (README "Versions"): a file of an earlier build whose
+        // members are the first of this build's, code for code, is written through its own type.
+        const std::vector<std::string> members = h5::enum_members(dset.get());
+        if (members != f.members) {
+          if (!enum_members_extend(members, f.members)) {
+            throw ConfigError(text::quote(path) + ": /" + fpath + " has the members " +
+                              text::join(members, ", ") +
+                              ", which are not the first of this "
+                              "symsweep's (" +
+                              text::join(f.members, ", ") +
+                              "): the file was made by a symsweep of another layout");
+          }
+          im->file_enum_types.resize(nfields);
+          im->file_enum_members.resize(nfields, 0);
+          im->file_enum_types[static_cast<std::size_t>(id)] = std::move(ftype);
+          im->file_enum_members[static_cast<std::size_t>(id)] = members.size();
+        }
+      }
       im->datasets[static_cast<std::size_t>(id)] = std::move(dset);
     }
     // And nothing more: a field the file holds that this build does not write would be left at
@@ -1030,6 +1064,31 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   MPI_Comm_size(im.comm, &ranks);
   const std::size_t rs = im.record_size;
   const std::size_t nfields = im.schema->fields().size();
+
+  // 0. A file of an earlier build cannot hold the enum members added since: a point that has one
+  //    stops the run before anything of this checkpoint is written.
+  if (!im.file_enum_members.empty()) {
+    agree("checkpoint " + std::to_string(im.writes + 1) + ": checking enum members", im.comm, [&] {
+      for (const auto& p : points) {
+        for (FieldId id = 0; id < static_cast<FieldId>(nfields); ++id) {
+          const std::size_t limit = im.file_enum_members[static_cast<std::size_t>(id)];
+          if (limit == 0 || p.values.code(id) < limit) continue;
+          const FieldDef& f = im.schema->field(id);
+          throw ConfigError(
+              "point " + std::to_string(p.index) + ": /" + path_of(f) + " is " +
+              f.members[p.values.code(id)] +
+              ", a member added since the build that made this "
+              "file (its members: " +
+              text::join(
+                  std::vector<std::string>(f.members.begin(),
+                                           f.members.begin() + static_cast<std::ptrdiff_t>(limit)),
+                  ", ") +
+              "), which the file cannot hold: run the sweep into a new file, or resume this one "
+              "with that build (symsweep_version and git_commit in its attributes)");
+        }
+      }
+    });
+  }
 
   // 1. Pack every point (index, then its Record's bytes), grouped by the rank that will write it.
   std::vector<int> send_count(static_cast<std::size_t>(ranks), 0);

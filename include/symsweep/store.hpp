@@ -140,6 +140,13 @@ struct StoreOptions {
   bool skip_fields_added_since = false;
 };
 
+/// Whether `members` (this build's, by code) extends `older` (a file's): the same names at the
+/// same codes, members added at the end only (README "Versions": new members come within a
+/// format). A file whose enum extends this way is resumed through its own type, and `rerun`
+/// compares its codes.
+bool enum_members_extend(const std::vector<std::string>& older,
+                         const std::vector<std::string>& members);
+
 class ResultStore {
  public:
   /// Creates `path` collectively over `comm` (every rank, identical arguments).

@@ -412,9 +412,10 @@ std::string type_problem(const FieldDef& f, hid_t dset, hid_t file_type) {
       return cls == H5T_INTEGER && size == 4 ? "" : "not int32 in the file";
     case ElemType::enum8:
       if (cls != H5T_ENUM || size != 1) return "not a one-byte enum in the file";
-      if (h5::enum_members(dset) != f.members) {
+      // A file of an earlier build may lack members added since: its codes are this build's.
+      if (!enum_members_extend(h5::enum_members(dset), f.members)) {
         return "its members in the file (" + text::join(h5::enum_members(dset), ", ") +
-               ") are not this build's (" + text::join(f.members, ", ") + ")";
+               ") are not the first of this build's (" + text::join(f.members, ", ") + ")";
       }
       return "";
   }

@@ -199,6 +199,99 @@ TEST(MpiStore, UnwrittenPointsStayPending) {
          [&](std::uint64_t p) { return static_cast<int>(p % static_cast<std::uint64_t>(ranks)); });
 }
 
+/// `schema` as an earlier build declared it: the enum field `id` with its first `keep` members
+/// only (the others added since).
+Schema with_first_members(const Schema& schema, FieldId id, std::size_t keep) {
+  Schema older;
+  for (const DimDef& d : schema.dims()) older.add_dim(d);
+  for (FieldId f = 0; f < static_cast<FieldId>(schema.fields().size()); ++f) {
+    FieldDef def = schema.field(f);
+    if (f == id) def.members.resize(keep);
+    older.add(std::move(def));
+  }
+  older.set_status_field(schema.status_field());
+  return older;
+}
+
+std::vector<std::string> members_in_file(const char* name) {
+  h5::Handle file = h5::file_handle(H5Fopen(g_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
+  h5::Handle d = h5::dataset_handle(H5Dopen2(file.get(), name, H5P_DEFAULT), name);
+  return h5::enum_members(d.get());
+}
+
+TEST(MpiStore, ResumesAFileWhoseEnumLacksTheMembersAddedSinceAndRefusesThoseValues) {
+  const Fixture fx;
+  const int rank = rank_of(), ranks = ranks_of();
+  const std::uint64_t n = fx.grid.size();
+  const FieldId outcome = fx.fields.core().outcome;
+  const std::vector<std::string>& members = fx.fields.schema().field(outcome).members;
+  ASSERT_GT(members.size(), 4u);
+  // The file of an earlier build knows the outcome's codes 0, 1, 2; fake() gives 1 + p % 3.
+  const Schema older = with_first_members(fx.fields.schema(), outcome, 3);
+  ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, older, provenance(), truncating()).close();
+  const auto mine = [&](auto keep) {
+    std::vector<PointResult> out;
+    for (std::uint64_t p = 0; p < n; ++p) {
+      if (keep(p) && static_cast<int>(p % static_cast<std::uint64_t>(ranks)) == rank) {
+        out.push_back(fake(p, fx, rank));
+      }
+    }
+    return out;
+  };
+  {
+    ResultStore store =
+        ResultStore::open(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(), StoreOptions{});
+    store.write(mine([](std::uint64_t p) { return p % 3 != 2; }));
+    store.close();
+  }
+  {
+    // A point with code 3 (a member the file lacks) stops the checkpoint on every rank, before
+    // any of its points is written, and says which.
+    ResultStore store =
+        ResultStore::open(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(), StoreOptions{});
+    try {
+      store.write(mine([](std::uint64_t p) { return p % 3 == 2; }));
+      ADD_FAILURE() << "a member the file lacks was written";
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("/results/outcome is " + members[3] + ", a member added since"),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find(members[0] + ", " + members[1] + ", " + members[2] + ")"),
+                std::string::npos)
+          << what;
+    }
+    store.close();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::vector<bool> written(n);
+  for (std::uint64_t p = 0; p < n; ++p) written[p] = p % 3 != 2;
+  verify(fx, written,
+         [&](std::uint64_t p) { return static_cast<int>(p % static_cast<std::uint64_t>(ranks)); });
+  if (rank == 0) {
+    EXPECT_EQ(members_in_file("results/outcome"),
+              std::vector<std::string>(members.begin(), members.begin() + 3));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  // Members that are not the first of this build's (one renamed): another layout, refused.
+  Schema renamed;
+  for (const DimDef& d : older.dims()) renamed.add_dim(d);
+  for (FieldId f = 0; f < static_cast<FieldId>(older.fields().size()); ++f) {
+    FieldDef def = older.field(f);
+    if (f == outcome) def.members[1] = "renamed";
+    renamed.add(std::move(def));
+  }
+  renamed.set_status_field(older.status_field());
+  ResultStore::create(g_path, MPI_COMM_WORLD, fx.grid, renamed, provenance(), truncating()).close();
+  try {
+    ResultStore::open(g_path, MPI_COMM_WORLD, fx.grid, fx.fields.schema(), StoreOptions{});
+    ADD_FAILURE() << "a file whose members differ was opened";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("renamed"), std::string::npos) << e.what();
+  }
+}
+
 TEST(MpiStore, RefusesToReplaceAnExistingFileWithoutTruncate) {
   const Fixture fx;
   {
