@@ -71,6 +71,8 @@ const char* to_string(SgdNote note) {
       return "off";
     case SgdNote::too_large:
       return "too_large";
+    case SgdNote::not_smooth:
+      return "not_smooth";
   }
   return "?";
 }
@@ -85,7 +87,8 @@ std::vector<SgdNote> all_sgd_notes() {
           SgdNote::not_positive_definite,
           SgdNote::no_reference,
           SgdNote::off,
-          SgdNote::too_large};
+          SgdNote::too_large,
+          SgdNote::not_smooth};
 }
 
 double batch_noise_factor(Index n, Index batch) {
@@ -383,6 +386,10 @@ SgdCheck check_sgd(Model& model, const SampleSet& data, const Vector* x_star,
   }
   if (gd.note == StabilityNote::too_large) {
     c.note = SgdNote::too_large;
+    return c;
+  }
+  if (gd.note == StabilityNote::not_smooth) {
+    c.note = SgdNote::not_smooth;
     return c;
   }
   const bool full =

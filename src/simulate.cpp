@@ -265,7 +265,7 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
   for (StabilityNote n :
        {StabilityNote::not_checked, StabilityNote::ok, StabilityNote::no_reference,
         StabilityNote::not_positive_definite, StabilityNote::no_derivatives,
-        StabilityNote::too_large, StabilityNote::degenerate_top}) {
+        StabilityNote::too_large, StabilityNote::degenerate_top, StabilityNote::not_smooth}) {
     notes.push_back(to_string(n));
   }
   c.x_star = schema_.add(real_field(
@@ -299,7 +299,8 @@ SweepFields::SweepFields(const Grid& grid) : keys_(std::make_unique<StreamKeys>(
       R, "sgd_note", "SGD checks",
       "why eta_ms and eta_worst_batch are, or are not, numbers: off (stability.sgd_checks = "
       "false), no_reference (no x*), not_positive_definite (H at x* singular: no threshold), "
-      "full_batch, online and reshuffle (no finite set of iid batches), too_large (d > 64)",
+      "full_batch, online and reshuffle (no finite set of iid batches), too_large (d > 64), "
+      "not_smooth (a kink within reach of x*: stability_note)",
       sgd_notes));
   c.K = schema_.add(real_field(
       R, "K", "nonlinear coefficient K",

@@ -33,6 +33,8 @@ const char* to_string(StabilityNote note) {
       return "too_large";
     case StabilityNote::degenerate_top:
       return "degenerate_top";
+    case StabilityNote::not_smooth:
+      return "not_smooth";
   }
   return "?";
 }
@@ -43,6 +45,13 @@ MinimumCheck check_minimum(Model& model, const Batch& full, const Vector& x_star
   const Index d = model.dim();
   if (d > kMaxDense) {
     c.note = StabilityNote::too_large;
+    return c;
+  }
+  // The Hessian there, and the derivatives along v by differences of Hessian-vector products at
+  // x* +- h v (Model::directional_derivatives' step): meaningless across a kink.
+  const double reach = 1e-3 * (1.0 + (x_star.size() ? x_star.cwiseAbs().maxCoeff() : 0.0));
+  if (!model.smooth_near(x_star, full, reach)) {
+    c.note = StabilityNote::not_smooth;
     return c;
   }
   Matrix h;

@@ -202,6 +202,13 @@ class Model {
   /// when they are not finite.
   virtual bool directional_derivatives(const Vector& theta, const Batch& batch, const Vector& v,
                                        Vector& t_vv, double& q_vvvv);
+  /// Whether every sample's loss is twice continuously differentiable within `radius` (in the
+  /// max norm) of theta: false for a ReLU net where a pre-activation of `batch` is within reach of
+  /// its kink. The stability checks at a minimum (stability.hpp) read Hessians and differences of
+  /// them there; where this is false they are not made (stability_note not_smooth). Default: true.
+  virtual bool smooth_near(const Vector& /*theta*/, const Batch& /*batch*/, double /*radius*/) {
+    return true;
+  }
   /// True when directional_derivatives is exact (then Newton's method may look for x*).
   virtual bool exact_derivatives() const { return false; }
   /// A model whose samples are its own (not drawn from the teacher) fills x and y with them, one

@@ -111,6 +111,7 @@ enum class SgdNote : std::uint8_t {
   no_reference = 7,           ///< no x* (as stability_note)
   off = 8,                    ///< stability.sgd_checks = false
   too_large = 9,              ///< d above kMaxSgdDim
+  not_smooth = 10,            ///< the loss has a kink within reach of x* (as stability_note)
 };
 const char* to_string(SgdNote note);
 /// Every member in code order (the file's enum).

@@ -109,6 +109,9 @@ enum class StabilityNote : std::uint8_t {
   no_derivatives = 4,         ///< lambda_max only: the derivatives along v were not finite
   too_large = 5,              ///< d above the dense limit (Lanczos comes later)
   degenerate_top = 6,         ///< lambda_max repeated to a relative gap below 1e-6: v, K undefined
+  /// the loss is not twice differentiable within the checks' reach of x* (Model::smooth_near: a
+  /// ReLU kink): no Hessian-based number means anything there, so none is reported (NaN)
+  not_smooth = 7,
 };
 const char* to_string(StabilityNote note);
 

@@ -241,6 +241,20 @@ void Mlp2::record_final(const Vector& theta, const Batch& /*full*/,
           window_count_ > 0 ? align_sum_ / static_cast<double>(window_count_) : alignment(theta));
 }
 
+bool Mlp2::smooth_near(const Vector& theta, const Batch& batch, double radius) {
+  if (options_.activation != Activation::relu) return true;
+  const ConstMap w = w_matrix(theta);
+  for (Index s = 0; s < batch.size(); ++s) {
+    const double reach = radius * (batch.x.row(s).cwiseAbs().sum() + 1.0);
+    for (Index j = 0; j < h_; ++j) {
+      double z = w.row(j).dot(batch.x.row(s));
+      if (options_.bias) z += theta[off_b_ + j];
+      if (std::fabs(z) <= reach) return false;
+    }
+  }
+  return true;
+}
+
 // ------------------------------------------------------------------------------ the registry
 namespace {
 const char* const kAlignment =

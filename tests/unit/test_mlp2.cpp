@@ -23,6 +23,7 @@
 #include "symsweep/rng.hpp"
 #include "symsweep/simulate.hpp"
 #include "symsweep/spec.hpp"
+#include "symsweep/stability.hpp"
 
 namespace symsweep {
 // A named namespace: the unity build puts this file beside others with helpers of the same names.
@@ -410,4 +411,48 @@ TEST(Mlp2, AlignmentFieldsThroughSimulate) {
 }
 
 }  // namespace mlp2_tests
+}  // namespace symsweep
+
+namespace symsweep {
+namespace {
+
+// A ReLU net is not smooth where a pre-activation is within reach of its kink: the checks at a
+// minimum are then not made (stability_note not_smooth); a step beyond the reach they are; tanh is
+// smooth everywhere.
+TEST(Mlp2Kinks, TheStabilityChecksAreNotMadeWithinReachOfAKink) {
+  const SampleSet set = mlp2_tests::samples(3, 2, 11, 6);
+  for (const bool relu : {true, false}) {
+    Mlp2::Options o;
+    o.activation = relu ? Mlp2::Activation::relu : Mlp2::Activation::tanh;
+    Mlp2 model(3, 5, 2, o);
+    Vector theta;
+    Stream init(5, 0, Purpose::init);
+    model.initialize(init, theta);
+    // Neuron 2's bias puts sample 4's pre-activation exactly at the kink.
+    const auto w = model.w_matrix(theta);
+    theta[model.b_offset() + 2] = -w.row(2).dot(set.x.row(4));
+    const double radius = 1e-3 * (1.0 + theta.cwiseAbs().maxCoeff());
+    EXPECT_EQ(model.smooth_near(theta, set.batch(), radius), !relu);
+    const MinimumCheck at = check_minimum(model, set.batch(), theta, 0.1, 0);
+    EXPECT_EQ(at.note == StabilityNote::not_smooth, relu);
+    if (relu) {
+      EXPECT_TRUE(std::isnan(at.lambda_max) && std::isnan(at.K));
+    }
+    // Moved beyond the reach: smooth as far as the checks look.
+    theta[model.b_offset() + 2] += 10 * radius * (set.x.row(4).cwiseAbs().sum() + 1.0);
+    bool near_other_kink = false;
+    for (Index s = 0; s < set.size(); ++s) {
+      for (Index j = 0; j < 5; ++j) {
+        const double z =
+            model.w_matrix(theta).row(j).dot(set.x.row(s)) + theta[model.b_offset() + j];
+        near_other_kink |= std::fabs(z) <= radius * (set.x.row(s).cwiseAbs().sum() + 1.0);
+      }
+    }
+    ASSERT_FALSE(near_other_kink);
+    EXPECT_TRUE(model.smooth_near(theta, set.batch(), radius));
+    EXPECT_NE(check_minimum(model, set.batch(), theta, 0.1, 0).note, StabilityNote::not_smooth);
+  }
+}
+
+}  // namespace
 }  // namespace symsweep

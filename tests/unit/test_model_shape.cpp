@@ -8,12 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/model.hpp"
+#include "symsweep/optimizer.hpp"
 #include "symsweep/rng.hpp"
 #include "symsweep/schedule.hpp"
+#include "symsweep/sgd_stability.hpp"
 #include "symsweep/simulate.hpp"
+#include "symsweep/stability.hpp"
 
 namespace symsweep {
 namespace {
@@ -49,6 +53,11 @@ class Shaped final : public Model {
     theta.resize(d_);
     for (Index i = 0; i < d_; ++i) theta[i] = normal.normal();
   }
+  /// A kink at theta_0 = 1 (as a ReLU pre-activation at zero), when asked for.
+  bool smooth_near(const Vector& theta, const Batch&, double radius) override {
+    return !kinked || std::fabs(theta[0] - 1.0) > radius;
+  }
+  bool kinked = false;
 
  private:
   Index d_, reported_, applies_;
@@ -147,6 +156,36 @@ TEST(ModelShape, APointWhoseModelDisagreesWithItsEntryFailsWithTheReason) {
                             "conserved 0, layers [5], symmetry blocks [2]"),
             std::string::npos)
       << r[1].error;
+}
+
+// The checks at a minimum are not made where the loss has a kink within their reach: the note
+// says so, for the GD and the SGD checks, and every number is NaN; a step further away they are.
+TEST(ModelShape, NoStabilityCheckIsMadeAcrossAKink) {
+  Shaped model(3, ModelShape{}, 0, 0);
+  model.kinked = true;
+  const RowMatrix x = RowMatrix::Zero(4, 1), y = RowMatrix::Zero(4, 1);
+  SampleSet set;
+  set.x = x;
+  set.y = y;
+  const Vector at_kink = Vector::Ones(3);
+  const MinimumCheck kink = check_minimum(model, set.batch(), at_kink, 0.5, 0);
+  EXPECT_EQ(kink.note, StabilityNote::not_smooth);
+  EXPECT_TRUE(std::isnan(kink.lambda_max) && std::isnan(kink.eta_gd) && std::isnan(kink.K));
+  OptimizerSpec opt;
+  opt.eta = 0.5;
+  opt.batch = 2;
+  const SgdCheck sgd =
+      check_sgd(model, set, &at_kink, kink, opt, false, true, 1000, Stream(1, 0, Purpose::lanczos),
+                Stream(1, 0, Purpose::worst_batch));
+  EXPECT_EQ(sgd.note, SgdNote::not_smooth);
+  EXPECT_TRUE(std::isnan(sgd.eta_ms) && std::isnan(sgd.eta_worst_batch));
+  Vector away = at_kink;
+  away[0] += 0.01;  // ten times the reach 1e-3 (1 + |x*|)
+  const MinimumCheck smooth = check_minimum(model, set.batch(), away, 0.5, 0);
+  EXPECT_NE(smooth.note, StabilityNote::not_smooth);
+  EXPECT_DOUBLE_EQ(smooth.lambda_max, 1.0);  // H = I
+  model.kinked = false;
+  EXPECT_EQ(check_minimum(model, set.batch(), at_kink, 0.5, 0).note, smooth.note);
 }
 
 /// Every model of the registry, at its defaults and at the given overrides, reports the shape

@@ -89,6 +89,10 @@ class Mlp2 final : public Model {
   /// cos(W Sx W^T, U^T U) at theta. Needs prepare_diagnostics. Allocation-free.
   double alignment(const Vector& theta);
 
+  /// tanh: true. ReLU: false when a pre-activation z_sj = w_j . x_s + b_j of `batch` is within
+  /// reach of 0: |z_sj| <= radius (|x_s|_1 + 1), the most a change of theta by `radius` in the
+  /// max norm moves it (stability_note not_smooth). Allocation-free.
+  bool smooth_near(const Vector& theta, const Batch& batch, double radius) override;
   using ConstMap = Eigen::Map<const Matrix>;
   ConstMap w_matrix(const Vector& theta) const { return ConstMap(theta.data(), h_, dx_); }
   ConstMap u_matrix(const Vector& theta) const { return ConstMap(theta.data() + off_u_, dy_, h_); }
