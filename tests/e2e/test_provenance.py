@@ -233,8 +233,13 @@ def test_a_file_from_before_the_build_was_recorded_resumes_with_a_note(tmp_path)
     # Fields added since its build (the per-block Noether flows) are computed, not stored.
     assert "field(s) this build computes (" in r.err and "results/noether_flow_trace" in r.err, r
     assert "resume computes but does not store them" in r.err, r
-    with h5py.File(out, "r") as f:
+    with h5py.File(out, "r") as f, h5py.File(old, "r") as g:
         assert "provenance" not in f and "build_signature" not in f.attrs  # metadata as it was
+        # Its enums keep their own members (this build's add not_smooth to stability_note).
+        for name in ("outcome", "stability_note", "sgd_note"):
+            assert h5py.check_enum_dtype(f["results/" + name].dtype) == \
+                h5py.check_enum_dtype(g["results/" + name].dtype)
+        assert "not_smooth" not in h5py.check_enum_dtype(f["results/stability_note"].dtype)
     assert results_of(out) == results_of(old)
     r = symsweep("inspect", out)
     assert r.code == 0 and "build: not recorded" in r.out and "runs: not recorded" in r.out
