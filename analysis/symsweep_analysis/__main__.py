@@ -20,6 +20,8 @@
                 the anisotropy, the predicted ratio, the norm balance, and their table
     warmup      FILE.h5 [-o OUT.png]    steps to equilibrate and divergence against the warm-up
                 length, with the eta^2/S prediction where it applies, and their table
+    alignment   FILE.h5 [-o OUT.png]    mlp2's representation alignment at the end against
+                eta / S, SGD against GD, with the seeds' range, and its table
     inspect     FILE.h5        provenance, axes, points per enum member, range of every field
     --version
 
@@ -172,6 +174,17 @@ def main(argv=None):
                         "weight decay). Prints the table.")
     wu.add_argument("file")
     wu.add_argument("-o", "--output")
+    al = sub.add_parser("alignment", help="representation alignment against eta / S, SGD "
+                        "against GD (jobs/sweeps/alignment.ini)",
+                        description="The model mlp2's mlp_alignment, cos(W Sx W^T, U^T U) "
+                        "averaged over the final window, per cell (every axis but sweep.seed): "
+                        "SGD's against its noise scale eta / S with the seeds' range, GD's as a "
+                        "band (its batch size does not enter), the value at the start (the trace "
+                        "record at step 0) as a line; one panel per value of the other axes "
+                        "(model.activation). Diverged points count in no number. Prints the "
+                        "table.")
+    al.add_argument("file")
+    al.add_argument("-o", "--output")
     ins = sub.add_parser("inspect", help="a summary of a result file, like symsweep inspect",
                          description="Provenance, axes, the points per member of every enum field "
                          "and the range (over done points) of every real field.")
@@ -251,6 +264,16 @@ def main(argv=None):
             kind = args.kind or detect(ds)
             out = args.output or args.file.rsplit(".", 1)[0] + f"_{kind}.png"
             fig, lines = ANALYSES[kind](ds)
+            save(fig, out)
+            print("\n".join(lines))
+            print(f"wrote {out}")
+            return 0
+        if args.command == "alignment":
+            from .alignment import plot_alignment
+
+            out = args.output or args.file.rsplit(".", 1)[0] + "_alignment.png"
+            ds = open_sweep(args.file)
+            fig, lines = plot_alignment(ds)
             save(fig, out)
             print("\n".join(lines))
             print(f"wrote {out}")
