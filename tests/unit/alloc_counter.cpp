@@ -23,7 +23,7 @@ inline void seen() {
 // forwarding to the __libc_ functions keeps one heap. Not under AddressSanitizer: it allocates
 // through its own heap (strdup and others it intercepts), which glibc's free must never see (HDF5
 // freed such a block at exit: "free(): invalid size"); the counting tests skip themselves there.
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(SYMSWEEP_ASAN_RUNTIME)
 extern "C" {
 void* malloc(std::size_t n) {
   seen();

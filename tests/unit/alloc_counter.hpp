@@ -8,7 +8,9 @@ namespace symsweep::testing {
 /// AddressSanitizer brings its own operator new, which does not go through malloc: the counter
 /// would miss those allocations, so the tests that count skip themselves in sanitizer builds
 /// (the ordinary build runs them).
-#if defined(__SANITIZE_ADDRESS__)
+/// SYMSWEEP_ASAN_RUNTIME: linked with AddressSanitizer's runtime, this code uninstrumented
+/// (CMake's SYMSWEEP_SANITIZE_UNIT_TESTS=OFF).
+#if defined(__SANITIZE_ADDRESS__) || defined(SYMSWEEP_ASAN_RUNTIME)
 inline constexpr bool kCountingSeesEverything = false;
 #else
 inline constexpr bool kCountingSeesEverything = true;
