@@ -109,8 +109,25 @@ double largest_steps(const Grid& grid) {
 }
 }  // namespace
 
-LongPointCheck::LongPointCheck(const Grid& grid, bool on)
-    : LongPointCheck(on ? slurm_time_left() : std::nullopt, largest_steps(grid)) {}
+LongPointCheck::LongPointCheck(const Grid& grid, std::optional<SlurmTimeLeft> left, bool write)
+    : LongPointCheck(std::move(left), largest_steps(grid), write) {}
+
+void LongPointCheck::disarm() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  armed_ = false;
+}
+
+std::string LongPointCheck::take_warning() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  std::string line;
+  line.swap(warning_);
+  return line;
+}
+
+bool LongPointCheck::has_warning() {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return !warning_.empty();
+}
 
 std::string LongPointCheck::observe(double seconds, std::int64_t steps_run, std::int64_t steps) {
   if (!armed() || steps_run <= 0 || steps_run < steps || !std::isfinite(seconds)) return "";
@@ -131,6 +148,7 @@ std::string LongPointCheck::decide(double seconds, std::int64_t steps) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const std::string line = warning(estimate, seconds, steps, left_->seconds - elapsed);
   if (write_ && !line.empty()) text::write_stderr(line);
+  if (!write_) warning_ = line;
   return line;
 }
 

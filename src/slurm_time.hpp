@@ -8,12 +8,15 @@
 // The time left: SLURM_JOB_END_TIME (epoch seconds, set by SLURM in the job's environment), else
 // `squeue -h -j $SLURM_JOB_ID -o %L`, else nothing is known and nothing is said. Both are read
 // once, when the run starts.
-// The estimate of the longest point: there is no timing before a run, so it is made once, on
-// rank 0, from whichever comes first: a point whose SGD loop has run for kMeasureSeconds (its
+// The estimate of the longest point: there is no timing before a run, so it is made once per
+// rank, from whichever comes first there: a point whose SGD loop has run for kMeasureSeconds (its
 // seconds per update so far x the grid's largest optimizer.steps), or a point that ran all of its
 // own optimizer.steps (its wall seconds, set-up and measurements included, x the grid's largest
 // optimizer.steps / its steps; a point that diverged or converged early is not used: a few
-// updates' timing says little). When neither happens on rank 0, nothing is said.
+// updates' timing says little). Under MPI (sweep.cpp) rank 0 reads the time left and every rank
+// checks its own points (under the dynamic schedule the longest point may run anywhere); the
+// ranks agree at their next tick on the lowest rank holding a warning, which alone prints it, and
+// then every rank's check is off: one line for the run.
 #pragma once
 
 #include <atomic>
@@ -50,11 +53,16 @@ class LongPointCheck {
   /// grid's largest optimizer.steps; `write`: the warning goes to standard error (else it is
   /// only returned).
   LongPointCheck(std::optional<SlurmTimeLeft> left, double max_steps, bool write = true);
-  /// For a grid: its largest optimizer.steps, and slurm_time_left() read now; off (nothing read)
-  /// unless `on` (rank 0).
-  LongPointCheck(const Grid& grid, bool on);
+  /// For a grid: its largest optimizer.steps, with `left` (off when nothing is left to know).
+  LongPointCheck(const Grid& grid, std::optional<SlurmTimeLeft> left, bool write);
 
   bool armed() const { return armed_.load(std::memory_order_relaxed); }
+  /// Off from now on (another rank's warning was printed). Thread-safe.
+  void disarm();
+  /// The warning this check decided on and has not written (write = false), once: "" after the
+  /// first call, or when there is none. Thread-safe.
+  std::string take_warning();
+  bool has_warning();
   /// A finished point: its wall seconds, the steps it ran and its own optimizer.steps. Returns
   /// the warning ("" when none).
   std::string observe(double seconds, std::int64_t steps_run, std::int64_t steps);
@@ -78,6 +86,7 @@ class LongPointCheck {
   double max_steps_ = 0;
   bool write_ = true;
   std::chrono::steady_clock::time_point start_;
+  std::string warning_;  // decided and not written (write_ false), until taken
 };
 
 }  // namespace symsweep

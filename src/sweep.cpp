@@ -690,6 +690,20 @@ class StatusWriter {
   bool warned_ = false;
 };
 
+/// What is left of the SLURM allocation, read on rank 0 (one squeue call for the job, not one
+/// per rank) and known to every rank. Collective.
+std::optional<SlurmTimeLeft> shared_time_left(MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::optional<SlurmTimeLeft> left = rank == 0 ? slurm_time_left() : std::nullopt;
+  // 0: nothing known; 1: SLURM_JOB_END_TIME; 2: squeue.
+  double sent[2] = {left ? (left->source == "squeue" ? 2.0 : 1.0) : 0.0,
+                    left ? left->seconds : 0.0};
+  MPI_Bcast(sent, 2, MPI_DOUBLE, 0, comm);
+  if (sent[0] == 0) return std::nullopt;
+  return SlurmTimeLeft{sent[1], sent[0] == 2 ? "squeue" : "SLURM_JOB_END_TIME"};
+}
+
 class Runner {
  public:
   Runner(const Grid& grid, const SweepFields& fields, ResultStore& store, const RankPoints& points,
@@ -708,11 +722,7 @@ class Runner {
         workers_(std::max(workers, 1)),
         oversubscribed_(oversubscribed),
         status_(status),
-        long_point_(grid, [comm] {
-          int r = 0;
-          MPI_Comm_rank(comm, &r);
-          return r == 0;
-        }()) {
+        long_point_(grid, shared_time_left(comm), false) {
     MPI_Comm_rank(comm, &rank_);
     MPI_Comm_size(comm, &ranks_);
     dynamic_ = options.schedule == Schedule::dynamic;
@@ -1067,13 +1077,15 @@ class Runner {
       failed = thread_error_ != nullptr;
     }
     const double since = std::chrono::duration<double>(now - last_checkpoint_).count();
-    // The signal, whether a checkpoint is due, whether a worker failed (max over ranks); the
-    // points finished (sum).
-    long long max_part[3] = {
+    // The signal, whether a checkpoint is due, whether a worker failed, the lowest rank holding
+    // a SLURM time warning (as ranks - rank, 0 for none) (max over ranks); the points finished
+    // (sum).
+    long long max_part[4] = {
         pending_signal(),
-        since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes, failed};
+        since >= options_.checkpoint_seconds || held_bytes >= options_.max_held_bytes, failed,
+        long_point_.has_warning() ? ranks_ - rank_ : 0};
     MPI_Request requests[2];
-    MPI_Iallreduce(MPI_IN_PLACE, max_part, 3, MPI_LONG_LONG, MPI_MAX, comm_, &requests[0]);
+    MPI_Iallreduce(MPI_IN_PLACE, max_part, 4, MPI_LONG_LONG, MPI_MAX, comm_, &requests[0]);
     MPI_Iallreduce(MPI_IN_PLACE, sum_part.data(), static_cast<int>(sum_part.size()), MPI_LONG_LONG,
                    MPI_SUM, comm_, &requests[1]);
     for (int done = 0; MPI_Testall(2, requests, &done, MPI_STATUSES_IGNORE), done == 0;) {
@@ -1082,6 +1094,10 @@ class Runner {
     }
     finished_everywhere_ = sum_part[0];
     finished_by_code_everywhere_.assign(sum_part.begin() + 1, sum_part.end());
+    if (max_part[3] != 0) {  // one SLURM time warning for the run: the lowest rank's
+      long_point_.disarm();
+      if (ranks_ - rank_ == max_part[3]) text::write_stderr(long_point_.take_warning());
+    }
     const bool stopping = max_part[0] != 0 || max_part[2] != 0;
     const bool last = stopping || finished_everywhere_ == to_run_;
     if (max_part[0] != 0) signal_ = static_cast<int>(max_part[0]);
@@ -1232,7 +1248,7 @@ class Runner {
   std::vector<long long> finished_by_code_everywhere_;
   std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes_;
   StatusWriter* status_;       // rank 0's, or nullptr
-  LongPointCheck long_point_;  // rank 0: a point longer than the SLURM time left (slurm_time.hpp)
+  LongPointCheck long_point_;  // a point longer than the SLURM time left (slurm_time.hpp)
 };
 
 /// Rank 0 renames `from` to `to`; every rank learns whether it worked. Throws IoError.

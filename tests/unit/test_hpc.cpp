@@ -111,6 +111,11 @@ TEST(LongPointCheck, WarnsOnceWhenTheScaledPointExceedsTheTimeLeft) {
     EXPECT_EQ(!line.empty(), estimate > left) << estimate << " vs " << left;
     EXPECT_FALSE(check.armed());
     EXPECT_EQ(check.observe(1e9, steps, steps), "");  // once
+    // Not written (write = false): held for the run to print once, then gone.
+    EXPECT_EQ(check.has_warning(), !line.empty());
+    EXPECT_EQ(check.take_warning(), line);
+    EXPECT_FALSE(check.has_warning());
+    EXPECT_EQ(check.take_warning(), "");
     if (!line.empty()) {
       EXPECT_EQ(line.find('\n'), line.size() - 1) << line;  // one line
       EXPECT_NE(line.find("SLURM_JOB_END_TIME"), std::string::npos) << line;
@@ -142,6 +147,16 @@ TEST(LongPointCheck, APointInItsLoopDecidesOnceItHasRunForTheMeasuringTime) {
       EXPECT_NE(line.find("(squeue)"), std::string::npos) << line;
     }
   }
+}
+
+TEST(LongPointCheck, DisarmedByAnotherRanksWarningItDecidesNothing) {
+  LongPointCheck check(SlurmTimeLeft{1, "squeue"}, 1e12, false);
+  ASSERT_TRUE(check.armed());
+  check.disarm();
+  EXPECT_FALSE(check.armed());
+  EXPECT_EQ(check.observe(10, 10, 10), "");
+  EXPECT_EQ(check.running(10, 1e6), "");
+  EXPECT_FALSE(check.has_warning());
 }
 
 TEST(LongPointCheck, OffWithoutATimeLeft) {
