@@ -1095,8 +1095,9 @@ class Runner {
     finished_everywhere_ = sum_part[0];
     finished_by_code_everywhere_.assign(sum_part.begin() + 1, sum_part.end());
     if (max_part[3] != 0) {  // one SLURM time warning for the run: the lowest rank's
-      long_point_.disarm();
-      if (ranks_ - rank_ == max_part[3]) text::write_stderr(long_point_.take_warning());
+      long_point_.disarm();  // no rank decides again, and the others' warnings are dropped
+      const std::string line = long_point_.take_warning();
+      if (ranks_ - rank_ == max_part[3]) text::write_stderr(line);
     }
     const bool stopping = max_part[0] != 0 || max_part[2] != 0;
     const bool last = stopping || finished_everywhere_ == to_run_;
