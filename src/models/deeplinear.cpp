@@ -8,9 +8,9 @@
 #include <string>
 
 #include "prediction_settings.hpp"
+#include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
-#include "symsweep/models/linear2.hpp"
 #include "symsweep/rng.hpp"
 #include "text.hpp"
 
@@ -324,7 +324,7 @@ void DeepLinear::initialize(NormalSource& normal, Vector& theta) const {
 
 // ------------------------------------------------------------------------- noise equilibrium
 void DeepLinear::prepare_diagnostics(const Batch& full) {
-  Linear2::data_moments(full, sigma_x_, v_, sigma_eps_);
+  data_moments(full, sigma_x_, v_, sigma_eps_);
   const Vector sv = Eigen::JacobiSVD<Matrix>(v_).singularValues();
   v_rank_ = 0;
   for (Index i = 0; i < sv.size(); ++i) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "prediction_settings.hpp"
+#include "symsweep/data.hpp"
 #include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
@@ -605,16 +606,6 @@ void Linear2::start(const Vector& theta) {
 }
 
 // ------------------------------------------------------------------------- noise equilibrium
-void Linear2::data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps) {
-  const double inv = 1.0 / static_cast<double>(full.size());
-  sigma_x = full.x.transpose() * full.x * inv;
-  const Matrix syx = full.y.transpose() * full.x * inv;
-  const Matrix syy = full.y.transpose() * full.y * inv;
-  v = sigma_x.ldlt().solve(syx.transpose()).transpose();  // V = Syx Sx^{-1}
-  sigma_eps = syy - v * sigma_x * v.transpose();
-  sigma_eps = (0.5 * (sigma_eps + sigma_eps.transpose())).eval();
-}
-
 namespace {
 /// The symmetric square root of a positive semi-definite matrix (negative rounding clipped).
 Matrix psd_sqrt(const Matrix& a) {

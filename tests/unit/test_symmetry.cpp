@@ -348,7 +348,7 @@ TEST(Linear2Equilibrium, OnlineSgdReachesThePredictedSpectrumWithANonDiagonalTea
   model.prepare_diagnostics(ref.batch());
   // The moments the model reads back from the reference set are the teacher's.
   Matrix sx, v, se;
-  Linear2::data_moments(ref.batch(), sx, v, se);
+  data_moments(ref.batch(), sx, v, se);
   ASSERT_LT((v - t.v).norm(), 1e-12);
   ASSERT_LT((se - t.sigma_eps).norm(), 1e-12);
   const Vector predicted = Linear2::predicted_spectrum(t.sigma_x, t.v, t.sigma_eps, h);
