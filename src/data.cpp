@@ -105,6 +105,16 @@ std::optional<std::string> covariance_problem(const Matrix& m, Index d) {
   return std::nullopt;
 }
 
+void data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps) {
+  const double inv = 1.0 / static_cast<double>(full.size());
+  sigma_x = full.x.transpose() * full.x * inv;
+  const Matrix syx = full.y.transpose() * full.x * inv;
+  const Matrix syy = full.y.transpose() * full.y * inv;
+  v = sigma_x.ldlt().solve(syx.transpose()).transpose();  // V = Syx Sx^{-1}
+  sigma_eps = syy - v * sigma_x * v.transpose();
+  sigma_eps = (0.5 * (sigma_eps + sigma_eps.transpose())).eval();
+}
+
 Teacher::Gaussian::Gaussian(const Matrix& cov_in) : cov(cov_in) {
   const Index d = cov.rows();
   for (Index c = 0; c < d; ++c) {

@@ -64,6 +64,12 @@ struct SampleSet {
   Batch batch() const { return Batch{x, y}; }
 };
 
+/// The data moments of a sample set (the full objective's: the dataset, or the population's
+/// moment-matched reference set online, whose moments are the teacher's): Sigma_x = E x x^T,
+/// V = E[y x^T] Sigma_x^{-1} and Sigma_eps = E y y^T - V Sigma_x V^T (symmetrised), the means
+/// over the set's rows. The models' closed-form equilibria are written in them.
+void data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps);
+
 /// The data distribution of one point.
 class Teacher {
  public:

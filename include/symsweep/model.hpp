@@ -238,6 +238,27 @@ class Model {
   Vector trace_e_, trace_col_;  // hessian_trace's scratch
 };
 
+/// Declares, inside a model class, the overrides that every model with a symmetry and result
+/// fields of its own implements, with Model's contracts: the batch evaluation (reserve,
+/// loss_grad, loss, hessian_vector), the symmetry (conserved, initialize, apply_generator) and
+/// the fields (bind_fields, accumulate_window, record_final). The class declares its other
+/// overrides beside it. A macro, not a base class: C++ needs each override declared in the class
+/// that defines it, which no base can do for it; the text is what was written out before, so the
+/// class, its layout and its calls are unchanged.
+#define SYMSWEEP_MODEL_OVERRIDES()                                                           \
+  void reserve(Index max_batch) override;                                                    \
+  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;          \
+  double loss(const Vector& theta, const Batch& batch) override;                             \
+  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v, Vector& out) \
+      override;                                                                              \
+  void conserved(const Vector& theta, Vector& out) const override;                           \
+  void initialize(NormalSource& normal, Vector& theta) const override;                       \
+  void apply_generator(Index k, const Vector& v, Vector& out) const override;                \
+  void bind_fields(const Schema& schema) override;                                           \
+  void accumulate_window(const Vector& theta) override;                                      \
+  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured, \
+                    Record& out) override
+
 /// The memory of a model built from given parameters, without building it (ModelInfo::footprint).
 struct ModelFootprint {
   Index dim = 0;         ///< d, the length of theta

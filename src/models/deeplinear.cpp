@@ -8,9 +8,9 @@
 #include <string>
 
 #include "prediction_settings.hpp"
+#include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
-#include "symsweep/models/linear2.hpp"
 #include "symsweep/rng.hpp"
 #include "text.hpp"
 
@@ -324,7 +324,7 @@ void DeepLinear::initialize(NormalSource& normal, Vector& theta) const {
 
 // ------------------------------------------------------------------------- noise equilibrium
 void DeepLinear::prepare_diagnostics(const Batch& full) {
-  Linear2::data_moments(full, sigma_x_, v_, sigma_eps_);
+  data_moments(full, sigma_x_, v_, sigma_eps_);
   const Vector sv = Eigen::JacobiSVD<Matrix>(v_).singularValues();
   v_rank_ = 0;
   for (Index i = 0; i < sv.size(); ++i) {
@@ -487,19 +487,8 @@ void declare_deeplinear_fields(const Grid& grid, Schema& schema) {
 }  // namespace
 
 ModelInfo deeplinear_info() {
-  const auto dim = [](std::string key, std::string def, std::string help) {
-    return ParamDef{std::move(key),
-                    ParamKind::Integer,
-                    std::move(def),
-                    std::move(help),
-                    Range{1, 4096},
-                    {},
-                    true};
-  };
-  const auto scale = [](std::string key, std::string help) {
-    return ParamDef{
-        std::move(key), ParamKind::Real, "1", std::move(help), Range::at_least(0), {}, true};
-  };
+  using models_detail::dimension_key;
+  using models_detail::scale_key;
   ModelInfo info;
   info.name = "deeplinear";
   info.summary =
@@ -513,9 +502,9 @@ ModelInfo deeplinear_info() {
                Range{2, 64},
                {},
                true},
-      dim("model.dx", "2", "input dimension"),
-      dim("model.h", "2", "width of every hidden layer (unless model.widths is given)"),
-      dim("model.dy", "2", "output dimension"),
+      dimension_key("model.dx", "2", "input dimension"),
+      dimension_key("model.h", "2", "width of every hidden layer (unless model.widths is given)"),
+      dimension_key("model.dy", "2", "output dimension"),
       ParamDef{"model.widths",
                ParamKind::Vector,
                "",
@@ -524,11 +513,11 @@ ModelInfo deeplinear_info() {
                Range{1, 4096},
                {},
                true},
-      scale("model.init_scale",
-            "W_l entries ~ N(0, s_l^2 / n_{l-1}) with s_l = init_scale (times the two keys "
-            "below for W_1 and W_L)"),
-      scale("model.init_first_scale", "multiplies W_1's init scale (an imbalanced start)"),
-      scale("model.init_last_scale", "multiplies W_L's init scale (an imbalanced start)"),
+      scale_key("model.init_scale",
+                "W_l entries ~ N(0, s_l^2 / n_{l-1}) with s_l = init_scale (times the two keys "
+                "below for W_1 and W_L)"),
+      scale_key("model.init_first_scale", "multiplies W_1's init scale (an imbalanced start)"),
+      scale_key("model.init_last_scale", "multiplies W_L's init scale (an imbalanced start)"),
   };
   info.rules = {
       {{"model.widths", "model.depth"}, &DeepLinear::widths_problem},

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "prediction_settings.hpp"
 #include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
@@ -202,27 +203,17 @@ void declare_diaglinear_fields(const Grid& grid, Schema& schema) {
                         "", {"unit"}));
 }
 
-ParamDef real_key(std::string key, std::string def, Range range, std::string help) {
-  return ParamDef{
-      std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
-}
-
 }  // namespace
 
 ModelInfo diaglinear_info() {
+  using models_detail::real_key;
   ModelInfo info;
   info.name = "diaglinear";
   info.summary =
       "diagonal linear network f = sum_j u_j v_j x_j, l = 1/2 (f - y)^2; conserved u_j^2 - v_j^2 "
       "per coordinate";
   info.params = {
-      ParamDef{"model.dx",
-               ParamKind::Integer,
-               "1",
-               "input dimension m (dy must be 1)",
-               Range{1, 4096},
-               {},
-               true},
+      models_detail::dimension_key("model.dx", "1", "input dimension m (dy must be 1)"),
       real_key("model.init_scale", "1", Range::at_least(0),
                "u_j ~ N(0, (init_scale init_imbalance)^2), v_j ~ N(0, (init_scale / "
                "init_imbalance)^2)"),
@@ -238,9 +229,7 @@ ModelInfo diaglinear_info() {
                {},
                {"u", "v"},
                true},
-      real_key("model.break_strength", "0", Range::any(),
-               "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to the "
-               "loss"),
+      models_detail::break_strength_key(),
   };
   info.shape = [](const ParamSet& p) { return DiagLinear::shape_for(p.integer("model.dx")); };
   info.declare_fields = &declare_diaglinear_fields;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "prediction_settings.hpp"
+#include "symsweep/data.hpp"
 #include "symsweep/eigen_solvers.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
@@ -605,16 +606,6 @@ void Linear2::start(const Vector& theta) {
 }
 
 // ------------------------------------------------------------------------- noise equilibrium
-void Linear2::data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps) {
-  const double inv = 1.0 / static_cast<double>(full.size());
-  sigma_x = full.x.transpose() * full.x * inv;
-  const Matrix syx = full.y.transpose() * full.x * inv;
-  const Matrix syy = full.y.transpose() * full.y * inv;
-  v = sigma_x.ldlt().solve(syx.transpose()).transpose();  // V = Syx Sx^{-1}
-  sigma_eps = syy - v * sigma_x * v.transpose();
-  sigma_eps = (0.5 * (sigma_eps + sigma_eps.transpose())).eval();
-}
-
 namespace {
 /// The symmetric square root of a positive semi-definite matrix (negative rounding clipped).
 Matrix psd_sqrt(const Matrix& a) {
@@ -948,33 +939,23 @@ void declare_linear2_fields(const Grid& grid, Schema& schema) {
 }  // namespace
 
 ModelInfo linear2_info() {
-  const auto dim = [](std::string key, std::string help) {
-    return ParamDef{
-        std::move(key), ParamKind::Integer, "1", std::move(help), Range{1, 4096}, {}, true};
-  };
-  const auto scale = [](std::string key, std::string help) {
-    return ParamDef{
-        std::move(key), ParamKind::Real, "1", std::move(help), Range::at_least(0), {}, true};
-  };
+  using models_detail::dimension_key;
+  using models_detail::scale_key;
   ModelInfo info;
   info.name = "linear2";
   info.summary =
       "two-layer linear network f = U W x, l = 1/2 |f - y|^2; conserved D = U^T U - W W^T "
       "(dx = h = dy = 1: the scalar u*w model)";
   info.params = {
-      dim("model.dx", "input dimension"),
-      dim("model.h", "hidden width"),
-      dim("model.dy", "output dimension"),
-      scale("model.init_u_scale", "U entries ~ N(0, init_u_scale^2 / h)"),
-      scale("model.init_w_scale", "W entries ~ N(0, init_w_scale^2 / dx)"),
-      ParamDef{"model.layer_decay",
-               ParamKind::Real,
-               "0",
-               "an L2 penalty layer_decay/2 |layer|^2 on the layer model.decay_layer alone (weight "
-               "decay on one layer; optimizer.weight_decay decays both)",
-               Range::at_least(0),
-               {},
-               true},
+      dimension_key("model.dx", "1", "input dimension"),
+      dimension_key("model.h", "1", "hidden width"),
+      dimension_key("model.dy", "1", "output dimension"),
+      scale_key("model.init_u_scale", "U entries ~ N(0, init_u_scale^2 / h)"),
+      scale_key("model.init_w_scale", "W entries ~ N(0, init_w_scale^2 / dx)"),
+      models_detail::real_key("model.layer_decay", "0", Range::at_least(0),
+                              "an L2 penalty layer_decay/2 |layer|^2 on the layer "
+                              "model.decay_layer alone (weight decay on one layer; "
+                              "optimizer.weight_decay decays both)"),
       ParamDef{"model.decay_layer",
                ParamKind::Choice,
                "w",
@@ -982,14 +963,7 @@ ModelInfo linear2_info() {
                {},
                {"u", "w"},
                true},
-      ParamDef{"model.break_strength",
-               ParamKind::Real,
-               "0",
-               "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to the "
-               "loss",
-               Range::any(),
-               {},
-               true},
+      models_detail::break_strength_key(),
   };
   info.shape = [](const ParamSet& p) {
     return Linear2::shape_for(p.integer("model.dx"), p.integer("model.h"), p.integer("model.dy"));

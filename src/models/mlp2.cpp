@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "prediction_settings.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/rng.hpp"
@@ -285,28 +286,17 @@ std::optional<std::string> online_problem(const ParamSet& p) {
 }  // namespace
 
 ModelInfo mlp2_info() {
-  const auto dim = [](std::string key, std::string def, std::string help) {
-    return ParamDef{std::move(key),
-                    ParamKind::Integer,
-                    std::move(def),
-                    std::move(help),
-                    Range{1, 4096},
-                    {},
-                    true};
-  };
-  const auto scale = [](std::string key, std::string help) {
-    return ParamDef{
-        std::move(key), ParamKind::Real, "1", std::move(help), Range::at_least(0), {}, true};
-  };
+  using models_detail::dimension_key;
+  using models_detail::scale_key;
   ModelInfo info;
   info.name = "mlp2";
   info.summary =
       "two-layer network f = U sigma(W x + b) + c, sigma = relu or tanh, l = 1/2 |f - y|^2; relu: "
       "conserved C_j = |w_j|^2 + b_j^2 - |u_j|^2 per hidden neuron (finite data only)";
   info.params = {
-      dim("model.dx", "2", "input dimension"),
-      dim("model.h", "4", "hidden width"),
-      dim("model.dy", "2", "output dimension"),
+      dimension_key("model.dx", "2", "input dimension"),
+      dimension_key("model.h", "4", "hidden width"),
+      dimension_key("model.dy", "2", "output dimension"),
       ParamDef{"model.activation",
                ParamKind::Choice,
                "relu",
@@ -321,8 +311,8 @@ ModelInfo mlp2_info() {
                {},
                {"true", "false"},
                true},
-      scale("model.init_w_scale", "W and b entries ~ N(0, init_w_scale^2 / dx)"),
-      scale("model.init_u_scale", "U entries ~ N(0, init_u_scale^2 / h); c starts at 0"),
+      scale_key("model.init_w_scale", "W and b entries ~ N(0, init_w_scale^2 / dx)"),
+      scale_key("model.init_u_scale", "U entries ~ N(0, init_u_scale^2 / h); c starts at 0"),
   };
   info.rules = {{{"data.mode"}, &online_problem}};
   const auto activation = [](const ParamSet& p) {

@@ -1,5 +1,7 @@
-// The optimizer settings of a point, as the models' closed-form predictions need them (private
-// to src/models/). Each predicted field states which of them it assumes and is NaN outside.
+// What the model registry entries share (private to src/models/): the optimizer settings of a
+// point, as the models' closed-form predictions need them (each predicted field states which of
+// them it assumes and is NaN outside), and the definitions of the model keys that several models
+// declare alike.
 //
 // Gradient noise (README, The science §1). One step's minibatch gradient g at theta has
 //     E |g|^2 = |grad L|^2 + p Tr Sigma(theta)
@@ -25,6 +27,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <utility>
 
 #include "symsweep/optimizer.hpp"
 #include "symsweep/spec.hpp"
@@ -71,6 +75,33 @@ inline PredictionSettings prediction_settings(const ParamSet& p) {
   }
   s.noisy = s.noise_factor > 0;
   return s;
+}
+
+// ---- Model keys (ModelInfo::params): sweepable, and in the random streams' keys.
+/// A real key with its default and range.
+inline ParamDef real_key(std::string key, std::string def, Range range, std::string help) {
+  return ParamDef{
+      std::move(key), ParamKind::Real, std::move(def), std::move(help), range, {}, true};
+}
+/// A dimension (model.dx, model.h, ...): a whole number in [1, 4096].
+inline ParamDef dimension_key(std::string key, std::string def, std::string help) {
+  return ParamDef{std::move(key),
+                  ParamKind::Integer,
+                  std::move(def),
+                  std::move(help),
+                  Range{1, 4096},
+                  {},
+                  true};
+}
+/// An initialisation scale: a real >= 0, default 1.
+inline ParamDef scale_key(std::string key, std::string help) {
+  return real_key(std::move(key), "1", Range::at_least(0), std::move(help));
+}
+/// model.break_strength, the explicit symmetry breaking of the models that have it.
+inline ParamDef break_strength_key() {
+  return real_key("model.break_strength", "0", Range::any(),
+                  "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to "
+                  "the loss");
 }
 
 }  // namespace models_detail

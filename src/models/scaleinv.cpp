@@ -230,28 +230,10 @@ ModelInfo scaleinv_info() {
       "scale-invariant normalised linear predictor f = (theta/|theta|)^T x, l = 1/2 (f - y)^2; "
       "A = I, C = |theta|^2 grows";
   info.params = {
-      ParamDef{"model.dx",
-               ParamKind::Integer,
-               "2",
-               "input dimension m = d (dy must be 1)",
-               Range{1, 4096},
-               {},
-               true},
-      ParamDef{"model.init_norm",
-               ParamKind::Real,
-               "1",
-               "|theta_0| (the initial C; the direction is random)",
-               Range::above(0),
-               {},
-               true},
-      ParamDef{"model.break_strength",
-               ParamKind::Real,
-               "0",
-               "explicit symmetry breaking: adds break_strength * sum_i theta_i / sqrt(d) to the "
-               "loss",
-               Range::any(),
-               {},
-               true},
+      models_detail::dimension_key("model.dx", "2", "input dimension m = d (dy must be 1)"),
+      models_detail::real_key("model.init_norm", "1", Range::above(0),
+                              "|theta_0| (the initial C; the direction is random)"),
+      models_detail::break_strength_key(),
   };
   info.shape = [](const ParamSet& p) { return ScaleInv::shape_for(p.integer("model.dx")); };
   info.declare_fields = &declare_scaleinv_fields;

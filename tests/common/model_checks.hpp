@@ -1,16 +1,73 @@
-// Checks every model's derivatives must pass (used by the model tests).
+// Checks every model's derivatives must pass, and the inputs the model tests draw them at.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
+#include "symsweep/data.hpp"
 #include "symsweep/model.hpp"
 #include "symsweep/rng.hpp"
 
 namespace symsweep::testing {
+
+/// d independent normals times `scale` from s.
+inline Vector random_vector(Stream& s, Index d, double scale) {
+  Vector v(d);
+  for (Index i = 0; i < d; ++i) v[i] = scale * s.normal();
+  return v;
+}
+
+/// n samples of the geometric teacher (x_decay 0.7, noise_var 0.4) from the data stream of
+/// `seed`.
+inline SampleSet teacher_samples(Index dx, Index dy, std::uint64_t seed, Index n) {
+  DataSpec ds;
+  ds.dx = dx;
+  ds.dy = dy;
+  ds.x_decay = 0.7;
+  ds.noise_var = 0.4;
+  Stream s(seed, 0, Purpose::data);
+  return Teacher(ds).sample(s, n);
+}
+
+/// Central differences of the gradient along v: (g(theta + eps v) - g(theta - eps v)) / 2 eps.
+inline Vector gradient_difference(Model& model, const Vector& theta, const Batch& batch,
+                                  const Vector& v, double eps) {
+  Vector gp(model.dim()), gm(model.dim());
+  model.loss_grad(theta + eps * v, batch, gp);
+  model.loss_grad(theta - eps * v, batch, gm);
+  return (gp - gm) / (2 * eps);
+}
+
+/// hessian_vector along v equals central differences of the gradient along v (step eps, to
+/// 1e-7 relative); returns H v.
+inline Vector expect_hessian_vector_matches_central_differences(Model& model, const Vector& theta,
+                                                                const Batch& batch, const Vector& v,
+                                                                double eps = 1e-5) {
+  Vector hv(model.dim());
+  model.hessian_vector(theta, batch, v, hv);
+  const Vector fd = gradient_difference(model, theta, batch, v, eps);
+  EXPECT_LT((hv - fd).norm(), 1e-7 * std::max(1.0, fd.norm()));
+  return hv;
+}
+
+/// Every column of the dense Hessian h equals central differences of the gradient along its
+/// coordinate (step 1e-5, to 1e-7 relative).
+inline void expect_hessian_columns_match_central_differences(Model& model, const Vector& theta,
+                                                             const Batch& batch, const Matrix& h) {
+  ASSERT_EQ(h.rows(), model.dim());
+  ASSERT_EQ(h.cols(), model.dim());
+  Vector e = Vector::Zero(model.dim());
+  for (Index j = 0; j < model.dim(); ++j) {
+    e[j] = 1;
+    const Vector fd = gradient_difference(model, theta, batch, e, 1e-5);
+    e[j] = 0;
+    EXPECT_LT((h.col(j) - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "column " << j;
+  }
+}
 
 /// loss_grad's loss equals loss(), and its gradient equals central differences of loss()
 /// (step 1e-6, to 1e-7 relative).

@@ -1,5 +1,6 @@
 // One point (point 0) of a config parsed in the test, and its stored values by field name: the
-// unit tests' view of what simulate_point (or a PointRun) wrote for it.
+// unit tests' view of what simulate_point (or a PointRun) wrote for it; or any point of it, run
+// by index.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/simulate.hpp"
 #include "symsweep/spec.hpp"
@@ -43,5 +45,28 @@ struct SimulatedPoint : PointValues {
     result = simulate_point(grid, fields, 0);
   }
 };
+
+/// The parsed spec, its grid and fields; any of its points run by simulate_point, and read.
+struct SweepPoints {
+  SweepPoints(const std::string& ini, const std::vector<std::string>& sets)
+      : spec(parse_spec(ini, sets)), grid(spec), fields(grid) {}
+  PointResult point(std::uint64_t i) const { return simulate_point(grid, fields, i); }
+  double get(const PointResult& p, Group g, const char* name, std::size_t i = 0) const {
+    return p.values.real(fields.schema().id(g, name), i);
+  }
+  SweepSpec spec;
+  Grid grid;
+  SweepFields fields;
+};
+
+/// The message of the ConfigError that parsing `ini` with `sets` throws; empty when it parses.
+inline std::string config_error(const std::string& ini, const std::vector<std::string>& sets) {
+  try {
+    parse_spec(ini, sets);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
 
 }  // namespace symsweep::testing

@@ -25,4 +25,14 @@ void start_counting_allocations();
 /// Stops counting; returns the number of allocations since start.
 long stop_counting_allocations();
 
+/// The allocations of a second call of work(), the first having sized what is sized on first
+/// use: 0 for code that allocates nothing once warm.
+template <class Work>
+long allocations_once_warm(Work&& work) {
+  work();
+  start_counting_allocations();
+  work();
+  return stop_counting_allocations();
+}
+
 }  // namespace symsweep::testing

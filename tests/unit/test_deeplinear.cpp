@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../common/model_checks.hpp"
+#include "../common/point_values.hpp"
 #include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
@@ -30,21 +31,8 @@ std::vector<std::vector<Index>> shapes() {
   return {{3, 4, 2}, {2, 3, 1, 4, 3}, {1, 1, 1, 1}, {4, 2, 5, 3, 2, 1}};
 }
 
-SampleSet samples(Index dx, Index dy, std::uint64_t seed, Index n) {
-  DataSpec ds;
-  ds.dx = dx;
-  ds.dy = dy;
-  ds.x_decay = 0.7;
-  ds.noise_var = 0.4;
-  Stream s(seed, 0, Purpose::data);
-  return Teacher(ds).sample(s, n);
-}
-
-Vector random_vector(Stream& s, Index d, double scale) {
-  Vector v(d);
-  for (Index i = 0; i < d; ++i) v[i] = scale * s.normal();
-  return v;
-}
+using testing::random_vector;
+using testing::teacher_samples;
 
 DeepLinear make(const std::vector<Index>& widths) {
   return DeepLinear(widths, std::vector<double>(widths.size() - 1, 1.0), DeepLinear::Options{});
@@ -55,21 +43,14 @@ TEST(DeepLinear, DerivativesAtRandomThetaMatchDifferencesAndTrHIsTheDenseTrace) 
   for (const auto& widths : shapes()) {
     SCOPED_TRACE("depth " + std::to_string(widths.size() - 1));
     DeepLinear model = make(widths);
-    const SampleSet set = samples(model.input_dim(), model.output_dim(), ++seed, 9);
+    const SampleSet set = teacher_samples(model.input_dim(), model.output_dim(), ++seed, 9);
     Stream s(seed, 1, Purpose::data);
     const Index d = model.dim();
     for (int trial = 0; trial < 2; ++trial) {
       const Vector theta = random_vector(s, d, 0.8);
       testing::expect_gradient_matches_central_differences(model, theta, set.batch());
-      // H v against central differences of the gradient along v.
-      const Vector v = random_vector(s, d, 1.0);
-      Vector hv(d), gp(d), gm(d);
-      model.hessian_vector(theta, set.batch(), v, hv);
-      const double eps = 1e-5;
-      model.loss_grad(theta + eps * v, set.batch(), gp);
-      model.loss_grad(theta - eps * v, set.batch(), gm);
-      const Vector fd = (gp - gm) / (2 * eps);
-      EXPECT_LT((hv - fd).norm(), 1e-7 * std::max(1.0, fd.norm()));
+      testing::expect_hessian_vector_matches_central_differences(model, theta, set.batch(),
+                                                                 random_vector(s, d, 1.0));
       // The dense Hessian from the products is symmetric (the products are exact), and Tr H in
       // closed form is its trace.
       Matrix h;
@@ -128,7 +109,7 @@ TEST(DeepLinear, ConservedSpectrumIsEveryDlsEigenvaluesAndTheGeneratorsReadDl) {
 TEST(DeepLinear, WhatRunsInTheLoopAllocatesNothing) {
   SYMSWEEP_SKIP_UNLESS_COUNTING_WORKS();
   DeepLinear model = make({3, 4, 2, 5, 2});
-  const SampleSet set = samples(3, 2, 4, 8), full = samples(3, 2, 5, 16);
+  const SampleSet set = teacher_samples(3, 2, 4, 8), full = teacher_samples(3, 2, 5, 16);
   model.reserve(full.size());
   model.prepare_diagnostics(full.batch());
   Stream s(4, 1, Purpose::data);
@@ -153,10 +134,7 @@ TEST(DeepLinear, WhatRunsInTheLoopAllocatesNothing) {
     }
     for (Index k = 0; k < model.generator_count(); ++k) model.generator_quadratic(k, v, scratch);
   };
-  work();  // sizes what is sized on first use
-  testing::start_counting_allocations();
-  work();
-  EXPECT_EQ(testing::stop_counting_allocations(), 0);
+  EXPECT_EQ(testing::allocations_once_warm(work), 0);
 }
 
 // Depth 2 is linear2 with W_1 = W, W_2 = U: the same loss, gradient, H v, Tr H and conserved
@@ -166,7 +144,7 @@ TEST(DeepLinear, DepthTwoIsLinear2) {
     const Index dx = w[0], h = w[1], dy = w[2];
     DeepLinear deep = make(w);
     Linear2 two(dx, h, dy, 1.0, 1.0);
-    const SampleSet set = samples(dx, dy, 9, 11);
+    const SampleSet set = teacher_samples(dx, dy, 9, 11);
     Stream s(9, 2, Purpose::data);
     const Vector t2 = random_vector(s, two.dim(), 0.9);
     const Index nu = dy * h, nw = h * dx;
@@ -219,12 +197,7 @@ steps = 10
 )";
 
 std::string config_error(const std::vector<std::string>& sets) {
-  try {
-    parse_spec(kDeep, sets);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
+  return testing::config_error(kDeep, sets);
 }
 
 TEST(DeepLinear, WidthsMustGiveEveryHiddenLayerAWholeWidth) {
@@ -248,19 +221,6 @@ TEST(DeepLinear, WidthsMustGiveEveryHiddenLayerAWholeWidth) {
   const ModelShape uniform = find_model("deeplinear")->shape(Grid(plain).params(0));
   EXPECT_EQ(uniform, (ModelShape{6, {4, 4, 4, 4}, {2, 2, 2}}));
 }
-
-/// A sweep of one or more points, run through simulate.
-struct DeepRun {
-  DeepRun(const std::string& ini, const std::vector<std::string>& sets)
-      : spec(parse_spec(ini, sets)), grid(spec), fields(grid) {}
-  PointResult point(std::uint64_t i) const { return simulate_point(grid, fields, i); }
-  double get(const PointResult& p, Group g, const char* name, std::size_t i = 0) const {
-    return p.values.real(fields.schema().id(g, name), i);
-  }
-  SweepSpec spec;
-  Grid grid;
-  SweepFields fields;
-};
 
 // From an imbalanced start (W_1 and W_3 at three times the balanced scale), online SGD drives
 // every pair to its noise equilibrium: the per-pair gap of the header's balance equation falls by
@@ -296,7 +256,7 @@ diagnostics = loss, C, model
 [axes]
 optimizer.method = sgd, gd
 )";
-  const DeepRun r(ini, {});
+  const testing::SweepPoints r(ini, {});
   ASSERT_EQ(r.fields.record_steps().size(), 4u);  // steps 0, 50000, 100000, 150000
   const PointResult sgd = r.point(0), gd = r.point(1);
   const std::size_t pairs = 2, h = 2, pairs_dim = 2, conserved = 4;
@@ -344,7 +304,7 @@ TEST(DeepLinearEquilibrium, PredictionIsNaNOutsideItsSettings) {
   for (std::vector<std::string> sets : outside) {
     sets.insert(sets.end(), {"optimizer.eta=0.02", "optimizer.steps=300", "record.final_window=100",
                              "optimizer.tol=0"});
-    const DeepRun r(kDeep, sets);
+    const testing::SweepPoints r(kDeep, sets);
     const PointResult p = r.point(0);
     for (std::size_t pair = 0; pair < 3; ++pair) {
       EXPECT_TRUE(std::isnan(r.get(p, Group::results, "dl_gap_predicted", pair))) << sets[0];
@@ -352,8 +312,8 @@ TEST(DeepLinearEquilibrium, PredictionIsNaNOutsideItsSettings) {
     EXPECT_TRUE(std::isfinite(r.get(p, Group::results, "dl_layer_norm", 0))) << sets[0];
   }
   // Inside: 0 for every pair, NaN past the depth of a shallower point of the same grid.
-  const DeepRun r(kDeep, {"optimizer.eta=0.02", "optimizer.steps=300", "optimizer.tol=0",
-                          "axes.model.depth=4, 2"});
+  const testing::SweepPoints r(kDeep, {"optimizer.eta=0.02", "optimizer.steps=300",
+                                       "optimizer.tol=0", "axes.model.depth=4, 2"});
   const PointResult deep = r.point(0), shallow = r.point(1);
   for (std::size_t pair = 0; pair < 3; ++pair) {
     EXPECT_EQ(r.get(deep, Group::results, "dl_gap_predicted", pair), 0.0);

@@ -66,33 +66,19 @@ TEST_P(Linear2Test, GradientMatchesCentralDifferences) {
 TEST_P(Linear2Test, HessianMatchesDifferencesOfTheGradient) {
   Matrix h;
   model_->hessian(theta_, set_.batch(), h);
-  ASSERT_EQ(h.rows(), model_->dim());
   EXPECT_LT((h - h.transpose()).norm(), 1e-12 * h.norm());
-  const double eps = 1e-5;
-  Vector gp(model_->dim()), gm(model_->dim());
-  for (Index j = 0; j < model_->dim(); ++j) {
-    Vector tp = theta_, tm = theta_;
-    tp[j] += eps;
-    tm[j] -= eps;
-    model_->loss_grad(tp, set_.batch(), gp);
-    model_->loss_grad(tm, set_.batch(), gm);
-    const Vector fd = (gp - gm) / (2 * eps);
-    EXPECT_LT((h.col(j) - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "column " << j;
-  }
+  testing::expect_hessian_columns_match_central_differences(*model_, theta_, set_.batch(), h);
   // Hessian-vector products along random directions against central differences of the
-  // gradient along them (not against the dense Hessian: both come from the same product code).
+  // gradient along them (not against the dense Hessian: both come from the same product code),
+  // with the columns' step and tolerance: the loss is a quartic in theta, so central differences
+  // err by O(eps^2) ~ 1e-10 times its fourth derivative, plus rounding ~ 1e-16 / eps.
   Stream s(3, 3, Purpose::init);
-  Vector v(model_->dim()), hv;
+  Vector v(model_->dim());
   for (int trial = 0; trial < 4; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
     for (Index i = 0; i < v.size(); ++i) v[i] = s.normal();
-    v.normalize();  // the columns' step above, along v
-    model_->hessian_vector(theta_, set_.batch(), v, hv);
-    model_->loss_grad(theta_ + eps * v, set_.batch(), gp);
-    model_->loss_grad(theta_ - eps * v, set_.batch(), gm);
-    const Vector fd = (gp - gm) / (2 * eps);
-    // The tolerance of the columns above: the loss is a quartic in theta, so central differences
-    // err by O(eps^2) ~ 1e-10 times its fourth derivative, plus rounding ~ 1e-16 / eps.
-    EXPECT_LT((hv - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "trial " << trial;
+    v.normalize();  // the columns' step, along v
+    testing::expect_hessian_vector_matches_central_differences(*model_, theta_, set_.batch(), v);
   }
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../common/model_checks.hpp"
+#include "../common/point_values.hpp"
 #include "alloc_counter.hpp"
 #include "symsweep/data.hpp"
 #include "symsweep/error.hpp"
@@ -29,21 +30,8 @@ namespace symsweep {
 // A named namespace: the unity build puts this file beside others with helpers of the same names.
 namespace mlp2_tests {
 
-SampleSet samples(Index dx, Index dy, std::uint64_t seed, Index n) {
-  DataSpec ds;
-  ds.dx = dx;
-  ds.dy = dy;
-  ds.x_decay = 0.7;
-  ds.noise_var = 0.4;
-  Stream s(seed, 0, Purpose::data);
-  return Teacher(ds).sample(s, n);
-}
-
-Vector random_vector(Stream& s, Index d, double scale) {
-  Vector v(d);
-  for (Index i = 0; i < d; ++i) v[i] = scale * s.normal();
-  return v;
-}
+using testing::random_vector;
+using testing::teacher_samples;
 
 struct Net {
   const char* name;
@@ -98,7 +86,7 @@ TEST(Mlp2, DerivativesAtRandomThetaMatchDifferences) {
   for (const Net& net : nets()) {
     SCOPED_TRACE(net.name);
     Mlp2 m = make(net);
-    const SampleSet set = samples(3, 2, 11, 9);
+    const SampleSet set = teacher_samples(3, 2, 11, 9);
     m.reserve(set.size());
     Stream s(11, 1, Purpose::data);
     for (int trial = 0; trial < 3; ++trial) {
@@ -112,14 +100,11 @@ TEST(Mlp2, DerivativesAtRandomThetaMatchDifferences) {
         }
         ASSERT_TRUE(away_from_kinks(m, theta, set.batch(), v, h)) << "trial " << trial;
       }
+      SCOPED_TRACE("trial " + std::to_string(trial));
       testing::expect_gradient_matches_central_differences(m, theta, set.batch());
-      Vector hv(m.dim()), gp(m.dim()), gm(m.dim());
-      m.hessian_vector(theta, set.batch(), v, hv);
-      m.loss_grad(theta + h * v, set.batch(), gp);
-      m.loss_grad(theta - h * v, set.batch(), gm);
-      const Vector fd = (gp - gm) / (2 * h);
-      EXPECT_LT((hv - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "trial " << trial;
-      EXPECT_GT(hv.norm(), 1e-3) << "trial " << trial;
+      const Vector hv =
+          testing::expect_hessian_vector_matches_central_differences(m, theta, set.batch(), v, h);
+      EXPECT_GT(hv.norm(), 1e-3);
       // The dense Hessian is symmetric and its trace is the default hessian_trace.
       Matrix dense;
       m.hessian(theta, set.batch(), dense);
@@ -149,7 +134,7 @@ TEST(Mlp2, EveryPerSampleLossIsInvariantUnderEachNeuronsRescalingForReluOnly) {
   for (const Net& net : nets()) {
     SCOPED_TRACE(net.name);
     Mlp2 m = make(net);
-    const SampleSet set = samples(3, 2, 12, 10);
+    const SampleSet set = teacher_samples(3, 2, 12, 10);
     m.reserve(set.size());
     Stream s(12, 1, Purpose::data);
     const Vector theta = random_vector(s, m.dim(), 1.0);
@@ -213,7 +198,7 @@ TEST(Mlp2, ConservedSpectrumIsEveryNeuronsBalanceDescending) {
 // eta^2 term the identity fails by far more than rounding.
 TEST(Mlp2, OneStepMovesEachNeuronsBalanceByEtaSquaredGAg) {
   Mlp2 m = make({"", Mlp2::Activation::relu, true}, 3, 6, 2);
-  const SampleSet set = samples(3, 2, 14, 16);
+  const SampleSet set = teacher_samples(3, 2, 14, 16);
   m.reserve(set.size());
   Stream s(14, 1, Purpose::data);
   Vector grad(m.dim()), scratch(m.dim());
@@ -302,7 +287,7 @@ TEST(Mlp2, WhatRunsInTheLoopAllocatesNothing) {
   SYMSWEEP_SKIP_UNLESS_COUNTING_WORKS();
   for (const Net& net : nets()) {
     Mlp2 m = make(net);
-    const SampleSet set = samples(3, 2, 15, 8), full = samples(3, 2, 16, 16);
+    const SampleSet set = teacher_samples(3, 2, 15, 8), full = teacher_samples(3, 2, 16, 16);
     m.reserve(full.size());
     m.prepare_diagnostics(full.batch());
     Stream s(15, 1, Purpose::data);
@@ -320,10 +305,7 @@ TEST(Mlp2, WhatRunsInTheLoopAllocatesNothing) {
         m.accumulate_flow_matrix(k, v, f, scratch);
       }
     };
-    work();
-    testing::start_counting_allocations();
-    work();
-    EXPECT_EQ(testing::stop_counting_allocations(), 0) << net.name;
+    EXPECT_EQ(testing::allocations_once_warm(work), 0) << net.name;
   }
 }
 
@@ -347,12 +329,7 @@ diagnostics = loss, C, model
 )";
 
 std::string config_error(const std::vector<std::string>& sets) {
-  try {
-    parse_spec(kNet, sets);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
+  return testing::config_error(kNet, sets);
 }
 
 TEST(Mlp2, OnlineDataIsRefusedWithTheKeyTheValueAndTheRule) {
@@ -370,16 +347,8 @@ TEST(Mlp2, OnlineDataIsRefusedWithTheKeyTheValueAndTheRule) {
 }
 
 /// One point of kNet through simulate_point.
-struct NetRun {
-  explicit NetRun(const std::vector<std::string>& sets)
-      : spec(parse_spec(kNet, sets)), grid(spec), fields(grid) {}
-  PointResult point(std::uint64_t i) const { return simulate_point(grid, fields, i); }
-  double get(const PointResult& p, Group g, const char* name, std::size_t i = 0) const {
-    return p.values.real(fields.schema().id(g, name), i);
-  }
-  SweepSpec spec;
-  Grid grid;
-  SweepFields fields;
+struct NetRun : testing::SweepPoints {
+  explicit NetRun(const std::vector<std::string>& sets) : SweepPoints(kNet, sets) {}
 };
 
 // Through the core: the traced alignment at each record lies in [0, 1]; with record.final_window
@@ -420,7 +389,7 @@ namespace {
 // minimum are then not made (stability_note not_smooth); a step beyond the reach they are; tanh is
 // smooth everywhere.
 TEST(Mlp2Kinks, TheStabilityChecksAreNotMadeWithinReachOfAKink) {
-  const SampleSet set = mlp2_tests::samples(3, 2, 11, 6);
+  const SampleSet set = testing::teacher_samples(3, 2, 11, 6);
   for (const bool relu : {true, false}) {
     Mlp2::Options o;
     o.activation = relu ? Mlp2::Activation::relu : Mlp2::Activation::tanh;

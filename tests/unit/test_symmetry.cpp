@@ -136,17 +136,7 @@ TEST_P(SymmetryTest, HessianVectorProductsAndTraceMatchDifferencesOfTheGradient)
   const Index d = model_->dim();
   Matrix h;
   model_->hessian(theta_, set_.batch(), h);
-  const double eps = 1e-5;
-  Vector gp(d), gm(d);
-  for (Index j = 0; j < d; ++j) {
-    Vector tp = theta_, tm = theta_;
-    tp[j] += eps;
-    tm[j] -= eps;
-    model_->loss_grad(tp, set_.batch(), gp);
-    model_->loss_grad(tm, set_.batch(), gm);
-    const Vector fd = (gp - gm) / (2 * eps);
-    EXPECT_LT((h.col(j) - fd).norm(), 1e-7 * std::max(1.0, fd.norm())) << "column " << j;
-  }
+  testing::expect_hessian_columns_match_central_differences(*model_, theta_, set_.batch(), h);
   EXPECT_NEAR(model_->hessian_trace(theta_, set_.batch()), h.trace(), 1e-12 * (1 + h.norm()));
   // Per-sample gradients average to the batch gradient.
   RowMatrix per(set_.size(), d);
@@ -348,7 +338,7 @@ TEST(Linear2Equilibrium, OnlineSgdReachesThePredictedSpectrumWithANonDiagonalTea
   model.prepare_diagnostics(ref.batch());
   // The moments the model reads back from the reference set are the teacher's.
   Matrix sx, v, se;
-  Linear2::data_moments(ref.batch(), sx, v, se);
+  data_moments(ref.batch(), sx, v, se);
   ASSERT_LT((v - t.v).norm(), 1e-12);
   ASSERT_LT((se - t.sigma_eps).norm(), 1e-12);
   const Vector predicted = Linear2::predicted_spectrum(t.sigma_x, t.v, t.sigma_eps, h);

@@ -83,20 +83,13 @@ class DeepLinear final : public Model {
   Index input_dim() const override { return n_.front(); }
   Index output_dim() const override { return n_.back(); }
 
-  void reserve(Index max_batch) override;
-  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
-  double loss(const Vector& theta, const Batch& batch) override;
-  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
-                      Vector& out) override;
+  SYMSWEEP_MODEL_OVERRIDES();
   double hessian_trace(const Vector& theta, const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
 
-  void conserved(const Vector& theta, Vector& out) const override;
   /// D_l = W_{l+1}^T W_{l+1} - W_l W_l^T (n_l x n_l), l = 1 .. L-1.
   Matrix conserved_matrix(const Vector& theta, Index l) const;
-  void initialize(NormalSource& normal, Vector& theta) const override;
 
-  void apply_generator(Index k, const Vector& v, Vector& out) const override;
   /// v^T A_k v from the two layers the generator touches: O(n_{l-1} + n_{l+1}).
   double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
   /// dW_{l+1}^T dW_{l+1} - dW_l dW_l^T for block b = l - 1.
@@ -107,11 +100,7 @@ class DeepLinear final : public Model {
                         Vector& scratch) override;
 
   void prepare_diagnostics(const Batch& full) override;
-  void accumulate_window(const Vector& theta) override;
-  void bind_fields(const Schema& schema) override;
   void record_traces(const Vector& theta, Record& out, std::size_t slot) override;
-  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
-                    Record& out) override;
   /// The balance gap of every pair (L - 1 values, see above) at theta. Needs
   /// prepare_diagnostics. Allocation-free.
   void balance_gaps(const Vector& theta, Vector& gaps);

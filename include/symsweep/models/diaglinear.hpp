@@ -44,11 +44,7 @@ class DiagLinear final : public Model {
   Index dim() const override { return 2 * m_; }
   Index input_dim() const override { return m_; }
   Index output_dim() const override { return 1; }
-  void reserve(Index max_batch) override;
-  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
-  double loss(const Vector& theta, const Batch& batch) override;
-  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
-                      Vector& out) override;
+  SYMSWEEP_MODEL_OVERRIDES();
   double hessian_trace(const Vector& theta, const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
   /// The shape of an m-coordinate net: conserved m (u_j^2 - v_j^2), layers u and v, m symmetry
@@ -56,20 +52,13 @@ class DiagLinear final : public Model {
   static ModelShape shape_for(Index m) {
     return ModelShape{m, {m, m}, std::vector<Index>(static_cast<std::size_t>(m), 1)};
   }
-  void conserved(const Vector& theta, Vector& out) const override;
-  void initialize(NormalSource& normal, Vector& theta) const override;
 
-  void apply_generator(Index k, const Vector& v, Vector& out) const override;
   /// v_k^2 - v_{m+k}^2: O(1), not O(d).
   double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
   /// Block k (1 x 1): f += v_k^2 - v_{m+k}^2.
   void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const override;
 
-  void bind_fields(const Schema& schema) override;
   void prepare_diagnostics(const Batch& full) override;
-  void accumulate_window(const Vector& theta) override;
-  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
-                    Record& out) override;
 
  private:
   /// Fills r_ and c_; returns the mean data loss.

@@ -183,8 +183,6 @@ class Linear2 final : public Model {
   void prepare_diagnostics(const Batch& full) override;
   void accumulate_window(const Vector& theta) override;
 
-  /// The data moments of `full` (see above): Sigma_x, V, Sigma_eps.
-  static void data_moments(const Batch& full, Matrix& sigma_x, Matrix& v, Matrix& sigma_eps);
   /// The predicted equilibrium spectrum, h values, descending (zeros past min(dx, dy)).
   static Vector predicted_spectrum(const Matrix& sigma_x, const Matrix& v, const Matrix& sigma_eps,
                                    Index h);

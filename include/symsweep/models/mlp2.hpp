@@ -67,25 +67,14 @@ class Mlp2 final : public Model {
   Index hidden() const { return h_; }
   bool bias() const { return options_.bias; }
 
-  void reserve(Index max_batch) override;
-  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
-  double loss(const Vector& theta, const Batch& batch) override;
-  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
-                      Vector& out) override;
+  SYMSWEEP_MODEL_OVERRIDES();
 
-  void conserved(const Vector& theta, Vector& out) const override;
-  void initialize(NormalSource& normal, Vector& theta) const override;
-  void apply_generator(Index k, const Vector& v, Vector& out) const override;
   /// |w_k|^2 + b_k^2 - |u_k|^2 of v: O(dx + dy).
   double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
   void accumulate_flow_matrix(Index b, const Vector& v, Matrix& f, Vector& scratch) const override;
 
   void prepare_diagnostics(const Batch& full) override;
-  void accumulate_window(const Vector& theta) override;
-  void bind_fields(const Schema& schema) override;
   void record_traces(const Vector& theta, Record& out, std::size_t slot) override;
-  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
-                    Record& out) override;
   /// cos(W Sx W^T, U^T U) at theta. Needs prepare_diagnostics. Allocation-free.
   double alignment(const Vector& theta);
 

@@ -55,29 +55,17 @@ class ScaleInv final : public Model {
   Index dim() const override { return m_; }
   Index input_dim() const override { return m_; }
   Index output_dim() const override { return 1; }
-  void reserve(Index max_batch) override;
-  double loss_grad(const Vector& theta, const Batch& batch, Vector& grad) override;
-  double loss(const Vector& theta, const Batch& batch) override;
-  void hessian_vector(const Vector& theta, const Batch& batch, const Vector& v,
-                      Vector& out) override;
+  /// Of these, record_final's si_* noise predictions read the core's Tr Sigma of the one layer
+  /// (measured.layer_noise; NaN where it was not measured).
+  SYMSWEEP_MODEL_OVERRIDES();
   double hessian_trace(const Vector& theta, const Batch& batch) override;
   bool quadratic_in_data() const override { return true; }
   /// The shape of an m-vector theta: conserved 1 (|theta|^2), one layer, one symmetry block of
   /// size 1 (A = I).
   static ModelShape shape_for(Index m) { return ModelShape{1, {m}, {1}}; }
-  void conserved(const Vector& theta, Vector& out) const override;
-  void initialize(NormalSource& normal, Vector& theta) const override;
 
-  void apply_generator(Index k, const Vector& v, Vector& out) const override;
   /// |v|^2 (A = I), without the scratch copy.
   double generator_quadratic(Index k, const Vector& v, Vector& scratch) const override;
-
-  void bind_fields(const Schema& schema) override;
-  void accumulate_window(const Vector& theta) override;
-  /// The si_* noise predictions read the core's Tr Sigma of the one layer (measured.layer_noise;
-  /// NaN where it was not measured).
-  void record_final(const Vector& theta, const Batch& full, const EndMeasurements& measured,
-                    Record& out) override;
 
   /// The predicted slope of |theta|^4 per step (NaN under weight decay), and |theta*|^4 under
   /// weight decay (NaN without, or without noise), given Tr Sigma(theta_hat) and
