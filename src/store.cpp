@@ -28,6 +28,7 @@
 #include "io_hints.hpp"
 #include "sha256.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/refine.hpp"
 #include "symsweep/version.hpp"
 #include "text.hpp"
 
@@ -1577,6 +1578,83 @@ std::vector<RunRecord> read_runs(const std::string& path, long long* count) {
   return runs_of(file.get(), count);
 }
 
+namespace {
+
+/// `symsweep inspect`'s lines on a point table (kRefineFormat): the refinement, the rows per level
+/// and the fine grid's locations computed and resolved (refine.hpp); sets `rows` to the rows
+/// planned.
+std::string refine_summary(hid_t f, const std::string& path, const std::string& config_text,
+                           std::size_t* rows) {
+  std::ostringstream out;
+  Handle count = h5::dataset_handle(H5Dopen2(f, "refine/rows", H5P_DEFAULT), "open /refine/rows");
+  std::int64_t n = 0;
+  check_status(H5Dread(count.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &n),
+               "read /refine/rows");
+  *rows = static_cast<std::size_t>(std::max<std::int64_t>(n, 0));
+  Handle level = h5::dataset_handle(H5Dopen2(f, "refine/level", H5P_DEFAULT), "open /refine/level");
+  std::vector<std::int64_t> levels = h5::read_ints(level.get());
+  const std::size_t capacity = levels.size();
+  levels.resize(std::min(levels.size(), *rows));
+  std::map<std::int64_t, std::size_t> per_level;
+  for (std::int64_t l : levels) ++per_level[l];
+  out << "  REFINED: a point table of " << *rows << " planned row(s) of " << capacity
+      << " (refine.budget) over the refined axes " << h5::read_string_attribute(f, "refine_axes")
+      << "; points per level:";
+  for (const auto& [l, k] : per_level) out << " " << l << ": " << k << ";";
+  out << " the other points of the grid were not run\n";
+  // The fine grid, as the config's refinement sees the file.
+  try {
+    const SweepSpec spec = parse_spec(config_text, {"sweep.output=" + path}, "config_text");
+    const Grid grid(spec);
+    const SweepFields fields(grid);
+    std::optional<RefineSpec> refine = refine_spec(spec);
+    if (!refine) return out.str();
+    check_refine_field(*refine, fields.schema());
+    const RefineGeometry geometry(grid, *refine);
+    Handle point = h5::dataset_handle(H5Dopen2(f, "point", H5P_DEFAULT), "open /point");
+    Handle status = h5::dataset_handle(H5Dopen2(f, "results/status", H5P_DEFAULT), "open status");
+    Handle field = h5::dataset_handle(
+        H5Dopen2(f, ("results/" + refine->field).c_str(), H5P_DEFAULT), "open the field");
+    const std::vector<std::int64_t> flat = h5::read_ints(point.get());
+    const std::vector<std::int64_t> done = h5::read_ints(status.get());
+    const std::vector<double> values =
+        h5::enum_members(field.get()).empty() ? h5::read_doubles(field.get()) : [&] {
+          std::vector<double> v;
+          for (auto c : h5::read_ints(field.get())) {
+            v.push_back(static_cast<double>(c));
+          }
+          return v;
+        }();
+    std::unordered_map<std::uint64_t, std::size_t> row_of;
+    RefineTable t;
+    for (std::size_t r = 0; r < *rows; ++r) {
+      row_of.emplace(static_cast<std::uint64_t>(flat[r]), r);
+      t.present.insert(geometry.location_of(static_cast<std::uint64_t>(flat[r])));
+    }
+    for (std::uint64_t loc : t.present) {
+      std::vector<double> v;
+      bool all_done = true;
+      for (std::uint64_t p : geometry.flats(loc)) {
+        const std::size_t r = row_of.at(p);
+        all_done = all_done && done[r] == static_cast<std::int64_t>(Status::done);
+        v.push_back(values[r]);
+      }
+      if (all_done) t.values.emplace(loc, std::move(v));
+    }
+    const std::vector<std::int64_t> source = resolve(geometry, *refine, t);
+    const auto resolved =
+        std::count_if(source.begin(), source.end(), [](std::int64_t s) { return s >= 0; });
+    out << "  fine grid: " << geometry.locations() << " location(s) of " << geometry.per_location()
+        << " point(s) each; " << t.values.size() << " computed, " << resolved
+        << " resolved (computed, or in a cell whose corners agree on " << refine->field << ")\n";
+  } catch (const Error& e) {
+    out << "  fine grid: not read (" << e.what() << ")\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
 std::string describe_file(const std::string& path) {
   Handle file = open_result_file(path);
   const hid_t f = file.get();
@@ -1590,8 +1668,13 @@ std::string describe_file(const std::string& path) {
     out << ", numerics version " << attrs.integer("numerics_version");
   }
   out << "\n";
-  const bool shard = format == kShardFormat;
-  if (shard) {
+  const bool table = format == kRefineFormat;
+  const bool shard = format == kShardFormat || table;
+  // A point table's planned rows: the counts below are over them alone.
+  std::size_t rows = std::numeric_limits<std::size_t>::max();
+  if (table) {
+    out << refine_summary(f, path, attrs.text("config_text"), &rows);
+  } else if (shard) {
     out << "  SHARD " << attrs.integer("shard_index") << " of " << attrs.integer("shard_count")
         << " (0-based): points [" << attrs.integer("shard_first") << ", "
         << attrs.integer("shard_end") << ") of " << attrs.integer("n_points")
@@ -1756,7 +1839,9 @@ std::string describe_file(const std::string& path) {
     return values;
   };
   out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
-  if (shard) {
+  if (table) {
+    out << ", of which the point table holds " << rows;
+  } else if (shard) {
     out << ", of which this shard holds "
         << attrs.integer("shard_end") - attrs.integer("shard_first");
   }
@@ -1798,7 +1883,9 @@ std::string describe_file(const std::string& path) {
     const std::vector<std::string> members = h5::enum_members(dset.get());
     if (!members.empty()) {
       std::vector<std::size_t> count(members.size(), 0);
-      for (auto v : h5::read_ints(dset.get())) {
+      std::vector<std::int64_t> codes = h5::read_ints(dset.get());
+      codes.resize(std::min(codes.size(), rows));
+      for (auto v : codes) {
         if (v >= 0 && static_cast<std::size_t>(v) < members.size()) {
           ++count[static_cast<std::size_t>(v)];
         }
@@ -1816,7 +1903,9 @@ std::string describe_file(const std::string& path) {
       continue;
     }
     std::vector<double> finite;
-    for (double v : h5::read_doubles(dset.get())) {
+    std::vector<double> all = h5::read_doubles(dset.get());
+    all.resize(std::min(all.size(), rows));
+    for (double v : all) {
       if (std::isfinite(v)) finite.push_back(v);
     }
     out << "  " << name << ": ";
