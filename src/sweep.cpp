@@ -2066,11 +2066,17 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
                       ": must be i/N with 0 <= i < N <= the grid's " + std::to_string(grid.size()) +
                       " point(s)");
   }
+  // A refined sweep's file holds its point table of refine.budget rows.
+  std::optional<RefineSpec> refine = refine_spec(spec);
+  if (refine) check_refine_field(*refine, fields.schema());
   const auto [first, end] = shard
                                 ? shard_range(grid.size(), options.shard_index, options.shard_count)
-                                : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};
-  const double bytes = file_bytes(grid, fields.schema(), spec.config_text()) -
-                       per_point * static_cast<double>(grid.size() - (end - first));
+                            : refine ? std::pair<std::uint64_t, std::uint64_t>{0, refine->budget}
+                                     : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};
+  const double bytes =
+      file_bytes(grid, fields.schema(), spec.config_text()) -
+      per_point * static_cast<double>(grid.size() - (end - first)) +
+      (refine ? static_cast<double>(refine->budget) * (12 + 8 * refine->axes.size()) : 0);
   const std::string output =
       shard ? shard_output(spec.output(), options.shard_index, options.shard_count) : spec.output();
   const MemoryPlan mem = memory_plan(grid, fields, ranks, omp_get_max_threads(), options, bytes);
@@ -2079,6 +2085,13 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
   if (shard) {
     out << "\nshard " << options.shard_index << " of " << options.shard_count << ": points ["
         << first << ", " << end << ")";
+  }
+  if (refine) {
+    const RefineGeometry geometry(grid, *refine);
+    out << "\nrefined over " << text::join(refine->axes, " x ") << ": level 0 runs "
+        << level0_locations(geometry).size() * geometry.per_location()
+        << " point(s), then the cells whose corners disagree, halved up to " << refine->levels
+        << " time(s); at most " << refine->budget << " point(s) (refine.budget)";
   }
   out << "\noutput " << output << ": at most about " << text::format_bytes(bytes) << " ("
       << text::format_bytes(per_point)

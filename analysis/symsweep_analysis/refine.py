@@ -202,7 +202,8 @@ def to_grid(ds):
     rows = ds["point"].values
     out = xr.Dataset()
     for key in order:
-        out.coords[key] = (key, _axis_values(ds, key))
+        values, attrs = _axis_values(ds, key)
+        out.coords[key] = xr.DataArray(values, dims=key, attrs=attrs)
     for dim in ds.dims:
         if dim != "point" and dim in ds.coords:
             out.coords[dim] = ds.coords[dim]
@@ -220,7 +221,8 @@ def to_grid(ds):
                                                                       len(shape) + len(tail))))
         lay = lay.reshape((n_loc, m) + tail).copy()
         if name == "status":
-            lay = np.where(resolved_loc[:, None], code(ds["status"], "done"), 0).astype(dtype)
+            lay = np.broadcast_to(np.where(resolved_loc, code(ds["status"], "done"), 0).reshape(
+                (n_loc,) + (1,) * (lay.ndim - 1)), lay.shape).astype(dtype)
         else:
             lay = lay[src]
             lay[~resolved_loc] = fill
@@ -241,8 +243,11 @@ def to_grid(ds):
 
 
 def _axis_values(ds, key):
+    """An axis's values and its scale's attributes (expression, description)."""
     import h5py
 
     with h5py.File(ds.attrs["path"], "r") as f:
         v = f[key][()]
-    return v.astype(str) if v.dtype.kind == "S" else v
+        attrs = {k: _text(a) for k, a in f[key].attrs.items() if k in ("expression",
+                                                                         "description")}
+    return (v.astype(str) if v.dtype.kind == "S" else v), attrs
