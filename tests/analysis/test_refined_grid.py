@@ -127,3 +127,56 @@ def test_phase_draws_a_refined_sweep_with_its_cells(files, tmp_path):
         out = tmp_path / f"{name}.png"
         ran = cli("phase", str(files[name]), "-o", str(out))
         assert ran.returncode == 0 and out.exists(), ran
+
+
+SGD = """
+[sweep]
+name = refine_sgd
+
+[model]
+name = poly
+preset = spread
+x0 = 0.01
+
+[data]
+n = 16
+
+[optimizer]
+steps = 300
+tol = 1e-12
+check_every = 50
+
+[axes]
+optimizer.eta = geomspace(0.3, 2.5, 17)
+optimizer.batch = 1, 2, 3, 4, 5, 6, 7, 8, 9
+sweep.seed = range(0, 4)
+
+[refine]
+axes = optimizer.eta, optimizer.batch
+levels = 2
+rule = fraction
+z = 1
+"""
+
+
+def test_to_grid_of_a_sweep_with_seeds_decides_by_the_fraction_rule_as_symsweep_does(tmp_path):
+    from symsweep_analysis import code, open_sweep, to_grid
+
+    cfg = tmp_path / "sgd.ini"
+    cfg.write_text(SGD)
+    for name, extra in (("refined", []), ("uniform", ["--set", "refine.axes="])):
+        r = symsweep("run", cfg, "-o", tmp_path / f"{name}.h5", *extra, "--quiet", np=2)
+        assert r.code == 0, r
+    grid = to_grid(open_sweep(tmp_path / "refined.h5"))
+    uniform = open_sweep(tmp_path / "uniform.h5")
+    assert grid["status"].dims == uniform["status"].dims
+    r = symsweep("inspect", tmp_path / "refined.h5")
+    found = re.search(r"(\d+) computed, (\d+) resolved", r.out)
+    resolved = grid["resolved"].values
+    # The seeds of a location are resolved together; the count is symsweep's (refine.hpp).
+    assert (resolved == resolved[..., :1]).all()
+    assert int(found.group(2)) * 4 == int(resolved.sum())
+    assert int(found.group(1)) * 4 == int(grid["computed"].sum())
+    assert ((grid["status"].values == code(grid["status"], "done")) == resolved).all()
+    computed = grid["computed"].values
+    assert (grid["outcome"].values[computed] == uniform["outcome"].values[computed]).all()
