@@ -236,7 +236,8 @@ def to_grid(ds):
     computed = np.zeros(int(np.prod(shape)), dtype=bool)
     computed[rows[ok]] = True
     out["computed"] = xr.DataArray(computed.reshape(shape), dims=order)
-    out.attrs = dict(ds.attrs)
+    out.attrs = {k: v for k, v in ds.attrs.items() if k not in ("refined", "grid_axes",
+                                                                 "grid_shape")}
     out.attrs["axes"] = order
     out.attrs["refined_points"] = int(ok.sum())
     return _mask(out) if ds.attrs.get("masked") else out

@@ -124,9 +124,11 @@ def test_phase_draws_a_refined_sweep_with_its_cells(files, tmp_path):
         sizes = {size for _, size, _ in cells}
         assert len(sizes) > 1  # cells of different sizes
         assert "points run" in fig._suptitle.get_text()
-        out = tmp_path / f"{name}.png"
-        ran = cli("phase", str(files[name]), "-o", str(out))
-        assert ran.returncode == 0 and out.exists(), ran
+    out = tmp_path / "budget.png"  # the command, with the boundary table of the fine grid
+    ran = cli("phase", str(files["budget"]), "--table", "-o", str(out))
+    assert ran.returncode == 0 and out.exists(), ran
+    rows = [line for line in ran.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 65  # the header, then one row per model.beta of the fine grid
 
 
 SGD = """
