@@ -15,6 +15,7 @@
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
 #include "symsweep/model.hpp"
+#include "symsweep/refine.hpp"
 #include "symsweep/sgd_stability.hpp"
 #include "text.hpp"
 
@@ -113,6 +114,11 @@ ParamDef integer(std::string key, std::string def, Range range, std::string help
 /// A key that says how long to run or what to observe: it does not key the random streams.
 ParamDef observation(ParamDef def) {
   def.enters_streams = false;
+  return def;
+}
+/// A key that cannot be swept.
+ParamDef fixed(ParamDef def) {
+  def.sweepable = false;
   return def;
 }
 ParamDef real(std::string key, std::string def, Range range, std::string help) {
@@ -265,6 +271,40 @@ std::vector<ParamDef> common_params() {
                 "dist_to_min, model (its own traces); each at the end and on every trace record, "
                 "or only one of them as results.NAME or traces.NAME; what is not measured is not "
                 "in the file"),
+      // Adaptive refinement (refine.hpp). Written to the resolved config only when refine.axes
+      // is set, so a plain sweep's config text, and its config_sha256, are those of before.
+      free_text("refine.axes", "",
+                "the axes to refine, comma-separated: two or more numeric axes of [axes], each of "
+                "2^k + 1 values (k >= refine.levels); level 0 runs every 2^levels-th value of "
+                "them, then only the cells whose corners disagree are halved; the other axes "
+                "(seeds, other keys) run whole at every point; empty: a plain sweep of every "
+                "grid point"),
+      free_text("refine.field", "outcome",
+                "the scalar /results field whose values at a cell's corners decide whether it "
+                "is split: an enum (outcome, ...) or a real or integer field (K, ...)"),
+      words("refine.rule", "equal", {"equal", "sign", "threshold", "fraction"},
+            "when corners disagree: equal: some point (same other-axis values) differs in "
+            "refine.field; sign: in the sign of refine.field (negative, zero, positive, NaN); "
+            "threshold: in whether refine.field > refine.threshold (NaN its own class); "
+            "fraction: the fraction of seeds whose refine.field is refine.member differs by more "
+            "than refine.z binomial standard errors between two corners",
+            false),
+      free_text("refine.member", "diverged",
+                "refine.rule = fraction: the member of the enum refine.field that is counted"),
+      fixed(observation(real("refine.threshold", "0", Range::any(),
+                             "refine.rule = threshold: the value refine.field is compared with"))),
+      fixed(observation(real("refine.z", "2", Range::above(0),
+                             "refine.rule = fraction: corners differ when |p_a - p_b| > z sqrt(2 "
+                             "p (1 - p) / n) (p: their pooled fraction, n: seeds)"))),
+      observation(integer("refine.levels", "4", Range{1, 30},
+                          "halvings from the coarse grid (every 2^levels-th value) to the full "
+                          "grid of the refined axes",
+                          false)),
+      observation(integer("refine.budget", "0", Range{0, kMaxInteger},
+                          "most points the refined sweep runs (its file holds this many); a level "
+                          "that does not fit splits the cells that fit, in order; 0: the grid's "
+                          "points",
+                          false)),
   };
 }
 
@@ -698,6 +738,9 @@ std::string SweepSpec::config_text() const {
   std::string section;
   for (std::size_t i = 0; i < schema_.size(); ++i) {
     const ParamDef& def = schema_[i];
+    // A plain sweep's config text lists no [refine] keys (they were added later: an older
+    // file's config_text must resolve to the same text).
+    if (def.section() == "refine" && text("refine.axes").empty()) continue;
     if (def.section() != section) {
       section = def.section();
       out << (i == 0 ? "" : "\n") << '[' << section << "]\n";
@@ -763,8 +806,8 @@ struct Entry {
   std::string where;  // "sweep.ini:12: " or "--set " (the prefix of its messages)
 };
 
-const char* const kSections[] = {"sweep",  "model",     "data", "optimizer",
-                                 "record", "stability", "axes"};
+const char* const kSections[] = {"sweep",  "model",     "data",   "optimizer",
+                                 "record", "stability", "refine", "axes"};
 
 /// Reads INI text line by line: "[section]", "key = value", blank lines; '#' starts a comment
 /// anywhere on a line. Keys come back as "section.key" in file order, each with its file:line.
@@ -1056,6 +1099,7 @@ SweepSpec parse_spec(std::string_view ini_text, const std::vector<std::string>& 
 
   check_common_random(spec);
   check_rules(spec);
+  refine_spec(spec);  // [refine] against the grid (its field is checked with the sweep's fields)
   return spec;
 }
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include <fcntl.h>
 #include <hdf5_hl.h>
@@ -27,6 +28,7 @@
 #include "io_hints.hpp"
 #include "sha256.hpp"
 #include "symsweep/error.hpp"
+#include "symsweep/refine.hpp"
 #include "symsweep/version.hpp"
 #include "text.hpp"
 
@@ -257,6 +259,22 @@ struct ResultStore::Impl {
   // one dimension `point`, a whole-grid file along the grid's axes.
   std::uint64_t point_first = 0, point_end = 0;
   bool shard = false;
+  // A point table (kRefineFormat; laid out as a shard of rows [0, capacity)): the row of every
+  // planned flat index, the rows planned, and the table's own datasets.
+  bool table = false;
+  std::unordered_map<std::uint64_t, std::uint64_t> row_of;
+  std::uint64_t rows_used = 0;
+  Handle table_point, table_level, table_rows;
+  std::vector<Handle> table_coords;     // per refined axis
+  std::vector<std::size_t> table_axis;  // its position in the grid's axes
+
+  /// The row of point p: p itself, or its row in a point table.
+  std::uint64_t row(std::uint64_t p) const {
+    if (!table) return p;
+    const auto at = row_of.find(p);
+    SYMSWEEP_VERIFY(at != row_of.end(), "a point that is not in the table");
+    return at->second;
+  }
 
   Impl(MPI_Comm c, const Grid& g, const Schema& s, bool coll)
       : comm(c),
@@ -274,6 +292,10 @@ struct ResultStore::Impl {
     // which HDF5's state is not to be trusted), so a close could hang: leave the ids instead.
     if (std::uncaught_exceptions() > 0) {
       for (auto& dset : datasets) dset.abandon();
+      for (auto& dset : table_coords) dset.abandon();
+      table_point.abandon();
+      table_level.abandon();
+      table_rows.abandon();
       runs_list.abandon();
       run_count.abandon();
       dxpl.abandon();
@@ -408,6 +430,10 @@ struct ResultStore::Impl {
     for (const Handle& dset : datasets) all.push_back(&dset);
     all.push_back(&runs_list);
     all.push_back(&run_count);
+    all.push_back(&table_point);
+    all.push_back(&table_level);
+    all.push_back(&table_rows);
+    for (const Handle& dset : table_coords) all.push_back(&dset);
     for (const Handle* d : all) {
       const Handle& dset = *d;
       if (!dset.valid()) continue;
@@ -654,7 +680,16 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     impl->point_first = options.shard_first;
     impl->point_end = options.shard_end;
   }
+  if (options.table_rows > 0) {  // a point table: laid out along its rows, like a shard's points
+    SYMSWEEP_VERIFY(options.shard_count == 0 && options.table_rows <= grid.size(),
+                    "a point table is larger than its grid, or a shard");
+    impl->shard = true;
+    impl->table = true;
+    impl->point_first = 0;
+    impl->point_end = options.table_rows;
+  }
   const bool shard = impl->shard;
+  const bool table = impl->table;
   SYMSWEEP_VERIFY(!shard || schema.find_dim("point") == nullptr,
                   "a shard's point dimension is also a trailing dimension's name");
   const SweepSpec& spec = grid.spec();
@@ -677,8 +712,12 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
 
   // 2. Provenance.
   const std::string config = spec.config_text();
-  h5::write_attribute(file, "format", std::string(shard ? kShardFormat : kFormat));
-  if (shard) {
+  h5::write_attribute(file, "format",
+                      std::string(table ? kRefineFormat : (shard ? kShardFormat : kFormat)));
+  if (table) {
+    h5::write_attribute(file, "refine_rows", static_cast<std::int64_t>(options.table_rows));
+    h5::write_attribute(file, "refine_axes", text::join(options.table_axes, " "));
+  } else if (shard) {
     h5::write_attribute(file, "shard_index", static_cast<std::int64_t>(options.shard_index));
     h5::write_attribute(file, "shard_count", static_cast<std::int64_t>(options.shard_count));
     h5::write_attribute(file, "shard_first", static_cast<std::int64_t>(impl->point_first));
@@ -763,7 +802,60 @@ std::unique_ptr<ResultStore::Impl> ResultStore::create_structure(const std::stri
     h5::write_attribute(dset.get(), "expression", axis.text);
     scales.emplace(axis.key, std::move(dset));
   }
-  if (shard) {  // the points' own dimension: their flat indices
+  if (table) {  // the rows' flat indices, levels and coordinates: -1 / NaN until planned
+    const std::vector<std::int64_t> none(impl->point_end, -1);
+    Handle point =
+        create_scale(file, "point", H5T_STD_I64LE, H5T_NATIVE_INT64, none.data(), none.size(),
+                     "the flat index in the whole grid of the point each row holds "
+                     "(row-major over the axes, in the order of the attribute axes); "
+                     "-1: a row not planned yet (rows from /refine/rows on)",
+                     rank, dxpl);
+    std::vector<std::string> keys;
+    for (const AxisSpec& axis : grid.axes()) keys.push_back(axis.key);
+    h5::write_attribute(point.get(), "axes", text::join(keys, " "));
+    impl->table_point = h5::dataset_handle(H5Dopen2(file, "point", H5P_DEFAULT), "open /point");
+    scales.emplace("point", std::move(point));
+    Handle group = create_group(file, "refine");
+    const hsize_t n = impl->point_end;
+    Handle space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "table dataspace");
+    impl->table_level =
+        h5::dataset_handle(H5Dcreate2(group.get(), "level", H5T_STD_I32LE, space.get(), H5P_DEFAULT,
+                                      H5P_DEFAULT, H5P_DEFAULT),
+                           "create /refine/level");
+    const std::vector<std::int32_t> no_level(impl->point_end, -1);
+    write_from_root(impl->table_level.get(), H5T_NATIVE_INT32, no_level.data(), n, rank, dxpl);
+    h5::write_attribute(impl->table_level.get(), "description",
+                        std::string("the level of each row's point: 0 for the coarse grid (every "
+                                    "2^levels-th value of the refined axes), l for a point first "
+                                    "on the lattice of cells halved l times; -1: not planned"));
+    const std::vector<double> no_coord(impl->point_end, std::nan(""));
+    for (const std::string& key : options.table_axes) {
+      std::size_t at = 0;
+      while (at < grid.axes().size() && grid.axes()[at].key != key) ++at;
+      SYMSWEEP_VERIFY(at < grid.axes().size(), "a refined axis that is not an axis");
+      Handle dset =
+          h5::dataset_handle(H5Dcreate2(group.get(), key.c_str(), H5T_IEEE_F64LE, space.get(),
+                                        H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                             "create /refine/" + key);
+      write_from_root(dset.get(), H5T_NATIVE_DOUBLE, no_coord.data(), n, rank, dxpl);
+      h5::write_attribute(dset.get(), "description",
+                          "the value of " + key + " at each row's point (its axis value, /" + key +
+                              "[index]); NaN: not planned");
+      impl->table_coords.push_back(std::move(dset));
+      impl->table_axis.push_back(at);
+    }
+    Handle scalar = h5::space_handle(H5Screate(H5S_SCALAR), "rows dataspace");
+    impl->table_rows =
+        h5::dataset_handle(H5Dcreate2(group.get(), "rows", H5T_STD_I64LE, scalar.get(), H5P_DEFAULT,
+                                      H5P_DEFAULT, H5P_DEFAULT),
+                           "create /refine/rows");
+    const std::int64_t zero = 0;
+    write_from_root(impl->table_rows.get(), H5T_NATIVE_INT64, &zero, 1, rank, dxpl);
+    h5::write_attribute(impl->table_rows.get(), "description",
+                        std::string("how many rows are planned (written after their index, "
+                                    "level and coordinates): rows below it hold a point of the "
+                                    "grid, run (status done or failed) or pending"));
+  } else if (shard) {  // the points' own dimension: their flat indices
     std::vector<std::int64_t> index(impl->point_end - impl->point_first);
     for (std::size_t k = 0; k < index.size(); ++k) {
       index[k] = static_cast<std::int64_t>(impl->point_first + k);
@@ -896,6 +988,38 @@ ResultStore ResultStore::open(const std::string& path, MPI_Comm comm, const Grid
       im->shard = true;
       im->point_first = static_cast<std::uint64_t>(first);
       im->point_end = static_cast<std::uint64_t>(end);
+    }
+    // A point table: its rows along one dimension, and the table's own datasets.
+    if (h5::has_attribute(im->file.get(), "format") &&
+        h5::read_string_attribute(im->file.get(), "format") == kRefineFormat) {
+      const auto rows = h5::read_int_attribute(im->file.get(), "refine_rows");
+      if (rows <= 0 || static_cast<std::uint64_t>(rows) > grid.size()) {
+        throw ConfigError(text::quote(path) + ": a point table of " + std::to_string(rows) +
+                          " row(s), not a part of its grid of " + std::to_string(grid.size()) +
+                          " point(s)");
+      }
+      im->shard = true;
+      im->table = true;
+      im->point_first = 0;
+      im->point_end = static_cast<std::uint64_t>(rows);
+      const hid_t f = im->file.get();
+      im->table_point = h5::dataset_handle(H5Dopen2(f, "point", H5P_DEFAULT), "open /point");
+      im->table_level =
+          h5::dataset_handle(H5Dopen2(f, "refine/level", H5P_DEFAULT), "open /refine/level");
+      im->table_rows =
+          h5::dataset_handle(H5Dopen2(f, "refine/rows", H5P_DEFAULT), "open /refine/rows");
+      std::istringstream words(h5::read_string_attribute(f, "refine_axes"));
+      for (std::string key; words >> key;) {
+        std::size_t at = 0;
+        while (at < grid.axes().size() && grid.axes()[at].key != key) ++at;
+        if (at == grid.axes().size()) {
+          throw ConfigError(text::quote(path) + ": its refined axis " + key +
+                            " is not an axis of its config");
+        }
+        im->table_coords.push_back(h5::dataset_handle(
+            H5Dopen2(f, ("refine/" + key).c_str(), H5P_DEFAULT), "open /refine/" + key));
+        im->table_axis.push_back(at);
+      }
     }
     // Every field this build would write must be there with the shape and element class it
     // would give it: otherwise the file was made by another layout. A file of another commit
@@ -1092,12 +1216,14 @@ void ResultStore::write(const std::vector<PointResult>& points) {
 
   // 1. Pack every point (index, then its Record's bytes), grouped by the rank that will write it.
   std::vector<int> send_count(static_cast<std::size_t>(ranks), 0);
+  // A point table is written by row: from here on a point's "index" is its row (its flat
+  // index itself in other files).
   for (const auto& p : points) {
-    SYMSWEEP_VERIFY(p.index >= im.point_first && p.index < im.point_end,
-                    "point index out of range");
+    const std::uint64_t row = im.row(p.index);
+    SYMSWEEP_VERIFY(row >= im.point_first && row < im.point_end, "point index out of range");
     SYMSWEEP_VERIFY(!p.values.empty() && &p.values.schema() == im.schema,
                     "a point's Record is not of this file's schema");
-    ++send_count[static_cast<std::size_t>(im.owner(p.index, ranks))];
+    ++send_count[static_cast<std::size_t>(im.owner(row, ranks))];
   }
   std::vector<int> send_offset(static_cast<std::size_t>(ranks), 0);
   for (std::size_t r = 1; r < send_offset.size(); ++r) {
@@ -1107,11 +1233,12 @@ void ResultStore::write(const std::vector<PointResult>& points) {
   {
     std::vector<int> next = send_offset;
     for (const auto& p : points) {
+      const std::uint64_t row = im.row(p.index);
       unsigned char* rec =
           send.data() +
-          static_cast<std::size_t>(next[static_cast<std::size_t>(im.owner(p.index, ranks))]++) * rs;
-      std::memcpy(rec, &p.index, sizeof p.index);
-      std::memcpy(rec + sizeof p.index, p.values.data(), rs - sizeof p.index);
+          static_cast<std::size_t>(next[static_cast<std::size_t>(im.owner(row, ranks))]++) * rs;
+      std::memcpy(rec, &row, sizeof row);
+      std::memcpy(rec + sizeof row, p.values.data(), rs - sizeof row);
     }
   }
   // 2. Route the records to their writers, so that every rank writes one contiguous block of
@@ -1180,6 +1307,139 @@ std::pair<std::uint64_t, std::uint64_t> ResultStore::range() const {
   return {impl_->point_first, impl_->point_end};
 }
 
+bool ResultStore::is_table() const {
+  return impl_->table;
+}
+
+std::vector<std::uint64_t> ResultStore::read_table() {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid() && impl_->table, "read_table of no point table");
+  Impl& im = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::int64_t> index(im.point_end);
+  std::int64_t rows = 0;
+  // Every rank's writes were flushed before; this flush makes them visible to this rank's reads
+  // (MPI-IO's sync-barrier-sync).
+  agree("flushing before reading the table", im.comm, [&] { im.flush("before reading"); });
+  agree("reading the table", im.comm, [&] {
+    const Handle dxpl = mpio_transfer(false);
+    check_status(
+        H5Dread(im.table_rows.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, dxpl.get(), &rows),
+        "read /refine/rows");
+    check_status(
+        H5Dread(im.table_point.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, dxpl.get(), index.data()),
+        "read /point");
+    if (rows < 0 || static_cast<std::uint64_t>(rows) > im.point_end) {
+      throw ConfigError("a damaged point table: /refine/rows = " + std::to_string(rows));
+    }
+  });
+  std::vector<std::uint64_t> flats(static_cast<std::size_t>(rows));
+  im.row_of.clear();
+  for (std::size_t r = 0; r < flats.size(); ++r) {
+    SYMSWEEP_VERIFY(index[r] >= 0 && static_cast<std::uint64_t>(index[r]) < im.grid->size(),
+                    "a planned row without a point of the grid");
+    flats[r] = static_cast<std::uint64_t>(index[r]);
+    SYMSWEEP_VERIFY(im.row_of.emplace(flats[r], r).second, "a point twice in the table");
+  }
+  im.rows_used = flats.size();
+  im.stats.open_seconds += seconds_since(t0);
+  return flats;
+}
+
+void ResultStore::append_rows(const std::vector<std::uint64_t>& flats,
+                              const std::vector<int>& levels) {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid() && impl_->table, "append_rows to no point table");
+  Impl& im = *impl_;
+  SYMSWEEP_VERIFY(flats.size() == levels.size(), "rows and levels differ in number");
+  SYMSWEEP_VERIFY(im.rows_used + flats.size() <= im.point_end, "more rows than the table holds");
+  const auto t0 = std::chrono::steady_clock::now();
+  int rank = 0;
+  MPI_Comm_rank(im.comm, &rank);
+  const hsize_t first = im.rows_used, count = flats.size();
+  const auto write_rows = [&](hid_t dset, hid_t type, const void* values) {
+    Handle file_space = h5::space_handle(H5Dget_space(dset), "table dataspace");
+    const hsize_t one = std::max<hsize_t>(count, 1);
+    Handle mem_space = h5::space_handle(H5Screate_simple(1, &one, nullptr), "memory dataspace");
+    if (rank == 0 && count > 0) {
+      check_status(
+          H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
+          "select rows");
+    } else {
+      check_status(H5Sselect_none(file_space.get()), "select none");
+      check_status(H5Sselect_none(mem_space.get()), "select none");
+    }
+    check_status(H5Dwrite(dset, type, mem_space.get(), file_space.get(), im.dxpl.get(), values),
+                 "write the table's rows");
+  };
+  std::vector<std::int64_t> index(flats.begin(), flats.end());
+  std::vector<std::int32_t> level(levels.begin(), levels.end());
+  agree("writing the table's rows", im.comm, [&] {
+    write_rows(im.table_point.get(), H5T_NATIVE_INT64, index.data());
+    write_rows(im.table_level.get(), H5T_NATIVE_INT32, level.data());
+    for (std::size_t a = 0; a < im.table_coords.size(); ++a) {
+      const AxisSpec& axis = im.grid->axes()[im.table_axis[a]];
+      const std::vector<double> values = axis.numbers();
+      std::vector<double> coord(flats.size());
+      for (std::size_t r = 0; r < flats.size(); ++r) {
+        coord[r] = values[static_cast<std::size_t>(im.grid->coords(flats[r])[im.table_axis[a]])];
+      }
+      write_rows(im.table_coords[a].get(), H5T_NATIVE_DOUBLE, coord.data());
+    }
+  });
+  agree("flushing the table's rows", im.comm, [&] { im.flush("table rows"); });
+  const std::int64_t rows = static_cast<std::int64_t>(im.rows_used + flats.size());
+  agree("writing the table's count", im.comm, [&] {
+    Handle file_space = h5::space_handle(H5Dget_space(im.table_rows.get()), "rows dataspace");
+    const hsize_t one = 1;
+    Handle mem_space = h5::space_handle(H5Screate_simple(1, &one, nullptr), "memory dataspace");
+    if (rank != 0) {
+      check_status(H5Sselect_none(file_space.get()), "select none");
+      check_status(H5Sselect_none(mem_space.get()), "select none");
+    }
+    check_status(H5Dwrite(im.table_rows.get(), H5T_NATIVE_INT64, mem_space.get(), file_space.get(),
+                          im.dxpl.get(), &rows),
+                 "write /refine/rows");
+  });
+  agree("flushing the table's count", im.comm, [&] { im.flush("table count"); });
+  for (std::size_t r = 0; r < flats.size(); ++r) {
+    SYMSWEEP_VERIFY(im.row_of.emplace(flats[r], im.rows_used + r).second,
+                    "a point twice in the table");
+  }
+  im.rows_used += flats.size();
+  im.stats.write_seconds += seconds_since(t0);
+}
+
+std::vector<double> ResultStore::read_scalar(FieldId id) {
+  SYMSWEEP_VERIFY(impl_ && impl_->file.valid(), "read from a closed result file");
+  Impl& im = *impl_;
+  const FieldDef& f = im.schema->field(id);
+  SYMSWEEP_VERIFY(im.schema->count(id) == 1 && im.datasets[static_cast<std::size_t>(id)].valid(),
+                  "read_scalar of a field that is not a scalar in the file");
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::size_t n = im.point_end - im.point_first;
+  std::vector<double> out(n);
+  agree("reading /" + path_of(f), im.comm, [&] {
+    const Handle dxpl = mpio_transfer(false);
+    const hid_t dset = im.datasets[static_cast<std::size_t>(id)].get();
+    if (f.type == ElemType::enum8) {  // the codes, read as plain bytes
+      std::vector<std::uint8_t> codes(n);
+      Handle ftype = h5::type_handle(H5Dget_type(dset), "type in the file");
+      check_status(H5Dread(dset, ftype.get(), H5S_ALL, H5S_ALL, dxpl.get(), codes.data()),
+                   "read /" + path_of(f));
+      for (std::size_t k = 0; k < n; ++k) out[k] = codes[k];
+    } else if (f.type == ElemType::f64) {
+      check_status(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, dxpl.get(), out.data()),
+                   "read /" + path_of(f));
+    } else {
+      std::vector<std::int64_t> v(n);
+      check_status(H5Dread(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, dxpl.get(), v.data()),
+                   "read /" + path_of(f));
+      for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<double>(v[k]);
+    }
+  });
+  im.stats.open_seconds += seconds_since(t0);
+  return out;
+}
+
 const std::vector<std::string>& ResultStore::skipped_fields() const {
   return impl_->skipped;
 }
@@ -1206,6 +1466,11 @@ void ResultStore::close() {
     impl_->datasets.clear();
     if (impl_->runs_list.valid()) impl_->runs_list.close("close /provenance/runs");
     if (impl_->run_count.valid()) impl_->run_count.close("close /provenance/run_count");
+    for (auto& dset : impl_->table_coords) dset.close("close a table coordinate");
+    impl_->table_coords.clear();
+    if (impl_->table_point.valid()) impl_->table_point.close("close /point");
+    if (impl_->table_level.valid()) impl_->table_level.close("close /refine/level");
+    if (impl_->table_rows.valid()) impl_->table_rows.close("close /refine/rows");
     impl_->dxpl.close("close transfer list");
     impl_->file.close("close result file");
   });
@@ -1243,7 +1508,7 @@ Handle open_result_file(const std::string& path) {
                       ": an HDF5 file but not a symsweep result file (its format "
                       "attribute is not text)");
   }
-  if (format != kFormat && format != kShardFormat) {
+  if (format != kFormat && format != kShardFormat && format != kRefineFormat) {
     const bool ours = format.rfind("symsweep/", 0) == 0;
     throw ConfigError(
         shown + ": " +
@@ -1322,6 +1587,7 @@ FileInfo read_file_info(const std::string& path) {
     info.shard_first = attrs.integer("shard_first");
     info.shard_end = attrs.integer("shard_end");
   }
+  if (info.format == kRefineFormat) info.refine_rows = attrs.integer("refine_rows");
   return info;
 }
 
@@ -1371,6 +1637,83 @@ std::vector<RunRecord> read_runs(const std::string& path, long long* count) {
   return runs_of(file.get(), count);
 }
 
+namespace {
+
+/// `symsweep inspect`'s lines on a point table (kRefineFormat): the refinement, the rows per level
+/// and the fine grid's locations computed and resolved (refine.hpp); sets `rows` to the rows
+/// planned.
+std::string refine_summary(hid_t f, const std::string& path, const std::string& config_text,
+                           std::size_t* rows) {
+  std::ostringstream out;
+  Handle count = h5::dataset_handle(H5Dopen2(f, "refine/rows", H5P_DEFAULT), "open /refine/rows");
+  std::int64_t n = 0;
+  check_status(H5Dread(count.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &n),
+               "read /refine/rows");
+  *rows = static_cast<std::size_t>(std::max<std::int64_t>(n, 0));
+  Handle level = h5::dataset_handle(H5Dopen2(f, "refine/level", H5P_DEFAULT), "open /refine/level");
+  std::vector<std::int64_t> levels = h5::read_ints(level.get());
+  const std::size_t capacity = levels.size();
+  levels.resize(std::min(levels.size(), *rows));
+  std::map<std::int64_t, std::size_t> per_level;
+  for (std::int64_t l : levels) ++per_level[l];
+  out << "  REFINED: a point table of " << *rows << " planned row(s) of " << capacity
+      << " (refine.budget) over the refined axes " << h5::read_string_attribute(f, "refine_axes")
+      << "; points per level:";
+  for (const auto& [l, k] : per_level) out << " " << l << ": " << k << ";";
+  out << " the other points of the grid were not run\n";
+  // The fine grid, as the config's refinement sees the file.
+  try {
+    const SweepSpec spec = parse_spec(config_text, {"sweep.output=" + path}, "config_text");
+    const Grid grid(spec);
+    const SweepFields fields(grid);
+    std::optional<RefineSpec> refine = refine_spec(spec);
+    if (!refine) return out.str();
+    check_refine_field(*refine, fields.schema());
+    const RefineGeometry geometry(grid, *refine);
+    Handle point = h5::dataset_handle(H5Dopen2(f, "point", H5P_DEFAULT), "open /point");
+    Handle status = h5::dataset_handle(H5Dopen2(f, "results/status", H5P_DEFAULT), "open status");
+    Handle field = h5::dataset_handle(
+        H5Dopen2(f, ("results/" + refine->field).c_str(), H5P_DEFAULT), "open the field");
+    const std::vector<std::int64_t> flat = h5::read_ints(point.get());
+    const std::vector<std::int64_t> done = h5::read_ints(status.get());
+    const std::vector<double> values =
+        h5::enum_members(field.get()).empty() ? h5::read_doubles(field.get()) : [&] {
+          std::vector<double> v;
+          for (auto c : h5::read_ints(field.get())) {
+            v.push_back(static_cast<double>(c));
+          }
+          return v;
+        }();
+    std::unordered_map<std::uint64_t, std::size_t> row_of;
+    RefineTable t;
+    for (std::size_t r = 0; r < *rows; ++r) {
+      row_of.emplace(static_cast<std::uint64_t>(flat[r]), r);
+      t.present.insert(geometry.location_of(static_cast<std::uint64_t>(flat[r])));
+    }
+    for (std::uint64_t loc : t.present) {
+      std::vector<double> v;
+      bool all_done = true;
+      for (std::uint64_t p : geometry.flats(loc)) {
+        const std::size_t r = row_of.at(p);
+        all_done = all_done && done[r] == static_cast<std::int64_t>(Status::done);
+        v.push_back(values[r]);
+      }
+      if (all_done) t.values.emplace(loc, std::move(v));
+    }
+    const std::vector<std::int64_t> source = resolve(geometry, *refine, t);
+    const auto resolved =
+        std::count_if(source.begin(), source.end(), [](std::int64_t s) { return s >= 0; });
+    out << "  fine grid: " << geometry.locations() << " location(s) of " << geometry.per_location()
+        << " point(s) each; " << t.values.size() << " computed, " << resolved
+        << " resolved (computed, or in a cell whose corners agree on " << refine->field << ")\n";
+  } catch (const Error& e) {
+    out << "  fine grid: not read (" << e.what() << ")\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
 std::string describe_file(const std::string& path) {
   Handle file = open_result_file(path);
   const hid_t f = file.get();
@@ -1384,8 +1727,13 @@ std::string describe_file(const std::string& path) {
     out << ", numerics version " << attrs.integer("numerics_version");
   }
   out << "\n";
-  const bool shard = format == kShardFormat;
-  if (shard) {
+  const bool table = format == kRefineFormat;
+  const bool shard = format == kShardFormat || table;
+  // A point table's planned rows: the counts below are over them alone.
+  std::size_t rows = std::numeric_limits<std::size_t>::max();
+  if (table) {
+    out << refine_summary(f, path, attrs.text("config_text"), &rows);
+  } else if (shard) {
     out << "  SHARD " << attrs.integer("shard_index") << " of " << attrs.integer("shard_count")
         << " (0-based): points [" << attrs.integer("shard_first") << ", "
         << attrs.integer("shard_end") << ") of " << attrs.integer("n_points")
@@ -1550,7 +1898,9 @@ std::string describe_file(const std::string& path) {
     return values;
   };
   out << "  grid: " << h5::read_int_attribute(f, "n_points") << " point(s)";
-  if (shard) {
+  if (table) {
+    out << ", of which the point table holds " << rows;
+  } else if (shard) {
     out << ", of which this shard holds "
         << attrs.integer("shard_end") - attrs.integer("shard_first");
   }
@@ -1592,7 +1942,9 @@ std::string describe_file(const std::string& path) {
     const std::vector<std::string> members = h5::enum_members(dset.get());
     if (!members.empty()) {
       std::vector<std::size_t> count(members.size(), 0);
-      for (auto v : h5::read_ints(dset.get())) {
+      std::vector<std::int64_t> codes = h5::read_ints(dset.get());
+      codes.resize(std::min(codes.size(), rows));
+      for (auto v : codes) {
         if (v >= 0 && static_cast<std::size_t>(v) < members.size()) {
           ++count[static_cast<std::size_t>(v)];
         }
@@ -1610,7 +1962,9 @@ std::string describe_file(const std::string& path) {
       continue;
     }
     std::vector<double> finite;
-    for (double v : h5::read_doubles(dset.get())) {
+    std::vector<double> all = h5::read_doubles(dset.get());
+    all.resize(std::min(all.size(), rows));
+    for (double v : all) {
       if (std::isfinite(v)) finite.push_back(v);
     }
     out << "  " << name << ": ";

@@ -81,6 +81,7 @@
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 
 #include "chunking.hpp"
 #include "clock.hpp"
@@ -93,6 +94,7 @@
 #include "symsweep/cancel.hpp"
 #include "symsweep/error.hpp"
 #include "symsweep/grid.hpp"
+#include "symsweep/refine.hpp"
 #include "symsweep/schedule.hpp"
 #include "symsweep/simulate.hpp"
 #include "symsweep/store.hpp"
@@ -658,6 +660,13 @@ class StatusWriter {
   void checkpointed() {
     status_.checkpoint_started = 0;
     status_.last_checkpoint_utc = utc_text(std::time(nullptr));
+  }
+  /// A refined sweep's next level: the points of the levels before count as done before it,
+  /// and `to_run` more are to run.
+  void next_level(long long finished_before, long long to_run) {
+    status_.done_before += finished_before;
+    status_.points += to_run;
+    to_run_ = to_run;
   }
   /// The last write: the run's end.
   void finish(const std::string& state, const std::string& message, const std::string& file,
@@ -1265,12 +1274,32 @@ void rename_collectively(const std::string& from, const std::string& to, MPI_Com
   if (!error.empty()) throw IoError(error);
 }
 
+/// A refined sweep's next level (refine.hpp), planned from the file once the points before it
+/// are saved: its points (every rank's whole sequence, ascending), added to the file's table;
+/// empty when the refinement is over. Collective.
+using NextLevel = std::function<std::vector<std::uint64_t>()>;
+
+/// The points of one level on this rank: every rank's whole sequence (dynamic), or the k-th
+/// point when k mod R = rank (static).
+RankPoints level_points(const std::vector<std::uint64_t>& all, bool dealt, int rank, int ranks) {
+  if (!dealt) return RankPoints(all);
+  std::vector<std::uint64_t> mine;
+  for (std::size_t k = static_cast<std::size_t>(rank); k < all.size();
+       k += static_cast<std::size_t>(ranks)) {
+    mine.push_back(all[k]);
+  }
+  return RankPoints(std::move(mine));
+}
+
 /// The part of a run common to run_sweep and resume_sweep: the points, the checkpoints, the
-/// close, the final rename (`path` -> `final_path` when they differ) and the summary.
+/// close, the final rename (`path` -> `final_path` when they differ) and the summary. A refined
+/// sweep (`next` not null) runs level after level while none is interrupted or has failed
+/// points: the counts are the levels' together.
 SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& store,
                      const RankPoints& points, long long to_run, long long done_before,
                      const std::string& path, const std::string& final_path, MPI_Comm comm,
-                     const SweepOptions& options, std::chrono::steady_clock::time_point t0) {
+                     const SweepOptions& options, std::chrono::steady_clock::time_point t0,
+                     const NextLevel* next = nullptr) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   std::ostream* log = rank == 0 ? options.log : nullptr;
@@ -1297,15 +1326,62 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   }
   StatusWriter* writer = status ? &*status : nullptr;
   // OMP_NUM_THREADS workers compute; this thread (the one that initialised MPI) communicates.
-  Runner runner(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads(),
-                node_oversubscribed(comm), writer);
+  const bool oversubscribed = node_oversubscribed(comm);
+  std::optional<RankPoints> later;  // a refined sweep's later level
+  std::optional<Runner> level;
+  level.emplace(grid, fields, store, points, comm, options, log, t0, to_run, omp_get_max_threads(),
+                oversubscribed, writer);
+  Runner* current = &*level;
+  // The levels before the current one, summed (a plain sweep has one).
+  std::vector<long long> counts_before;
+  std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes_before;
+  long long finished_before = 0;
+  long checkpoints_before = 0;
+  double point_seconds_before = 0;
+  const auto started = std::chrono::steady_clock::now();
   if (writer) writer->update("running", 0, {}, 0, 0, true);
   SweepSummary summary;
   // Any failure from here on (the points, the runs list, the close, the rename) ends the status
   // file "failed", with its message: a status left "running" would say the run died.
+  const auto finished_everywhere = [&] { return finished_before + current->finished_everywhere(); };
+  const auto checkpoints = [&] { return checkpoints_before + current->checkpoints(); };
   try {
-    runner.run();
-    for (const auto& [message, failed] : runner.causes()) {
+    current->run();
+    while (next != nullptr && current->signal() == 0) {
+      // The next level only after a level with no failed point anywhere (a failed corner
+      // decides nothing: resume runs it again, then refines).
+      std::vector<long long> c = current->counts();
+      MPI_Allreduce(MPI_IN_PLACE, c.data(), static_cast<int>(c.size()), MPI_LONG_LONG, MPI_SUM,
+                    comm);
+      if (c.back() > 0) break;
+      std::vector<std::uint64_t> more = (*next)();
+      if (more.empty()) break;
+      if (counts_before.empty()) counts_before.assign(current->counts().size(), 0);
+      for (std::size_t k = 0; k < counts_before.size(); ++k) {
+        counts_before[k] += current->counts()[k];
+      }
+      causes_before.insert(causes_before.end(), current->causes().begin(), current->causes().end());
+      const long long level_finished = current->finished_everywhere();
+      finished_before += level_finished;
+      checkpoints_before += current->checkpoints();
+      point_seconds_before += current->point_seconds();
+      to_run += static_cast<long long>(more.size());
+      if (writer) writer->next_level(level_finished, static_cast<long long>(more.size()));
+      if (log) {
+        *log << "refinement: level of " << more.size() << " new point(s)" << std::endl;
+      }
+      level.reset();
+      later.emplace(level_points(more, options.schedule == Schedule::static_, rank, ranks));
+      level.emplace(grid, fields, store, *later, comm, options, log, t0,
+                    static_cast<long long>(more.size()), omp_get_max_threads(), oversubscribed,
+                    writer);
+      current = &*level;
+      current->run();
+    }
+    Runner& runner = *current;
+    std::vector<std::pair<std::string, std::vector<std::uint64_t>>> causes = causes_before;
+    causes.insert(causes.end(), runner.causes().begin(), runner.causes().end());
+    for (const auto& [message, failed] : causes) {
       std::string list;
       for (std::size_t k = 0; k < std::min<std::size_t>(failed.size(), 5); ++k) {
         list += (k ? ", " : "") + std::to_string(failed[k]);
@@ -1315,6 +1391,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
                    text::quote(message, false, 400).c_str());
     }
     std::vector<long long> counts = runner.counts();
+    for (std::size_t k = 0; k < counts_before.size(); ++k) counts[k] += counts_before[k];
     MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(counts.size()), MPI_LONG_LONG,
                   MPI_SUM, comm);
     {
@@ -1342,7 +1419,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     long long saved = summary.failed;
     for (long long c : summary.outcome_counts) saved += c;
     summary.pending = summary.points - done_before - saved + summary.failed;
-    summary.checkpoints = runner.checkpoints();
+    summary.checkpoints = checkpoints();
     summary.signal = runner.signal();
     summary.path = path;
     // A complete run with no failed point replaces the file it was written for.
@@ -1352,12 +1429,12 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     }
   } catch (const std::exception& e) {
     if (writer) {
-      writer->finish("failed", e.what(), fs::absolute(path).string(), runner.finished_everywhere(),
-                     runner.finished_by_code_everywhere(), runner.checkpoints(),
-                     seconds_since(runner.started()));
+      writer->finish("failed", e.what(), fs::absolute(path).string(), finished_everywhere(),
+                     current->finished_by_code_everywhere(), checkpoints(), seconds_since(started));
     }
     throw;
   }
+  Runner& runner = *current;
   summary.seconds = seconds_since(t0);
   if (writer) {
     std::vector<long long> by_code = summary.outcome_counts;
@@ -1377,7 +1454,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
     long long finished = summary.failed;
     for (long long c : summary.outcome_counts) finished += c;
     writer->finish(state, message, fs::absolute(summary.path).string(), finished, by_code,
-                   summary.checkpoints, seconds_since(runner.started()));
+                   summary.checkpoints, seconds_since(started));
   }
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
@@ -1386,7 +1463,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
   // Where the time went: the slowest rank's seconds before the workers started, after the ranks
   // agreed that the run was over, and in the store; the points' own seconds summed over ranks.
   const ResultStore::IoStats io = store.io_stats();
-  double slowest[7] = {std::chrono::duration<double>(runner.started() - t0).count(),
+  double slowest[7] = {std::chrono::duration<double>(started - t0).count(),
                        seconds_since(runner.ended()),
                        io.open_seconds,
                        io.write_seconds,
@@ -1394,7 +1471,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
                        runner.idle_at_end(),
                        longest_watched_step()};
   MPI_Allreduce(MPI_IN_PLACE, slowest, 7, MPI_DOUBLE, MPI_MAX, comm);
-  double inside = runner.point_seconds();
+  double inside = point_seconds_before + runner.point_seconds();
   MPI_Allreduce(MPI_IN_PLACE, &inside, 1, MPI_DOUBLE, MPI_SUM, comm);
   summary.hdf5_seconds = slowest[2] + slowest[3] + slowest[4];
   summary.point_seconds = inside;
@@ -1408,7 +1485,7 @@ SweepSummary execute(const Grid& grid, const SweepFields& fields, ResultStore& s
                   "inside points %.1f%% (the slowest rank's seconds; the points' own, summed)",
                   summary.seconds, summary.hdf5_seconds,
                   100 * summary.hdf5_seconds / std::max(summary.seconds, 1e-9), slowest[2],
-                  runner.checkpoints(), slowest[3], slowest[4], slowest[6], slowest[0], slowest[1],
+                  summary.checkpoints, slowest[3], slowest[4], slowest[6], slowest[0], slowest[1],
                   slowest[5], 100 * inside / std::max(workers * summary.seconds, 1e-9));
     *log << line << std::endl;
     *log << (summary.interrupted() ? "interrupted: " : "done: ");
@@ -1556,6 +1633,89 @@ std::string config_differences(const std::string& file_text, const std::string& 
   return out.empty() ? out : out.substr(2);
 }
 
+/// A refined sweep's levels over its point table (refine.hpp): every plan is made from the file
+/// alone (the table, the status and refine.field), so a resumed sweep, and every rank, plans the
+/// same levels as an uninterrupted one.
+class Refinement {
+ public:
+  Refinement(const Grid& grid, const SweepFields& fields, RefineSpec refine)
+      : refine_(std::move(refine)),
+        geometry_(grid, refine_),
+        field_(fields.schema().find(Group::results, refine_.field)) {}
+
+  /// Level 0: its points, ascending, and their levels.
+  std::pair<std::vector<std::uint64_t>, std::vector<int>> level0() const {
+    return points_of(level0_locations(geometry_));
+  }
+
+  /// The next level planned from the file: its points, ascending, and their levels; empty when
+  /// nothing is left to split (or a point of the table is not done). Reads only. Collective.
+  std::pair<std::vector<std::uint64_t>, std::vector<int>> plan(ResultStore& store) const {
+    const std::vector<std::uint64_t> flats = store.read_table();
+    const std::vector<std::uint8_t> status = store.read_status();
+    const std::vector<double> values = store.read_scalar(field_);
+    std::unordered_map<std::uint64_t, std::uint64_t> row_of;
+    RefineTable table;
+    for (std::size_t r = 0; r < flats.size(); ++r) {
+      row_of.emplace(flats[r], r);
+      table.present.insert(geometry_.location_of(flats[r]));
+    }
+    for (std::uint64_t loc : table.present) {
+      std::vector<double> v;
+      for (std::uint64_t p : geometry_.flats(loc)) {
+        const auto at = row_of.find(p);
+        SYMSWEEP_VERIFY(at != row_of.end(), "a location in the table without all of its points");
+        if (status[at->second] != static_cast<std::uint8_t>(Status::done)) return {};
+        v.push_back(values[at->second]);
+      }
+      table.values.emplace(loc, std::move(v));
+    }
+    return points_of(plan_next_level(geometry_, refine_, table, refine_.budget - flats.size()));
+  }
+
+  /// plan(), added to the file's table: the NextLevel of execute().
+  std::vector<std::uint64_t> next(ResultStore& store) const {
+    auto [flats, levels] = plan(store);
+    if (!flats.empty()) store.append_rows(flats, levels);
+    return flats;
+  }
+
+  const RefineSpec& spec() const { return refine_; }
+
+ private:
+  std::pair<std::vector<std::uint64_t>, std::vector<int>> points_of(
+      const std::vector<std::uint64_t>& locations) const {
+    std::vector<std::pair<std::uint64_t, int>> rows;
+    for (std::uint64_t loc : locations) {
+      const int level = geometry_.level_of(loc);
+      for (std::uint64_t p : geometry_.flats(loc)) rows.emplace_back(p, level);
+    }
+    std::sort(rows.begin(), rows.end());
+    std::pair<std::vector<std::uint64_t>, std::vector<int>> out;
+    for (const auto& [p, level] : rows) {
+      out.first.push_back(p);
+      out.second.push_back(level);
+    }
+    return out;
+  }
+
+  RefineSpec refine_;
+  RefineGeometry geometry_;
+  FieldId field_;
+};
+
+/// The [refine] section of a sweep with its field checked against the sweep's fields; nothing
+/// for a plain sweep. Throws ConfigError on every rank.
+std::optional<RefineSpec> checked_refine(const SweepSpec& spec, const SweepFields& fields,
+                                         MPI_Comm comm) {
+  std::optional<RefineSpec> refine;
+  collective_check(comm, [&] {
+    refine = refine_spec(spec);
+    if (refine) check_refine_field(*refine, fields.schema());
+  });
+  return refine;
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions& options) {
@@ -1581,11 +1741,26 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
     }
     std::tie(first, end) = shard_range(grid.size(), options.shard_index, options.shard_count);
   });
+  // A refined sweep: a point table of refine.budget rows.
+  const std::optional<RefineSpec> refine = checked_refine(spec, fields, comm);
+  collective_check(comm, [&] {
+    if (shard && refine) {
+      throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" +
+                        std::to_string(options.shard_count) +
+                        ": a refined sweep ([refine] axes = " + spec.text("refine.axes") +
+                        ") cannot be split into shards (each level is planned from the whole "
+                        "previous one); run it as one job");
+    }
+  });
+  if (refine) std::tie(first, end) = std::pair<std::uint64_t, std::uint64_t>(0, refine->budget);
   const std::string output =
       shard ? shard_output(spec.output(), options.shard_index, options.shard_count) : spec.output();
+  const double table_bytes =
+      refine ? static_cast<double>(refine->budget) * (12 + 8 * refine->axes.size()) : 0;
   const double bytes = file_bytes(grid, fields.schema(), spec.config_text()) -
                        static_cast<double>(fields.schema().record_bytes()) *
-                           static_cast<double>(grid.size() - (end - first));
+                           static_cast<double>(grid.size() - (end - first)) +
+                       table_bytes;
   const int threads = max_threads(comm);
 
   // 1. The output: locked for this run (rank 0 holds the lock until it returns), writable, new
@@ -1627,6 +1802,10 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
     store_options.shard_first = first;
     store_options.shard_end = end;
   }
+  if (refine) {
+    store_options.table_rows = refine->budget;
+    store_options.table_axes = refine->axes;
+  }
   ResultStore store = [&] {
     try {
       return ResultStore::create(path, comm, grid, fields.schema(), prov, store_options);
@@ -1652,6 +1831,16 @@ SweepSummary run_sweep(const SweepSpec& spec, MPI_Comm comm, const SweepOptions&
   // 3. The points, checkpointed; then the summary.
   // Dynamic: every rank holds the whole sequence; rank 0 hands it out (Runner).
   const bool dealt = options.schedule == Schedule::static_;
+  if (refine) {  // level 0 into the table, then level after level (execute)
+    const Refinement refinement(grid, fields, *refine);
+    const auto [flats, levels] = refinement.level0();
+    store.append_rows(flats, levels);
+    if (log) *log << "refinement: level 0 of " << flats.size() << " point(s)" << std::endl;
+    const NextLevel next = [&] { return refinement.next(store); };
+    const RankPoints mine = level_points(flats, dealt, rank, ranks);
+    return execute(grid, fields, store, mine, static_cast<long long>(flats.size()), 0, written,
+                   output, comm, options, t0, &next);
+  }
   const RankPoints mine(first, end, dealt ? rank : 0, dealt ? ranks : 1);
   return execute(grid, fields, store, mine, static_cast<long long>(end - first), 0, written, output,
                  comm, options, t0);
@@ -1782,9 +1971,37 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
               << "the same fields\n";
   }
   std::vector<std::uint64_t> mine;
-  PointBits every(options.schedule == Schedule::static_ ? 0 : grid.size());  // dynamic: all ranks'
+  PointBits every(options.schedule == Schedule::static_ || store.is_table()
+                      ? 0
+                      : grid.size());  // dynamic: all ranks'
   long long todo = 0;
-  {
+  // A refined sweep: the planned rows not done (an interrupted level), else the next level.
+  std::optional<Refinement> refinement;
+  std::vector<std::uint64_t> table_todo;
+  std::pair<std::vector<std::uint64_t>, std::vector<int>> planned;
+  long long table_done = 0;
+  if (store.is_table()) {
+    const std::optional<RefineSpec> refine = checked_refine(*spec, fields, comm);
+    collective_check(comm, [&] {
+      if (!refine) throw ConfigError(text::quote(path) + ": a point table without [refine]");
+    });
+    refinement.emplace(grid, fields, *refine);
+    const std::vector<std::uint64_t> flats = store.read_table();
+    const std::vector<std::uint8_t> status = store.read_status();
+    for (std::size_t r = 0; r < flats.size(); ++r) {
+      if (status[r] == static_cast<std::uint8_t>(Status::done)) {
+        ++table_done;
+      } else {
+        table_todo.push_back(flats[r]);
+      }
+    }
+    std::sort(table_todo.begin(), table_todo.end());
+    if (table_todo.empty()) {
+      planned = refinement->plan(store);
+      table_todo = planned.first;
+    }
+    todo = static_cast<long long>(table_todo.size());
+  } else {
     const std::vector<std::uint8_t> status = store.read_status();  // from range().first
     const std::uint64_t first = store.range().first;
     for (std::uint64_t k = 0; k < status.size(); ++k) {
@@ -1798,7 +2015,8 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
     }
   }
   const auto [held_first, held_end] = store.range();  // the whole grid, or a shard's part
-  const long long done_before = static_cast<long long>(held_end - held_first) - todo;
+  const long long done_before =
+      refinement ? table_done : static_cast<long long>(held_end - held_first) - todo;
   const int threads = max_threads(comm);
   if (todo > 0) {  // a resume with nothing to run writes nothing, and is not listed
     const Provenance prov = make_provenance(options, comm, rank, ranks, threads);
@@ -1821,8 +2039,22 @@ SweepSummary resume_sweep(const std::string& file, const SweepSpec* given, MPI_C
   }
   if (log) {
     *log << version_string() << "\nresuming " << path << ": sweep '" << spec->name() << "', "
-         << done_before << " of " << held_end - held_first << " point(s) done, " << todo
-         << " to run on " << ranks << " rank(s) x " << threads << " thread(s)" << std::endl;
+         << done_before << " of " << (refinement ? done_before + todo : held_end - held_first)
+         << " point(s) done, " << todo << " to run on " << ranks << " rank(s) x " << threads
+         << " thread(s)" << std::endl;
+  }
+  if (refinement) {
+    if (!planned.first.empty()) {
+      store.append_rows(planned.first, planned.second);
+      if (log) {
+        *log << "refinement: level of " << planned.first.size() << " new point(s)" << std::endl;
+      }
+    }
+    const NextLevel next = [&] { return refinement->next(store); };
+    const RankPoints points =
+        level_points(table_todo, options.schedule == Schedule::static_, rank, ranks);
+    return execute(grid, fields, store, points, todo, done_before, path, final_path, comm, options,
+                   t0, &next);
   }
   every.index();
   const RankPoints points = options.schedule == Schedule::static_ ? RankPoints(std::move(mine))
@@ -1851,11 +2083,17 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
                       ": must be i/N with 0 <= i < N <= the grid's " + std::to_string(grid.size()) +
                       " point(s)");
   }
+  // A refined sweep's file holds its point table of refine.budget rows.
+  std::optional<RefineSpec> refine = refine_spec(spec);
+  if (refine) check_refine_field(*refine, fields.schema());
   const auto [first, end] = shard
                                 ? shard_range(grid.size(), options.shard_index, options.shard_count)
-                                : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};
-  const double bytes = file_bytes(grid, fields.schema(), spec.config_text()) -
-                       per_point * static_cast<double>(grid.size() - (end - first));
+                            : refine ? std::pair<std::uint64_t, std::uint64_t>{0, refine->budget}
+                                     : std::pair<std::uint64_t, std::uint64_t>{0, grid.size()};
+  const double bytes =
+      file_bytes(grid, fields.schema(), spec.config_text()) -
+      per_point * static_cast<double>(grid.size() - (end - first)) +
+      (refine ? static_cast<double>(refine->budget) * (12 + 8 * refine->axes.size()) : 0);
   const std::string output =
       shard ? shard_output(spec.output(), options.shard_index, options.shard_count) : spec.output();
   const MemoryPlan mem = memory_plan(grid, fields, ranks, omp_get_max_threads(), options, bytes);
@@ -1864,6 +2102,13 @@ std::string describe_plan(const SweepSpec& spec, int ranks, const SweepOptions& 
   if (shard) {
     out << "\nshard " << options.shard_index << " of " << options.shard_count << ": points ["
         << first << ", " << end << ")";
+  }
+  if (refine) {
+    const RefineGeometry geometry(grid, *refine);
+    out << "\nrefined over " << text::join(refine->axes, " x ") << ": level 0 runs "
+        << level0_locations(geometry).size() * geometry.per_location()
+        << " point(s), then the cells whose corners disagree, halved up to " << refine->levels
+        << " time(s); at most " << refine->budget << " point(s) (refine.budget)";
   }
   out << "\noutput " << output << ": at most about " << text::format_bytes(bytes) << " ("
       << text::format_bytes(per_point)

@@ -18,6 +18,7 @@ from .compare import compare
 from .dataset import (axes, code, config, decode, done, left_out, members, open_sweep,
                       outcome_fractions, param, status_counts)
 from .phase import plot_phase, save
+from .refine import to_grid
 from .report import write_report
 from .sgd import boundary_table, format_boundary_table, plot_expectation
 from .trace import approach_rates, fit_exponents, plot_trace
@@ -25,4 +26,4 @@ from .trace import approach_rates, fit_exponents, plot_trace
 __all__ = ["approach_rates", "axes", "boundary_table", "code", "compare", "config", "decode",
            "done", "fit_exponents", "format_boundary_table", "left_out", "members", "open_sweep",
            "outcome_fractions", "param", "plot_expectation", "plot_phase", "plot_trace", "save",
-           "status_counts", "write_report"]
+           "status_counts", "to_grid", "write_report"]

@@ -197,11 +197,16 @@ def main(argv=None):
     from .report import write_report
 
     def open_sweep(path):
-        """The masked file, and the one line about the points left out."""
+        """The masked file, and the one line about the points left out; a refined sweep's point
+        table on its fine grid (to_grid) for every command but phase, which draws its cells."""
         ds = _open(path)
         note = left_out(ds)
         if note:
             print(f"{args.command}: {note}")
+        if ds.attrs.get("refined") and args.command != "phase":
+            from .refine import to_grid
+
+            ds = to_grid(ds)
         return ds
 
     try:
@@ -219,10 +224,12 @@ def main(argv=None):
             ds = open_sweep(args.file)
             if args.table:  # checked before the figure: a file without the axes draws nothing
                 from .phase import default_axes
+                from .refine import to_grid
                 from .sgd import boundary_table, format_boundary_table
 
-                x, y = default_axes(ds, args.x, args.y)
-                table = format_boundary_table(boundary_table(ds, x, y))
+                grid = to_grid(ds) if ds.attrs.get("refined") else ds
+                x, y = default_axes(grid, args.x, args.y)
+                table = format_boundary_table(boundary_table(grid, x, y))
             save(plot_phase(ds, args.x, args.y, args.color, args.facet), out)
             if args.table:
                 print("\n".join(table))

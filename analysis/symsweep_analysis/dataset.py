@@ -24,6 +24,10 @@ never masked. `open_sweep(path, raw=True)` gives the stored values unmasked, wit
 types (compare uses it: it compares bits). `left_out(ds)` is the one line every command prints
 about the points it left out.
 
+A refined sweep's file (format symsweep-refine/1) opens as its point table: one row per point
+run, along the dimension `point`, with every axis as a coordinate along it; `to_grid(ds)`
+(refine.py) resamples it onto the grid of [axes], masked where a point is not resolved.
+
 Everything comes from the file: fields, enum members, descriptions and units are read, not
 listed here, so fields added to symsweep need no change here. Reads serially with Debian's
 xarray + h5netcdf (run with /usr/bin/python3).
@@ -35,6 +39,7 @@ import xarray as xr
 
 FORMAT = "symsweep/1"
 SHARD_FORMAT = "symsweep-shard/1"  # symsweep run --shard i/N: a part of a grid, to merge
+REFINE_FORMAT = "symsweep-refine/1"  # [refine]: a point table (refine.py; to_grid)
 GROUPS = (("results", ""), ("traces", "trace_"), ("run", "run_"))
 
 
@@ -79,6 +84,13 @@ def open_sweep(path, raw=False):
             f"points [{attrs.get('shard_first')}, {attrs.get('shard_end')}) of "
             f"{attrs.get('n_points')}, along one flat point dimension); merge the shards first: "
             "symsweep merge OUT.h5 SHARD.h5...")
+    if attrs.get("format") == REFINE_FORMAT:  # a refined sweep: its point table (refine.py)
+        from .refine import read_table
+
+        ds = read_table(path, attrs)
+        ds.attrs["path"] = path
+        ds.attrs["masked"] = int(not raw)
+        return ds if raw else _mask(ds)
     if attrs.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} result file (format={attrs.get('format')!r})")
     parts = []

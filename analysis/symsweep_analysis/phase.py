@@ -404,6 +404,22 @@ def _field_gaps(ax, ds, sub, plane, xa, ya, reduce):
     return {k for k, v in cells.items() if v}, style
 
 
+def _outline_cells(ax, ds, cells, keys, xa, ya):
+    """The refinement's cells not split, corner to corner: the sizes at which the plane was
+    resolved (a refined sweep's own resolution)."""
+    from matplotlib.collections import LineCollection
+
+    values = [np.asarray(ds[k].values, dtype=float) for k in keys]
+    segments = []
+    for origin, size, _ in cells:
+        lo = [v[o] for v, o in zip(values, origin)]
+        hi = [v[o + size] for v, o in zip(values, origin)]
+        corner = dict(zip(keys, zip(lo, hi)))
+        (x0, x1), (y0, y1) = corner[xa.key], corner[ya.key]
+        segments.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)])
+    ax.add_collection(LineCollection(segments, colors="white", linewidths=0.4, alpha=0.8))
+
+
 def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
     """The phase diagram as a matplotlib Figure (one panel per value of `facet`)."""
     import textwrap
@@ -415,6 +431,13 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
     from matplotlib.colors import Normalize
     from matplotlib.patches import Patch
 
+    cells = None
+    if ds.attrs.get("refined"):  # a point table: drawn on its fine grid, its cells outlined
+        from .refine import structure, to_grid
+
+        _, cells, geometry = structure(ds)
+        refined_keys = [geometry["order"][d] for d in geometry["rdims"]]
+        ds = to_grid(ds)
     _check(ds, x, y, facet)
     x, y = default_axes(ds, x, y)
     _check(ds, x, y, facet)
@@ -460,6 +483,8 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
             if label not in sgd_labels:
                 sgd_labels.append(label)
         drew_k = _k_boundary(ax, sub, xa, ya, reduce) or drew_k
+        if cells is not None and sorted(refined_keys) == sorted(k for k in (x, y) if k):
+            _outline_cells(ax, ds, cells, refined_keys, xa, ya)
         xa.dress(ax, "x")
         ya.dress(ax, "y")
         if facet:
@@ -508,6 +533,10 @@ def plot_phase(ds, x=None, y=None, color="outcome", facet=None):
             + ", ".join(f"{r} ({ds.sizes[r]})" for r in reduce)) if reduce else ""
     title = (f"{ds.attrs.get('name')}: {what}, model {ds.attrs.get('model')}, "
              f"{n_done}/{ds['status'].size} points done{over}")
+    if cells is not None:
+        title = (f"{ds.attrs.get('name')}: {what}, model {ds.attrs.get('model')}, refined: "
+                 f"{ds.attrs['refined_points']} points run, {n_done}/{ds['status'].size} "
+                 f"resolved{over}")
     fig.suptitle("\n".join(textwrap.wrap(title, 60 + 40 * len(panels))), fontsize=10)
     return fig
 

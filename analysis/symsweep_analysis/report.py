@@ -129,6 +129,10 @@ def write_report(path, out, figure_dir=None, formats=("png",)):
     import matplotlib.pyplot as plt
 
     ds = open_sweep(path)
+    if ds.attrs.get("refined"):  # a refined sweep's point table: its fine grid
+        from .refine import to_grid
+
+        ds = to_grid(ds)
     ok = done(ds)
     names = members(ds["outcome"])
     counts = [[n, int(((ds["outcome"] == k) & ok).sum())] for k, n in enumerate(names)]

@@ -112,6 +112,16 @@ inline constexpr const char* kFormat = "symsweep/1";
 /// Everything else as in kFormat. `symsweep merge` makes a kFormat file of the shards.
 inline constexpr const char* kShardFormat = "symsweep-shard/1";
 
+/// The format of a refined sweep's file ([refine], refine.hpp): a point table of a fixed number
+/// of rows (refine.budget), filled level by level. Every field has shape (rows, trailing
+/// dimensions...) along the dimension `point`, whose scale /point holds each row's flat index in
+/// the whole grid (-1 for a row not planned yet); /refine/level (int32) its level (-1 likewise),
+/// /refine/<key> its value of each refined axis (NaN likewise), /refine/rows (int64 scalar) how
+/// many rows are planned: rows below it hold their flat index, level and coordinates, and are
+/// run (status) or pending. Root attributes refine_rows (the rows), refine_axes (the refined
+/// keys, space-separated), and n_points (the whole grid's). The rest as in kShardFormat.
+inline constexpr const char* kRefineFormat = "symsweep-refine/1";
+
 /// Part `index` (0-based) of `count` near-equal contiguous parts of [0, points): [first, end).
 /// Parts differ in size by at most one point, the larger first; they cover [0, points) once.
 std::pair<std::uint64_t, std::uint64_t> shard_range(std::uint64_t points, std::uint64_t index,
@@ -131,6 +141,10 @@ struct StoreOptions {
   /// A shard file (kShardFormat) of points [shard_first, shard_end), part shard_index of
   /// shard_count (create only; 0: the whole grid, kFormat).
   std::uint64_t shard_index = 0, shard_count = 0, shard_first = 0, shard_end = 0;
+  /// A refined sweep's point table (kRefineFormat) of this many rows (create only; 0: not one),
+  /// with a coordinate array for each of `table_axes` (the refined keys).
+  std::uint64_t table_rows = 0;
+  std::vector<std::string> table_axes;
   /// The kind of the creating run in the runs list ("run"; "merge" for `symsweep merge`).
   std::string run_kind = "run";
   /// open only: a field this schema writes that a file of another commit (its git_commit
@@ -169,8 +183,22 @@ class ResultStore {
   /// Every point's status code (Status), in flat index order from range().first, read by every
   /// rank. Collective.
   std::vector<std::uint8_t> read_status();
-  /// The flat indices this file holds, [first, end): the whole grid, or a shard's part.
+  /// The flat indices this file holds, [first, end): the whole grid, or a shard's part; for a
+  /// point table, its rows [0, rows).
   std::pair<std::uint64_t, std::uint64_t> range() const;
+
+  /// A point table (kRefineFormat): whether this file is one.
+  bool is_table() const;
+  /// The planned rows of a point table, in row order: their flat indices; read by every rank
+  /// (after a flush, so that every rank's earlier writes are seen). Collective.
+  std::vector<std::uint64_t> read_table();
+  /// Appends rows to a point table: their flat indices (points of the grid not in it yet) and
+  /// levels; written from rank 0 (the index, level and coordinates, a flush, then the count of
+  /// rows, a flush: a kill between leaves the rows unplanned). Collective, identical arguments.
+  void append_rows(const std::vector<std::uint64_t>& flats, const std::vector<int>& levels);
+  /// A scalar field's values at every row of a point table (range()), as numbers (enum codes,
+  /// integers), read by every rank. Collective.
+  std::vector<double> read_scalar(FieldId id);
   /// The fields ("results/name") open() skipped: added since the file's build.
   const std::vector<std::string>& skipped_fields() const;
 
@@ -225,6 +253,8 @@ struct FileInfo {
   /// A shard's part (kShardFormat): shard_index of shard_count, points [shard_first, shard_end);
   /// shard_count 0 for a whole-grid file.
   long long shard_index = 0, shard_count = 0, shard_first = 0, shard_end = 0;
+  /// A refined sweep's point table (kRefineFormat): its rows; 0 for other files.
+  long long refine_rows = 0;
 };
 /// Reads them. A file that is not a symsweep result file of this format (or a shard file) is a
 /// ConfigError.

@@ -1,5 +1,7 @@
 // `symsweep inspect FILE.h5`: a summary of a result file (no MPI needed).
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -33,9 +35,28 @@ std::array<long long, 3> status_counts(const std::string& path) {
   std::vector<unsigned char> codes(n);
   h5::check_status(H5Dread(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, codes.data()),
                    "read /results/status");
+  // A point table: its planned rows alone (the rest hold no point yet).
+  if (H5Lexists(file.get(), "refine", H5P_DEFAULT) > 0 &&
+      H5Lexists(file.get(), "refine/rows", H5P_DEFAULT) > 0) {
+    h5::Handle rows =
+        h5::dataset_handle(H5Dopen2(file.get(), "refine/rows", H5P_DEFAULT), "open /refine/rows");
+    std::int64_t planned = 0;
+    h5::check_status(H5Dread(rows.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &planned),
+                     "read /refine/rows");
+    codes.resize(
+        std::min(codes.size(), static_cast<std::size_t>(std::max<std::int64_t>(0, planned))));
+  }
   std::array<long long, 3> counts{0, 0, 0};
   for (unsigned char c : codes) ++counts[c < 3 ? c : 0];
   return counts;
+}
+
+/// A refined sweep whose planned points are all done is complete only when its last run ended
+/// so: a run stopped between levels has a next level to plan (resume plans it).
+bool refinement_unfinished(const std::string& path) {
+  if (read_file_info(path).format != kRefineFormat) return false;
+  const std::vector<RunRecord> runs = read_runs(path);
+  return runs.empty() || runs.back().ended != "complete";
 }
 
 /// complete, possibly running (a process on this host holds the output's lock, or the status
@@ -43,6 +64,11 @@ std::array<long long, 3> status_counts(const std::string& path) {
 std::string state_line(const std::string& path) {
   const auto [pending, done, failed] = status_counts(path);
   const long long points = pending + done + failed;
+  if (pending == 0 && failed == 0 && refinement_unfinished(path)) {
+    return "state: interrupted between levels of the refinement (" + std::to_string(done) +
+           " point(s) done); continue with: symsweep resume " + path +
+           " (it plans the next level from the file)";
+  }
   if (pending == 0 && failed == 0) {
     return "state: complete (" + std::to_string(done) + " of " + std::to_string(points) +
            " point(s) done)";

@@ -28,7 +28,10 @@ constexpr const char* kUsage = R"(Usage:
         (OMP_NUM_THREADS) run a rank's points, and every result goes into
         one HDF5 file written by all ranks, at checkpoints (--checkpoint SECONDS, default 60).
         --dry-run prints the points, the file size, the memory per rank and the free disk.
-        `symsweep run --help` lists run's options.
+        `symsweep run --help` lists run's options. A [refine] section (refine.axes, ...: see
+        the configuration below) runs an adaptive sweep: a coarse grid of the refined axes,
+        then level by level only the cells whose corners disagree, into a point table
+        (format symsweep-refine/1) that resume, inspect and symsweep_analysis read.
   mpirun -np R symsweep resume OUT.h5 [CONFIG.ini]
         Finish a result file that a run left unfinished (killed, interrupted, out of time): run
         the points not done, with the file's own config, on any number of ranks. The result is

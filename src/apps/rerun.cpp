@@ -867,6 +867,12 @@ int rerun_point(const Options& opts, const std::string& command_line) {
                       std::to_string(info.shard_index) + " of " + std::to_string(info.shard_count) +
                       "); rerun a point of the merged file (symsweep merge OUT.h5 SHARD...)");
   }
+  if (info.format == kRefineFormat) {
+    throw ConfigError(text::quote(path) +
+                      ": a refined sweep's point table (format symsweep-refine/1); rerun reads "
+                      "whole-grid files only: rerun the point from its config with --set (its "
+                      "values are in /refine and /point)");
+  }
   std::ostringstream head;
   check_build(info, path, opts.strict, head);
 

@@ -236,7 +236,10 @@ int command(const std::vector<std::string>& rank_args, const std::string& comman
         std::cout << (resume ? "Usage: mpirun -np R symsweep resume OUT.h5 [CONFIG.ini] [options]\n"
                                "Runs the points of OUT.h5 that are not done, with the config "
                                "stored in the file (a CONFIG.ini given is compared with it).\n\n"
-                             : "Usage: mpirun -np R symsweep run CONFIG.ini [options]\n\n")
+                             : "Usage: mpirun -np R symsweep run CONFIG.ini [options]\n"
+                               "A config with [refine] axes runs an adaptive sweep: level by "
+                               "level, only where the phase changes (symsweep --help, [refine]); "
+                               "resume continues its level or plans the next.\n\n")
                   << run_options_description(scratch, resume) << "\n"
                   << "Exit status: 0 done; 1 failed points or a runtime failure; 2 bad input "
                      "(nothing changed: e.g. resume of a file another build signature wrote); 3 "
