@@ -29,7 +29,7 @@ src=$root/src
 # (each model's keys), but mostly their mathematics, never run here: at -O0 they build in half
 # the time, instrumented alike.
 parser=("$src/spec.cpp" "$src/grid.cpp" "$src/text.cpp" "$src/error.cpp" "$src/model.cpp"
-        "$src/schema.cpp" "$src/sha256.cpp")
+        "$src/schema.cpp" "$src/sha256.cpp" "$src/refine.cpp")
 models=("$src/models/linear2.cpp" "$src/models/poly.cpp" "$src/models/diaglinear.cpp"
         "$src/models/scaleinv.cpp" "$src/models/deeplinear.cpp" "$src/models/mlp2.cpp"
         "$src/data.cpp" "$src/rng.cpp"
