@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .dataset import axes, param
+from .dataset import axes, param, values
 from .sharpening import _label, _path
 from .trace import SEED
 
@@ -36,15 +36,6 @@ def _check(ds):
                          "jobs/sweeps/alignment.ini)")
 
 
-def _methods(ds):
-    """Each point's optimizer.method as text."""
-    if METHOD in axes(ds):
-        return ds[METHOD].astype(str).broadcast_like(ds["status"])
-    from .dataset import values
-
-    return values(ds, METHOD)
-
-
 def alignment_numbers(ds):
     """One dict per cell (every swept axis but sweep.seed): "cell" {axis: text}, "method", "eta",
     "batch", "noise" (eta / S; NaN for gd), "end" (seed mean of mlp_alignment), "end_min",
@@ -55,7 +46,7 @@ def alignment_numbers(ds):
     ok = ds["diverged_at"] < 0
     start = ds[TRACE].isel(step=0) if TRACE in ds else None
     eta, batch = param(ds, ETA), param(ds, BATCH)
-    method = _methods(ds)
+    method = values(ds, METHOD)
     cells = [a for a in axes(ds) if a != SEED]
     rows = []
     for index in np.ndindex(*[ds.sizes[a] for a in cells]):

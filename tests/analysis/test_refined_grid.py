@@ -6,47 +6,21 @@ import re
 import numpy as np
 import pytest
 
-from analysis_support import cli, symsweep
+from analysis_support import SWEEPS, cli, run_config, symsweep
 
-CONFIG = """
-[sweep]
-name = refine65
-
-[model]
-name = poly
-preset = L_beta
-x0 = 0.01, 0
-
-[data]
-n = 1
-
-[optimizer]
-batch = 1
-steps = 3000
-tol = 1e-13
-check_every = 100
-
-[axes]
-model.beta = linspace(-0.5, 0.5, 65)
-optimizer.eta = linspace(1.96, 2.06, 65)
-
-[refine]
-axes = model.beta, optimizer.eta
-levels = 4
-"""
+# The shipped refined L_beta sweep (jobs/sweeps/l_beta_refined.ini) at 65 x 65, 4 levels, every
+# point within the budget.
+SHRINK = ["optimizer.steps=3000", "axes.model.beta=linspace(-0.5, 0.5, 65)",
+          "axes.optimizer.eta=linspace(1.96, 2.06, 65)", "refine.levels=4", "refine.budget=0"]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("refine65")
-    cfg = d / "refine65.ini"
-    cfg.write_text(CONFIG)
     out = {}
-    for name, extra in (("refined", []), ("uniform", ["--set", "refine.axes="]),
-                        ("budget", ["--set", "refine.budget=300"])):
-        out[name] = d / f"{name}.h5"
-        r = symsweep("run", cfg, "-o", out[name], *extra, "--quiet", np=2)
-        assert r.code == 0, r
+    for name, extra in (("refined", []), ("uniform", ["refine.axes="]),
+                        ("budget", ["refine.budget=300"])):
+        out[name] = run_config(SWEEPS / "l_beta_refined.ini", d / f"{name}.h5", *SHRINK, *extra)
     return out
 
 

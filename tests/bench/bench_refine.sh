@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of adaptive refinement (not in CTest: it times runs). The L_beta phase diagram of
-# poly (model.beta x optimizer.eta, GD from x0 = (0.01, 0)) at 257 x 257, run uniformly and
-# refined ([refine] over both axes, 6 levels: a 5 x 5 coarse grid halved six times) in one run,
-# at 2 ranks x 1 thread. Prints, for each: the simulations run and the wall time (mpirun's whole
+# jobs/sweeps/l_beta_refined.ini (poly, model.beta x optimizer.eta, GD from x0 = (0.01, 0)) at
+# 257 x 257 and STEPS steps (default 3000), with no budget, run uniformly and refined ([refine]
+# over both axes, 6 levels: a 5 x 5 coarse grid halved six times) in one run, at 2 ranks x 1
+# thread. Prints, for each: the simulations run and the wall time (mpirun's whole
 # run), then their ratios, and checks that every point the refined sweep resolves has the
 # uniform sweep's outcome (symsweep_analysis.to_grid).
 #   tests/bench/bench_refine.sh [BUILD_DIR] [OUT_DIR] [STEPS]
@@ -17,35 +18,17 @@ flags=(-q --oversubscribe)
 [[ $(id -u) -eq 0 ]] && flags+=(--allow-run-as-root)
 export OMP_NUM_THREADS=1
 
-cat >"$out/refine257.ini" <<EOF2
-[sweep]
-name = bench_refine
-[model]
-name = poly
-preset = L_beta
-x0 = 0.01, 0
-[data]
-n = 1
-[optimizer]
-batch = 1
-steps = $steps
-tol = 1e-13
-check_every = 100
-[axes]
-model.beta = linspace(-0.5, 0.5, 257)
-optimizer.eta = linspace(1.96, 2.06, 257)
-[refine]
-axes = model.beta, optimizer.eta
-levels = 6
-EOF2
+# The shipped refined L_beta sweep at STEPS steps, every point of the grid within the budget.
+config=$root/jobs/sweeps/l_beta_refined.ini
+shrink=(--set "optimizer.steps=$steps" --set refine.budget=0)
 
 run() {  # name, extra args: prints "<seconds> <points run>"
   local name=$1
   shift
   local t0 t1
   t0=$(date +%s.%N)
-  mpirun "${flags[@]}" -np 2 "$bin" run "$out/refine257.ini" -o "$out/$name.h5" --overwrite \
-    --quiet "$@"
+  mpirun "${flags[@]}" -np 2 "$bin" run "$config" -o "$out/$name.h5" --overwrite --quiet \
+    "${shrink[@]}" "$@"
   t1=$(date +%s.%N)
   local points
   points=$(/usr/bin/python3 -c "
