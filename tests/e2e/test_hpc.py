@@ -4,6 +4,7 @@ hints from SYMSWEEP_MPIIO_HINTS (README, "Running under SLURM" and "Across nodes
 CTest runs this file over TCP (OMPI_MCA_btl=self,tcp: tests/CMakeLists.txt), the transport
 between nodes.
 """
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, symsweep, wait_for
+from conftest import BIN, MPIEXEC, MPIEXEC_FLAGS, SOURCE_DIR, symsweep, wait_for
 
 # Two points of one trajectory (optimizer.steps keys no random stream): the first runs all of its
 # 300 steps (not converged yet); the second, allowed 10^12 steps, converges at about 2800. The
@@ -133,6 +134,88 @@ def test_a_single_point_longer_than_the_allocation_is_seen_from_inside_it(tmp_pa
     assert seconds >= 1, lines[0]  # measured once its loop had run for a second
     with h5py.File(out, "r") as f:
         assert f["results/status"][()] == 0  # pending: redone from its first step
+
+
+STORM = """
+[sweep]
+name = storm
+
+[model]
+name = linear2
+dx = 4
+h = 4
+dy = 4
+
+[data]
+n = 64
+
+[optimizer]
+steps = STEPS
+tol = 0
+
+[axes]
+optimizer.eta = 0.01, 0.02
+optimizer.batch = 1, 4, 16
+"""
+
+
+@pytest.mark.parametrize("script", ["sweep.sbatch", "array.sbatch"])
+@pytest.mark.parametrize("until", ["start", "running", "complete"])
+def test_a_job_script_exits_with_the_runs_own_status_under_a_storm_of_sigusr1(tmp_path, clean_env,
+                                                                              until, script):
+    # jobs/slurm/sweep.sbatch (or array.sbatch, as task 0 of 2) outside SLURM (it then exits with
+    # the run's status instead of requeueing) gets SIGUSR1 every 5 ms from the moment the run's
+    # status file says `until` to its end ("start": from its first line on). A signal passed to
+    # mpirun can end mpirun itself whatever the ranks did: by the signal (status 138) as mpirun
+    # starts or exits, or with status 255 as it stops the job of a rank that exited 3; and a
+    # signal that interrupts the script's `wait` makes it return 138 too. The script must exit
+    # with what the run did: 3 (interrupted and saved: requeue) or 0 (complete), never 138 or 255
+    # (a job that SLURM would call FAILED, with its work saved). Under a storm, each of these
+    # happened within tens of trials before the script read the run's status file.
+    config = tmp_path / "storm.ini"
+    config.write_text(STORM.replace("STEPS", "20000" if until == "complete" else "400000"))
+    out = tmp_path / "storm.h5"
+    log = tmp_path / "job.out"
+    env = dict(os.environ, SYMSWEEP_BIN=BIN)
+    written = out  # the file the run writes
+    if script == "array.sbatch":
+        env.update(SLURM_ARRAY_TASK_ID="0", SYMSWEEP_SHARDS="2")
+        written = tmp_path / "storm.shard-0-of-2.h5"
+    status = written.with_name(written.name + ".status.json")
+
+    def state():
+        try:
+            return json.loads(status.read_text())["state"]
+        except (OSError, ValueError):
+            return None
+
+    with open(log, "w") as stdout:
+        p = subprocess.Popen(["bash", SOURCE_DIR / "jobs" / "slurm" / script, config, out,
+                              "--status", "1"], stdout=stdout, stderr=subprocess.STDOUT,
+                             env=env, cwd=tmp_path)
+        try:
+            if until == "start":
+                wait_for(lambda: "start 1)" in log.read_text() or p.poll() is not None)
+            else:
+                wait_for(lambda: state() == until or p.poll() is not None, timeout=60)
+            while p.poll() is None:
+                os.kill(p.pid, signal.SIGUSR1)
+                time.sleep(0.005)
+        finally:
+            if p.poll() is None:
+                p.kill()
+    text = log.read_text()
+    assert "SIGUSR1 (time limit near)" in text, text  # the storm reached the script
+    assert p.returncode == (0 if until == "complete" else 3), text
+    if until == "running":
+        assert "symsweep: interrupted by SIGUSR1" in text, text
+        assert state() == "interrupted"
+    elif until == "start":  # stopped before it ran, or as it started, or interrupted
+        assert state() in (None, "running", "interrupted"), text
+    else:
+        assert state() == "complete"
+        with h5py.File(written, "r") as f:
+            assert (f["results/status"][()] == 1).all()
 
 
 @pytest.mark.parametrize("end", ["ample", "unlimited", "absent"])
