@@ -29,9 +29,9 @@ if ((quick)); then
   SYMSWEEP_FUZZ_SECONDS=0
 fi
 
-# The SLURM tests need a real one-node cluster (tests/slurm/cluster.sh starts it); the fuzz run
-# needs clang with its runtime.
-export SYMSWEEP_OPTIONAL_PACKAGES="slurmctld slurmd slurm-client munge clang-14 libclang-rt-14-dev ${SYMSWEEP_OPTIONAL_PACKAGES:-}"
+# The SLURM tests need a real one-node cluster (tests/slurm/cluster.sh starts it); the fuzz target
+# needs clang with its libFuzzer runtime and OpenMP.
+export SYMSWEEP_OPTIONAL_PACKAGES="slurmctld slurmd slurm-client munge clang-14 libclang-rt-14-dev libomp-14-dev ${SYMSWEEP_OPTIONAL_PACKAGES:-}"
 
 names=() results=() times=()
 failed=0
@@ -88,14 +88,40 @@ fuzz_on=$([[ ${SYMSWEEP_FUZZ_SECONDS:-30} != 0 ]] && echo 1 || echo 0)
 # unit tests' own code is not instrumented (SYMSWEEP_SANITIZE_UNIT_TESTS=OFF): the library it
 # calls is, and the tests' templates took half the tree's compile time (242 of 546 CPU seconds;
 # 101 uninstrumented).
+# The tree is built with clang when clang++-14 links a libFuzzer target with OpenMP (Debian:
+# clang-14 libclang-rt-14-dev libomp-14-dev): the fuzz target of the config parser is then one
+# more target of it (SYMSWEEP_FUZZ=ON), instead of a second sanitized build of the parser (125 CPU
+# seconds); otherwise with GCC, and the fuzz stage is skipped.
+clang_fuzzer_links() {
+  command -v clang++-14 >/dev/null || return 1
+  local t rc=0
+  t=$(mktemp -d)
+  printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' \
+    >"$t/f.cpp"
+  clang++-14 -fopenmp -fsanitize=fuzzer,address,undefined "$t/f.cpp" -o "$t/f" >/dev/null 2>&1 ||
+    rc=1
+  rm -rf "$t"
+  return "$rc"
+}
 build_sanitized() {
-  cmake -S "$root" -B "$sanitize" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
-    -DCMAKE_UNITY_BUILD=ON -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined \
+  local cc=gcc cxx=g++ fuzz=OFF targets=()
+  if clang_fuzzer_links; then
+    cc=clang-14 cxx=clang++-14 fuzz=ON targets=(symsweep_fuzz_spec)
+  fi
+  # A tree configured with the other compiler is configured afresh (CMake cannot switch one).
+  if [[ -f $sanitize/CMakeCache.txt ]] &&
+    ! grep -q "^CMAKE_CXX_COMPILER:[A-Z]*=.*/$cxx\$" "$sanitize/CMakeCache.txt"; then
+    rm -rf "$sanitize/CMakeCache.txt" "$sanitize/CMakeFiles"
+  fi
+  echo "the sanitizer tree: $cxx, fuzz target $fuzz"
+  cmake -S "$root" -B "$sanitize" -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+    -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DCMAKE_UNITY_BUILD=ON \
+    -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined \
     -DSYMSWEEP_NO_SANITIZE=alignment,null -DSYMSWEEP_SANITIZE_UNIT_TESTS=OFF \
-    -DSYMSWEEP_FAULT_TRIALS=5 &&
+    -DSYMSWEEP_FAULT_TRIALS=5 -DSYMSWEEP_FUZZ="$fuzz" &&
     cmake --build "$sanitize" -j "$(nproc)" --target symsweep_cli symsweep_unit_tests \
       symsweep_mpi_store_test symsweep_mpi_sweep_test symsweep_store_unwind \
-      symsweep_mpi_faults_test symsweep_mpi_io_hints_test
+      symsweep_mpi_faults_test symsweep_mpi_io_hints_test ${targets[@]+"${targets[@]}"}
 }
 
 # sanitizer_env COMMAND...: runs COMMAND with the sanitizers' settings. Open MPI's and HDF5's own
@@ -121,16 +147,12 @@ sanitized_unit() {
 }
 
 # Work that runs in the background, at the lowest priority, while the CTest suite runs: most of
-# its tests wait on mpirun, signals and SLURM, and this takes only what they leave idle. Two
-# chains: the sanitizer build and then the unit tests under it; the fuzz build and then the fuzz
-# run, which starts once the sanitizer tree is built. The sanitizer tree is what the stage after
-# the suite needs first (its MPI tests), and the idle CPU beside the suite is not enough for both
-# builds (the sanitizer tree about 380 CPU seconds, the fuzz target 125): side by side, the MPI
-# tests waited minutes for the tree after the suite ended, while the fuzz chain can run beside
-# those tests (over TCP, mostly waiting). Each step writes its log and, when done, "STATUS
-# SECONDS" to DIR/STEP.rc for the stage that needs it.
+# its tests wait on mpirun, signals and SLURM, and this takes only what they leave idle. The
+# sanitizer build, then side by side the unit tests under it and the fuzz run with its fuzz
+# target (without the sanitizer tree, tests/fuzz/run.sh builds a clang tree of its own). Each step
+# writes its log and, when done, "STATUS SECONDS" to DIR/STEP.rc for the stage that needs it.
 mkdir -p "$sanitize" "$fuzz_dir"
-rm -f "$sanitize"/build.rc "$sanitize"/unit.rc "$fuzz_dir"/build.rc "$fuzz_dir"/run.rc
+rm -f "$sanitize"/build.rc "$sanitize"/unit.rc "$fuzz_dir"/run.rc
 # step DIR NAME COMMAND...: runs one step, its output to DIR/NAME.log, its status to DIR/NAME.rc.
 step() {
   local dir=$1 name=$2 t0=$SECONDS rc=0
@@ -140,9 +162,22 @@ step() {
   return "$rc"
 }
 sanitizer_chain() { step "$sanitize" build build_sanitized && step "$sanitize" unit sanitized_unit; }
+no_fuzz_target() {
+  echo "fuzz: skipped: the sanitizer tree has no fuzz target: it was built with GCC (clang-14," \
+    "libclang-rt-14-dev and libomp-14-dev make it a clang tree with one), or its build failed" \
+    "($sanitize/build.log)"
+  return 77
+}
 fuzz_chain() {
-  step "$fuzz_dir" build "$root/tests/fuzz/run.sh" --build-only &&
-    step "$fuzz_dir" run "$root/tests/fuzz/run.sh" --prebuilt "${SYMSWEEP_FUZZ_SECONDS:-30}"
+  local secs=${SYMSWEEP_FUZZ_SECONDS:-30}
+  if ((!sanitize_on)); then
+    step "$fuzz_dir" run "$root/tests/fuzz/run.sh" "$secs"
+  elif [[ -x $sanitize/tests/symsweep_fuzz_spec ]]; then
+    step "$fuzz_dir" run env SYMSWEEP_FUZZ_BIN="$sanitize/tests/symsweep_fuzz_spec" \
+      "$root/tests/fuzz/run.sh" --prebuilt "$secs"
+  else
+    step "$fuzz_dir" run no_fuzz_target
+  fi
 }
 background() {
   local tree=
@@ -162,7 +197,8 @@ background() {
 }
 if ((sanitize_on || fuzz_on)); then
   export root sanitize fuzz_dir sanitize_on fuzz_on heavy_numerics
-  export -f build_sanitized sanitizer_env sanitized_unit step sanitizer_chain fuzz_chain background
+  export -f clang_fuzzer_links build_sanitized sanitizer_env sanitized_unit step sanitizer_chain \
+    no_fuzz_target fuzz_chain background
   # Its own session, so that the trap below stops all of it if this script is stopped. A new
   # session is a new scheduling autogroup where the kernel has them (Linux's
   # sched_autogroup_enabled): nice alone would then not lower its share against the tests, so the
@@ -222,7 +258,6 @@ if ((sanitize_on)); then
 fi
 
 fuzzed() {
-  waited "$fuzz_dir" build "build-fuzz" || return
   waited "$fuzz_dir" run "fuzzing" || return
   grep -E "^(stat::number_of_executed_units|fuzz:)" "$fuzz_dir/run.log"
 }

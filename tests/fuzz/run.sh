@@ -4,9 +4,12 @@
 # sanitizer report or a config text that does not round-trip fails the run (its input is kept in
 # build-fuzz/ and printed, to become a unit test); an input that is merely slow is reported only.
 #   tests/fuzz/run.sh [seconds]
-#   tests/fuzz/run.sh --build-only      # builds build-fuzz/fuzz_spec and stops
-#   tests/fuzz/run.sh --prebuilt [seconds]   # fuzzes with the fuzz_spec already built
-# (tests/run.sh builds it while the CTest suite runs, then fuzzes with --prebuilt.)
+#   tests/fuzz/run.sh --build-only      # builds build-fuzz/tests/symsweep_fuzz_spec and stops
+#   tests/fuzz/run.sh --prebuilt [seconds]   # fuzzes with the target already built
+# The target is CMake's symsweep_fuzz_spec (-DSYMSWEEP_FUZZ=ON, tests/CMakeLists.txt): the fuzz
+# input goes through the whole library, built with clang under ASan and UBSan and with libFuzzer's
+# coverage. tests/run.sh builds it in its sanitizer tree (build-sanitize/, which then is a clang
+# tree) and fuzzes with --prebuilt and SYMSWEEP_FUZZ_BIN set to it.
 set -euo pipefail
 
 mode=build-and-run
@@ -18,48 +21,32 @@ esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${SYMSWEEP_FUZZ_DIR:-$root/build-fuzz}
 seconds=${1:-${SYMSWEEP_FUZZ_SECONDS:-60}}
-clang=$(command -v clang++-14 || command -v clang++ || true)
-if [[ -z $clang ]]; then
-  echo "fuzz: clang++ not found (Debian: clang-14 libclang-rt-14-dev); skipped" >&2
-  exit 77
-fi
+bin=${SYMSWEEP_FUZZ_BIN:-$out/tests/symsweep_fuzz_spec}
 mkdir -p "$out/corpus" "$out/artifacts"
-src=$root/src
-# The parser, at -O1: what the fuzzer runs most. The models' sources hold their config rules too
-# (each model's keys), but mostly their mathematics, never run here: at -O0 they build in half
-# the time, instrumented alike.
-parser=("$src/spec.cpp" "$src/grid.cpp" "$src/text.cpp" "$src/error.cpp" "$src/model.cpp"
-        "$src/schema.cpp" "$src/sha256.cpp" "$src/refine.cpp")
-models=("$src/models/linear2.cpp" "$src/models/poly.cpp" "$src/models/diaglinear.cpp"
-        "$src/models/scaleinv.cpp" "$src/models/deeplinear.cpp" "$src/models/mlp2.cpp"
-        "$src/data.cpp" "$src/rng.cpp"
-        "$src/detmath.cpp" "$src/eigen_solvers.cpp" "$src/optimizer.cpp")
 if [[ $mode != run ]]; then
-  echo "== building the fuzz target with $clang"
-  # One object per source, $(nproc) at a time. UBSan without its alignment and null checks, as in
-  # build-sanitize/ (tests/run.sh): they instrument every load and store, double the compile
-  # time, and a null dereference still stops the fuzzer (SIGSEGV).
-  flags=(-std=c++17 -gline-tables-only -fsanitize=fuzzer,address,undefined
-         -fno-sanitize=alignment,null -fno-sanitize-recover=all -ffp-contract=off
-         -DEIGEN_DONT_PARALLELIZE -I "$root/include" -I "$src" -isystem /usr/include/eigen3)
-  rm -rf "$out/obj" && mkdir -p "$out/obj"
-  export clang out
-  { printf -- '-O1 %s\n' "$root/tests/fuzz/fuzz_spec.cpp" "${parser[@]}"
-    printf -- '-O0 %s\n' "${models[@]}"; } |
-    xargs -P "$(nproc)" -L 1 bash -c \
-      'n=$#; o=$out/obj/$(basename "${!n}" .cpp).o; "$clang" "${@:1:n-2}" "${@:n-1}" -c -o "$o"' \
-      _ "${flags[@]}"
-  "$clang" "${flags[@]}" "$out"/obj/*.o -o "$out/fuzz_spec"
+  clang=$(command -v clang++-14 || command -v clang++ || true)
+  if [[ -z $clang ]]; then
+    echo "fuzz: clang++ not found (Debian: clang-14 libclang-rt-14-dev libomp-14-dev); skipped" >&2
+    exit 77
+  fi
+  echo "== building the fuzz target with $clang in $out"
+  # -O1 with line tables, as for build-sanitize/ (tests/run.sh); UBSan without its alignment and
+  # null checks, which instrument every load and store (a null dereference still stops the
+  # fuzzer: SIGSEGV).
+  CC=${clang/clang++/clang} CXX=$clang cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=None \
+    -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" -DCMAKE_UNITY_BUILD=ON -DSYMSWEEP_FUZZ=ON \
+    -DSYMSWEEP_SANITIZE=address,undefined -DSYMSWEEP_NO_SANITIZE=alignment,null >/dev/null
+  cmake --build "$out" -j "$(nproc)" --target symsweep_fuzz_spec
 fi
 [[ $mode == build ]] && exit 0
-if [[ ! -x $out/fuzz_spec ]]; then
-  echo "fuzz: $out/fuzz_spec is not built" >&2
+if [[ ! -x $bin ]]; then
+  echo "fuzz: $bin is not built" >&2
   exit 1
 fi
 cp "$root"/jobs/sweeps/*.ini "$root"/tests/mpi/*.ini "$root"/tests/compat/*.ini "$out/corpus/"
 echo "== fuzzing the config parser for ${seconds} s"
 set +e
-"$out/fuzz_spec" "$out/corpus" -max_total_time="$seconds" -max_len=4096 -timeout=20 \
+"$bin" "$out/corpus" -max_total_time="$seconds" -max_len=4096 -timeout=20 \
   -rss_limit_mb=2048 -timeout_exitcode=70 -error_exitcode=77 -print_final_stats=1 \
   -artifact_prefix="$out/artifacts/" 2>"$out/fuzz.log"
 rc=$?
