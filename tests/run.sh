@@ -114,12 +114,15 @@ build_sanitized() {
     rm -rf "$sanitize/CMakeCache.txt" "$sanitize/CMakeFiles"
   fi
   echo "the sanitizer tree: $cxx, fuzz target $fuzz"
+  # Two compile jobs more than cores: at the lowest priority the build takes only what the suite
+  # leaves idle, and with as many jobs as cores it left some of that idle too (a few big unity
+  # batches: at times one job ran alone), finishing 80 s after the suite.
   cmake -S "$root" -B "$sanitize" -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DCMAKE_UNITY_BUILD=ON \
     -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined \
     -DSYMSWEEP_NO_SANITIZE=alignment,null -DSYMSWEEP_SANITIZE_UNIT_TESTS=OFF \
     -DSYMSWEEP_FAULT_TRIALS=5 -DSYMSWEEP_FUZZ="$fuzz" &&
-    cmake --build "$sanitize" -j "$(nproc)" --target symsweep_cli symsweep_unit_tests \
+    cmake --build "$sanitize" -j "$(($(nproc) + 2))" --target symsweep_cli symsweep_unit_tests \
       symsweep_mpi_store_test symsweep_mpi_sweep_test symsweep_store_unwind \
       symsweep_mpi_faults_test symsweep_mpi_io_hints_test ${targets[@]+"${targets[@]}"}
 }
