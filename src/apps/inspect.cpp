@@ -62,6 +62,21 @@ bool refinement_unfinished(const std::string& path) {
 /// complete, possibly running (a process on this host holds the output's lock, or the status
 /// file's heartbeat is recent), or interrupted; with what to do next.
 std::string state_line(const std::string& path) {
+  // Whether a run is alive first, the file's counts after: a run that ends between the two reads
+  // is then seen alive or complete, never as interrupted with the counts from before its final
+  // checkpoint (its lock is released after the file is closed).
+  std::optional<RunStatus> status;
+  std::ifstream in(status_path(path));
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      status = parse_status(text.str(), status_path(path));
+    } catch (const ConfigError&) {
+      // no readable status: judged by the lock alone
+    }
+  }
+  const Liveness alive = judge_liveness(path, status ? &*status : nullptr);
   const auto [pending, done, failed] = status_counts(path);
   const long long points = pending + done + failed;
   if (pending == 0 && failed == 0 && refinement_unfinished(path)) {
@@ -76,18 +91,6 @@ std::string state_line(const std::string& path) {
   const std::string counts = std::to_string(done) + " of " + std::to_string(points) +
                              " point(s) done, " + std::to_string(pending) + " pending, " +
                              std::to_string(failed) + " failed";
-  std::optional<RunStatus> status;
-  std::ifstream in(status_path(path));
-  if (in) {
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-      status = parse_status(text.str(), status_path(path));
-    } catch (const ConfigError&) {
-      // no readable status: judged by the lock alone
-    }
-  }
-  const Liveness alive = judge_liveness(path, status ? &*status : nullptr);
   if (alive.kind == Liveness::kAlive) {
     return "state: possibly running: " + alive.why + " (" + counts +
            " at the last checkpoint; symsweep status " + path + " shows its progress)";
