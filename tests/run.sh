@@ -9,7 +9,7 @@
 # when an earlier one failed, so one failing test hides nothing; the script ends with a table of
 # the stages (status and time) and fails if any stage failed.
 #
-#   tests/run.sh                 # everything (14-16 minutes on the 2-core development machine)
+#   tests/run.sh                 # everything (about 13 minutes on the 2-core development machine)
 #   tests/run.sh --quick         # the fast labels only (unit, mpi, lint), no sanitizers, no fuzzing
 #   tests/run.sh -L e2e          # extra arguments go to the first ctest
 #
