@@ -80,14 +80,11 @@ fuzz_dir=${SYMSWEEP_FUZZ_DIR:-$root/build-fuzz}
 sanitize_on=$([[ ${SYMSWEEP_SANITIZE:-1} != 0 ]] && echo 1 || echo 0)
 fuzz_on=$([[ ${SYMSWEEP_FUZZ_SECONDS:-30} != 0 ]] && echo 1 || echo 0)
 
-# The sanitizer tree: -O1 with line tables (the usual settings for ASan; a third of the time of
-# -O2 -g to build, and the reports still name file and line), a unity build (as cmake/bootstrap.sh
-# makes build/), only what the unit and MPI tests run (no test driver, no benchmarks). UBSan
-# without its alignment and null checks: they instrument every load and store and double the
-# compile time, x86-64 has no alignment faults, and ASan reports a null dereference (SEGV). The
-# unit tests' own code is not instrumented (SYMSWEEP_SANITIZE_UNIT_TESTS=OFF): the library it
-# calls is, and the tests' templates took half the tree's compile time (242 of 546 CPU seconds;
-# 101 uninstrumented).
+# The sanitizer tree: cmake/sanitize.cmake's settings (ASan and UBSan at -O1 with line tables, a
+# unity build), only what the unit and MPI tests run (no test driver, no benchmarks). The unit
+# tests' own code is not instrumented (SYMSWEEP_SANITIZE_UNIT_TESTS=OFF): the library it calls
+# is, and the tests' templates took half the tree's compile time (242 of 546 CPU seconds; 101
+# uninstrumented).
 # The tree is built with clang when clang++-14 links a libFuzzer target with OpenMP (Debian:
 # clang-14 libclang-rt-14-dev libomp-14-dev): the fuzz target of the config parser is then one
 # more target of it (SYMSWEEP_FUZZ=ON), instead of a second sanitized build of the parser (125 CPU
@@ -109,18 +106,19 @@ build_sanitized() {
     cc=clang-14 cxx=clang++-14 fuzz=ON targets=(symsweep_fuzz_spec)
   fi
   # A tree configured with the other compiler is configured afresh (CMake cannot switch one).
-  if [[ -f $sanitize/CMakeCache.txt ]] &&
-    ! grep -q "^CMAKE_CXX_COMPILER:[A-Z]*=.*/$cxx\$" "$sanitize/CMakeCache.txt"; then
+  # (The cache holds the compiler by its full path, or as given here.)
+  local cached=
+  [[ -f $sanitize/CMakeCache.txt ]] &&
+    cached=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$sanitize/CMakeCache.txt")
+  if [[ -n $cached && ${cached##*/} != "$cxx" ]]; then
     rm -rf "$sanitize/CMakeCache.txt" "$sanitize/CMakeFiles"
   fi
   echo "the sanitizer tree: $cxx, fuzz target $fuzz"
   # Two compile jobs more than cores: at the lowest priority the build takes only what the suite
   # leaves idle, and with as many jobs as cores it left some of that idle too (a few big unity
   # batches: at times one job ran alone), finishing 80 s after the suite.
-  cmake -S "$root" -B "$sanitize" -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
-    -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DCMAKE_UNITY_BUILD=ON \
-    -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE=address,undefined \
-    -DSYMSWEEP_NO_SANITIZE=alignment,null -DSYMSWEEP_SANITIZE_UNIT_TESTS=OFF \
+  cmake -S "$root" -B "$sanitize" -C "$root/cmake/sanitize.cmake" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_CXX_COMPILER="$cxx" -DSYMSWEEP_WERROR=ON -DSYMSWEEP_SANITIZE_UNIT_TESTS=OFF \
     -DSYMSWEEP_FAULT_TRIALS=5 -DSYMSWEEP_FUZZ="$fuzz" &&
     cmake --build "$sanitize" -j "$(($(nproc) + 2))" --target symsweep_cli symsweep_unit_tests \
       symsweep_mpi_store_test symsweep_mpi_sweep_test symsweep_store_unwind \

@@ -30,12 +30,10 @@ if [[ $mode != run ]]; then
     exit 77
   fi
   echo "== building the fuzz target with $clang in $out"
-  # -O1 with line tables, as for build-sanitize/ (tests/run.sh); UBSan without its alignment and
-  # null checks, which instrument every load and store (a null dereference still stops the
-  # fuzzer: SIGSEGV).
-  CC=${clang/clang++/clang} CXX=$clang cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=None \
-    -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" -DCMAKE_UNITY_BUILD=ON -DSYMSWEEP_FUZZ=ON \
-    -DSYMSWEEP_SANITIZE=address,undefined -DSYMSWEEP_NO_SANITIZE=alignment,null >/dev/null
+  # The sanitizer settings of build-sanitize/ (cmake/sanitize.cmake; a null dereference still
+  # stops the fuzzer: SIGSEGV).
+  CC=${clang/clang++/clang} CXX=$clang cmake -S "$root" -B "$out" \
+    -C "$root/cmake/sanitize.cmake" -DSYMSWEEP_FUZZ=ON >/dev/null
   cmake --build "$out" -j "$(nproc)" --target symsweep_fuzz_spec
 fi
 [[ $mode == build ]] && exit 0
